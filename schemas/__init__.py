@@ -1,0 +1,138 @@
+"""Event models shared by upstream producers and the stream processors.
+
+Parse with `parse_event`, write with `dump_event`, describe failures with
+`explain`. Money is always integer minor units; see `schemas.money`.
+"""
+
+from schemas.accounts import (
+    AccountClosed,
+    AccountOpened,
+    AccountPlanChanged,
+    ClosureReason,
+    Contact,
+)
+from schemas.base import (
+    AccountId,
+    Count,
+    E164Number,
+    EventId,
+    FrozenModel,
+    Identifier,
+    IsoDate,
+    UtcDatetime,
+)
+from schemas.calls import (
+    CallAbandoned,
+    CallAnswered,
+    CallChannel,
+    CallEnded,
+    CallOutcome,
+    CallReason,
+    CallStarted,
+)
+from schemas.dead_letters import DeadLetter, DeadLetterErrorKind
+from schemas.discounts import DiscountGranted, DiscountKind
+from schemas.disputes import DisputeOpened, DisputeOutcome, DisputeReason, DisputeResolved
+from schemas.envelope import (
+    EVENT_ADAPTER,
+    EVENT_TYPES,
+    AccountClosedEvent,
+    AccountOpenedEvent,
+    AccountPlanChangedEvent,
+    CallAbandonedEvent,
+    CallAnsweredEvent,
+    CallEndedEvent,
+    CallStartedEvent,
+    DiscountGrantedEvent,
+    DisputeOpenedEvent,
+    DisputeResolvedEvent,
+    EnvelopeBase,
+    Event,
+    InvoiceIssuedEvent,
+    UsageRecordedEvent,
+    account_id_of,
+    dump_event,
+    parse_event,
+)
+from schemas.errors import explain
+from schemas.export import example_events, export_json_schemas
+from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from schemas.money import (
+    CURRENCY_EXPONENTS,
+    CurrencyCode,
+    MinorUnits,
+    Money,
+    NonNegativeMinor,
+    NonPositiveMinor,
+    PositiveMoney,
+    currency_exponent,
+)
+from schemas.usage import UNIT_FOR_SERVICE, ServiceKind, UsageRecorded, UsageUnit
+
+__all__ = [
+    "CURRENCY_EXPONENTS",
+    "EVENT_ADAPTER",
+    "EVENT_TYPES",
+    "UNIT_FOR_SERVICE",
+    "AccountClosed",
+    "AccountClosedEvent",
+    "AccountId",
+    "AccountOpened",
+    "AccountOpenedEvent",
+    "AccountPlanChanged",
+    "AccountPlanChangedEvent",
+    "CallAbandoned",
+    "CallAbandonedEvent",
+    "CallAnswered",
+    "CallAnsweredEvent",
+    "CallChannel",
+    "CallEnded",
+    "CallEndedEvent",
+    "CallOutcome",
+    "CallReason",
+    "CallStarted",
+    "CallStartedEvent",
+    "ClosureReason",
+    "Contact",
+    "Count",
+    "CurrencyCode",
+    "DeadLetter",
+    "DeadLetterErrorKind",
+    "DiscountGranted",
+    "DiscountGrantedEvent",
+    "DiscountKind",
+    "DisputeOpened",
+    "DisputeOpenedEvent",
+    "DisputeOutcome",
+    "DisputeReason",
+    "DisputeResolved",
+    "DisputeResolvedEvent",
+    "E164Number",
+    "EnvelopeBase",
+    "Event",
+    "EventId",
+    "FrozenModel",
+    "Identifier",
+    "InvoiceIssued",
+    "InvoiceIssuedEvent",
+    "InvoiceLine",
+    "InvoiceLineKind",
+    "IsoDate",
+    "MinorUnits",
+    "Money",
+    "NonNegativeMinor",
+    "NonPositiveMinor",
+    "PositiveMoney",
+    "ServiceKind",
+    "UsageRecorded",
+    "UsageRecordedEvent",
+    "UsageUnit",
+    "UtcDatetime",
+    "account_id_of",
+    "currency_exponent",
+    "dump_event",
+    "example_events",
+    "explain",
+    "export_json_schemas",
+    "parse_event",
+]

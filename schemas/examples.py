@@ -1,0 +1,155 @@
+"""One realistic, valid instance of every event type (README, demo, tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+
+from schemas import envelope as ev
+from schemas.accounts import (
+    AccountClosed,
+    AccountOpened,
+    AccountPlanChanged,
+    ClosureReason,
+    Contact,
+)
+from schemas.calls import (
+    CallAbandoned,
+    CallAnswered,
+    CallChannel,
+    CallEnded,
+    CallOutcome,
+    CallReason,
+    CallStarted,
+)
+from schemas.discounts import DiscountGranted, DiscountKind
+from schemas.disputes import DisputeOpened, DisputeOutcome, DisputeReason, DisputeResolved
+from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from schemas.money import Money
+from schemas.usage import ServiceKind, UsageRecorded, UsageUnit
+
+ACCOUNT = "acc-100042"
+INVOICE = "inv-2026-11-100042"
+CALL = "call-7f3a9c"
+
+
+def _at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=timezone.utc)
+
+
+def _envelope(n: int, source: str, day: int, hour: int) -> dict[str, object]:
+    # Fixed ids and times so dumps in docs and snapshots never churn.
+    return {
+        "event_id": f"evt-000{n:02d}",
+        "source": source,
+        "occurred_at": _at(day, hour),
+        "schema_version": 1,
+    }
+
+
+def _invoice() -> InvoiceIssued:
+    lines = (
+        InvoiceLine(line_id="l1", kind=InvoiceLineKind.RECURRING,
+                    description="Mobile Plus plan, November 2026", amount_minor=2999),
+        InvoiceLine(line_id="l2", kind=InvoiceLineKind.USAGE,
+                    description="Roaming data, 1.5 GB", service=ServiceKind.DATA,
+                    quantity=1_610_612_736, amount_minor=750),
+        InvoiceLine(line_id="l3", kind=InvoiceLineKind.DISCOUNT,
+                    description="Loyalty discount 10%", amount_minor=-300),
+        InvoiceLine(line_id="l4", kind=InvoiceLineKind.TAX,
+                    description="VAT 19%", amount_minor=655),
+    )  # fmt: skip
+    return InvoiceIssued(
+        account_id=ACCOUNT, invoice_id=INVOICE, invoice_number="INV-2026-000123",
+        period_start=date(2026, 11, 1), period_end=date(2026, 12, 1),
+        issued_at=_at(2, 6), due_date=date(2026, 11, 16), currency="EUR",
+        lines=lines, subtotal_minor=3749, discount_minor=-300, tax_minor=655,
+        total_minor=4104,
+    )  # fmt: skip
+
+
+def _builders() -> list[Callable[[], ev.Event]]:
+    contact = Contact(name="Erika Mustermann", email="erika@example.com",
+                      phone="+4915112345678")  # fmt: skip
+    return [
+        lambda: ev.AccountOpenedEvent(
+            **_envelope(1, "crm/onboarding", 1, 8), type="account.opened.v1",
+            payload=AccountOpened(
+                account_id=ACCOUNT, plan_id="mobile-plus-2026", billing_anchor_day=1,
+                currency="EUR", jurisdiction="DE", contact=contact,
+                opened_at=_at(1, 8)),
+        ),
+        lambda: ev.UsageRecordedEvent(
+            **_envelope(2, "mediation/switch-12", 1, 10), type="usage.recorded.v1",
+            payload=UsageRecorded(
+                account_id=ACCOUNT, record_id="cdr-20261101-000017",
+                service=ServiceKind.VOICE, quantity=184, unit=UsageUnit.SECOND,
+                started_at=_at(1, 9, 57), msisdn="4915112345678",
+                destination="+4930901820"),
+        ),
+        lambda: ev.InvoiceIssuedEvent(
+            **_envelope(3, "billing/invoicer", 2, 6), type="invoice.issued.v1",
+            payload=_invoice(),
+        ),
+        lambda: ev.CallStartedEvent(
+            **_envelope(4, "care/acd", 3, 9), type="call.started.v1",
+            payload=CallStarted(
+                account_id=ACCOUNT, call_id=CALL, reason=CallReason.BILL_QUESTION,
+                channel=CallChannel.PHONE, invoice_id=INVOICE,
+                caller_number="+4915112345678"),
+        ),
+        lambda: ev.CallAnsweredEvent(
+            **_envelope(5, "care/acd", 3, 9), type="call.answered.v1",
+            payload=CallAnswered(account_id=ACCOUNT, call_id=CALL, agent_id="agent-314"),
+        ),
+        lambda: ev.CallAbandonedEvent(
+            **_envelope(6, "care/acd", 3, 11), type="call.abandoned.v1",
+            payload=CallAbandoned(account_id="acc-100077", call_id="call-7f3aa0"),
+        ),
+        lambda: ev.DisputeOpenedEvent(
+            **_envelope(7, "care/desk", 3, 9), type="dispute.opened.v1",
+            payload=DisputeOpened(
+                account_id=ACCOUNT, dispute_id="dsp-5521", invoice_id=INVOICE,
+                line_id="l2", amount=Money(amount_minor=750, currency="EUR"),
+                reason=DisputeReason.ROAMING,
+                note="Customer says data roaming was switched off."),
+        ),
+        lambda: ev.DisputeResolvedEvent(
+            **_envelope(8, "care/desk", 3, 10), type="dispute.resolved.v1",
+            payload=DisputeResolved(
+                account_id=ACCOUNT, dispute_id="dsp-5521", invoice_id=INVOICE,
+                outcome=DisputeOutcome.CREDITED,
+                credit=Money(amount_minor=750, currency="EUR"),
+                reason="Network logs confirm roaming bar was active."),
+        ),
+        lambda: ev.DiscountGrantedEvent(
+            **_envelope(9, "care/desk", 3, 10), type="discount.granted.v1",
+            payload=DiscountGranted(
+                account_id=ACCOUNT, grant_id="grt-0091",
+                kind=DiscountKind.PERCENT_NEXT_INVOICES, percent_bp=1500,
+                invoice_count=3, reason_code="retention-bill-shock",
+                criteria=("tenure>=24m", "no-prior-grant-12m"),
+                granted_by="agent-314", approved_by="lead-027"),
+        ),
+        lambda: ev.CallEndedEvent(
+            **_envelope(10, "care/acd", 3, 10), type="call.ended.v1",
+            payload=CallEnded(account_id=ACCOUNT, call_id=CALL,
+                              outcome=CallOutcome.RESOLVED),
+        ),
+        lambda: ev.AccountPlanChangedEvent(
+            **_envelope(11, "crm/plans", 4, 12), type="account.plan_changed.v1",
+            payload=AccountPlanChanged(account_id=ACCOUNT, plan_id="mobile-max-2026",
+                                       effective_at=_at(5, 0)),
+        ),
+        lambda: ev.AccountClosedEvent(
+            **_envelope(12, "crm/offboarding", 30, 17), type="account.closed.v1",
+            payload=AccountClosed(account_id="acc-100077", closed_at=_at(30, 17),
+                                  reason=ClosureReason.VOLUNTARY),
+        ),
+    ]  # fmt: skip
+
+
+def example_events() -> dict[str, ev.Event]:
+    """Keyed by type name, in the order a customer journey would produce them."""
+    events = [build() for build in _builders()]
+    return {event.type: event for event in events}

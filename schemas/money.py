@@ -1,0 +1,79 @@
+"""Currency codes and integer minor-unit amounts.
+
+Money is never a float: amounts travel as integers in the currency's minor
+unit (cents, öre, fils...), and the exponent table says how to display them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from schemas.base import JSON_SAFE_MAX, FrozenModel
+
+# ISO 4217 minor-unit exponents for currencies we expect to bill in. Unknown
+# codes are rejected rather than defaulted to 2, since a wrong exponent would
+# misprice every amount by a factor of 10 or 100.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "AED": 2, "AUD": 2, "BGN": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2,
+    "CLP": 0, "CNY": 2, "CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2, "HKD": 2,
+    "HUF": 2, "IDR": 2, "ILS": 2, "INR": 2, "IQD": 3, "ISK": 0, "JOD": 3,
+    "JPY": 0, "KRW": 0, "KWD": 3, "LYD": 3, "MXN": 2, "MYR": 2, "NOK": 2,
+    "NZD": 2, "OMR": 3, "PLN": 2, "PYG": 0, "RON": 2, "RSD": 2, "SAR": 2,
+    "SEK": 2, "SGD": 2, "THB": 2, "TND": 3, "TRY": 2, "TWD": 2, "UAH": 2,
+    "UGX": 0, "USD": 2, "VND": 0, "XAF": 0, "XOF": 0, "ZAR": 2,
+}  # fmt: skip
+
+
+def currency_exponent(code: str) -> int:
+    """Number of minor-unit digits for `code`; ValueError if unknown."""
+    try:
+        return CURRENCY_EXPONENTS[code]
+    except KeyError:
+        raise ValueError(f"unknown currency code '{code}'") from None
+
+
+def _known_currency(code: str) -> str:
+    currency_exponent(code)
+    return code
+
+
+CurrencyCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    AfterValidator(_known_currency),
+    # Published in the JSON Schema so non-Python producers see the same table.
+    Field(json_schema_extra={"enum": sorted(CURRENCY_EXPONENTS)}),
+]
+
+# Strict: JSON 1.5, "150" and true are all refused instead of coerced.
+MinorUnits = Annotated[
+    int, Field(strict=True, ge=-JSON_SAFE_MAX, le=JSON_SAFE_MAX)
+]
+NonNegativeMinor = Annotated[int, Field(strict=True, ge=0, le=JSON_SAFE_MAX)]
+NonPositiveMinor = Annotated[int, Field(strict=True, ge=-JSON_SAFE_MAX, le=0)]
+
+
+class Money(FrozenModel):
+    """An exact amount: integer minor units plus the currency they belong to."""
+
+    amount_minor: MinorUnits
+    currency: CurrencyCode
+
+    def as_decimal(self) -> Decimal:
+        """Major-unit value for display (e.g. 1999 EUR -> Decimal('19.99'))."""
+        exponent = currency_exponent(self.currency)
+        return Decimal(self.amount_minor).scaleb(-exponent)
+
+
+def _positive(money: Money) -> Money:
+    if money.amount_minor <= 0:
+        raise ValueError("amount_minor must be greater than 0")
+    return money
+
+
+# Signed Money is the default; models that need a strictly positive amount
+# (dispute claims, credits, grants) say so with this alias.
+PositiveMoney = Annotated[Money, AfterValidator(_positive)]
