@@ -1,0 +1,144 @@
+"""The `billing` command: one entry point for people and for the launcher's child processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ops.embedded import PrerequisiteError
+from streams.settings import load_settings
+
+
+def _say(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Telecom billing workflow: rating, invoicing, agent queues, discounts and retention statistics."""
+
+
+@main.command()
+@click.option("--index", default=0, show_default=True, help="Worker number (its web port is WEB_PORT+index).")
+def worker(index: int) -> None:
+    """Run one worker process (needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL; `billing up` sets them)."""
+    from ops.worker import run_worker
+
+    settings = load_settings()
+    if settings.embedded_broker or settings.embedded_database:
+        _fail("a worker needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL: run `billing up` to start everything.")
+    run_worker(settings, index)
+
+
+@main.command()
+@click.option("--workers", type=int, default=None, help="Worker processes to start (default: WORKERS).")
+def up(workers: int | None) -> None:
+    """Start the broker, PostgreSQL, topics and workers (embedded when not configured); Ctrl-C stops all."""
+    from ops.launcher import Launcher
+
+    click.echo("starting the billing stack", err=True)
+    with _handled(), Launcher(load_settings(), progress=_say) as launcher:
+        settings = launcher.start(workers)
+        click.echo(f"ready: KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}", err=True)
+        click.echo(f"       DATABASE_URL={settings.require_database_url()}", err=True)
+        click.echo("press Ctrl-C to stop", err=True)
+        _wait_for_signal()
+        click.echo("stopping", err=True)
+
+
+@main.command()
+@click.option("--accounts", default=200, show_default=True, help="Accounts in the demo population.")
+@click.option("--usage", "usage_events", default=20_000, show_default=True, help="Usage events to publish.")
+@click.option("--workers", default=2, show_default=True, help="Worker processes sharing the partitions.")
+def demo(accounts: int, usage_events: int, workers: int) -> None:
+    """Run the whole flow once on a fresh embedded stack, show what happened, and stop everything."""
+    from ops.demo import run_demo
+
+    with _handled():
+        run_demo(accounts=accounts, usage_events=usage_events, workers=workers)
+
+
+@main.command("migrate")
+def migrate_cmd() -> None:
+    """Apply pending database migrations to DATABASE_URL."""
+    from ops.migrate import migrate
+
+    applied = asyncio.run(migrate(load_settings().require_database_url()))
+    click.echo(f"applied: {', '.join(applied)}" if applied else "schema up to date")
+
+
+@main.command("topics")
+def topics_cmd() -> None:
+    """Create the topics declared in streams/topics.py on KAFKA_BOOTSTRAP_SERVERS."""
+    from ops.topics_setup import ensure_topics
+
+    created = asyncio.run(ensure_topics(load_settings()))
+    click.echo(f"created: {', '.join(created)}" if created else "all topics present")
+
+
+@main.group()
+def schemas() -> None:
+    """Event schemas for upstream producers."""
+
+
+@schemas.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def schemas_export(directory: Path) -> None:
+    """Write one JSON Schema file per event type into DIRECTORY."""
+    from schemas import export_json_schemas
+
+    for path in export_json_schemas(directory):
+        click.echo(str(path))
+
+
+@main.command("settings")
+def settings_cmd() -> None:
+    """Print every setting with its environment variable, default and meaning (Markdown)."""
+    from ops.settings_doc import settings_table
+
+    click.echo(settings_table())
+
+
+class _Stop(Exception):
+    pass
+
+
+def _wait_for_signal() -> None:
+    def stop(signum: int, frame: object) -> None:
+        raise _Stop
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            time.sleep(3600)
+    except (KeyboardInterrupt, _Stop):
+        return
+
+
+class _handled:
+    """Turn a missing prerequisite into one sentence on stderr and exit code 2, not a traceback."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if isinstance(exc, PrerequisiteError):
+            click.secho(f"error: {exc}", fg="red", err=True)
+            if exc.detail:
+                click.echo(exc.detail, err=True)
+            sys.exit(2)
+        return False
+
+
+if __name__ == "__main__":
+    main()

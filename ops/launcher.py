@@ -1,0 +1,181 @@
+"""`billing up`: start what the environment does not point at, and stop exactly what was started.
+
+With KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL set it starts no server and only checks that they answer;
+without them it starts the embedded Tansu broker and a private PostgreSQL cluster. Then it applies the
+migrations, creates the topics and starts the worker processes. Everything it started is stopped by pid,
+in reverse order, on exit, Ctrl-C or SIGTERM. The test fixtures use this same class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from ops.embedded import EmbeddedBroker, EmbeddedPostgres, PrerequisiteError, port_is_free, stop_process
+from ops.embedded.procs import log_tail
+from ops.migrate import migrate
+from ops.topics_setup import ensure_topics
+from streams.settings import Settings
+
+Progress = Callable[[str], None]
+_WORKER_READY_TIMEOUT_S = 90.0
+_WORKER_STOP_TIMEOUT_S = 30.0
+
+
+class Launcher:
+    def __init__(self, settings: Settings, progress: Progress = lambda _: None) -> None:
+        self.requested = settings
+        self.settings = settings
+        self.progress = progress
+        self.broker: EmbeddedBroker | None = None
+        self.postgres: EmbeddedPostgres | None = None
+        self.workers: list[subprocess.Popen] = []
+
+    def __enter__(self) -> Launcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, workers: int | None = None) -> Settings:
+        """Bring the whole stack up; returns the settings with the servers' addresses filled in."""
+        try:
+            self.start_services()
+            self.start_workers(self.settings.workers if workers is None else workers)
+        except BaseException:
+            self.stop()
+            raise
+        return self.settings
+
+    def start_services(self) -> Settings:
+        logs = self.logs_dir()
+        bootstrap = self.requested.kafka_bootstrap_servers or self._start_broker(logs)
+        dsn = self.requested.database_url.get_secret_value() if self.requested.database_url else self._start_pg(logs)
+        self.settings = _resolved(self.requested, bootstrap, dsn, embedded_broker=self.broker is not None)
+        applied = _run(migrate(dsn))
+        self.progress(f"database: {len(applied)} migration(s) applied" if applied else "database: schema up to date")
+        created = _run(ensure_topics(self.settings))
+        self.progress(f"topics: {len(created)} created" if created else "topics: all present")
+        return self.settings
+
+    def start_workers(self, count: int) -> None:
+        for index in range(len(self.workers), len(self.workers) + count):
+            self.workers.append(self._spawn_worker(index))
+        for index, proc in enumerate(self.workers):
+            self._wait_worker_ready(index, proc)
+        self.progress(f"workers: {len(self.workers)} running (health on port {self.settings.web_port}+)")
+
+    def stop_worker(self, index: int, kill: bool = False) -> None:
+        """Stop one worker: gracefully, or with SIGKILL for crash drills."""
+        proc = self.workers[index]
+        if kill:
+            proc.kill()
+            proc.wait()
+        else:
+            stop_process(proc, timeout=_WORKER_STOP_TIMEOUT_S)
+
+    def restart_worker(self, index: int) -> None:
+        self.workers[index] = self._spawn_worker(index)
+        self._wait_worker_ready(index, self.workers[index])
+
+    def stop(self) -> None:
+        for proc in reversed(self.workers):
+            stop_process(proc, timeout=_WORKER_STOP_TIMEOUT_S)
+        self.workers.clear()
+        for service in (self.postgres, self.broker):
+            if service is not None:
+                service.stop()
+        self.postgres = self.broker = None
+
+    def worker_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        s = self.settings
+        env.update(
+            KAFKA_BOOTSTRAP_SERVERS=s.require_bootstrap(),
+            DATABASE_URL=s.require_database_url(),
+            STATE_DIR=str(s.state_dir),
+            USAGE_PARTITIONS=str(s.usage_partitions),
+            WORKFLOW_PARTITIONS=str(s.workflow_partitions),
+            WEB_PORT=str(s.web_port),
+            APP_ID=s.app_id,
+            LOG_LEVEL=s.log_level,
+            LOG_FORMAT="json",
+            BROKER_SESSION_TIMEOUT_S=str(s.broker_session_timeout_s),
+            BROKER_HEARTBEAT_INTERVAL_S=str(s.broker_heartbeat_interval_s),
+        )
+        if s.kafka_idempotent_producer is not None:
+            env["KAFKA_IDEMPOTENT_PRODUCER"] = str(s.kafka_idempotent_producer).lower()
+        return env
+
+    def logs_dir(self) -> Path:
+        path = self.requested.state_dir / "logs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _start_broker(self, logs: Path) -> str:
+        started = time.monotonic()
+        self.broker = EmbeddedBroker(log_dir=logs)
+        bootstrap = self.broker.start()
+        self.progress(f"broker: embedded Tansu on {bootstrap} (ready in {time.monotonic() - started:.1f} s)")
+        return bootstrap
+
+    def _start_pg(self, logs: Path) -> str:
+        started = time.monotonic()
+        self.postgres = EmbeddedPostgres(data_dir=self.requested.state_dir / "postgres")
+        dsn = self.postgres.start()
+        self.progress(f"database: private PostgreSQL at {dsn} (ready in {time.monotonic() - started:.1f} s)")
+        return dsn
+
+    def _spawn_worker(self, index: int) -> subprocess.Popen:
+        port = self.settings.web_port + index
+        if not port_is_free(self.settings.web_host, port):
+            raise PrerequisiteError(f"port {port} for worker {index} is in use: stop what uses it or set WEB_PORT.")
+        log_file = open(self.logs_dir() / f"worker-{index}.log", "ab")  # noqa: SIM115 - owned by the child
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-m", "ops.cli", "worker", "--index", str(index)],
+                env=self.worker_env(),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=str(Path(__file__).resolve().parent.parent),
+            )
+        finally:
+            log_file.close()
+
+    def _wait_worker_ready(self, index: int, proc: subprocess.Popen) -> None:
+        url = f"http://{self.settings.web_host}:{self.settings.web_port + index}/health"
+        deadline = time.monotonic() + _WORKER_READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = log_tail(self.logs_dir() / f"worker-{index}.log")
+                raise PrerequisiteError(f"worker {index} exited with code {proc.returncode}: see its log below.", tail)
+            if _healthy(url):
+                return
+            time.sleep(0.25)
+        raise PrerequisiteError(f"worker {index} did not report healthy at {url} within {_WORKER_READY_TIMEOUT_S:.0f} s.")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own loopback endpoint
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _resolved(settings: Settings, bootstrap: str, dsn: str, embedded_broker: bool) -> Settings:
+    values = {**settings.model_dump(), "kafka_bootstrap_servers": bootstrap, "database_url": dsn}
+    if embedded_broker and settings.kafka_idempotent_producer is None:
+        values["kafka_idempotent_producer"] = False  # Tansu answers InitProducerId with an error
+    return Settings(**values)
+
+
+def _run(coro):
+    return asyncio.run(coro)

@@ -1,0 +1,47 @@
+"""The Faust application, built by a factory: nothing connects or reads the environment at import time."""
+
+from __future__ import annotations
+
+import faust
+
+from streams.agents import services, workflow
+from streams.context import WorkerContext
+from streams.settings import Settings
+from streams import web
+
+
+class BillingApp(faust.App):
+    ctx: WorkerContext
+
+    async def on_shutdown(self) -> None:
+        # After agents and loops have stopped, so nothing is mid-transaction when the pool closes.
+        await super().on_shutdown()
+        await self.ctx.close()
+
+
+def faust_broker_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip())
+
+
+def create_app(settings: Settings, worker_index: int = 0) -> BillingApp:
+    app = BillingApp(
+        settings.app_id,
+        broker=faust_broker_url(settings.require_bootstrap()),
+        store="memory://",
+        datadir=str(settings.state_dir / f"worker-{worker_index}"),
+        topic_partitions=settings.workflow_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        topic_disable_leader=True,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_host=settings.web_host,
+        web_port=settings.web_port + worker_index,
+        web_in_thread=False,
+    )
+    app.ctx = WorkerContext(settings)
+    workflow.register(app, app.ctx)
+    services.register(app, app.ctx)
+    web.register(app, app.ctx)
+    return app

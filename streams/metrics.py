@@ -1,0 +1,46 @@
+"""Prometheus metrics of a worker process, on a registry of its own (so tests can build several)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events_in = Counter("billing_events_in", "Messages read from a topic.", ["topic"], registry=r)
+        self.events_applied = Counter(
+            "billing_events_applied", "Events whose effect was written.", ["topic", "type"], registry=r
+        )
+        self.events_duplicate = Counter(
+            "billing_events_duplicate", "Events seen before (idempotency key hit); no effect.", ["topic"], registry=r
+        )
+        self.events_out = Counter("billing_events_out", "Messages published to a topic.", ["topic"], registry=r)
+        self.dead_letters = Counter(
+            "billing_dead_letters", "Messages sent to the dead-letter topic.", ["topic", "kind"], registry=r
+        )
+        self.retries = Counter(
+            "billing_infrastructure_retries", "Batches retried after a database or broker error.", ["topic"], registry=r
+        )
+        self.consumer_lag = Gauge(
+            "billing_consumer_lag", "Messages behind the partition's end offset.", ["topic", "partition"], registry=r
+        )
+        self.outbox_pending = Gauge("billing_outbox_pending", "Events written but not yet published.", registry=r)
+        self.batch_seconds = Histogram(
+            "billing_batch_seconds",
+            "Time to apply one batch (decode, write, commit).",
+            ["topic"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,75 @@
+"""Invoice, dispute and discount events -> their tables (the account history agents and reports read)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from schemas import Event
+from streams.processor import Handler, Rejected
+
+
+async def on_invoice_issued(conn: asyncpg.Connection, event: Event) -> None:
+    p = event.payload
+    inserted = await conn.fetchval(
+        "INSERT INTO invoices_issued (invoice_id, account_id, invoice_number, period_start, period_end, currency,"
+        " total_minor, issued_at, due_date, lines) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " ON CONFLICT (invoice_id) DO NOTHING RETURNING true",
+        p.invoice_id, p.account_id, p.invoice_number, p.period_start, p.period_end, p.currency,
+        p.total_minor, p.issued_at, p.due_date, [line.model_dump(mode="json") for line in p.lines],
+    )
+    if not inserted:
+        raise Rejected(f"invoice {p.invoice_id} was already issued by another event")
+
+
+async def on_dispute_opened(conn: asyncpg.Connection, event: Event) -> None:
+    p = event.payload
+    inserted = await conn.fetchval(
+        "INSERT INTO disputes (dispute_id, account_id, invoice_id, line_id, amount_minor, currency, reason,"
+        " status, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8)"
+        " ON CONFLICT (dispute_id) DO NOTHING RETURNING true",
+        p.dispute_id, p.account_id, p.invoice_id, p.line_id, p.amount.amount_minor, p.amount.currency,
+        str(p.reason), event.occurred_at,
+    )
+    if not inserted:
+        raise Rejected(f"dispute {p.dispute_id} was already opened by another event")
+
+
+async def on_dispute_resolved(conn: asyncpg.Connection, event: Event) -> None:
+    p = event.payload
+    row = await conn.fetchrow(
+        "SELECT account_id, status FROM disputes WHERE dispute_id = $1 FOR UPDATE", p.dispute_id
+    )
+    if row is None or row["account_id"] != p.account_id:
+        raise Rejected(f"dispute {p.dispute_id} is not open for account {p.account_id}")
+    if row["status"] != "open":
+        raise Rejected(f"dispute {p.dispute_id} is already {row['status']}")
+    await conn.execute(
+        "UPDATE disputes SET status = $2, resolved_at = $3, credit_minor = $4, resolution_note = $5"
+        " WHERE dispute_id = $1",
+        p.dispute_id, str(p.outcome), event.occurred_at,
+        p.credit.amount_minor if p.credit else None, p.reason,
+    )
+
+
+async def on_discount_granted(conn: asyncpg.Connection, event: Event) -> None:
+    p = event.payload
+    amount = p.amount
+    inserted = await conn.fetchval(
+        "INSERT INTO discount_grants (grant_id, account_id, kind, percent_bp, invoice_count, amount_minor, currency,"
+        " invoice_id, reason_code, criteria, granted_by, approved_by, granted_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        " ON CONFLICT (grant_id) DO NOTHING RETURNING true",
+        p.grant_id, p.account_id, str(p.kind), p.percent_bp, p.invoice_count,
+        amount.amount_minor if amount else None, amount.currency if amount else None, p.invoice_id,
+        p.reason_code, list(p.criteria), p.granted_by, p.approved_by, event.occurred_at,
+    )
+    if not inserted:
+        raise Rejected(f"grant {p.grant_id} was already recorded by another event")
+
+
+INVOICE_HANDLERS: dict[str, Handler] = {"invoice.issued.v1": on_invoice_issued}
+DISPUTE_HANDLERS: dict[str, Handler] = {
+    "dispute.opened.v1": on_dispute_opened,
+    "dispute.resolved.v1": on_dispute_resolved,
+}
+DISCOUNT_HANDLERS: dict[str, Handler] = {"discount.granted.v1": on_discount_granted}

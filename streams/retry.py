@@ -1,0 +1,54 @@
+"""Which failures are the infrastructure's (wait and try again) and which are the message's (dead-letter it).
+
+A database restart or a broker hiccup must never turn a good event into a dead letter, and a bad event must
+never block its partition: the first kind is retried forever with capped backoff, the second is set aside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
+
+T = TypeVar("T")
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NotLeaderForPartitionError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, TRANSIENT_ERRORS)
+
+
+async def retry_transient(
+    operation: Callable[[], Awaitable[T]],
+    on_retry: Callable[[BaseException, int], None],
+    first_delay: float = 0.1,
+    max_delay: float = 5.0,
+) -> T:
+    """Run `operation` until it succeeds or fails with a non-transient error (which is raised)."""
+    attempt = 0
+    delay = first_delay
+    while True:
+        try:
+            return await operation()
+        except TRANSIENT_ERRORS as error:
+            attempt += 1
+            on_retry(error, attempt)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)

@@ -1,0 +1,85 @@
+"""All runtime settings, read once from the environment into one frozen object.
+
+Every knob the workers, the launcher and the tools use lives here so that the README, docker-compose.yml and
+the code cannot drift apart: the README table is generated from this class (`billing settings`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Environment variables are the field names in upper case (`KAFKA_BOOTSTRAP_SERVERS`, `DATABASE_URL`, ...)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=None)
+
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="Kafka bootstrap servers. Unset: `billing up` starts the embedded Tansu broker."
+    )
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL DSN. Unset: `billing up` starts a private cluster under STATE_DIR."
+    )
+    kafka_idempotent_producer: bool | None = Field(
+        None,
+        description="Idempotent producer. Unset: on for an external Kafka, off for the embedded broker "
+        "(Tansu does not implement InitProducerId).",
+    )
+    app_id: str = Field("billing", description="Faust application id; also the consumer-group prefix.")
+    state_dir: Path = Field(
+        PROJECT_ROOT / ".billing", description="Where the embedded services and workers keep data and logs."
+    )
+    usage_partitions: int = Field(8, ge=1, description="Partitions of the usage topic (the high-volume one).")
+    workflow_partitions: int = Field(4, ge=1, description="Partitions of every other topic.")
+    topic_replication_factor: int = Field(1, ge=1, description="Replication factor for created topics (3 in production).")
+    workers: int = Field(1, ge=1, le=16, description="Worker processes `billing up` starts (one consumer group).")
+    web_port: int = Field(6066, description="Health and metrics port of worker 0; worker N listens on WEB_PORT+N.")
+    web_host: str = Field("127.0.0.1", description="Interface the worker's health and metrics endpoint binds.")
+    broker_session_timeout_s: float = Field(
+        6.0, gt=0, description="Consumer session timeout: how soon a dead worker's partitions move on."
+    )
+    broker_heartbeat_interval_s: float = Field(1.0, gt=0, description="Consumer heartbeat interval.")
+    usage_batch_max: int = Field(5000, ge=1, description="Most usage events rated in one database transaction.")
+    usage_batch_wait_ms: int = Field(200, ge=0, description="Longest wait to fill a usage batch.")
+    outbox_poll_ms: int = Field(200, ge=10, description="How often the outbox relay looks for unpublished events.")
+    db_pool_max: int = Field(10, ge=2, description="Largest PostgreSQL connection pool per worker process.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG logs one line per event handled; INFO logs summaries."
+    )
+    log_format: Literal["json", "console"] = Field("json", description="json for machines, console for people.")
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @cached_property
+    def idempotent_producer(self) -> bool:
+        if self.kafka_idempotent_producer is not None:
+            return self.kafka_idempotent_producer
+        return not self.embedded_broker
+
+    def require_bootstrap(self) -> str:
+        if not self.kafka_bootstrap_servers:
+            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: start the stack with `billing up`.")
+        return self.kafka_bootstrap_servers
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise RuntimeError("DATABASE_URL is not set: start the stack with `billing up`.")
+        return self.database_url.get_secret_value()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment now (never at import time); overrides win, for the launcher and tests."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,40 @@
+"""The worker's HTTP endpoint: /health for orchestrators, /metrics for Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+from faust.web import Request, Response, View
+
+from streams.context import WorkerContext
+from streams.metrics import CONTENT_TYPE_LATEST
+
+_LAG_INTERVAL_S = 5.0
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    @app.page("/health", name="health")
+    async def health(web: View, request: Request) -> Response:
+        checks = {"database": await _database_ok(ctx), "kafka": not app.consumer.should_stop}
+        status = 200 if all(checks.values()) else 503
+        return web.json({"status": "ok" if status == 200 else "degraded", "checks": checks}, status=status)
+
+    @app.page("/metrics", name="metrics")
+    async def metrics(web: View, request: Request) -> Response:
+        response = web.bytes(ctx.metrics.exposition(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+        return response
+
+    @app.timer(interval=_LAG_INTERVAL_S)
+    async def observe_agent_lag() -> None:
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            ctx.observe_lag(tp.topic, tp.partition, consumer.highwater(tp))
+
+
+async def _database_ok(ctx: WorkerContext) -> bool:
+    try:
+        pool = await ctx.pool()
+        return await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=2) == 1
+    except Exception:  # noqa: BLE001 - any failure means unhealthy, which is the answer
+        return False
