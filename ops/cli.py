@@ -29,7 +29,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--index", default=0, show_default=True, help="Worker number (its web port is WEB_PORT+index).")
+@click.option("--index", default=0, show_default=True, help="Worker number (its web port is WORKER_WEB_PORT+index).")
 def worker(index: int) -> None:
     """Run one worker process (needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL; `billing up` sets them)."""
     from ops.worker import run_worker

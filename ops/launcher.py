@@ -69,7 +69,7 @@ class Launcher:
             self.workers.append(self._spawn_worker(index))
         for index, proc in enumerate(self.workers):
             self._wait_worker_ready(index, proc)
-        self.progress(f"workers: {len(self.workers)} running (health on port {self.settings.web_port}+)")
+        self.progress(f"workers: {len(self.workers)} running (health on port {self.settings.worker_web_port}+)")
 
     def stop_worker(self, index: int, kill: bool = False) -> None:
         """Stop one worker: gracefully, or with SIGKILL for crash drills."""
@@ -102,7 +102,7 @@ class Launcher:
             STATE_DIR=str(s.state_dir),
             USAGE_PARTITIONS=str(s.usage_partitions),
             WORKFLOW_PARTITIONS=str(s.workflow_partitions),
-            WEB_PORT=str(s.web_port),
+            WORKER_WEB_PORT=str(s.worker_web_port),
             APP_ID=s.app_id,
             LOG_LEVEL=s.log_level,
             LOG_FORMAT="json",
@@ -133,9 +133,9 @@ class Launcher:
         return dsn
 
     def _spawn_worker(self, index: int) -> subprocess.Popen:
-        port = self.settings.web_port + index
-        if not port_is_free(self.settings.web_host, port):
-            raise PrerequisiteError(f"port {port} for worker {index} is in use: stop what uses it or set WEB_PORT.")
+        port = self.settings.worker_web_port + index
+        if not port_is_free(self.settings.worker_web_host, port):
+            raise PrerequisiteError(f"port {port} for worker {index} is in use: stop what uses it or set WORKER_WEB_PORT.")
         log_file = open(self.logs_dir() / f"worker-{index}.log", "ab")  # noqa: SIM115 - owned by the child
         try:
             return subprocess.Popen(
@@ -150,7 +150,7 @@ class Launcher:
             log_file.close()
 
     def _wait_worker_ready(self, index: int, proc: subprocess.Popen) -> None:
-        url = f"http://{self.settings.web_host}:{self.settings.web_port + index}/health"
+        url = f"http://{self.settings.worker_web_host}:{self.settings.worker_web_port + index}/health"
         deadline = time.monotonic() + _WORKER_READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -27,7 +27,7 @@ async def ensure_topics(settings: Settings, topics: tuple[TopicSpec, ...] = ALL_
         if missing:
             await admin.create_topics(
                 [
-                    NewTopic(spec.name, spec.partitions(settings), settings.topic_replication_factor)
+                    NewTopic(spec.name, spec.partitions(settings), settings.replication_factor)
                     for spec in missing
                 ]
             )

@@ -19,6 +19,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Environment variables are the field names in upper case (`KAFKA_BOOTSTRAP_SERVERS`, `DATABASE_URL`, ...)."""
 
+    # Names avoid the variables Faust reads itself (WEB_PORT, WEB_HOST, TOPIC_REPLICATION_FACTOR, ...), which
+    # would silently override what the factory passes it.
     model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=None)
 
     kafka_bootstrap_servers: str | None = Field(
@@ -38,10 +40,12 @@ class Settings(BaseSettings):
     )
     usage_partitions: int = Field(8, ge=1, description="Partitions of the usage topic (the high-volume one).")
     workflow_partitions: int = Field(4, ge=1, description="Partitions of every other topic.")
-    topic_replication_factor: int = Field(1, ge=1, description="Replication factor for created topics (3 in production).")
+    replication_factor: int = Field(1, ge=1, description="Replication factor for created topics (3 in production).")
     workers: int = Field(1, ge=1, le=16, description="Worker processes `billing up` starts (one consumer group).")
-    web_port: int = Field(6066, description="Health and metrics port of worker 0; worker N listens on WEB_PORT+N.")
-    web_host: str = Field("127.0.0.1", description="Interface the worker's health and metrics endpoint binds.")
+    worker_web_port: int = Field(
+        6066, description="Health and metrics port of worker 0; worker N listens on WORKER_WEB_PORT+N."
+    )
+    worker_web_host: str = Field("127.0.0.1", description="Interface the worker's health and metrics endpoint binds.")
     broker_session_timeout_s: float = Field(
         6.0, gt=0, description="Consumer session timeout: how soon a dead worker's partitions move on."
     )
