@@ -1,0 +1,54 @@
+# Two commands do everything: `make demo` runs the main job on the embedded broker and PostgreSQL,
+# `make test` runs the whole suite (unit and integration, against the real broker and PostgreSQL).
+# Each creates the virtual environment, installs the project and starts what it needs.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test unit integration bench up schemas clean distclean prerequisites
+
+demo: $(STAMP) prerequisites
+	$(BIN)/billing demo
+
+test: $(STAMP) prerequisites
+	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+integration: $(STAMP) prerequisites
+	$(BIN)/python -m pytest tests/integration
+
+bench: $(STAMP) prerequisites
+	$(BIN)/python -m ops.bench
+
+up: $(STAMP) prerequisites
+	$(BIN)/billing up
+
+schemas: $(STAMP)
+	$(BIN)/billing schemas export build/schemas
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	@touch $(STAMP)
+
+# The embedded default needs PostgreSQL's server binaries; install Debian's when they are missing and we may.
+prerequisites:
+	@pg_config --bindir >/dev/null 2>&1 && test -x "$$(pg_config --bindir)/postgres" || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing PostgreSQL server binaries (postgresql-15)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; \
+	  else \
+	    echo "error: PostgreSQL server binaries not found: install postgresql-15 or set DATABASE_URL"; exit 2; \
+	  fi; }
+
+clean:
+	rm -rf .billing build .pytest_cache .hypothesis
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

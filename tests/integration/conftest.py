@@ -1,0 +1,53 @@
+"""One real stack per test session: the embedded Tansu broker (or KAFKA_BOOTSTRAP_SERVERS), PostgreSQL (or
+DATABASE_URL) and two worker processes in one consumer group, started by the same Launcher as `billing up`."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ops.embedded import free_port, port_is_free
+from ops.launcher import Launcher
+from streams.settings import Settings, load_settings
+
+WORKERS = 2
+
+
+def _free_port_pair() -> int:
+    for _ in range(50):
+        port = free_port()
+        if port < 65000 and port_is_free("127.0.0.1", port + 1):
+            return port
+    raise RuntimeError("no two consecutive free ports for the workers' web endpoints")
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Iterator[Path]:
+    # Directly under /tmp: pytest's own tmp tree is mode 0700 and the postgres user could not enter it.
+    path = Path(tempfile.mkdtemp(prefix="billing-test-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(state_dir: Path) -> Iterator[Launcher]:
+    settings = load_settings(
+        state_dir=state_dir,
+        worker_web_port=_free_port_pair(),
+        broker_session_timeout_s=4.0,
+        usage_batch_wait_ms=50,
+        outbox_poll_ms=50,
+    )
+    launcher = Launcher(settings)
+    launcher.start(workers=WORKERS)
+    yield launcher
+    launcher.stop()
+
+
+@pytest.fixture(scope="session")
+def live(stack: Launcher) -> Settings:
+    return stack.settings
