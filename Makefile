@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration bench up schemas clean distclean prerequisites
+.PHONY: demo test unit integration up schemas clean distclean prerequisites
 
 demo: $(STAMP) prerequisites
 	$(BIN)/billing demo
@@ -20,9 +20,6 @@ unit: $(STAMP)
 
 integration: $(STAMP) prerequisites
 	$(BIN)/python -m pytest tests/integration
-
-bench: $(STAMP) prerequisites
-	$(BIN)/python -m ops.bench
 
 up: $(STAMP) prerequisites
 	$(BIN)/billing up

@@ -1,0 +1,43 @@
+"""docker-compose.yml stays consistent with the code: every variable it sets is a setting, every role is a
+`billing` command, and every worker has a distinct host port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from ops.cli import main
+from streams.settings import Settings
+
+COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+BILLING_ROLES = {name: s for name, s in SERVICES.items() if s.get("build")}
+
+
+def test_every_variable_is_a_setting() -> None:
+    known = {name.upper() for name in Settings.model_fields}
+    for name, service in BILLING_ROLES.items():
+        unknown = set(service["environment"]) - known
+        assert not unknown, f"{name} sets variables no setting reads: {unknown}"
+
+
+def test_compose_points_at_its_own_kafka_and_postgres() -> None:
+    env = BILLING_ROLES["worker-0"]["environment"]
+    assert env["KAFKA_BOOTSTRAP_SERVERS"].split(":")[0] in SERVICES
+    assert "@postgres:" in env["DATABASE_URL"]
+    assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+
+
+def test_every_role_is_a_billing_command() -> None:
+    for name, service in BILLING_ROLES.items():
+        command = service["command"]
+        assert command[0] == "billing"
+        result = CliRunner().invoke(main, [*command[1:2], "--help"])
+        assert result.exit_code == 0, f"{name}: `billing {command[1]}` is not a command"
+
+
+def test_workers_publish_distinct_host_ports() -> None:
+    ports = [p for s in BILLING_ROLES.values() for p in s.get("ports", [])]
+    assert len({p.split(":")[0] for p in ports}) == len(ports)
