@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 from pathlib import Path
 
 import psutil
@@ -45,24 +45,36 @@ def _children(pid: int) -> set[int]:
         return set()
 
 
+def _read_until(proc: subprocess.Popen, marker: str, timeout_s: float) -> list[str]:
+    """Lines of stderr up to and including the one with `marker` (read on a thread: pipes do not time out)."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def reader() -> None:
+        for line in proc.stderr:
+            lines.append(line)
+            if marker in line:
+                found.set()
+                return
+
+    threading.Thread(target=reader, daemon=True).start()
+    assert found.wait(timeout_s), f"no {marker!r} within {timeout_s} s: {''.join(lines)}"
+    return lines
+
+
 def test_up_then_ctrl_c_leaves_nothing_running() -> None:
     state = Path(tempfile.mkdtemp(prefix="billing-up-", dir="/tmp"))
     proc = _billing(["up", "--workers", "1"], state, WORKER_WEB_PORT=str(free_port()))
-    deadline = time.monotonic() + 90
-    seen: set[int] = set()
-    while time.monotonic() < deadline and proc.poll() is None:
-        seen |= _children(proc.pid)
-        if len(seen) >= 3 and _descendants_listening(seen):  # broker, postgres, worker
-            break
-        time.sleep(0.5)
-    time.sleep(3)
-    seen |= _children(proc.pid)
-    assert proc.poll() is None, proc.stderr.read()
+    startup = _read_until(proc, "press Ctrl-C to stop", timeout_s=90)
+    started = _children(proc.pid)
+    assert len(started) >= 3, "broker, PostgreSQL and a worker are running"
+    assert _descendants_listening(started)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=90)
-    assert "Traceback" not in err
-    assert "ready:" in err and "stopping" in err
-    alive = [pid for pid in seen if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    _, rest = proc.communicate(timeout=90)
+    err = "".join(startup) + rest
+    assert proc.returncode == 0
+    assert "Traceback" not in err and "stopping" in err
+    alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert alive == [], f"left running: {alive}"
 
 
