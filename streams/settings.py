@@ -53,6 +53,25 @@ class Settings(BaseSettings):
     usage_batch_max: int = Field(5000, ge=1, description="Most usage events rated in one database transaction.")
     usage_batch_wait_ms: int = Field(200, ge=0, description="Longest wait to fill a usage batch.")
     outbox_poll_ms: int = Field(200, ge=10, description="How often the outbox relay looks for unpublished events.")
+    catalog_path: Path | None = Field(
+        None, description="Price plans and tax rates (JSON, layout in streams/billing/catalog.py). Unset: the demo catalog."
+    )
+    cycle_close_grace_s: int = Field(
+        86400, ge=0, description="Event time a cycle stays open for late usage after it ends, before it is invoiced."
+    )
+    late_usage_limit_days: int = Field(
+        60, ge=0, description="Usage older than its cycle's close plus this many days is dead-lettered, not billed."
+    )
+    max_future_skew_s: int = Field(300, ge=0, description="Usage stamped further than this in the future is refused.")
+    usage_park_limit_s: int = Field(
+        3600, ge=0, description="How long usage for an unknown account waits for its account before dead-lettering."
+    )
+    payment_terms_days: int = Field(14, ge=0, description="Days from issue to the invoice's due date.")
+    invoice_series: str = Field("INV", min_length=1, description="Prefix of invoice numbers (gap-free per series and year).")
+    invoice_outlier_factor: int = Field(
+        5, ge=2, description="An invoice over this many times the account's median is held for review."
+    )
+    closer_interval_s: float = Field(10.0, gt=0, description="How often a worker looks for cycles due to close.")
     db_pool_max: int = Field(10, ge=2, description="Largest PostgreSQL connection pool per worker process.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="DEBUG logs one line per event handled; INFO logs summaries."

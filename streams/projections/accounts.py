@@ -5,20 +5,27 @@ from __future__ import annotations
 import asyncpg
 
 from schemas import Event
+from streams.billing.cycles import cycle_for
 from streams.processor import Handler, Rejected
 
 
 async def on_opened(conn: asyncpg.Connection, event: Event) -> None:
     p = event.payload
+    first_cycle = cycle_for(p.billing_anchor_day, p.opened_at)
     inserted = await conn.fetchval(
         "INSERT INTO accounts (account_id, plan_id, billing_anchor_day, currency, jurisdiction, contact, status,"
-        " opened_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)"
+        " opened_at, next_cycle_start, next_cycle_end) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9)"
         " ON CONFLICT (account_id) DO NOTHING RETURNING true",
         p.account_id, p.plan_id, p.billing_anchor_day, p.currency, p.jurisdiction,
-        p.contact.model_dump(mode="json"), p.opened_at,
+        p.contact.model_dump(mode="json"), p.opened_at, first_cycle.start, first_cycle.end,
     )
     if not inserted:
         raise Rejected(f"account {p.account_id} is already open")
+    # The opening is the first plan period: the plan in force at time t is the latest change at or before t.
+    await conn.execute(
+        "INSERT INTO account_plan_changes (event_id, account_id, plan_id, effective_at) VALUES ($1, $2, $3, $4)",
+        event.event_id, p.account_id, p.plan_id, p.opened_at,
+    )
 
 
 async def on_plan_changed(conn: asyncpg.Connection, event: Event) -> None:
@@ -39,8 +46,11 @@ async def on_plan_changed(conn: asyncpg.Connection, event: Event) -> None:
 async def on_closed(conn: asyncpg.Connection, event: Event) -> None:
     p = event.payload
     await _require_active(conn, p.account_id)
+    # The final cycle ends after the closing day (ends are exclusive), so the closer issues the final invoice
+    # as soon as that day's grace period has passed instead of waiting for the regular cycle end.
     await conn.execute(
-        "UPDATE accounts SET status = 'closed', closed_at = $2, close_reason = $3 WHERE account_id = $1",
+        "UPDATE accounts SET status = 'closed', closed_at = $2, close_reason = $3,"
+        " next_cycle_end = LEAST(next_cycle_end, ($2 AT TIME ZONE 'UTC')::date + 1) WHERE account_id = $1",
         p.account_id, p.closed_at, str(p.reason),
     )
 
