@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass
 
 import asyncpg
@@ -25,7 +26,9 @@ class DemoPlan:
 
 
 def plan(accounts: int, usage_events: int) -> DemoPlan:
-    population = Population.of(accounts)
+    # Usage of the last three weeks, so it is neither in the future nor past its late limit whenever it runs.
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=21)
+    population = Population.of(accounts, start=start)
     bad = bad_usage_records(population.account_ids[0])
     journeys = len(population.account_ids[::10])
     records = [record_of(e) for e in population.openings()]

@@ -85,7 +85,7 @@ class Population:
     def workflow(self) -> Iterator[ev.Event]:
         """An invoice, a call (started, answered, ended), a dispute and a discount for every tenth account."""
         for account_id in self.account_ids[::10]:
-            yield from _customer_journey(account_id, self.start + timedelta(days=31))
+            yield from _customer_journey(account_id, self.start + timedelta(days=20))
 
 
 def _customer_journey(account_id: str, at: datetime) -> Iterator[ev.Event]:

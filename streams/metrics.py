@@ -33,6 +33,9 @@ class Metrics:
         self.consumer_lag = Gauge(
             "billing_consumer_lag", "Messages behind the partition's end offset.", ["topic", "partition"], registry=r
         )
+        self.usage_parked = Counter(
+            "billing_usage_parked", "Usage records parked until their account is known.", registry=r
+        )
         self.outbox_pending = Gauge("billing_outbox_pending", "Events written but not yet published.", registry=r)
         self.batch_seconds = Histogram(
             "billing_batch_seconds",

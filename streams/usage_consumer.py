@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streams.context import WorkerContext
 from streams.decoding import RawMessage
 from streams.retry import retry_transient
-from streams.store import record_dead_letters
 from streams.topics import USAGE
-from streams.usage_batch import USAGE_COLUMNS, PreparedBatch, prepare
+from streams.usage_batch import PreparedBatch, prepare
+from streams.usage_writer import ApplyResult, UsageWriter
 
 
 class UsageConsumer:
-    def __init__(self, ctx: WorkerContext) -> None:
+    def __init__(self, ctx: WorkerContext, writer: UsageWriter) -> None:
         self.ctx = ctx
+        self.writer = writer
         self.log = ctx.log.bind(topic=USAGE.name, path="usage-batch")
 
     def build_consumer(self) -> AIOKafkaConsumer:
@@ -59,24 +59,30 @@ class UsageConsumer:
         metrics.events_in.labels(USAGE.name).inc(len(messages))
         batch = prepare(messages)
         with metrics.batch_seconds.labels(USAGE.name).time():
-            inserted, dead = await retry_transient(lambda: self.write(batch), self._on_retry)
+            result = await retry_transient(lambda: self.write(batch), self._on_retry)
         await self._commit(consumer, batch)
-        metrics.events_applied.labels(USAGE.name, "usage.recorded.v1").inc(inserted)
-        metrics.events_duplicate.labels(USAGE.name).inc(len(batch.rows) - inserted)
-        for message, rejection in dead:
-            metrics.dead_letters.labels(USAGE.name, str(rejection.kind)).inc()
-            self.log.warning("dead-lettered", partition=message.partition, offset=message.offset,
-                             kind=str(rejection.kind), reason=rejection.reason[:300])
-        if dead:
-            self.ctx.outbox_signal.set()
-        self.log.info("usage batch applied", received=batch.size, inserted=inserted, dead_lettered=len(dead))
+        self._observe(batch, result)
 
-    async def write(self, batch: PreparedBatch) -> tuple[int, list]:
+    async def write(self, batch: PreparedBatch) -> ApplyResult:
+        # A retry starts from a fresh batch: the failed attempt's refusals must not be counted twice.
+        attempt = PreparedBatch(list(batch.usages), list(batch.messages), list(batch.rejections), batch.next_offsets)
         pool = await self.ctx.pool()
         async with pool.acquire() as conn, conn.transaction():
-            inserted = await _insert_usage(conn, batch.rows) if batch.rows else 0
-            dead = await record_dead_letters(conn, batch.rejections) if batch.rejections else []
-        return inserted, dead
+            return await self.writer.apply(conn, attempt)
+
+    def _observe(self, batch: PreparedBatch, result: ApplyResult) -> None:
+        metrics = self.ctx.metrics
+        metrics.events_applied.labels(USAGE.name, "usage.recorded.v1").inc(result.inserted)
+        metrics.events_duplicate.labels(USAGE.name).inc(result.duplicates)
+        metrics.usage_parked.inc(len(result.parked))
+        for message, rejection in result.dead:
+            metrics.dead_letters.labels(USAGE.name, str(rejection.kind)).inc()
+            self.log.warning("dead-lettered", partition=message.partition, offset=message.offset,
+                             kind=str(rejection.kind), reason=rejection.reason[:300])  # fmt: skip
+        if result.dead:
+            self.ctx.outbox_signal.set()
+        self.log.info("usage batch applied", received=batch.size, rated=result.inserted,
+                      duplicates=result.duplicates, parked=len(result.parked), dead_lettered=len(result.dead))  # fmt: skip
 
     async def _commit(self, consumer: AIOKafkaConsumer, batch: PreparedBatch) -> None:
         offsets = {TopicPartition(t, p): o for (t, p), o in batch.next_offsets.items()}
@@ -95,21 +101,6 @@ class UsageConsumer:
     def _on_retry(self, error: BaseException, attempt: int) -> None:
         self.ctx.metrics.retries.labels(USAGE.name).inc()
         self.log.warning("transient failure, retrying batch", error=repr(error), attempt=attempt)
-
-
-async def _insert_usage(conn: asyncpg.Connection, rows: list[tuple]) -> int:
-    # COPY into a per-transaction staging table, then one INSERT that skips ids already billed (and
-    # duplicates inside the batch): the fastest path asyncpg offers that is still idempotent.
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS usage_stage (LIKE usage_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    await conn.copy_records_to_table("usage_stage", records=rows, columns=USAGE_COLUMNS)
-    columns = ", ".join(f'"{c}"' for c in USAGE_COLUMNS)
-    status = await conn.execute(
-        f"INSERT INTO usage_events ({columns}) SELECT DISTINCT ON (event_id) {columns} FROM usage_stage"
-        ' ORDER BY event_id, partition, "offset" ON CONFLICT (event_id) DO NOTHING'
-    )
-    return int(status.rsplit(" ", 1)[-1])
 
 
 def _raw(record) -> RawMessage:

@@ -41,6 +41,10 @@ def stack(state_dir: Path) -> Iterator[Launcher]:
         broker_session_timeout_s=4.0,
         usage_batch_wait_ms=50,
         outbox_poll_ms=50,
+        # Scenarios use fixed 2026 dates with hand-computed amounts; a long late limit keeps them billable in
+        # any year. The late-limit rule itself is tested in tests/unit/test_usage_rating.py.
+        late_usage_limit_days=36500,
+        usage_park_limit_s=30,
     )
     launcher = Launcher(settings)
     launcher.start(workers=WORKERS)

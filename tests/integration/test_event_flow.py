@@ -63,7 +63,7 @@ async def test_bad_usage_goes_to_dead_letters_once_and_neighbours_are_processed(
     good = list(population.usage(6, id_prefix=unique("ok")))
     bad = bad_usage_records(account)
     # Interleave: each bad record sits between valid ones on the same partition (same key).
-    records: list[Record] = []
+    records: list[Record] = [record_of(e) for e in population.openings()]
     for i, event in enumerate(good):
         records.append(record_of(event))
         if i < len(bad):

@@ -42,7 +42,8 @@ async def test_health_answers_on_every_worker(stack: Launcher) -> None:
 
 async def test_two_workers_share_the_usage_partitions(stack: Launcher, live) -> None:
     population = Population.of(50, prefix=unique("share"))
-    await publish(live.require_bootstrap(), [record_of(e) for e in population.usage(2000, id_prefix=unique("s"))])
+    events = [*population.openings(), *population.usage(2000, id_prefix=unique("s"))]
+    await publish(live.require_bootstrap(), [record_of(e) for e in events])
     dsn = live.require_database_url()
     await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id LIKE $1",
                                       population.account_ids[0][:-6] + "%"), lambda n: n == 2000)  # fmt: skip
@@ -76,7 +77,7 @@ async def test_kill_minus_nine_mid_stream_loses_and_duplicates_nothing(stack: La
     dsn = live.require_database_url()
     like = prefix + "-%"
 
-    await publish(live.require_bootstrap(), events[:10_000])
+    await publish(live.require_bootstrap(), [record_of(e) for e in population.openings()] + events[:10_000])
     await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id LIKE $1", like),
                      lambda n: n > 0)  # fmt: skip
     stack.stop_worker(0, kill=True)

@@ -1,10 +1,10 @@
-"""Preparing a usage batch: rows for valid events, rejections for the rest, offsets for every record."""
+"""Preparing a usage batch: usages for valid records, rejections for the rest, offsets for every record."""
 
 from __future__ import annotations
 
 from ops.loadgen import Population, bad_usage_records, record_of
 from streams.decoding import RawMessage
-from streams.usage_batch import USAGE_COLUMNS, prepare
+from streams.usage_batch import prepare
 
 
 def _messages(records) -> list[RawMessage]:
@@ -16,15 +16,15 @@ def test_batch_splits_valid_and_bad_and_tracks_next_offsets() -> None:
     good = [record_of(e) for e in population.usage(5)]
     bad = [b.record for b in bad_usage_records(population.account_ids[0])]
     batch = prepare(_messages(good + bad))
-    assert len(batch.rows) == 5 and len(batch.rejections) == len(bad)
-    assert all(len(row) == len(USAGE_COLUMNS) for row in batch.rows)
+    assert len(batch.usages) == 5 and len(batch.rejections) == len(bad)
+    assert [m.offset for m in batch.messages] == [100, 101, 102, 103, 104]
     # Records 100..109 alternate partitions 0 and 1: the next offset is one past each partition's last.
     assert batch.next_offsets == {("billing.usage.v1", 0): 109, ("billing.usage.v1", 1): 110}
 
 
-def test_row_carries_the_event_values_and_position() -> None:
+def test_usage_carries_the_event_values() -> None:
     event = next(Population.of(1).usage(1))
-    (row,) = prepare(_messages([record_of(event)])).rows
-    values = dict(zip(USAGE_COLUMNS, row, strict=True))
-    assert values["event_id"] == event.event_id and values["quantity"] == event.payload.quantity
-    assert (values["partition"], values["offset"]) == (0, 100)
+    (usage,) = prepare(_messages([record_of(event)])).usages
+    p = event.payload
+    assert (usage.event_id, usage.account_id, usage.quantity, usage.started_at) == (
+        event.event_id, p.account_id, p.quantity, p.started_at)  # fmt: skip

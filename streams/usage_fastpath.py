@@ -1,0 +1,115 @@
+"""A fast, conservative decoder for canonical usage records; pydantic stays the authority.
+
+Measured on this machine: pydantic validates a usage envelope in about 26 µs, orjson parses it in about 3 µs.
+At tens of thousands of events per second per process that difference is the budget. This decoder accepts
+only the plain canonical form (exact keys, ISO timestamps with an explicit zone, ids matching the schema's
+patterns) and returns None for anything else, which then goes through `schemas.parse_event` for a verdict and
+a proper error message. It never accepts what the schema would refuse: tests/unit/test_usage_fastpath.py
+checks that against pydantic with generated and mutated records.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from schemas.base import JSON_SAFE_MAX
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_MSISDN = re.compile(r"[0-9]{5,15}")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
+_UNIT_OF = {"voice": "second", "sms": "message", "data": "byte"}
+_ENVELOPE_KEYS = frozenset({"event_id", "type", "source", "occurred_at", "schema_version", "payload"})
+_REQUIRED = frozenset({"account_id", "record_id", "service", "quantity", "unit", "started_at"})
+_ALLOWED = _REQUIRED | {"msisdn", "destination"}
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """The fields of a valid usage.recorded.v1 event that rating and storage need."""
+
+    event_id: str
+    account_id: str
+    record_id: str
+    service: str
+    quantity: int
+    unit: str
+    started_at: datetime
+    occurred_at: datetime
+    source: str
+
+
+def fast_usage(value: bytes) -> Usage | None:
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if type(doc) is not dict or doc.keys() != _ENVELOPE_KEYS:
+        return None
+    payload = doc["payload"]
+    if not (_envelope_ok(doc) and type(payload) is dict and _payload_ok(payload)):
+        return None
+    occurred_at, started_at = _timestamp(doc["occurred_at"]), _timestamp(payload["started_at"])
+    if occurred_at is None or started_at is None:
+        return None
+    return Usage(doc["event_id"], payload["account_id"], payload["record_id"], payload["service"],
+                 payload["quantity"], payload["unit"], started_at, occurred_at, doc["source"])  # fmt: skip
+
+
+def _envelope_ok(doc: dict) -> bool:
+    source = doc["source"]
+    return (
+        doc["type"] == "usage.recorded.v1"
+        and type(doc["schema_version"]) is int
+        and doc["schema_version"] == 1
+        and _is_id(doc["event_id"])
+        and type(source) is str
+        and 1 <= len(source) <= 128
+    )
+
+
+def _payload_ok(payload: dict) -> bool:
+    keys = payload.keys()
+    if not (_REQUIRED <= keys <= _ALLOWED):
+        return False
+    quantity, service = payload["quantity"], payload["service"]
+    return (
+        _is_id(payload["account_id"])
+        and _is_id(payload["record_id"])
+        and type(service) is str
+        and _UNIT_OF.get(service) == payload["unit"]
+        and type(quantity) is int
+        and 0 <= quantity <= JSON_SAFE_MAX
+        and _optional_ok(payload)
+    )
+
+
+def _optional_ok(payload: dict) -> bool:
+    msisdn = payload.get("msisdn")
+    destination = payload.get("destination")
+    return (msisdn is None or (type(msisdn) is str and _MSISDN.fullmatch(msisdn) is not None)) and (
+        destination is None or (type(destination) is str and 1 <= len(destination) <= 64)
+    )
+
+
+def _is_id(value: object) -> bool:
+    return type(value) is str and _ID.fullmatch(value) is not None
+
+
+def _timestamp(value: object) -> datetime | None:
+    if type(value) is not str or _TIMESTAMP.fullmatch(value) is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:  # e.g. month 13: let pydantic word the error
+        return None
+
+
+def usage_from_event(event) -> Usage:
+    """The same shape from a pydantic-validated event (the slow path)."""
+    p = event.payload
+    return Usage(event.event_id, p.account_id, p.record_id, str(p.service), p.quantity, str(p.unit),
+                 p.started_at, event.occurred_at, event.source)  # fmt: skip
