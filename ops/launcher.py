@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from ops.embedded import EmbeddedBroker, EmbeddedPostgres, PrerequisiteError, port_is_free, stop_process
 from ops.embedded.procs import log_tail
 from ops.migrate import migrate
@@ -94,23 +96,13 @@ class Launcher:
         self.postgres = self.broker = None
 
     def worker_env(self) -> dict[str, str]:
+        """Every setting, as the environment variable it is read from, so a worker sees what `up` sees."""
         env = dict(os.environ)
-        s = self.settings
-        env.update(
-            KAFKA_BOOTSTRAP_SERVERS=s.require_bootstrap(),
-            DATABASE_URL=s.require_database_url(),
-            STATE_DIR=str(s.state_dir),
-            USAGE_PARTITIONS=str(s.usage_partitions),
-            WORKFLOW_PARTITIONS=str(s.workflow_partitions),
-            WORKER_WEB_PORT=str(s.worker_web_port),
-            APP_ID=s.app_id,
-            LOG_LEVEL=s.log_level,
-            LOG_FORMAT="json",
-            BROKER_SESSION_TIMEOUT_S=str(s.broker_session_timeout_s),
-            BROKER_HEARTBEAT_INTERVAL_S=str(s.broker_heartbeat_interval_s),
-        )
-        if s.kafka_idempotent_producer is not None:
-            env["KAFKA_IDEMPOTENT_PRODUCER"] = str(s.kafka_idempotent_producer).lower()
+        for name, value in self.settings.model_dump().items():
+            if value is None:
+                env.pop(name.upper(), None)
+                continue
+            env[name.upper()] = _env_value(value)
         return env
 
     def logs_dir(self) -> Path:
@@ -160,6 +152,14 @@ class Launcher:
                 return
             time.sleep(0.25)
         raise PrerequisiteError(f"worker {index} did not report healthy at {url} within {_WORKER_READY_TIMEOUT_S:.0f} s.")
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _healthy(url: str) -> bool:
