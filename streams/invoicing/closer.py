@@ -1,0 +1,198 @@
+"""Cycle close: every account cycle whose end (plus the grace period) has passed gets its invoice.
+
+Work goes in batches: lock up to ``batch_size`` due accounts (SKIP LOCKED, so concurrent closers take
+disjoint batches), fetch all their inputs in a few set-based queries, build the drafts with the pure core,
+and write invoices, numbers, outbox events, grant applications, billed units and the accounts' next cycle
+in one transaction. An account several cycles behind is picked again by a later batch, once per cycle, in
+order. A rerun finds nothing due; UNIQUE (account_id, period_start) would refuse a second invoice anyway.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+
+from schemas.envelope import dump_event
+from streams.billing.catalog import Catalog
+from streams.billing.invoicing import build_invoice
+from streams.billing.numbering import format_invoice_number
+from streams.billing.safety import is_outlier
+from streams.invoicing import inputs, store
+from streams.invoicing.events import draft_totals, invoice_id_for, issued_event, wire_lines
+from streams.invoicing.model import Advance, BatchInputs, CloseReport, ClosedCycle, DueAccount
+from streams.logs import get_logger
+from streams.settings import Settings
+from streams.topics import INVOICES_ISSUED
+
+log = get_logger("billing.invoicing")
+Progress = Callable[[CloseReport], None]
+
+
+@dataclass
+class _Batch:
+    closed: list[ClosedCycle] = field(default_factory=list)
+    advances: list[Advance] = field(default_factory=list)
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def due_cutoff(as_of: datetime, settings: Settings) -> date:
+    """Cycles ending on or before this day are due: their last day plus the grace period is over."""
+    return (as_of - timedelta(seconds=settings.cycle_close_grace_s)).astimezone(UTC).date()
+
+
+async def close_due_cycles(
+    pool: asyncpg.Pool, catalog: Catalog, settings: Settings, as_of: datetime, batch_size: int = 1000,
+    *, accounts: Sequence[str] | None = None, issued_at: datetime | None = None,
+    progress: Progress | None = None,
+) -> CloseReport:  # fmt: skip
+    """Close every cycle due as of ``as_of`` (event time); ``accounts`` limits the run to those accounts.
+
+    Invoices are dated ``issued_at``, by default ``as_of``: the same clock that decided the cycle was due,
+    so a back-fill or a replay dates its invoices the same way.
+    """
+    issued_at = (issued_at or as_of).astimezone(UTC)
+    cutoff = due_cutoff(as_of, settings)
+    report = CloseReport()
+    started = time.monotonic()
+    refused: dict[str, str] = {}  # left out for the rest of this run, or the batch loop would pick them forever
+    calendar = inputs.PlanCalendar(catalog)
+    while True:
+        batch = await _close_batch(pool, calendar, settings, cutoff, issued_at, batch_size, refused, accounts)
+        if batch is None:
+            break
+        held = sum(1 for closed in batch.closed if closed.held)
+        report.issued += len(batch.closed) - held
+        report.held += held
+        report.skipped += batch.skipped + len(batch.failed)
+        refused.update(batch.failed)
+        report.seconds = time.monotonic() - started
+        if progress:
+            progress(report)
+    report.errors = [f"{account_id}: {reason}" for account_id, reason in refused.items()]
+    report.seconds = time.monotonic() - started
+    return report
+
+
+async def _close_batch(
+    pool: asyncpg.Pool, calendar: inputs.PlanCalendar, settings: Settings, cutoff: date, issued_at: datetime,
+    batch_size: int, refused: dict[str, str], only: Sequence[str] | None,
+) -> _Batch | None:  # fmt: skip
+    async with pool.acquire() as conn, conn.transaction():
+        due = await store.lock_due_accounts(conn, cutoff, batch_size, list(refused), only)
+        if not due:
+            return None
+        fetched = await store.fetch_inputs(conn, due)
+        batch = _build_batch(calendar, settings, due, fetched, issued_at)
+        await _write_batch(conn, settings, batch, issued_at)
+    for account_id, reason in batch.failed.items():
+        log.error("cycle not closed", account_id=account_id, reason=reason)
+    return batch
+
+
+def _build_batch(
+    calendar: inputs.PlanCalendar, settings: Settings, due: Sequence[DueAccount], fetched: BatchInputs, issued_at: datetime
+) -> _Batch:
+    batch = _Batch()
+    for account in due:
+        period = inputs.billing_period(account)
+        if period is None or account.account_id in fetched.already_invoiced:
+            # Nothing to bill (closed in a cycle already invoiced) or invoiced before: just move on.
+            batch.skipped += 1
+            batch.advances.append(_advance_past(account, period))
+            continue
+        try:
+            batch.closed.append(_close_one(calendar, settings, account, period, fetched, issued_at))
+        except ValueError as error:  # InvoiceError, CatalogError, schema errors: this account's data, not ours
+            batch.failed[account.account_id] = str(error)
+            continue
+        batch.advances.append(inputs.advance_after(account, period[0], period[2]))
+    return batch
+
+
+def _advance_past(account: DueAccount, period: tuple | None) -> Advance:
+    if period is None:
+        return Advance(account.account_id, None, None)
+    return inputs.advance_after(account, period[0], period[2])
+
+
+def _close_one(
+    calendar: inputs.PlanCalendar, settings: Settings, account: DueAccount, period: tuple, fetched: BatchInputs,
+    issued_at: datetime,
+) -> ClosedCycle:  # fmt: skip
+    account_id = account.account_id
+    usage = fetched.usage.get(account_id, [])
+    invoice = inputs.invoice_input(
+        calendar, account, period, fetched.plan_changes.get(account_id, []), usage,
+        fetched.grants.get(account_id, []), issued_at,
+    )  # fmt: skip
+    draft = inputs.without_stand_in(build_invoice(invoice))
+    history = fetched.history.get(account_id, [])
+    hold_reason = None
+    if is_outlier(draft.total_minor, history, factor=settings.invoice_outlier_factor):
+        hold_reason = (
+            f"total {draft.total_minor} is over {settings.invoice_outlier_factor} times the median of the"
+            f" last {len(history)} issued invoices; held for review"
+        )
+    return ClosedCycle(
+        account=account, invoice_id=invoice_id_for(account_id, account.cycle_start), period_end=period[1],
+        draft=draft, lines=wire_lines(draft), hold_reason=hold_reason,
+        grant_applications=inputs.grant_applications(draft), priced_usage=tuple(usage),
+    )  # fmt: skip
+
+
+def due_date_for(issued_at: datetime, settings: Settings) -> date:
+    return issued_at.astimezone(UTC).date() + timedelta(days=settings.payment_terms_days)
+
+
+def series_key(settings: Settings, issued_at: datetime) -> tuple[str, int]:
+    year = issued_at.astimezone(UTC).year
+    return f"{settings.invoice_series}-{year}", year
+
+
+async def _write_batch(conn: asyncpg.Connection, settings: Settings, batch: _Batch, issued_at: datetime) -> None:
+    await store.advance_accounts(conn, batch.advances)
+    await store.mark_billed(conn, [row for closed in batch.closed for row in closed.priced_usage])
+    if not batch.closed:
+        return
+    # Numbers last: the series row stays locked until commit, so concurrent batches queue only for this part.
+    issuing = [closed for closed in batch.closed if not closed.held]
+    series, year = series_key(settings, issued_at)
+    first = await store.allocate_numbers(conn, series, len(issuing)) if issuing else 0
+    numbers = {
+        closed.invoice_id: format_invoice_number(settings.invoice_series, year, first + offset)
+        for offset, closed in enumerate(issuing)
+    }
+    due_date = due_date_for(issued_at, settings)
+    await store.insert_invoices(conn, [_invoice_row(c, numbers.get(c.invoice_id), issued_at, due_date)
+                                       for c in batch.closed])  # fmt: skip
+    await store.enqueue_many(conn, INVOICES_ISSUED.name, [
+        (closed.account.account_id.encode(), _event_bytes(closed, numbers[closed.invoice_id], issued_at, due_date))
+        for closed in issuing
+    ])  # fmt: skip
+    await store.insert_grant_applications(conn, [
+        (grant_id, closed.invoice_id, amount) for closed in batch.closed for grant_id, amount in closed.grant_applications
+    ])  # fmt: skip
+
+
+def _invoice_row(closed: ClosedCycle, number: str | None, issued_at: datetime, due_date: date) -> tuple:
+    draft, issued = closed.draft, number is not None
+    return (
+        closed.invoice_id, closed.account.account_id, closed.account.cycle_start, closed.period_end,
+        "issued" if issued else "held", number, draft.currency, draft.subtotal_minor, draft.discount_minor,
+        draft.tax_minor, draft.credit_minor, draft.total_minor, store.lines_text(closed.lines),
+        draft.is_final, issued_at if issued else None, due_date if issued else None, closed.hold_reason,
+    )  # fmt: skip
+
+
+def _event_bytes(closed: ClosedCycle, number: str, issued_at: datetime, due_date: date) -> bytes:
+    event = issued_event(
+        invoice_id=closed.invoice_id, account_id=closed.account.account_id, invoice_number=number,
+        period=(closed.account.cycle_start, closed.period_end), issued_at=issued_at, due_date=due_date,
+        currency=closed.draft.currency, lines=closed.lines, totals=draft_totals(closed.draft),
+    )  # fmt: skip
+    return dump_event(event)

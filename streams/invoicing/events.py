@@ -1,0 +1,123 @@
+"""From a pure-core invoice draft to the wire form: schema invoice lines and the invoice.issued.v1 event.
+
+The pure core prints finer line kinds than the wire schema has (an allowance line, a minimum top-up, late
+usage); each is mapped onto the schema's kinds here, in one place, so the lines stored on the invoice row, the
+lines the customer sees and the lines on the topic are the same. Every event is built with the pydantic
+model, so an invoice whose lines do not add up can never be published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, NamedTuple
+
+from schemas.envelope import InvoiceIssuedEvent
+from schemas.invoices import InvoiceLineKind
+from schemas.usage import ServiceKind
+from streams.billing.invoice_model import InvoiceDraft, LineKind
+from streams.billing.invoice_model import InvoiceLine as DraftLine
+
+EVENT_TYPE = "invoice.issued.v1"
+EVENT_SOURCE = "billing/invoicer"
+
+_SCHEMA_KIND: dict[LineKind, InvoiceLineKind] = {
+    LineKind.RECURRING: InvoiceLineKind.RECURRING,
+    # An allowance line costs nothing but shows the customer what the fee covered: usage at zero.
+    LineKind.INCLUDED: InvoiceLineKind.USAGE,
+    LineKind.USAGE: InvoiceLineKind.USAGE,
+    # The minimum top-up is part of what the service's usage costs, so it is a usage charge too.
+    LineKind.MINIMUM: InvoiceLineKind.USAGE,
+    # Late usage is a correction of an earlier period: the schema's adjustment kind, named by its period.
+    LineKind.LATE_USAGE: InvoiceLineKind.ADJUSTMENT,
+    LineKind.DISCOUNT: InvoiceLineKind.DISCOUNT,
+    LineKind.TAX: InvoiceLineKind.TAX,
+    LineKind.CREDIT: InvoiceLineKind.CREDIT,
+}
+
+# Usage line ids are "usage:<plan_id>:v<n>:<service>:<what>" and late-usage ids end in ":<service>"
+# (see streams/billing/invoicing.py); the draft line carries no service field of its own.
+_SERVICE_POSITION: dict[LineKind, int] = {
+    LineKind.INCLUDED: -2,
+    LineKind.USAGE: -2,
+    LineKind.MINIMUM: -2,
+    LineKind.LATE_USAGE: -1,
+}
+_MAX_DESCRIPTION = 200
+
+
+def invoice_id_for(account_id: str, period_start: date) -> str:
+    return f"inv-{account_id}-{period_start.year:04d}{period_start.month:02d}{period_start.day:02d}"
+
+
+def event_id_for(invoice_id: str) -> str:
+    # Derived from the invoice, so a re-sent event (relay crash) is the same event to every consumer.
+    return f"invoice-issued:{invoice_id}"
+
+
+def _service_of(line: DraftLine) -> ServiceKind | None:
+    position = _SERVICE_POSITION.get(line.kind)
+    if position is None:
+        return None
+    return ServiceKind(line.line_id.split(":")[position])
+
+
+def _description(line: DraftLine, service: ServiceKind | None) -> str:
+    text = line.description if service is None or line.kind is LineKind.LATE_USAGE else f"{service} {line.description}"
+    return text[:_MAX_DESCRIPTION]
+
+
+def wire_line(line: DraftLine) -> dict[str, Any]:
+    """One draft line in the schema's InvoiceLine layout (validated with the event that carries it)."""
+    service = _service_of(line)
+    return {
+        "line_id": line.line_id,
+        "kind": _SCHEMA_KIND[line.kind].value,
+        "description": _description(line, service),
+        "service": None if service is None else service.value,
+        # Units only where they are units of a service; a recurring line's count is days, said in its text.
+        "quantity": line.units if service is not None else None,
+        "amount_minor": line.amount_minor,
+    }
+
+
+def wire_lines(draft: InvoiceDraft) -> list[dict[str, Any]]:
+    """The lines as stored on the invoice row and published on the event: plain dicts, JSON-ready."""
+    return [wire_line(line) for line in draft.lines]
+
+
+class Totals(NamedTuple):
+    subtotal_minor: int
+    discount_minor: int  # discounts and credits together: the schema has one reducing total
+    tax_minor: int
+    total_minor: int
+
+
+def draft_totals(draft: InvoiceDraft) -> Totals:
+    return Totals(draft.subtotal_minor, draft.discount_minor + draft.credit_minor, draft.tax_minor,
+                  draft.total_minor)  # fmt: skip
+
+
+def issued_event(
+    *,
+    invoice_id: str,
+    account_id: str,
+    invoice_number: str,
+    period: tuple[date, date],
+    issued_at: datetime,
+    due_date: date,
+    currency: str,
+    lines: Sequence[dict[str, Any]],
+    totals: Totals,
+) -> InvoiceIssuedEvent:
+    """The event for an issued invoice, validated by the pydantic model in one pass (lines included): the
+    schema re-derives every total from the lines and refuses a mismatch, so a wrong invoice is never sent."""
+    payload = {
+        "account_id": account_id, "invoice_id": invoice_id, "invoice_number": invoice_number,
+        "period_start": period[0], "period_end": period[1], "issued_at": issued_at, "due_date": due_date,
+        "currency": currency, "lines": list(lines), **totals._asdict(),
+    }  # fmt: skip
+    return InvoiceIssuedEvent.model_validate({
+        "event_id": event_id_for(invoice_id), "type": EVENT_TYPE, "source": EVENT_SOURCE,
+        "occurred_at": issued_at, "schema_version": 1, "payload": payload,
+    })  # fmt: skip

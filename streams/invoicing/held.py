@@ -1,0 +1,65 @@
+"""Held invoices: the ones the safety bound parked for a person to look at, and releasing them.
+
+Releasing issues the invoice exactly as it was built (same lines, same total): the review decides whether
+it goes out, not what it says. It takes the next number of the series in force on the release date.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+
+from schemas.envelope import dump_event
+from streams.billing.numbering import format_invoice_number
+from streams.invoicing import store
+from streams.invoicing.closer import due_date_for, series_key
+from streams.invoicing.events import Totals, issued_event
+from streams.settings import Settings
+from streams.topics import INVOICES_ISSUED
+
+
+class ReleaseError(LookupError):
+    """The invoice cannot be released: unknown, or not held."""
+
+
+_INVOICE = """
+SELECT invoice_id, account_id, period_start, period_end, status, invoice_number, currency, subtotal_minor,
+       discount_minor, tax_minor, credit_minor, total_minor, lines::text AS lines, is_final, created_at,
+       issued_at, due_date, hold_reason
+FROM invoices
+"""
+
+
+async def held_invoices(conn: asyncpg.Connection, limit: int = 1000) -> list[asyncpg.Record]:
+    return await conn.fetch(_INVOICE + " WHERE status = 'held' ORDER BY created_at, invoice_id LIMIT $1", limit)
+
+
+async def release_held(pool: asyncpg.Pool, invoice_id: str, settings: Settings, now: datetime) -> str:
+    """Issue a held invoice now: number, issue date, due date and its invoice.issued.v1 event; returns the number."""
+    now = now.astimezone(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(_INVOICE + " WHERE invoice_id = $1 FOR UPDATE", invoice_id)
+        if row is None:
+            raise ReleaseError(f"there is no invoice {invoice_id}")
+        if row["status"] != "held":
+            raise ReleaseError(f"invoice {invoice_id} is not held: it was issued as {row['invoice_number']}")
+        series, year = series_key(settings, now)
+        number = format_invoice_number(settings.invoice_series, year, await store.allocate_numbers(conn, series, 1))
+        due_date = due_date_for(now, settings)
+        event = issued_event(
+            invoice_id=invoice_id, account_id=row["account_id"], invoice_number=number,
+            period=(row["period_start"], row["period_end"]), issued_at=now, due_date=due_date,
+            currency=row["currency"].strip(), lines=orjson.loads(row["lines"]),
+            totals=Totals(row["subtotal_minor"], row["discount_minor"] + row["credit_minor"], row["tax_minor"],
+                          row["total_minor"]),
+        )  # fmt: skip
+        # hold_reason stays: it records why a person had to look at this invoice.
+        await conn.execute(
+            "UPDATE invoices SET status = 'issued', invoice_number = $2, issued_at = $3, due_date = $4"
+            " WHERE invoice_id = $1",
+            invoice_id, number, now, due_date,
+        )  # fmt: skip
+        await store.enqueue_many(conn, INVOICES_ISSUED.name, [(row["account_id"].encode(), dump_event(event))])
+    return number

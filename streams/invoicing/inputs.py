@@ -1,0 +1,201 @@
+"""Turning an account's rows into the pure core's InvoiceInput, and its draft into one ClosedCycle.
+
+No database here: store.py fetches, this module decides, so every rule below can be tested without
+PostgreSQL. Dates are UTC calendar days, as in streams/billing/cycles.py.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Sequence
+
+from streams.billing.catalog import Catalog, PricePlan, ServiceKind
+from streams.billing.cycles import Cycle, cycle_containing, next_cycle, utc_date
+from streams.billing.invoice_model import (
+    Adjustment,
+    AdjustmentKind,
+    InvoiceDraft,
+    InvoiceError,
+    InvoiceInput,
+    LateUsage,
+    LineKind,
+    PlanSegment,
+)
+from streams.billing.rating import UsageKey
+from streams.invoicing.model import Advance, DueAccount, GrantRow, PlanChange, UsageRow
+
+ONE_DAY = timedelta(days=1)
+# Days of a cycle before the account was opened. The pure core wants segments that start on the cycle start
+# (it prorates by days of the cycle), so those days get a free stand-in plan whose zero line is removed
+# from the draft afterwards: the real plan is prorated by its own days, exactly as on a mid-cycle change.
+NOT_YET_OPEN = "not-yet-open"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@lru_cache(maxsize=None)
+def _not_yet_open(currency: str) -> PricePlan:
+    return PricePlan(NOT_YET_OPEN, 1, _EPOCH, currency, recurring_fee_minor=0, services={})
+
+
+def billing_period(account: DueAccount) -> tuple[Cycle, date, bool] | None:
+    """(the full cycle, the day the invoice's period ends, final?); None when nothing is left to bill.
+
+    A closed account's last cycle ends after its closing day; if that day fell in a cycle that was already
+    invoiced (the closing arrived late), there is nothing more to bill here.
+    """
+    cycle = cycle_containing(account.anchor_day, account.cycle_start)
+    closed = account.closed_on
+    if closed is None or closed >= cycle.end:
+        return cycle, cycle.end, False
+    if closed < cycle.start:
+        return None
+    return cycle, closed + ONE_DAY, True
+
+
+def advance_after(account: DueAccount, cycle: Cycle, is_final: bool) -> Advance:
+    if is_final:
+        return Advance(account.account_id, None, None)
+    following = next_cycle(cycle)
+    end = following.end
+    if account.closed_on is not None:
+        # Closed in a later cycle than this one: that later cycle stops after the closing day.
+        end = min(end, account.closed_on + ONE_DAY)
+    return Advance(account.account_id, following.start, end)
+
+
+def _day_end(day: date) -> datetime:
+    # A change that takes effect during a day applies to that whole day (days are the proration unit).
+    return datetime.combine(day + ONE_DAY, time.min, UTC) - timedelta(microseconds=1)
+
+
+class PlanCalendar:
+    """The catalog seen by calendar day, memoised: a batch asks the same few (plan, day) questions for
+    thousands of accounts, and the catalog answers each by scanning every version."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._version_days: dict[str, frozenset[date]] = {}
+        self._in_force: dict[tuple[str, date], PricePlan] = {}
+
+    def version_days(self, plan_id: str) -> frozenset[date]:
+        if plan_id not in self._version_days:
+            versions = self.catalog.versions(plan_id)
+            self._version_days[plan_id] = frozenset(utc_date(plan.effective_from) for plan in versions)
+        return self._version_days[plan_id]
+
+    def in_force(self, plan_id: str, day: date) -> PricePlan:
+        key = (plan_id, day)
+        if key not in self._in_force:
+            self._in_force[key] = self.catalog.plan_in_force(plan_id, _day_end(day))
+        return self._in_force[key]
+
+
+def _plan_on(calendar: PlanCalendar, changes: Sequence[PlanChange], day: date, currency: str) -> PricePlan:
+    in_force = [change for change in changes if utc_date(change.effective_at) <= day]
+    if not in_force:
+        return _not_yet_open(currency)
+    return calendar.in_force(in_force[-1].plan_id, day)
+
+
+def _boundaries(calendar: PlanCalendar, changes: Sequence[PlanChange], start: date, end: date) -> list[date]:
+    """Days on which the plan may change: account plan changes and catalog version starts."""
+    days = {start}
+    for change in changes:
+        days.add(utc_date(change.effective_at))
+        days.update(calendar.version_days(change.plan_id))
+    return sorted(day for day in days if start <= day < end)
+
+
+def plan_segments(
+    calendar: PlanCalendar, changes: Sequence[PlanChange], start: date, end: date, currency: str
+) -> tuple[PlanSegment, ...]:
+    """Plan versions over [start, end): split at plan changes and price-version boundaries, merged when equal."""
+    days = _boundaries(calendar, changes, start, end)
+    segments: list[PlanSegment] = []
+    for first, after in zip(days, [*days[1:], end]):
+        plan = _plan_on(calendar, changes, first, currency)
+        last = segments[-1] if segments else None
+        if last is not None and last.plan.label == plan.label:
+            segments[-1] = replace(last, end=after)
+        else:
+            segments.append(PlanSegment(plan, first, after))
+    if all(segment.plan.plan_id == NOT_YET_OPEN for segment in segments):
+        raise InvoiceError(f"no plan in force between {start} and {end}")
+    return tuple(segments)
+
+
+def split_usage(
+    catalog: Catalog, account: DueAccount, rows: Sequence[UsageRow]
+) -> tuple[dict[UsageKey, int], list[LateUsage]]:
+    """This cycle's billable units per usage key, and earlier cycles' units not billed yet."""
+    totals: dict[UsageKey, int] = defaultdict(int)
+    late: list[LateUsage] = []
+    for row in rows:
+        service = ServiceKind(row.service)
+        if row.cycle_start == account.cycle_start:
+            if row.billable_units:
+                totals[UsageKey(row.plan_id, row.plan_version, service)] += row.billable_units
+        elif row.billable_units > row.billed_units:
+            late.append(LateUsage(
+                period=cycle_containing(account.anchor_day, row.cycle_start),
+                plan=catalog.plan_version(row.plan_id, row.plan_version), service=service,
+                units=row.billable_units - row.billed_units, previously_billed_units=row.billed_units,
+            ))  # fmt: skip
+    return dict(totals), late
+
+
+def adjustments(grants: Sequence[GrantRow], currency: str, issued_at: datetime) -> tuple[Adjustment, ...]:
+    """Grants still open on an invoice issued at ``issued_at``.
+
+    credit_note grants are not applied here: they credit one named invoice, which is issue 5's path.
+    """
+    found: list[Adjustment] = []
+    for grant in grants:
+        if grant.granted_at > issued_at:
+            continue  # only invoices issued after the grant benefit from it
+        if grant.kind == "fixed_next_invoice" and grant.currency == currency:
+            remaining = (grant.amount_minor or 0) - grant.applied_minor
+            if remaining > 0:  # what earlier invoices could not absorb stays available
+                found.append(Adjustment(AdjustmentKind.FIXED, grant.grant_id, amount_minor=remaining))
+        elif grant.kind == "percent_next_invoices" and grant.applied_count < (grant.invoice_count or 0):
+            found.append(Adjustment(AdjustmentKind.PERCENT, grant.grant_id, percent_bp=grant.percent_bp))
+    return tuple(found)
+
+
+def without_stand_in(draft: InvoiceDraft) -> InvoiceDraft:
+    """Drop the zero line of the not-yet-open stand-in plan; the draft re-checks its sums on construction."""
+    stand_in = f"recurring:{NOT_YET_OPEN}:"
+    kept = tuple(line for line in draft.lines if not line.line_id.startswith(stand_in))
+    return draft if len(kept) == len(draft.lines) else replace(draft, lines=kept)
+
+
+def grant_applications(draft: InvoiceDraft) -> tuple[tuple[str, int], ...]:
+    """(grant_id, amount applied) for every grant on the draft, zero included: a percent grant's invoice
+    counts against its invoice_count even when there was nothing to discount."""
+    kinds = {LineKind.DISCOUNT, LineKind.CREDIT}
+    return tuple(
+        (line.line_id.split(":", 1)[1], -line.amount_minor) for line in draft.lines if line.kind in kinds
+    )
+
+
+def invoice_input(
+    calendar: PlanCalendar, account: DueAccount, period: tuple[Cycle, date, bool],
+    changes: Sequence[PlanChange], usage: Sequence[UsageRow], grants: Sequence[GrantRow], issued_at: datetime,
+) -> InvoiceInput:  # fmt: skip
+    cycle, end, is_final = period
+    catalog = calendar.catalog
+    totals, late = split_usage(catalog, account, usage)
+    return InvoiceInput(
+        account_id=account.account_id,
+        currency=account.currency,
+        cycle=cycle,
+        plan_segments=plan_segments(calendar, changes, cycle.start, end, account.currency),
+        usage_totals=totals,
+        tax_rate_bp=catalog.taxes.rate_bp(account.jurisdiction),
+        late_usage=tuple(late),
+        adjustments=adjustments(grants, account.currency, issued_at),
+        is_final=is_final,
+    )

@@ -1,0 +1,54 @@
+"""The worker's cycle-close loop: every CLOSER_INTERVAL_S, close what the event-time clock says is due.
+
+The clock is the slowest usage partition's latest event time (min over usage_watermarks), not the wall
+clock: a cycle must not close while a lagging partition may still hold its usage, and a replay of old
+traffic closes the old cycles as they complete. Every worker runs the loop; SKIP LOCKED splits the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+import asyncpg
+
+from streams.billing.catalog import Catalog
+from streams.catalog_config import load_catalog
+from streams.context import WorkerContext
+from streams.invoicing.closer import close_due_cycles
+from streams.invoicing.model import CloseReport
+from streams.retry import retry_transient
+
+
+async def event_time_clock(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | None:
+    """min(max_started_at) over the usage partitions seen so far; None before any usage arrived."""
+    return await conn.fetchval("SELECT min(max_started_at) FROM usage_watermarks")
+
+
+class CycleCloser:
+    def __init__(self, ctx: WorkerContext, catalog: Catalog | None = None) -> None:
+        self.ctx = ctx
+        self.catalog = catalog or load_catalog(ctx.settings)
+        self.log = ctx.log.bind(path="cycle-closer")
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            report = await retry_transient(self.close_once, self._on_retry)
+            if report is not None and report.issued:
+                self.ctx.outbox_signal.set()  # wake the relay now rather than at its next poll
+            if report is not None and (report.invoices or report.skipped):
+                self.log.info("cycles closed", issued=report.issued, held=report.held, skipped=report.skipped,
+                              seconds=round(report.seconds, 3), errors=report.errors[:10])  # fmt: skip
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=self.ctx.settings.closer_interval_s)
+
+    async def close_once(self) -> CloseReport | None:
+        pool = await self.ctx.pool()
+        clock = await event_time_clock(pool)
+        if clock is None:
+            return None
+        return await close_due_cycles(pool, self.catalog, self.ctx.settings, clock)
+
+    def _on_retry(self, error: BaseException, attempt: int) -> None:
+        self.log.warning("cycle close retrying", error=repr(error), attempt=attempt)
