@@ -16,6 +16,7 @@ from schemas.calls import CallAbandoned, CallAnswered, CallEnded, CallStarted
 from schemas.discounts import DiscountGranted
 from schemas.disputes import DisputeOpened, DisputeResolved
 from schemas.invoices import InvoiceIssued
+from schemas.tasks import TaskAccepted, TaskCancelled, TaskCompleted, TaskRequeued, TaskRouted
 from schemas.usage import UsageRecorded
 
 
@@ -96,6 +97,31 @@ class DiscountGrantedEvent(EnvelopeBase):
     payload: DiscountGranted
 
 
+class TaskRoutedEvent(EnvelopeBase):
+    type: Literal["task.routed.v1"]
+    payload: TaskRouted
+
+
+class TaskAcceptedEvent(EnvelopeBase):
+    type: Literal["task.accepted.v1"]
+    payload: TaskAccepted
+
+
+class TaskRequeuedEvent(EnvelopeBase):
+    type: Literal["task.requeued.v1"]
+    payload: TaskRequeued
+
+
+class TaskCancelledEvent(EnvelopeBase):
+    type: Literal["task.cancelled.v1"]
+    payload: TaskCancelled
+
+
+class TaskCompletedEvent(EnvelopeBase):
+    type: Literal["task.completed.v1"]
+    payload: TaskCompleted
+
+
 # Listed explicitly (not built dynamically) so type checkers see the union.
 Event = Annotated[
     Union[
@@ -111,6 +137,11 @@ Event = Annotated[
         DisputeOpenedEvent,
         DisputeResolvedEvent,
         DiscountGrantedEvent,
+        TaskRoutedEvent,
+        TaskAcceptedEvent,
+        TaskRequeuedEvent,
+        TaskCancelledEvent,
+        TaskCompletedEvent,
     ],
     Field(discriminator="type"),
 ]

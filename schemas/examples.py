@@ -26,11 +26,26 @@ from schemas.discounts import DiscountGranted, DiscountKind
 from schemas.disputes import DisputeOpened, DisputeOutcome, DisputeReason, DisputeResolved
 from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from schemas.money import Money
+from schemas.tasks import (
+    CancelCause,
+    HoldoutArm,
+    Practice,
+    RequeueCause,
+    TaskAccepted,
+    TaskCancelled,
+    TaskCompleted,
+    TaskKind,
+    TaskOutcome,
+    TaskRequeued,
+    TaskRouted,
+    Tier,
+)
 from schemas.usage import ServiceKind, UsageRecorded, UsageUnit
 
 ACCOUNT = "acc-100042"
 INVOICE = "inv-2026-11-100042"
 CALL = "call-7f3a9c"
+TASK = "tsk-4c1d2e9a0b7f3a9c5d21"
 
 
 def _at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -145,6 +160,41 @@ def _builders() -> list[Callable[[], ev.Event]]:
             **_envelope(12, "crm/offboarding", 30, 17), type="account.closed.v1",
             payload=AccountClosed(account_id="acc-100077", closed_at=_at(30, 17),
                                   reason=ClosureReason.VOLUNTARY),
+        ),
+        *_task_builders(),
+    ]  # fmt: skip
+
+
+def _task_builders() -> list[Callable[[], ev.Event]]:
+    task = {"task_id": TASK, "account_id": ACCOUNT, "queue": "billing"}
+    return [
+        lambda: ev.TaskRoutedEvent(
+            **_envelope(13, "care/router", 3, 9), type="task.routed.v1",
+            payload=TaskRouted(
+                **task, kind=TaskKind.CALL, tier=Tier.FRONTLINE, priority=23,
+                reason="bill_question", rule="default", call_id=CALL, invoice_id=INVOICE),
+        ),
+        lambda: ev.TaskRequeuedEvent(
+            **_envelope(14, "care/queues", 3, 9), type="task.requeued.v1",
+            payload=TaskRequeued(**task, cause=RequeueCause.WIDENED, new_queue="tier2"),
+        ),
+        lambda: ev.TaskAcceptedEvent(
+            **_envelope(15, "care/queues", 3, 9), type="task.accepted.v1",
+            payload=TaskAccepted(**task, agent_id="agent-314", waited_ms=41_000),
+        ),
+        lambda: ev.TaskCompletedEvent(
+            **_envelope(16, "care/queues", 3, 10), type="task.completed.v1",
+            payload=TaskCompleted(
+                **task, agent_id="agent-314", agent_tier=Tier.FRONTLINE, kind=TaskKind.CALL,
+                outcome=TaskOutcome.RESOLVED, practice=Practice.DISCOUNT_FIXED,
+                arm=HoldoutArm.TREATMENT, discount_minor=500, currency="EUR",
+                waited_ms=41_000, handle_ms=312_000, opened_at=_at(3, 9)),
+        ),
+        lambda: ev.TaskCancelledEvent(
+            **_envelope(17, "care/queues", 3, 11), type="task.cancelled.v1",
+            payload=TaskCancelled(task_id="tsk-9e0f1a2b3c4d5e6f7a80", account_id="acc-100077",
+                                  queue="billing", cause=CancelCause.CALLER_ABANDONED,
+                                  waited_ms=95_000),
         ),
     ]  # fmt: skip
 

@@ -8,6 +8,7 @@ original bytes instead of being skipped by the framework.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -78,6 +79,16 @@ DISCOUNTS_GRANTED = TopicSpec(
     partition_class=PartitionClass.WORKFLOW,
     description="Discounts and credits granted by agents.",
 )
+TASK_EVENT_TYPES = frozenset(
+    {"task.routed.v1", "task.accepted.v1", "task.requeued.v1", "task.cancelled.v1", "task.completed.v1"}
+)
+TASK_EVENTS = TopicSpec(
+    name="billing.task-events.v1",
+    key="account_id",
+    event_types=TASK_EVENT_TYPES,
+    partition_class=PartitionClass.WORKFLOW,
+    description="Agent-queue tasks: routed, accepted, requeued, cancelled, completed (from the queue store's outbox).",
+)
 DEAD_LETTERS = TopicSpec(
     name="billing.dead-letters.v1",
     key="source topic:partition:offset",
@@ -86,8 +97,29 @@ DEAD_LETTERS = TopicSpec(
     description="Messages that could not be decoded, validated or applied, with reason and source position.",
 )
 
-EVENT_TOPICS: tuple[TopicSpec, ...] = (USAGE, ACCOUNTS, INVOICES_ISSUED, CUSTOMER_CALLS, DISPUTES, DISCOUNTS_GRANTED)
+EVENT_TOPICS: tuple[TopicSpec, ...] = (
+    USAGE, ACCOUNTS, INVOICES_ISSUED, CUSTOMER_CALLS, DISPUTES, DISCOUNTS_GRANTED, TASK_EVENTS,
+)
 ALL_TOPICS: tuple[TopicSpec, ...] = (*EVENT_TOPICS, DEAD_LETTERS)
+
+
+def queue_topic(queue: str) -> TopicSpec:
+    """The topic of one agent queue: the `task.routed.v1` of that queue, for any agent tool to consume.
+
+    Not in EVENT_TOPICS: the same events are also on TASK_EVENTS, which is their home topic.
+    """
+    return TopicSpec(
+        name=f"billing.queue.{queue}.v1",
+        key="account_id",
+        event_types=frozenset({"task.routed.v1"}),
+        partition_class=PartitionClass.WORKFLOW,
+        description=f"Tasks routed to the {queue} agent queue.",
+    )
+
+
+def queue_topics(queues: Iterable[str]) -> tuple[TopicSpec, ...]:
+    """One topic per queue of the routing configuration (see streams/queues/config.py), in name order."""
+    return tuple(queue_topic(queue) for queue in sorted(set(queues)))
 
 
 def topic_for_event_type(event_type: str) -> TopicSpec:
