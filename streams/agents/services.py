@@ -6,6 +6,7 @@ import faust
 
 from streams.catalog_config import load_catalog
 from streams.context import WorkerContext
+from streams.invoicing import CycleCloser
 from streams.loops import LoopService
 from streams.outbox import OutboxRelay
 from streams.parked_usage import ParkedUsageSweeper
@@ -14,7 +15,10 @@ from streams.usage_writer import UsageWriter
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
-    writer = UsageWriter(load_catalog(ctx.settings), ctx.settings)
+    catalog = load_catalog(ctx.settings)
+    writer = UsageWriter(catalog, ctx.settings)
     app.service(LoopService("usage-batch", UsageConsumer(ctx, writer).run))
     app.service(LoopService("parked-usage", ParkedUsageSweeper(ctx, writer).run))
     app.service(LoopService("outbox-relay", OutboxRelay(ctx).run))
+    # Every worker runs the closer; SKIP LOCKED gives concurrent closers disjoint batches of due accounts.
+    app.service(LoopService("cycle-closer", CycleCloser(ctx, catalog).run))

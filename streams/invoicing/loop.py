@@ -35,8 +35,8 @@ class CycleCloser:
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             report = await retry_transient(self.close_once, self._on_retry)
-            if report is not None and report.issued:
-                self.ctx.outbox_signal.set()  # wake the relay now rather than at its next poll
+            if report is not None and report.invoices:
+                self.ctx.outbox_signal.set()  # issued and held invoices both left events: wake the relay now
             if report is not None and (report.invoices or report.skipped):
                 self.log.info("cycles closed", issued=report.issued, held=report.held, skipped=report.skipped,
                               seconds=round(report.seconds, 3), errors=report.errors[:10])  # fmt: skip

@@ -9,7 +9,18 @@ from streams.processor import Handler, Rejected
 
 
 async def on_invoice_issued(conn: asyncpg.Connection, event: Event) -> None:
+    """Our own invoices are already in ``invoices`` (the closer wrote the row with this very event in its outbox):
+    their echo is a no-op. Invoices from an upstream producer are recorded in ``invoices_issued``, unless they
+    would contradict an invoice this system issued."""
     p = event.payload
+    ours = await conn.fetchrow(
+        "SELECT invoice_id, invoice_number, status FROM invoices"
+        " WHERE invoice_id = $1 OR (account_id = $2 AND period_start = $3)",
+        p.invoice_id, p.account_id, p.period_start,
+    )  # fmt: skip
+    if ours is not None:
+        _check_echo(ours, p)
+        return
     inserted = await conn.fetchval(
         "INSERT INTO invoices_issued (invoice_id, account_id, invoice_number, period_start, period_end, currency,"
         " total_minor, issued_at, due_date, lines) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -19,6 +30,19 @@ async def on_invoice_issued(conn: asyncpg.Connection, event: Event) -> None:
     )
     if not inserted:
         raise Rejected(f"invoice {p.invoice_id} was already issued by another event")
+
+
+def _check_echo(ours: asyncpg.Record, p) -> None:
+    if ours["invoice_id"] != p.invoice_id:
+        raise Rejected(
+            f"invoice {p.invoice_id} conflicts with invoice {ours['invoice_id']} this system issued for"
+            f" {p.account_id} from {p.period_start}"
+        )
+    if ours["status"] != "issued" or ours["invoice_number"] != p.invoice_number:
+        raise Rejected(
+            f"invoice {p.invoice_id} as {p.invoice_number} contradicts our row ({ours['status']},"
+            f" {ours['invoice_number']})"
+        )
 
 
 async def on_dispute_opened(conn: asyncpg.Connection, event: Event) -> None:
