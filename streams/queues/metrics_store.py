@@ -1,0 +1,69 @@
+"""PostgreSQL side of the queue service metrics: publish cells (upsert, never backwards), read them back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from streams.queues.metrics import stats_from_state
+from streams.queues.metrics_report import Snapshot
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ALL_TIME = 0  # window_s of the all-time cell
+
+
+@dataclass(frozen=True)
+class CellRow:
+    queue: str
+    window_s: int  # ALL_TIME for the all-time cell
+    window_start: datetime  # EPOCH for the all-time cell
+    partition: int
+    stats: dict  # stats_to_state
+    next_offset: int
+
+
+_UPSERT = """
+INSERT INTO queue_stats_windows (queue, window_s, window_start, source_partition, stats, next_offset)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (queue, window_s, window_start, source_partition) DO UPDATE
+   SET stats = EXCLUDED.stats, next_offset = EXCLUDED.next_offset, updated_at = now()
+ WHERE queue_stats_windows.next_offset <= EXCLUDED.next_offset
+"""
+
+
+async def save_cells(pool: asyncpg.Pool, rows: Sequence[CellRow]) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.executemany(
+            _UPSERT,
+            [(r.queue, r.window_s, r.window_start, r.partition, r.stats, r.next_offset) for r in rows],
+        )
+
+
+async def load_snapshots(pool: asyncpg.Pool, window_s: int, since: datetime) -> list[Snapshot]:
+    """The all-time cells and the cells of windows starting at or after `since`."""
+    rows = await pool.fetch(
+        "SELECT queue, window_s, window_start, stats FROM queue_stats_windows"
+        " WHERE window_s = $1 OR (window_s = $2 AND window_start >= $3)",
+        ALL_TIME,
+        window_s,
+        since,
+    )
+    return [
+        Snapshot(
+            queue=r["queue"],
+            window_start=None if r["window_s"] == ALL_TIME else r["window_start"],
+            stats=stats_from_state(r["stats"]),
+        )
+        for r in rows
+    ]
+
+
+async def prune(pool: asyncpg.Pool, before: datetime) -> int:
+    """Forget windows that started before `before` (past retention); the all-time cells stay."""
+    status = await pool.execute(
+        "DELETE FROM queue_stats_windows WHERE window_s <> $1 AND window_start < $2", ALL_TIME, before
+    )
+    return int(status.split()[-1])
