@@ -48,6 +48,7 @@ from schemas.envelope import (
     DisputeResolvedEvent,
     EnvelopeBase,
     Event,
+    InvoiceHeldEvent,
     InvoiceIssuedEvent,
     TaskAcceptedEvent,
     TaskCancelledEvent,
@@ -61,7 +62,7 @@ from schemas.envelope import (
 )
 from schemas.errors import explain
 from schemas.export import example_events, export_json_schemas
-from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from schemas.invoices import InvoiceHeld, InvoiceIssued, InvoiceLine, InvoiceLineKind
 from schemas.money import (
     CURRENCY_EXPONENTS,
     CurrencyCode,
@@ -132,6 +133,8 @@ __all__ = [
     "EventId",
     "FrozenModel",
     "Identifier",
+    "InvoiceHeld",
+    "InvoiceHeldEvent",
     "InvoiceIssued",
     "InvoiceIssuedEvent",
     "InvoiceLine",

@@ -15,7 +15,7 @@ from schemas.base import EventId, FrozenModel, Text128, UtcDatetime
 from schemas.calls import CallAbandoned, CallAnswered, CallEnded, CallStarted
 from schemas.discounts import DiscountGranted
 from schemas.disputes import DisputeOpened, DisputeResolved
-from schemas.invoices import InvoiceIssued
+from schemas.invoices import InvoiceHeld, InvoiceIssued
 from schemas.tasks import TaskAccepted, TaskCancelled, TaskCompleted, TaskRequeued, TaskRouted
 from schemas.usage import UsageRecorded
 
@@ -60,6 +60,11 @@ class AccountClosedEvent(EnvelopeBase):
 class InvoiceIssuedEvent(EnvelopeBase):
     type: Literal["invoice.issued.v1"]
     payload: InvoiceIssued
+
+
+class InvoiceHeldEvent(EnvelopeBase):
+    type: Literal["invoice.held.v1"]
+    payload: InvoiceHeld
 
 
 class CallStartedEvent(EnvelopeBase):
@@ -130,6 +135,7 @@ Event = Annotated[
         AccountPlanChangedEvent,
         AccountClosedEvent,
         InvoiceIssuedEvent,
+        InvoiceHeldEvent,
         CallStartedEvent,
         CallAnsweredEvent,
         CallAbandonedEvent,

@@ -24,7 +24,7 @@ from schemas.calls import (
 )
 from schemas.discounts import DiscountGranted, DiscountKind
 from schemas.disputes import DisputeOpened, DisputeOutcome, DisputeReason, DisputeResolved
-from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from schemas.invoices import InvoiceHeld, InvoiceIssued, InvoiceLine, InvoiceLineKind
 from schemas.money import Money
 from schemas.tasks import (
     CancelCause,
@@ -105,6 +105,14 @@ def _builders() -> list[Callable[[], ev.Event]]:
         lambda: ev.InvoiceIssuedEvent(
             **_envelope(3, "billing/invoicer", 2, 6), type="invoice.issued.v1",
             payload=_invoice(),
+        ),
+        lambda: ev.InvoiceHeldEvent(
+            **_envelope(18, "billing/invoicer", 2, 6), type="invoice.held.v1",
+            payload=InvoiceHeld(
+                account_id="acc-100077", invoice_id="inv-acc-100077-20261101",
+                period_start=date(2026, 11, 1), period_end=date(2026, 12, 1), held_at=_at(2, 6),
+                currency="EUR", total_minor=61_250, recent_totals_minor=(3_570, 3_570, 4_104),
+                reason="total 61250 is over 5 times the median of the last 3 issued invoices; held for review"),
         ),
         lambda: ev.CallStartedEvent(
             **_envelope(4, "care/acd", 3, 9), type="call.started.v1",

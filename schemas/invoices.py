@@ -1,4 +1,4 @@
-"""Issued invoices. Every total is re-derived from the lines on parse."""
+"""Issued invoices (every total is re-derived from the lines on parse) and invoices held for review."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from schemas.base import (
     Identifier,
     IsoDate,
     Text200,
+    Text500,
     UtcDatetime,
 )
 from schemas.money import CurrencyCode, MinorUnits, NonNegativeMinor, NonPositiveMinor
@@ -120,3 +121,28 @@ def _sum_problems(invoice: InvoiceIssued) -> list[str]:
         for name, stated, derived, what in expected
         if stated != derived
     ]
+
+
+class InvoiceHeld(FrozenModel):
+    """An invoice the safety bound held for a person to review instead of issuing it (no number yet).
+
+    Published on the invoice topic in the same transaction that stores the held invoice, so the agent queues
+    can route it as a review task; `billing invoices release ID` issues it afterwards, unchanged.
+    """
+
+    account_id: AccountId
+    invoice_id: Identifier
+    period_start: IsoDate
+    period_end: IsoDate
+    held_at: UtcDatetime
+    currency: CurrencyCode
+    total_minor: NonNegativeMinor
+    # Totals of the account's recent issued invoices, oldest first: the history whose median it was compared with.
+    recent_totals_minor: tuple[NonNegativeMinor, ...] = Field(max_length=24)
+    reason: Text500
+
+    @model_validator(mode="after")
+    def _period_is_forward(self) -> Self:
+        if self.period_end <= self.period_start:
+            raise ValueError("period_end must be after period_start")
+        return self

@@ -54,9 +54,9 @@ ACCOUNTS = TopicSpec(
 INVOICES_ISSUED = TopicSpec(
     name="billing.invoice-issued.v1",
     key="account_id",
-    event_types=frozenset({"invoice.issued.v1"}),
+    event_types=frozenset({"invoice.issued.v1", "invoice.held.v1"}),
     partition_class=PartitionClass.WORKFLOW,
-    description="Invoices issued at cycle close.",
+    description="Invoices issued at cycle close, and invoices held for review instead (routed as tasks).",
 )
 CUSTOMER_CALLS = TopicSpec(
     name="billing.customer-calls.v1",

@@ -16,13 +16,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
-from schemas.envelope import dump_event
+from schemas.envelope import InvoiceHeldEvent, dump_event
 from streams.billing.catalog import Catalog
 from streams.billing.invoicing import build_invoice
 from streams.billing.numbering import format_invoice_number
 from streams.billing.safety import is_outlier
 from streams.invoicing import inputs, store
-from streams.invoicing.events import draft_totals, invoice_id_for, issued_event, wire_lines
+from streams.invoicing.events import draft_totals, held_event, invoice_id_for, issued_event, wire_lines
 from streams.invoicing.model import Advance, BatchInputs, CloseReport, ClosedCycle, DueAccount
 from streams.logs import get_logger
 from streams.settings import Settings
@@ -142,6 +142,7 @@ def _close_one(
         account=account, invoice_id=invoice_id_for(account_id, account.cycle_start), period_end=period[1],
         draft=draft, lines=wire_lines(draft), hold_reason=hold_reason,
         grant_applications=inputs.grant_applications(draft), priced_usage=tuple(usage),
+        recent_totals=tuple(history),
     )  # fmt: skip
 
 
@@ -174,6 +175,11 @@ async def _write_batch(conn: asyncpg.Connection, settings: Settings, batch: _Bat
         (closed.account.account_id.encode(), _event_bytes(closed, numbers[closed.invoice_id], issued_at, due_date))
         for closed in issuing
     ])  # fmt: skip
+    # A held invoice is announced on the same topic, so the agent queues route it to a reviewer as a task.
+    await store.enqueue_many(conn, INVOICES_ISSUED.name, [
+        (closed.account.account_id.encode(), dump_event(_held_event(closed, issued_at)))
+        for closed in batch.closed if closed.held
+    ])  # fmt: skip
     await store.insert_grant_applications(conn, [
         (grant_id, closed.invoice_id, amount) for closed in batch.closed for grant_id, amount in closed.grant_applications
     ])  # fmt: skip
@@ -186,6 +192,14 @@ def _invoice_row(closed: ClosedCycle, number: str | None, issued_at: datetime, d
         "issued" if issued else "held", number, draft.currency, draft.subtotal_minor, draft.discount_minor,
         draft.tax_minor, draft.credit_minor, draft.total_minor, store.lines_text(closed.lines),
         draft.is_final, issued_at if issued else None, due_date if issued else None, closed.hold_reason,
+    )  # fmt: skip
+
+
+def _held_event(closed: ClosedCycle, held_at: datetime) -> InvoiceHeldEvent:
+    return held_event(
+        invoice_id=closed.invoice_id, account_id=closed.account.account_id,
+        period=(closed.account.cycle_start, closed.period_end), held_at=held_at, currency=closed.draft.currency,
+        total_minor=closed.draft.total_minor, recent_totals=closed.recent_totals, reason=closed.hold_reason or "",
     )  # fmt: skip
 
 

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from schemas.envelope import InvoiceIssuedEvent
+from schemas.envelope import InvoiceHeldEvent, InvoiceIssuedEvent
 from schemas.invoices import InvoiceLineKind
 from schemas.usage import ServiceKind
 from streams.billing.invoice_model import InvoiceDraft, LineKind
 from streams.billing.invoice_model import InvoiceLine as DraftLine
 
 EVENT_TYPE = "invoice.issued.v1"
+HELD_EVENT_TYPE = "invoice.held.v1"
 EVENT_SOURCE = "billing/invoicer"
 
 _SCHEMA_KIND: dict[LineKind, InvoiceLineKind] = {
@@ -53,6 +54,10 @@ def invoice_id_for(account_id: str, period_start: date) -> str:
 def event_id_for(invoice_id: str) -> str:
     # Derived from the invoice, so a re-sent event (relay crash) is the same event to every consumer.
     return f"invoice-issued:{invoice_id}"
+
+
+def held_event_id_for(invoice_id: str) -> str:
+    return f"invoice-held:{invoice_id}"
 
 
 def _service_of(line: DraftLine) -> ServiceKind | None:
@@ -120,4 +125,27 @@ def issued_event(
     return InvoiceIssuedEvent.model_validate({
         "event_id": event_id_for(invoice_id), "type": EVENT_TYPE, "source": EVENT_SOURCE,
         "occurred_at": issued_at, "schema_version": 1, "payload": payload,
+    })  # fmt: skip
+
+
+def held_event(
+    *,
+    invoice_id: str,
+    account_id: str,
+    period: tuple[date, date],
+    held_at: datetime,
+    currency: str,
+    total_minor: int,
+    recent_totals: Sequence[int],
+    reason: str,
+) -> InvoiceHeldEvent:
+    """The event for an invoice held by the safety bound: what a reviewer's task needs, no number yet."""
+    payload = {
+        "account_id": account_id, "invoice_id": invoice_id, "period_start": period[0], "period_end": period[1],
+        "held_at": held_at, "currency": currency, "total_minor": total_minor,
+        "recent_totals_minor": list(recent_totals), "reason": reason[:500],
+    }  # fmt: skip
+    return InvoiceHeldEvent.model_validate({
+        "event_id": held_event_id_for(invoice_id), "type": HELD_EVENT_TYPE, "source": EVENT_SOURCE,
+        "occurred_at": held_at, "schema_version": 1, "payload": payload,
     })  # fmt: skip

@@ -84,6 +84,7 @@ class ClosedCycle:
     hold_reason: str | None
     grant_applications: tuple[tuple[str, int], ...]  # (grant_id, amount_minor)
     priced_usage: tuple[UsageRow, ...]
+    recent_totals: tuple[int, ...] = ()  # the issued history the safety bound compared with, oldest first
 
     @property
     def held(self) -> bool:

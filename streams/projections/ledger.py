@@ -91,7 +91,16 @@ async def on_discount_granted(conn: asyncpg.Connection, event: Event) -> None:
         raise Rejected(f"grant {p.grant_id} was already recorded by another event")
 
 
-INVOICE_HANDLERS: dict[str, Handler] = {"invoice.issued.v1": on_invoice_issued}
+async def on_invoice_held(conn: asyncpg.Connection, event: Event) -> None:
+    """Only our closer holds invoices, and it stored the row before publishing: nothing to project. The agent
+    queues consume the same event to route the review task."""
+    p = event.payload
+    status = await conn.fetchval("SELECT status FROM invoices WHERE invoice_id = $1", p.invoice_id)
+    if status is None:
+        raise Rejected(f"invoice {p.invoice_id} was not held by this system: no such invoice")
+
+
+INVOICE_HANDLERS: dict[str, Handler] = {"invoice.issued.v1": on_invoice_issued, "invoice.held.v1": on_invoice_held}
 DISPUTE_HANDLERS: dict[str, Handler] = {
     "dispute.opened.v1": on_dispute_opened,
     "dispute.resolved.v1": on_dispute_resolved,
