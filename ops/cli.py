@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ops.billing_cli import register as register_billing_commands
 from ops.embedded import PrerequisiteError
 from streams.settings import load_settings
 
@@ -107,6 +108,9 @@ def settings_cmd() -> None:
     from ops.settings_doc import settings_table
 
     click.echo(settings_table())
+
+
+register_billing_commands(main)  # account show, cycles close, invoices held|release (ops/billing_cli.py)
 
 
 class _Stop(Exception):

@@ -46,12 +46,15 @@ async def lock_due_accounts(
     ]  # fmt: skip
 
 
-async def fetch_inputs(conn: asyncpg.Connection, accounts: Sequence[DueAccount]) -> BatchInputs:
+async def fetch_inputs(
+    conn: asyncpg.Connection, accounts: Sequence[DueAccount], *, lock_usage: bool = True
+) -> BatchInputs:
+    """``lock_usage=False`` reads without locking the usage rows: for a preview that writes nothing."""
     ids = [account.account_id for account in accounts]
     starts = [account.cycle_start for account in accounts]
     return BatchInputs(
         plan_changes=await _plan_changes(conn, ids),
-        usage=await _usage(conn, ids, starts),
+        usage=await _usage(conn, ids, starts, lock_usage),
         grants=await _grants(conn, ids),
         history=await _history(conn, ids),
         already_invoiced=await _already_invoiced(conn, ids, starts),
@@ -84,9 +87,11 @@ FOR UPDATE OF cu
 """
 
 
-async def _usage(conn: asyncpg.Connection, ids: list[str], starts: list[date]) -> dict[str, list[UsageRow]]:
+async def _usage(
+    conn: asyncpg.Connection, ids: list[str], starts: list[date], lock: bool
+) -> dict[str, list[UsageRow]]:
     found: dict[str, list[UsageRow]] = defaultdict(list)
-    for r in await conn.fetch(_USAGE, ids, starts):
+    for r in await conn.fetch(_USAGE if lock else _USAGE.replace("FOR UPDATE OF cu", ""), ids, starts):
         found[r["account_id"]].append(UsageRow(*r.values()))
     return found
 
