@@ -77,6 +77,20 @@ class Settings(BaseSettings):
         "INFO", description="DEBUG logs one line per event handled; INFO logs summaries."
     )
     log_format: Literal["json", "console"] = Field("json", description="json for machines, console for people.")
+    api_host: str = Field("127.0.0.1", description="Interface the agent API binds (`billing api`).")
+    api_port: int = Field(8080, ge=0, le=65535, description="Port of the agent API; 0: `billing up` starts no API.")
+    agent_role_queues: str = Field(
+        "agent=billing,disputes,retention;tier2=billing,disputes,retention,tier2;"
+        "supervisor=billing,disputes,retention,tier2,supervisors;analyst=",
+        description="Queues each agent role may claim from (role=queue,queue;...). Analysts claim from none.",
+    )
+    agent_lease_s: int = Field(30, ge=1, description="How long a claimed task is reserved for its agent to accept.")
+    verify_max_failures: int = Field(5, ge=1, description="Failed caller verifications in a row that lock the account.")
+    verify_lockout_s: int = Field(1800, ge=1, description="How long a locked account refuses verification (all channels).")
+    otp_ttl_s: int = Field(300, ge=30, description="How long a one-time code sent to the contact of record is valid.")
+    retention_holdout_share: float = Field(
+        0.10, ge=0, le=1, description="Share of eligible accounts held out as the retention control arm (no offer)."
+    )
 
     @property
     def embedded_broker(self) -> bool:
