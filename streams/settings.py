@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         5, ge=2, description="An invoice over this many times the account's median is held for review."
     )
     closer_interval_s: float = Field(10.0, gt=0, description="How often a worker looks for cycles due to close.")
+    care_rules_path: Path | None = Field(
+        None, description="Routing rules, priority weights and widening steps (JSON or YAML, layout in "
+        "streams/queues/config.py). Unset: the built-in rules of streams/care/."
+    )
+    queue_sweep_interval_s: float = Field(
+        2.0, gt=0, description="How often a worker returns expired leases, ages waiting tasks' priority and widens them."
+    )
     db_pool_max: int = Field(10, ge=2, description="Largest PostgreSQL connection pool per worker process.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="DEBUG logs one line per event handled; INFO logs summaries."
