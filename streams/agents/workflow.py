@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import faust
 
+from streams.agents import retention
 from streams.context import WorkerContext
 from streams.decoding import RawMessage
 from streams.processor import EventProcessor, Handler
@@ -27,6 +28,7 @@ WORKFLOW_STREAMS: tuple[tuple[TopicSpec, dict[str, Handler]], ...] = (
 def register(app: faust.App, ctx: WorkerContext) -> None:
     for spec, handlers in WORKFLOW_STREAMS:
         _register_one(app, ctx, spec, EventProcessor(spec, handlers, ctx))
+    retention.register(app, ctx)  # follows handled cases to their 30/60/90-day outcomes
 
 
 def _register_one(app: faust.App, ctx: WorkerContext, spec: TopicSpec, processor: EventProcessor) -> None:

@@ -1,0 +1,121 @@
+"""Retention agents: learn what became of each handled case, in event time.
+
+Two thin agents, each concurrency 1 (faust-streaming issue 606):
+* on `billing.accounts.v1` (beside the accounts projection, which consumes the same records): every event
+  moves its partition's event-time clock, a closure is remembered;
+* on `billing.task-events.v1`: a `task.completed.v1` is a handled case.
+After either, the cases of that partition whose horizon the clock has passed are resolved and counted
+(streams/retention/store.py). All writes are idempotent by key, so no `processed_events` claim is needed,
+and the records stay claimable by the accounts projection under their own event ids.
+A bad record is dead-lettered by position (unique, so the projection's dead letter and ours are one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import faust
+
+from schemas import Event
+from streams.context import WorkerContext
+from streams.decoding import ErrorKind, RawMessage, Rejection, decode
+from streams.retention import store
+from streams.retry import is_transient, retry_transient
+from streams.store import record_dead_letters
+from streams.topics import ACCOUNTS, TASK_EVENTS, TopicSpec
+
+MAX_RESOLVE_ROUNDS = 50  # per event: a backlog is finished by later events, the stream is not held up
+
+
+async def on_account_event(conn: asyncpg.Connection, event: Event, message: RawMessage) -> None:
+    if event.type == "account.closed.v1":
+        await store.record_closure(conn, event.payload.account_id, event.payload.closed_at)
+    await store.advance_clock(conn, message.partition, event.occurred_at)
+
+
+async def on_task_event(conn: asyncpg.Connection, event: Event, message: RawMessage) -> None:
+    if event.type != "task.completed.v1":
+        return  # routed, accepted, requeued, cancelled: not a handled case
+    task = event.payload
+    await store.record_case(
+        conn,
+        store.CaseFacts(
+            case_id=task.task_id, source_event_id=event.event_id, account_id=task.account_id,
+            partition=message.partition, practice=str(task.practice), arm=str(task.arm), queue=task.queue,
+            kind=str(task.kind), agent_tier=int(task.agent_tier), waited_ms=task.waited_ms,
+            discount_minor=task.discount_minor, currency=task.currency, case_at=event.occurred_at,
+        ),
+    )
+
+
+Apply = Callable[[asyncpg.Connection, Event, RawMessage], Awaitable[None]]
+
+
+@dataclass
+class RetentionProcessor:
+    spec: TopicSpec
+    apply: Apply
+    ctx: WorkerContext
+
+    async def process(self, message: RawMessage) -> None:
+        log = self.ctx.log.bind(topic=message.topic, partition=message.partition, offset=message.offset,
+                                consumer="retention")
+
+        def on_retry(error: BaseException, attempt: int) -> None:
+            log.warning("transient failure, retrying", error=repr(error), attempt=attempt)
+
+        await retry_transient(lambda: self._handle(message, log), on_retry)
+        await retry_transient(lambda: self._resolve(message.partition), on_retry)
+
+    async def _handle(self, message: RawMessage, log) -> None:
+        decoded = decode(message, self.spec)
+        pool = await self.ctx.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            if isinstance(decoded, Rejection):
+                await self._dead_letter(conn, message, decoded, log)
+                return
+            try:
+                async with conn.transaction():
+                    await self.apply(conn, decoded, message)
+            except Exception as error:  # noqa: BLE001 - a bug must not stop the partition; transient ones retry
+                if is_transient(error):
+                    raise
+                await self._dead_letter(conn, message, Rejection(ErrorKind.FAILED, repr(error)), log)
+
+    async def _dead_letter(self, conn: asyncpg.Connection, message: RawMessage, rejection: Rejection, log) -> None:
+        if await record_dead_letters(conn, [(message, rejection)]):
+            self.ctx.metrics.dead_letters.labels(self.spec.name, str(rejection.kind)).inc()
+            self.ctx.outbox_signal.set()
+            log.warning("dead-lettered", kind=str(rejection.kind), reason=rejection.reason[:300])
+
+    async def _resolve(self, partition: int) -> None:
+        pool = await self.ctx.pool()
+        for _ in range(MAX_RESOLVE_ROUNDS):
+            async with pool.acquire() as conn, conn.transaction():
+                resolved = await store.resolve_due(conn, partition)
+            if resolved < store.RESOLVE_BATCH:
+                return
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    for spec, apply in ((ACCOUNTS, on_account_event), (TASK_EVENTS, on_task_event)):
+        _register_one(app, RetentionProcessor(spec, apply, ctx))
+
+
+def _register_one(app: faust.App, processor: RetentionProcessor) -> None:
+    spec, ctx = processor.spec, processor.ctx
+    topic = app.topic(
+        spec.name, key_serializer="raw", value_serializer="raw", partitions=spec.partitions(ctx.settings)
+    )
+
+    async def follow_outcomes(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            await processor.process(
+                RawMessage(message.topic, message.partition, message.offset, message.key, message.value,
+                           message.timestamp)
+            )
+
+    app.agent(topic, name=f"{spec.name}.retention", concurrency=1)(follow_outcomes)
