@@ -32,7 +32,15 @@ from schemas.calls import (
 )
 from schemas.dead_letters import DeadLetter, DeadLetterErrorKind
 from schemas.discounts import DiscountGranted, DiscountKind
-from schemas.disputes import DisputeOpened, DisputeOutcome, DisputeReason, DisputeResolved
+from schemas.credit_notes import CreditNoteIssued, CreditSource
+from schemas.disputes import (
+    DisputeInReview,
+    DisputeOpened,
+    DisputeOutcome,
+    DisputeReason,
+    DisputeResolved,
+    DisputeRouted,
+)
 from schemas.envelope import (
     EVENT_ADAPTER,
     EVENT_TYPES,
@@ -43,9 +51,12 @@ from schemas.envelope import (
     CallAnsweredEvent,
     CallEndedEvent,
     CallStartedEvent,
+    CreditNoteIssuedEvent,
     DiscountGrantedEvent,
+    DisputeInReviewEvent,
     DisputeOpenedEvent,
     DisputeResolvedEvent,
+    DisputeRoutedEvent,
     EnvelopeBase,
     Event,
     InvoiceHeldEvent,
@@ -127,6 +138,13 @@ __all__ = [
     "DisputeReason",
     "DisputeResolved",
     "DisputeResolvedEvent",
+    "DisputeRouted",
+    "DisputeRoutedEvent",
+    "DisputeInReview",
+    "DisputeInReviewEvent",
+    "CreditNoteIssued",
+    "CreditNoteIssuedEvent",
+    "CreditSource",
     "E164Number",
     "EnvelopeBase",
     "Event",

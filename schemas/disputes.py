@@ -7,7 +7,7 @@ from typing import Self
 
 from pydantic import model_validator
 
-from schemas.base import AccountId, FrozenModel, Identifier, Text500
+from schemas.base import AccountId, Count, FrozenModel, Identifier, Text64, Text500
 from schemas.money import PositiveMoney
 
 
@@ -41,6 +41,9 @@ class DisputeResolved(FrozenModel):
     outcome: DisputeOutcome
     credit: PositiveMoney | None = None
     reason: Text500
+    # Set by the care desk (streams/disputes/store.py); absent on resolutions from older producers.
+    resolved_by: Identifier | None = None
+    resolve_ms: Count | None = None
 
     @model_validator(mode="after")
     def _credit_matches_outcome(self) -> Self:
@@ -52,3 +55,22 @@ class DisputeResolved(FrozenModel):
         if not credited and self.credit is not None:
             raise ValueError("credit must be absent when outcome is 'rejected'")
         return self
+
+
+class DisputeRouted(FrozenModel):
+    """The dispute became a task in an agent queue (its disputed amount is held from here on too)."""
+
+    account_id: AccountId
+    dispute_id: Identifier
+    invoice_id: Identifier
+    task_id: Identifier
+    queue: Text64
+
+
+class DisputeInReview(FrozenModel):
+    """An agent started reviewing the dispute."""
+
+    account_id: AccountId
+    dispute_id: Identifier
+    invoice_id: Identifier
+    agent_id: Identifier

@@ -14,7 +14,8 @@ from schemas.accounts import AccountClosed, AccountOpened, AccountPlanChanged
 from schemas.base import EventId, FrozenModel, Text128, UtcDatetime
 from schemas.calls import CallAbandoned, CallAnswered, CallEnded, CallStarted
 from schemas.discounts import DiscountGranted
-from schemas.disputes import DisputeOpened, DisputeResolved
+from schemas.credit_notes import CreditNoteIssued
+from schemas.disputes import DisputeInReview, DisputeOpened, DisputeResolved, DisputeRouted
 from schemas.invoices import InvoiceHeld, InvoiceIssued
 from schemas.tasks import TaskAccepted, TaskCancelled, TaskCompleted, TaskRequeued, TaskRouted
 from schemas.usage import UsageRecorded
@@ -97,6 +98,21 @@ class DisputeResolvedEvent(EnvelopeBase):
     payload: DisputeResolved
 
 
+class DisputeRoutedEvent(EnvelopeBase):
+    type: Literal["dispute.routed.v1"]
+    payload: DisputeRouted
+
+
+class DisputeInReviewEvent(EnvelopeBase):
+    type: Literal["dispute.in_review.v1"]
+    payload: DisputeInReview
+
+
+class CreditNoteIssuedEvent(EnvelopeBase):
+    type: Literal["credit_note.issued.v1"]
+    payload: CreditNoteIssued
+
+
 class DiscountGrantedEvent(EnvelopeBase):
     type: Literal["discount.granted.v1"]
     payload: DiscountGranted
@@ -142,6 +158,9 @@ Event = Annotated[
         CallEndedEvent,
         DisputeOpenedEvent,
         DisputeResolvedEvent,
+        DisputeRoutedEvent,
+        DisputeInReviewEvent,
+        CreditNoteIssuedEvent,
         DiscountGrantedEvent,
         TaskRoutedEvent,
         TaskAcceptedEvent,

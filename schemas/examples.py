@@ -23,7 +23,15 @@ from schemas.calls import (
     CallStarted,
 )
 from schemas.discounts import DiscountGranted, DiscountKind
-from schemas.disputes import DisputeOpened, DisputeOutcome, DisputeReason, DisputeResolved
+from schemas.credit_notes import CreditNoteIssued, CreditSource
+from schemas.disputes import (
+    DisputeInReview,
+    DisputeOpened,
+    DisputeOutcome,
+    DisputeReason,
+    DisputeResolved,
+    DisputeRouted,
+)
 from schemas.invoices import InvoiceHeld, InvoiceIssued, InvoiceLine, InvoiceLineKind
 from schemas.money import Money
 from schemas.tasks import (
@@ -137,6 +145,7 @@ def _builders() -> list[Callable[[], ev.Event]]:
                 reason=DisputeReason.ROAMING,
                 note="Customer says data roaming was switched off."),
         ),
+        *_dispute_step_builders(),
         lambda: ev.DisputeResolvedEvent(
             **_envelope(8, "care/desk", 3, 10), type="dispute.resolved.v1",
             payload=DisputeResolved(
@@ -170,6 +179,29 @@ def _builders() -> list[Callable[[], ev.Event]]:
                                   reason=ClosureReason.VOLUNTARY),
         ),
         *_task_builders(),
+    ]  # fmt: skip
+
+
+def _dispute_step_builders() -> list[Callable[[], ev.Event]]:
+    dispute = {"account_id": ACCOUNT, "dispute_id": "dsp-5521", "invoice_id": INVOICE}
+    return [
+        lambda: ev.DisputeRoutedEvent(
+            **_envelope(20, "care/disputes", 3, 9), type="dispute.routed.v1",
+            payload=DisputeRouted(**dispute, task_id="tsk-2b7c0d9e8f1a2b3c4d5e", queue="disputes"),
+        ),
+        lambda: ev.DisputeInReviewEvent(
+            **_envelope(21, "care/disputes", 3, 10), type="dispute.in_review.v1",
+            payload=DisputeInReview(**dispute, agent_id="agent-314"),
+        ),
+        lambda: ev.CreditNoteIssuedEvent(
+            **_envelope(22, "care/credit-notes", 3, 10), type="credit_note.issued.v1",
+            payload=CreditNoteIssued(
+                account_id=ACCOUNT, credit_note_id="cn-dispute:dsp-5521", credit_note_number="CN-2026-000001",
+                invoice_id=INVOICE, grant_id="dispute:dsp-5521", source=CreditSource.DISPUTE,
+                dispute_id="dsp-5521", amount=Money(amount_minor=750, currency="EUR"),
+                reason="Network logs confirm roaming bar was active.", issued_by="agent-314",
+                issued_at=_at(3, 10)),
+        ),
     ]  # fmt: skip
 
 

@@ -54,7 +54,7 @@ ACCOUNTS = TopicSpec(
 INVOICES_ISSUED = TopicSpec(
     name="billing.invoice-issued.v1",
     key="account_id",
-    event_types=frozenset({"invoice.issued.v1", "invoice.held.v1"}),
+    event_types=frozenset({"invoice.issued.v1", "invoice.held.v1", "credit_note.issued.v1"}),
     partition_class=PartitionClass.WORKFLOW,
     description="Invoices issued at cycle close, and invoices held for review instead (routed as tasks).",
 )
@@ -68,9 +68,9 @@ CUSTOMER_CALLS = TopicSpec(
 DISPUTES = TopicSpec(
     name="billing.disputes.v1",
     key="account_id",
-    event_types=frozenset({"dispute.opened.v1", "dispute.resolved.v1"}),
+    event_types=frozenset({"dispute.opened.v1", "dispute.routed.v1", "dispute.in_review.v1", "dispute.resolved.v1"}),
     partition_class=PartitionClass.WORKFLOW,
-    description="Invoice disputes: opened, resolved.",
+    description="Invoice disputes: opened, routed, in review, resolved.",
 )
 DISCOUNTS_GRANTED = TopicSpec(
     name="billing.discounts-granted.v1",

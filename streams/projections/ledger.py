@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from schemas import Event
+from streams.disputes import projection as disputes
 from streams.processor import Handler, Rejected
 
 
@@ -49,7 +50,7 @@ async def on_dispute_opened(conn: asyncpg.Connection, event: Event) -> None:
     p = event.payload
     inserted = await conn.fetchval(
         "INSERT INTO disputes (dispute_id, account_id, invoice_id, line_id, amount_minor, currency, reason,"
-        " status, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8)"
+        " status, opened_at, held_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $5)"
         " ON CONFLICT (dispute_id) DO NOTHING RETURNING true",
         p.dispute_id, p.account_id, p.invoice_id, p.line_id, p.amount.amount_minor, p.amount.currency,
         str(p.reason), event.occurred_at,
@@ -60,6 +61,8 @@ async def on_dispute_opened(conn: asyncpg.Connection, event: Event) -> None:
 
 async def on_dispute_resolved(conn: asyncpg.Connection, event: Event) -> None:
     p = event.payload
+    if await disputes.already_resolved(conn, event):
+        return  # resolved by streams/disputes/store.py in the transaction that published this event
     row = await conn.fetchrow(
         "SELECT account_id, status FROM disputes WHERE dispute_id = $1 FOR UPDATE", p.dispute_id
     )
@@ -68,7 +71,8 @@ async def on_dispute_resolved(conn: asyncpg.Connection, event: Event) -> None:
     if row["status"] != "open":
         raise Rejected(f"dispute {p.dispute_id} is already {row['status']}")
     await conn.execute(
-        "UPDATE disputes SET status = $2, resolved_at = $3, credit_minor = $4, resolution_note = $5"
+        "UPDATE disputes SET status = $2, stage = $2, held_minor = 0, resolved_at = $3, credit_minor = $4,"
+        " resolution_note = $5"
         " WHERE dispute_id = $1",
         p.dispute_id, str(p.outcome), event.occurred_at,
         p.credit.amount_minor if p.credit else None, p.reason,
@@ -89,6 +93,7 @@ async def on_discount_granted(conn: asyncpg.Connection, event: Event) -> None:
     )
     if not inserted:
         raise Rejected(f"grant {p.grant_id} was already recorded by another event")
+    await disputes.credit_note_for_grant(conn, event)
 
 
 async def on_invoice_held(conn: asyncpg.Connection, event: Event) -> None:
@@ -100,9 +105,12 @@ async def on_invoice_held(conn: asyncpg.Connection, event: Event) -> None:
         raise Rejected(f"invoice {p.invoice_id} was not held by this system: no such invoice")
 
 
-INVOICE_HANDLERS: dict[str, Handler] = {"invoice.issued.v1": on_invoice_issued, "invoice.held.v1": on_invoice_held}
+INVOICE_HANDLERS: dict[str, Handler] = {"invoice.issued.v1": on_invoice_issued, "invoice.held.v1": on_invoice_held,
+                                       "credit_note.issued.v1": disputes.on_credit_note_issued}
 DISPUTE_HANDLERS: dict[str, Handler] = {
     "dispute.opened.v1": on_dispute_opened,
+    "dispute.routed.v1": disputes.on_dispute_step,
+    "dispute.in_review.v1": disputes.on_dispute_step,
     "dispute.resolved.v1": on_dispute_resolved,
 }
 DISCOUNT_HANDLERS: dict[str, Handler] = {"discount.granted.v1": on_discount_granted}

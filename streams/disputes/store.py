@@ -1,0 +1,207 @@
+"""Dispute transitions in PostgreSQL, each with its event on billing.disputes.v1 through the outbox.
+
+Each function runs in the caller's transaction and locks the dispute row first, so two agents (or two worker
+processes) acting on one dispute are serialised and the second sees the first one's state. The rules are the
+pure core's (streams/disputes/lifecycle.py, credit.py); this module reads, calls them, writes and emits.
+
+A credit resolution is also a grant: it emits discount.granted.v1 (kind credit_note, grant id
+``dispute:<dispute_id>``) and issues the credit note in the same transaction, so every credit is a discount-
+granted event and the credit note can never be issued twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from schemas import envelope as ev
+from schemas.credit_notes import CreditSource
+from schemas.discounts import DiscountGranted, DiscountKind
+from schemas.disputes import DisputeInReview, DisputeOutcome, DisputeResolved, DisputeRouted
+from schemas.money import Money
+from streams.discounts.credit_notes import CreditNote, NoteRequest, invoice_credit, issue_credit_note, lock_invoice
+from streams.disputes.credit import CreditRefusal, check_credit
+from streams.disputes.lifecycle import DisputeState, IllegalTransition, Timing, move, path_to
+from streams.store import enqueue
+from streams.topics import DISCOUNTS_GRANTED, DISPUTES
+
+SOURCE = "care/disputes"
+
+
+class DisputeNotFound(LookupError):
+    pass
+
+
+class DisputeRefused(Exception):
+    """A business rule refuses the action; ``rule`` names it (HTTP 409/422 at the edge)."""
+
+    def __init__(self, rule: str, reason: str) -> None:
+        super().__init__(reason)
+        self.rule = rule
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Dispute:
+    dispute_id: str
+    account_id: str
+    invoice_id: str
+    amount_minor: int
+    currency: str
+    stage: DisputeState
+    opened_at: datetime
+    held_minor: int
+
+
+@dataclass(frozen=True)
+class Resolution:
+    dispute: Dispute
+    outcome: DisputeOutcome
+    credit_note: CreditNote | None
+    resolve_ms: int
+
+
+async def load(conn: asyncpg.Connection, dispute_id: str) -> Dispute:
+    row = await conn.fetchrow(
+        "SELECT dispute_id, account_id, invoice_id, amount_minor, currency, stage, opened_at, held_minor"
+        " FROM disputes WHERE dispute_id = $1 FOR UPDATE",
+        dispute_id,
+    )
+    if row is None:
+        raise DisputeNotFound(f"no dispute {dispute_id}")
+    return Dispute(**{**dict(row), "currency": row["currency"].strip(), "stage": DisputeState(row["stage"])})
+
+
+async def mark_routed(conn: asyncpg.Connection, dispute_id: str, task_id: str, queue: str, now: datetime) -> bool:
+    """Record that the dispute became a task in ``queue``; False when it was routed (or moved on) before.
+
+    Meant to be called by the router in the transaction that creates the dispute task.
+    """
+    dispute = await load(conn, dispute_id)
+    if dispute.stage is not DisputeState.OPENED:
+        return False
+    payload = DisputeRouted(account_id=dispute.account_id, dispute_id=dispute_id, invoice_id=dispute.invoice_id,
+                            task_id=task_id, queue=queue)  # fmt: skip
+    await _step(conn, dispute, DisputeState.ROUTED, None, now, ev.DisputeRoutedEvent, "dispute.routed.v1", payload)
+    return True
+
+
+async def start_review(conn: asyncpg.Connection, dispute_id: str, agent_id: str, now: datetime) -> Dispute:
+    """Put the dispute in review by ``agent_id`` (from opened or routed); a no-op when already in review."""
+    dispute = await load(conn, dispute_id)
+    if dispute.stage is DisputeState.IN_REVIEW:
+        return dispute
+    _legal(dispute, DisputeState.IN_REVIEW)
+    return await _review(conn, dispute, agent_id, now)
+
+
+async def resolve(
+    conn: asyncpg.Connection, dispute_id: str, agent_id: str, outcome: DisputeOutcome,
+    credit_minor: int | None, reason: str, now: datetime,
+) -> Resolution:  # fmt: skip
+    """Credit or reject; steps through review first when the agent resolves straight from the queue."""
+    dispute = await load(conn, dispute_id)
+    target = DisputeState(outcome.value)
+    for step in _steps_before(dispute, target):
+        dispute = await _review(conn, dispute, agent_id, now) if step is DisputeState.IN_REVIEW else dispute
+    note = None
+    if outcome is DisputeOutcome.CREDITED:
+        note = await _credit(conn, dispute, agent_id, credit_minor, reason, now)
+    elif credit_minor is not None:
+        raise DisputeRefused("credit_matches_outcome", "credit_matches_outcome: a rejection carries no credit")
+    timing = Timing(dispute.opened_at, now)
+    await conn.execute(
+        "UPDATE disputes SET stage = $2, status = $2, held_minor = 0, resolved_at = $3, credit_minor = $4,"
+        " resolution_note = $5, resolve_ms = $6, reviewer_agent_id = coalesce(reviewer_agent_id, $7)"
+        " WHERE dispute_id = $1",
+        dispute_id, target.value, now, note.amount_minor if note else None, reason, timing.resolve_ms, agent_id,
+    )  # fmt: skip
+    await _record_transition(conn, dispute, target, agent_id, now, f"dispute-resolved:{dispute_id}")
+    payload = DisputeResolved(
+        account_id=dispute.account_id, dispute_id=dispute_id, invoice_id=dispute.invoice_id, outcome=outcome,
+        credit=Money(amount_minor=note.amount_minor, currency=note.currency) if note else None, reason=reason,
+        resolved_by=agent_id, resolve_ms=timing.resolve_ms,
+    )  # fmt: skip
+    await _emit(conn, DISPUTES.name, ev.DisputeResolvedEvent, "dispute.resolved.v1", f"dispute-resolved:{dispute_id}",
+                payload, now)  # fmt: skip
+    return Resolution(dispute, outcome, note, timing.resolve_ms)
+
+
+def _steps_before(dispute: Dispute, target: DisputeState) -> tuple[DisputeState, ...]:
+    try:
+        steps = path_to(dispute.stage, target)
+    except IllegalTransition as refused:
+        raise DisputeRefused("dispute_state", f"dispute_state: {refused}") from None
+    # Resolving from the queue skips "routed" (opened -> in_review is legal), never review itself.
+    return tuple(step for step in steps if step is DisputeState.IN_REVIEW)
+
+
+def _legal(dispute: Dispute, target: DisputeState) -> None:
+    try:
+        move(dispute.stage, target)
+    except IllegalTransition as refused:
+        raise DisputeRefused("dispute_state", f"dispute_state: {refused}") from None
+
+
+async def _review(conn: asyncpg.Connection, dispute: Dispute, agent_id: str, now: datetime) -> Dispute:
+    payload = DisputeInReview(account_id=dispute.account_id, dispute_id=dispute.dispute_id,
+                              invoice_id=dispute.invoice_id, agent_id=agent_id)  # fmt: skip
+    await _step(conn, dispute, DisputeState.IN_REVIEW, agent_id, now, ev.DisputeInReviewEvent,
+                "dispute.in_review.v1", payload)  # fmt: skip
+    await conn.execute("UPDATE disputes SET reviewer_agent_id = $2 WHERE dispute_id = $1", dispute.dispute_id, agent_id)
+    return Dispute(**{**dispute.__dict__, "stage": DisputeState.IN_REVIEW})
+
+
+async def _credit(
+    conn: asyncpg.Connection, dispute: Dispute, agent_id: str, credit_minor: int | None, reason: str, now: datetime
+) -> CreditNote:
+    if credit_minor is None or credit_minor < 1:
+        raise DisputeRefused("credit_matches_outcome", "credit_matches_outcome: a credit needs a positive amount")
+    await lock_invoice(conn, dispute.invoice_id)
+    invoice = await invoice_credit(conn, dispute.invoice_id, dispute.account_id)
+    if invoice is None:
+        raise DisputeRefused("invoice_issued", f"invoice_issued: no issued invoice {dispute.invoice_id}")
+    refusal: CreditRefusal | None = check_credit(invoice, credit_minor, dispute.currency, dispute.amount_minor)
+    if refusal is not None:
+        raise DisputeRefused(refusal.rule, refusal.reason)
+    grant_id = f"dispute:{dispute.dispute_id}"[:128]
+    grant = DiscountGranted(
+        account_id=dispute.account_id, grant_id=grant_id, kind=DiscountKind.CREDIT_NOTE,
+        amount=Money(amount_minor=credit_minor, currency=dispute.currency), invoice_id=dispute.invoice_id,
+        reason_code="dispute_upheld", criteria=(f"dispute {dispute.dispute_id}"[:64],), granted_by=agent_id,
+    )  # fmt: skip
+    await _emit(conn, DISCOUNTS_GRANTED.name, ev.DiscountGrantedEvent, "discount.granted.v1",
+                f"discount-granted:{grant_id}", grant, now)  # fmt: skip
+    note = NoteRequest(grant_id, dispute.account_id, dispute.invoice_id, credit_minor, dispute.currency,
+                       reason[:500], agent_id, CreditSource.DISPUTE, dispute.dispute_id)  # fmt: skip
+    return await issue_credit_note(conn, note, now)
+
+
+async def _step(
+    conn: asyncpg.Connection, dispute: Dispute, stage: DisputeState, agent_id: str | None, now: datetime,
+    event_cls: type, event_type: str, payload: object,
+) -> None:  # fmt: skip
+    event_id = f"{event_type.rsplit('.', 1)[0]}:{dispute.dispute_id}"[:128]
+    await conn.execute("UPDATE disputes SET stage = $2 WHERE dispute_id = $1", dispute.dispute_id, stage.value)
+    await _record_transition(conn, dispute, stage, agent_id, now, event_id)
+    await _emit(conn, DISPUTES.name, event_cls, event_type, event_id, payload, now)
+
+
+async def _record_transition(
+    conn: asyncpg.Connection, dispute: Dispute, stage: DisputeState, agent_id: str | None, now: datetime, event_id: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO dispute_transitions (dispute_id, stage, agent_id, event_id, at) VALUES ($1, $2, $3, $4, $5)",
+        dispute.dispute_id, stage.value, agent_id, event_id, now,
+    )  # fmt: skip
+
+
+async def _emit(
+    conn: asyncpg.Connection, topic: str, event_cls: type, event_type: str, event_id: str, payload: object,
+    now: datetime,
+) -> None:  # fmt: skip
+    event = event_cls(event_id=event_id[:128], type=event_type, source=SOURCE, occurred_at=now, schema_version=1,
+                      payload=payload)  # fmt: skip
+    await enqueue(conn, topic, payload.account_id.encode(), ev.dump_event(event))  # type: ignore[attr-defined]
