@@ -119,7 +119,8 @@ def cycles() -> None:
 @click.option("--as-of", "as_of", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Close every cycle due at 00:00 UTC of this date: ended, and its grace period over.")  # fmt: skip
 @click.option("--batch", "batch_size", default=1000, show_default=True, help="Accounts per transaction.")
-def cycles_close(as_of: datetime, batch_size: int) -> None:
+@click.option("--account", "only", multiple=True, help="Close only this account's cycles (repeatable).")
+def cycles_close(as_of: datetime, batch_size: int, only: tuple[str, ...]) -> None:
     """Close every cycle due as of a date; invoices are dated that day. A re-run changes nothing."""
     from streams.catalog_config import load_catalog
     from streams.invoicing import close_due_cycles, due_cutoff
@@ -134,7 +135,8 @@ def cycles_close(as_of: datetime, batch_size: int) -> None:
                    f" {report.skipped:,} skipped, {report.per_second:,.0f} invoices/s", err=True)  # fmt: skip
 
     report = _with_pool(settings, lambda pool: close_due_cycles(
-        pool, load_catalog(settings), settings, moment, batch_size, progress=progress))  # fmt: skip
+        pool, load_catalog(settings), settings, moment, batch_size, accounts=list(only) or None, progress=progress,
+    ))  # fmt: skip
     click.echo(f"closed {report.invoices:,} cycles: {report.issued:,} issued, {report.held:,} held for review,"
                f" {report.skipped:,} skipped, in {report.seconds:.2f} s ({report.per_second:,.0f} invoices/s)")  # fmt: skip
     for error in report.errors:

@@ -1,0 +1,233 @@
+"""A telecom month through the real topics and workers, closed by the real closer, checked to the minor unit.
+
+Every amount below is worked out by hand from the demo catalog (streams/billing/catalog_demo_data.py):
+    mobile-s v2 (from 2026-07-01): fee 1099; voice 6000 s included, 60/1, tiers 6000 s @ 0.14 then @ 0.08;
+                                   sms 100 included; data 2 GiB included. EUR cents.
+    mobile-l v1: fee 2999; voice 60000 s included, 60/1; sms 100; data 20 GiB (per started kB).
+    mobile-jp v1: fee 2980 JPY (0 decimals); voice 0 included, 30/30 @ 0.5 yen/s; sms @ 3.3; data 3 GiB included.
+    Tax DE 19 %, JP 10 %. One rounding rule: half up, once per line; tax once on the subtotal.
+
+The scenario month is November 2026, anchor day 1. The workers' own closer follows the event-time clock (the
+slowest usage partition's latest usage); all usage in the test session is dated November 2026 at the latest, so
+November cycles stay open until this test closes them explicitly, for its own accounts only, "as of" 2 December
+(the cycle end plus the one-day grace).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+
+import asyncpg
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from ops.loadgen import publish, record_of
+from schemas import envelope as ev
+from schemas.accounts import AccountOpened, AccountPlanChanged, Contact
+from schemas.usage import ServiceKind, UsageRecorded, UsageUnit
+from streams.billing.catalog import demo_catalog
+from streams.invoicing import close_due_cycles
+from streams.settings import Settings
+from tests.integration.helpers import eventually, fetch, fetchval, unique
+
+pytestmark = pytest.mark.integration
+UNIT = {ServiceKind.VOICE: UsageUnit.SECOND, ServiceKind.SMS: UsageUnit.MESSAGE, ServiceKind.DATA: UsageUnit.BYTE}
+NOV_CLOSE = datetime(2026, 12, 2, tzinfo=UTC)  # 2026-12-01 cycle end + 1 day grace
+DEC_CLOSE = datetime(2027, 1, 2, tzinfo=UTC)
+
+
+def nov(day: int, hour: int = 12) -> datetime:
+    return datetime(2026, 11, day, hour, tzinfo=UTC)
+
+
+def opened(account: str, plan: str, currency: str, jurisdiction: str, at: datetime) -> ev.AccountOpenedEvent:
+    return ev.AccountOpenedEvent(
+        event_id=unique("open"), source="test/crm", occurred_at=at, schema_version=1, type="account.opened.v1",
+        payload=AccountOpened(account_id=account, plan_id=plan, billing_anchor_day=1, currency=currency,
+                              jurisdiction=jurisdiction, contact=Contact(name="Test Customer"), opened_at=at),
+    )  # fmt: skip
+
+
+def plan_changed(account: str, plan: str, at: datetime) -> ev.AccountPlanChangedEvent:
+    return ev.AccountPlanChangedEvent(
+        event_id=unique("chg"), source="test/crm", occurred_at=at, schema_version=1, type="account.plan_changed.v1",
+        payload=AccountPlanChanged(account_id=account, plan_id=plan, effective_at=at),
+    )  # fmt: skip
+
+
+def used(account: str, service: ServiceKind, quantity: int, at: datetime) -> ev.UsageRecordedEvent:
+    return ev.UsageRecordedEvent(
+        event_id=unique("u"), source="test/switch", occurred_at=at, schema_version=1, type="usage.recorded.v1",
+        payload=UsageRecorded(account_id=account, record_id=unique("cdr"), service=service, quantity=quantity,
+                              unit=UNIT[service], started_at=at),
+    )  # fmt: skip
+
+
+async def publish_and_wait(live: Settings, accounts_events: list, usage: list) -> None:
+    """Account events first and applied, then usage: usage is rated under the plan in force when it is stored."""
+    dsn = live.require_database_url()
+    await publish(live.require_bootstrap(), [record_of(e) for e in accounts_events])
+    ids = [e.event_id for e in accounts_events]
+    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM processed_events WHERE event_id = ANY($1)", ids),
+                     lambda n: n == len(ids))  # fmt: skip
+    if usage:
+        await publish(live.require_bootstrap(), [record_of(e) for e in usage])
+        usage_ids = [e.event_id for e in usage]
+        await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id = ANY($1)", usage_ids),
+                         lambda n: n == len(usage_ids))  # fmt: skip
+
+
+async def close_for(live: Settings, accounts: list[str], as_of: datetime):
+    pool = await asyncpg.create_pool(live.require_database_url(), min_size=1, max_size=2)
+    try:
+        return await close_due_cycles(pool, demo_catalog(), live, as_of, accounts=accounts)
+    finally:
+        await pool.close()
+
+
+async def invoice_of(live: Settings, account: str, period_start: date) -> asyncpg.Record:
+    rows = await fetch(live.require_database_url(),
+                       "SELECT *, lines::text AS lines_json FROM invoices WHERE account_id = $1 AND period_start = $2",
+                       account, period_start)  # fmt: skip
+    assert len(rows) == 1, f"one invoice for {account} from {period_start}, found {len(rows)}"
+    return rows[0]
+
+
+def amounts(invoice: asyncpg.Record) -> dict[str, tuple[int, int | None]]:
+    return {line["line_id"]: (line["amount_minor"], line["quantity"]) for line in orjson.loads(invoice["lines_json"])}
+
+
+async def find_on_topic(bootstrap: str, topic: str, wanted: set[str], timeout_s: float = 30) -> dict[str, dict]:
+    """Events whose event_id is in ``wanted``, read from the start of ``topic`` (no consumer group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    found: dict[str, dict] = {}
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            await consumer.getmany(timeout_ms=500)
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout_s
+        while wanted - found.keys() and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    event = orjson.loads(record.value)
+                    if event.get("event_id") in wanted:
+                        found[event["event_id"]] = event
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(live) -> None:
+    eur, jpy = unique("eur"), unique("jpy")
+    accounts = [
+        opened(eur, "mobile-s", "EUR", "DE", nov(1, 0)),
+        plan_changed(eur, "mobile-l", nov(16, 0)),  # 15 days on mobile-s v2, 15 days on mobile-l v1
+        opened(jpy, "mobile-jp", "JPY", "JP", nov(1, 0)),
+    ]
+    usage = [
+        # mobile-s voice, 60/1: 25 s -> 60, 61 s -> 61, 2939 s -> 2939, 7000 s -> 7000; sum 10060 s.
+        # Prorated allowance 6000 x 15/30 = 3000 s: running sum 60, 121, 3060 crosses it on 5 November.
+        used(eur, ServiceKind.VOICE, 25, nov(2)), used(eur, ServiceKind.VOICE, 61, nov(3)),
+        used(eur, ServiceKind.VOICE, 2939, nov(5)), used(eur, ServiceKind.VOICE, 7000, nov(8)),
+        *(used(eur, ServiceKind.SMS, 1, nov(9)) for _ in range(3)),  # 3 of the 100 x 15/30 = 50 included
+        # mobile-l from 16 November: 59 s -> 60, 120 s -> 120; 180 s inside 60000 x 15/30 = 30000 s.
+        used(eur, ServiceKind.VOICE, 59, nov(18)), used(eur, ServiceKind.VOICE, 120, nov(20)),
+        used(eur, ServiceKind.DATA, 1500, nov(19)),  # one started kB: 1500 B -> 2048 B, inside 10 GiB
+        # JPY, voice 30/30: 45 s -> 60, 31 s -> 60, 10 s -> 30; 150 s x 0.5 = 75 yen.
+        used(jpy, ServiceKind.VOICE, 45, nov(2)), used(jpy, ServiceKind.VOICE, 31, nov(3)),
+        used(jpy, ServiceKind.VOICE, 10, nov(4)),
+        *(used(jpy, ServiceKind.SMS, 1, nov(5)) for _ in range(3)),  # 3 x 3.3 = 9.9 -> 10 yen
+        used(jpy, ServiceKind.DATA, 1 << 30, nov(6)),  # 1 GiB, whole kB, inside 3 GiB
+    ]
+    await publish_and_wait(live, accounts, usage)
+
+    first = await close_for(live, [eur, jpy], NOV_CLOSE)
+    assert (first.issued, first.held, first.errors) == (2, 0, [])
+
+    november = await invoice_of(live, eur, date(2026, 11, 1))
+    # Fees: 1099 x 15/30 = 549.5 -> 550; 2999 x 15/30 = 1499.5 -> 1500.
+    # Voice on mobile-s: chargeable 10060 - 3000 = 7060 s; tier 1: 6000 x 0.14 = 840.00 -> 840;
+    #   tier 2: 1060 x 0.08 = 84.80 -> 85.
+    # Subtotal 550 + 1500 + 840 + 85 = 2975; tax 2975 x 19 % = 565.25 -> 565; total 3540.
+    assert amounts(november) == {
+        "recurring:mobile-s:v2": (550, None),
+        "recurring:mobile-l:v1": (1500, None),
+        "usage:mobile-s:v2:voice:included": (0, 3000),
+        "usage:mobile-s:v2:voice:tier1": (840, 6000),
+        "usage:mobile-s:v2:voice:tier2": (85, 1060),
+        "usage:mobile-s:v2:sms:included": (0, 3),
+        "usage:mobile-l:v1:voice:included": (0, 180),
+        "usage:mobile-l:v1:data:included": (0, 2048),
+        "tax": (565, None),
+    }
+    assert (november["subtotal_minor"], november["tax_minor"], november["total_minor"]) == (2975, 565, 3540)
+    assert (november["status"], november["currency"], november["due_date"]) == ("issued", "EUR", date(2026, 12, 16))
+
+    yen = await invoice_of(live, jpy, date(2026, 11, 1))
+    # Fee 2980 (whole month); voice 75; sms 10. Subtotal 3065; tax 3065 x 10 % = 306.5 -> 307; total 3372 yen.
+    assert amounts(yen) == {
+        "recurring:mobile-jp:v1": (2980, None),
+        "usage:mobile-jp:v1:voice:tier1": (75, 150),
+        "usage:mobile-jp:v1:sms:tier1": (10, 3),
+        "usage:mobile-jp:v1:data:included": (0, 1 << 30),
+        "tax": (307, None),
+    }
+    assert (yen["subtotal_minor"], yen["tax_minor"], yen["total_minor"], yen["currency"]) == (3065, 307, 3372, "JPY")
+
+    # Closing again changes nothing: nothing is due, the rows are as they were.
+    before = await fetch(live.require_database_url(), "SELECT * FROM invoices WHERE account_id = ANY($1) ORDER BY 1",
+                         [eur, jpy])  # fmt: skip
+    again = await close_for(live, [eur, jpy], NOV_CLOSE)
+    assert (again.issued, again.held, again.skipped) == (0, 0, 0)
+    assert await fetch(live.require_database_url(), "SELECT * FROM invoices WHERE account_id = ANY($1) ORDER BY 1",
+                       [eur, jpy]) == before  # fmt: skip
+
+    # Late usage: a 500 s mobile-s call of 10 November arrives after November closed.
+    await publish_and_wait(live, [], [used(eur, ServiceKind.VOICE, 500, nov(10))])
+    december = await close_for(live, [eur], DEC_CLOSE)
+    assert (december.issued, december.errors) == (1, [])
+    invoice = await invoice_of(live, eur, date(2026, 12, 1))
+    # The late line is the difference it makes to its own cycle, priced with the plan's full allowance
+    # (6000 s): 10060 s billed -> 4060 x 0.14 = 568.40 -> 568; with 500 s more 4560 x 0.14 = 638.40 -> 638;
+    # the adjustment is 638 - 568 = 70.
+    # December on mobile-l the whole cycle: 2999. Subtotal 2999 + 70 = 3069; tax 583.11 -> 583; total 3652.
+    assert amounts(invoice) == {
+        "recurring:mobile-l:v1": (2999, None),
+        "adjustment:2026-11-01:mobile-s:v2:voice": (70, 500),
+        "tax": (583, None),
+    }
+    assert invoice["total_minor"] == 3652
+    late = next(line for line in orjson.loads(invoice["lines_json"]) if line["kind"] == "adjustment")
+    assert "2026-11-01" in late["description"]
+
+    # Every invoice went out on the invoice topic, the same invoice the row holds.
+    events = await find_on_topic(live.require_bootstrap(), "billing.invoice-issued.v1",
+                                 {f"invoice-issued:{r['invoice_id']}" for r in (november, yen, invoice)})  # fmt: skip
+    assert {e["payload"]["invoice_number"]: e["payload"]["total_minor"] for e in events.values()} == {
+        november["invoice_number"]: 3540, yen["invoice_number"]: 3372, invoice["invoice_number"]: 3652}
+    # The ledger projection saw its own invoices come back and wrote no second row for them.
+    assert await fetchval(live.require_database_url(),
+                          "SELECT count(*) FROM invoices_issued WHERE account_id = ANY($1)", [eur, jpy]) == 0  # fmt: skip
+    await assert_gap_free(live)
+
+
+async def assert_gap_free(live: Settings) -> None:
+    """Every number of every series and year, 1..N with no gap and no repeat, and the counter right after."""
+    rows = await fetch(live.require_database_url(),
+                       "SELECT invoice_number FROM invoices WHERE invoice_number LIKE $1 || '-%'", live.invoice_series)
+    by_series: dict[str, list[int]] = {}
+    for row in rows:
+        series, year, seq = row["invoice_number"].rsplit("-", 2)
+        by_series.setdefault(f"{series}-{year}", []).append(int(seq))
+    for series, seqs in by_series.items():
+        assert sorted(seqs) == list(range(1, len(seqs) + 1)), f"{series} has gaps or repeats"
+    next_seq = await fetch(live.require_database_url(), "SELECT series, next_seq FROM invoice_series")
+    for row in next_seq:
+        assert row["next_seq"] == len(by_series.get(row["series"], [])) + 1
+
