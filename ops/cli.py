@@ -10,7 +10,9 @@ from pathlib import Path
 
 import click
 
+from ops.agent_cli import register as register_agent_commands
 from ops.billing_cli import register as register_billing_commands
+from ops.report_cli import register as register_report_commands
 from ops.embedded import PrerequisiteError
 from streams.settings import load_settings
 
@@ -49,12 +51,23 @@ def up(workers: int | None) -> None:
 
     click.echo("starting the billing stack", err=True)
     with _handled(), Launcher(load_settings(), progress=_say) as launcher:
-        settings = launcher.start(workers)
+        settings = launcher.start(workers, api=True)
         click.echo(f"ready: KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}", err=True)
         click.echo(f"       DATABASE_URL={settings.require_database_url()}", err=True)
         click.echo("press Ctrl-C to stop", err=True)
         _wait_for_signal()
         click.echo("stopping", err=True)
+
+
+@main.command("api")
+def api_cmd() -> None:
+    """Serve the agent API on API_HOST:API_PORT (needs DATABASE_URL; `billing up` starts it)."""
+    from api.app import run_api
+
+    settings = load_settings()
+    if settings.embedded_database:
+        _fail("the agent API needs DATABASE_URL: run `billing up` to start everything.")
+    run_api(settings)
 
 
 @main.command()
@@ -111,6 +124,8 @@ def settings_cmd() -> None:
 
 
 register_billing_commands(main)  # account show, cycles close, invoices held|release (ops/billing_cli.py)
+register_agent_commands(main)  # agent create, set-pin, claim, verify, view, complete (ops/agent_cli.py)
+register_report_commands(main)  # report retention, simulate retention (ops/report_cli.py)
 
 
 class _Stop(Exception):

@@ -28,6 +28,7 @@ from streams.settings import Settings
 Progress = Callable[[str], None]
 _WORKER_READY_TIMEOUT_S = 90.0
 _WORKER_STOP_TIMEOUT_S = 30.0
+_API_READY_TIMEOUT_S = 60.0
 
 
 class Launcher:
@@ -38,6 +39,7 @@ class Launcher:
         self.broker: EmbeddedBroker | None = None
         self.postgres: EmbeddedPostgres | None = None
         self.workers: list[subprocess.Popen] = []
+        self.api: subprocess.Popen | None = None
 
     def __enter__(self) -> Launcher:
         return self
@@ -45,11 +47,15 @@ class Launcher:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self, workers: int | None = None) -> Settings:
-        """Bring the whole stack up; returns the settings with the servers' addresses filled in."""
+    def start(self, workers: int | None = None, api: bool = False) -> Settings:
+        """Bring the whole stack up; returns the settings with the servers' addresses filled in.
+
+        `api`: also the agent API on API_PORT (`billing up` asks for it; the demo and benchmarks do not)."""
         try:
             self.start_services()
             self.start_workers(self.settings.workers if workers is None else workers)
+            if api and self.settings.api_port:
+                self.start_api()
         except BaseException:
             self.stop()
             raise
@@ -86,7 +92,26 @@ class Launcher:
         self.workers[index] = self._spawn_worker(index)
         self._wait_worker_ready(index, self.workers[index])
 
+    def start_api(self) -> None:
+        """The agent API (`billing api`) beside the workers; API_PORT=0 leaves it out."""
+        host, port = self.settings.api_host, self.settings.api_port
+        if not port_is_free(host, port):
+            raise PrerequisiteError(f"port {port} for the agent API is in use: stop what uses it or set API_PORT.")
+        self.api = self._spawn(["api"], "api.log")
+        deadline = time.monotonic() + _API_READY_TIMEOUT_S
+        while not _healthy(f"http://{host}:{port}/health"):
+            if self.api.poll() is not None:
+                tail = log_tail(self.logs_dir() / "api.log")
+                raise PrerequisiteError(f"the agent API exited with code {self.api.returncode}: see its log below.", tail)
+            if time.monotonic() > deadline:
+                raise PrerequisiteError(f"the agent API did not answer on port {port} within {_API_READY_TIMEOUT_S:.0f} s.")
+            time.sleep(0.25)
+        self.progress(f"agent API: http://{host}:{port} (OpenAPI at /docs)")
+
     def stop(self) -> None:
+        if self.api is not None:
+            stop_process(self.api, timeout=_WORKER_STOP_TIMEOUT_S)
+            self.api = None
         for proc in reversed(self.workers):
             stop_process(proc, timeout=_WORKER_STOP_TIMEOUT_S)
         self.workers.clear()
@@ -128,10 +153,13 @@ class Launcher:
         port = self.settings.worker_web_port + index
         if not port_is_free(self.settings.worker_web_host, port):
             raise PrerequisiteError(f"port {port} for worker {index} is in use: stop what uses it or set WORKER_WEB_PORT.")
-        log_file = open(self.logs_dir() / f"worker-{index}.log", "ab")  # noqa: SIM115 - owned by the child
+        return self._spawn(["worker", "--index", str(index)], f"worker-{index}.log")
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
+        log_file = open(self.logs_dir() / log_name, "ab")  # noqa: SIM115 - owned by the child
         try:
             return subprocess.Popen(
-                [sys.executable, "-m", "ops.cli", "worker", "--index", str(index)],
+                [sys.executable, "-m", "ops.cli", *args],
                 env=self.worker_env(),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

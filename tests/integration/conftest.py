@@ -45,9 +45,10 @@ def stack(state_dir: Path) -> Iterator[Launcher]:
         # any year. The late-limit rule itself is tested in tests/unit/test_usage_rating.py.
         late_usage_limit_days=36500,
         usage_park_limit_s=30,
+        api_port=free_port(),
     )
     launcher = Launcher(settings)
-    launcher.start(workers=WORKERS)
+    launcher.start(workers=WORKERS, api=True)  # the agent API process beside the workers, as `billing up` runs it
     yield launcher
     launcher.stop()
 

@@ -1,0 +1,53 @@
+"""The ACCESS RULE at the edge: an agent reaches a task, a call or an account only while holding its task.
+
+Unknown ids answer 404; ids of tasks held by someone else (or nobody) answer 403. Either way the audit row
+records which task, call and account were asked for, so browsing attempts show up in the log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from api.agent_store import Agent
+from api.audit import touch
+from api.errors import forbidden, not_found
+from api.services import ApiServices
+from streams.queues import store
+from streams.queues.model import HELD_STATES, QueueTask
+
+
+async def held_task(request: Request, services: ApiServices, agent: Agent, task_id: str) -> QueueTask:
+    touch(request, task_id=task_id)
+    task = await store.get_task(await services.pool(), task_id)  # TaskNotFound -> 404
+    touch(request, account_id=task.account_id, call_id=task.call_id)
+    if task.holder_agent_id != agent.agent_id or task.state not in HELD_STATES:
+        raise forbidden("not_your_task", f"task {task_id} is not held by you")
+    return task
+
+
+async def task_of_held_call(request: Request, services: ApiServices, agent: Agent, call_id: str) -> QueueTask:
+    """The task this agent holds for the call; the account is reached through it."""
+    touch(request, call_id=call_id)
+    pool = await services.pool()
+    account_id = await pool.fetchval("SELECT account_id FROM tasks WHERE call_id = $1 LIMIT 1", call_id)
+    if account_id is None:
+        raise not_found(f"no task for call {call_id}")
+    touch(request, account_id=account_id)
+    held = [t for t in await store.tasks_held_by(pool, agent.agent_id, account_id) if t.call_id == call_id]
+    if not held:
+        raise forbidden("not_your_call", f"you hold no task for call {call_id}")
+    touch(request, task_id=held[0].task_id)
+    return held[0]
+
+
+def task_json(task: QueueTask) -> dict[str, Any]:
+    return {
+        "task_id": task.task_id, "kind": task.kind, "account_id": task.account_id, "call_id": task.call_id,
+        "dispute_id": task.dispute_id, "invoice_id": task.invoice_id, "reason": task.reason, "rule": task.rule,
+        "queue": task.queue, "tier": task.tier, "priority": task.priority, "state": task.state,
+        "holder_agent_id": task.holder_agent_id, "lease_expires_at": task.lease_expires_at,
+        "routed_at": task.routed_at, "accepted_at": task.accepted_at, "completed_at": task.completed_at,
+        "outcome": task.outcome, "practice": task.practice, "discount_minor": task.discount_minor,
+    }  # fmt: skip

@@ -1,0 +1,56 @@
+"""The agent API application: `create_app(settings)` builds it without connecting to anything.
+
+The database pool opens on the first request that needs it and closes when the server stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.audit import install_audit
+from api.errors import install_error_handlers
+from api.routes import accounts, calls, tasks
+from api.services import ApiServices, Clock, utc_now
+from streams.settings import Settings
+
+DESCRIPTION = """Agent tools take tasks from the care queues, verify the caller, see the account (masked until
+verified on this call) and record what they did. Every request carries `Authorization: Bearer <token>`
+(`billing agent create`); each route lists the roles it admits under `x-roles`. Every request to an action is
+written to the append-only audit log. Errors are `{"error": code, "message": sentence}`."""
+
+
+def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
+    svc = ApiServices(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await svc.close()
+
+    app = FastAPI(title="Billing agent API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = svc
+    install_error_handlers(app)
+    install_audit(app)
+    for module in (tasks, calls, accounts):
+        app.include_router(module.router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def run_api(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both)."""
+    import uvicorn
+
+    from streams.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None, access_log=False
+    )

@@ -1,0 +1,75 @@
+"""Every refusal is one JSON shape, {"error": code, "message": sentence}, with the status that says why.
+
+401 no or bad token, 403 wrong role or not your task, 404 unknown, 409 conflict with the task's state,
+422 malformed request (FastAPI's validation detail turned into one readable sentence), 423 locked out.
+The error code is also kept on the request, so the audit row records which refusal it was.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from streams.queues.model import TaskConflict, TaskNotFound
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def unauthenticated(message: str = "send a valid agent token as 'Authorization: Bearer <token>'") -> ApiError:
+    return ApiError(401, "unauthenticated", message)
+
+
+def forbidden(code: str, message: str) -> ApiError:
+    return ApiError(403, code, message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "not_found", message)
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    request.state.error_code = code
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+def readable_validation(exc: RequestValidationError) -> str:
+    """'body.outcome: Input should be 'resolved', 'follow_up' or 'transferred'; body.pin: Field required'."""
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request is malformed"
+
+
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(request, exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request, 422, "malformed_request", readable_validation(exc))
+
+    @app.exception_handler(TaskNotFound)
+    async def _task_not_found(request: Request, exc: TaskNotFound) -> JSONResponse:
+        return error_response(request, 404, "not_found", str(exc))
+
+    @app.exception_handler(TaskConflict)
+    async def _task_conflict(request: Request, exc: TaskConflict) -> JSONResponse:
+        return error_response(request, 409, "conflict", str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        message = "no such route" if exc.status_code == 404 else str(exc.detail)
+        return error_response(request, exc.status_code, code, message)

@@ -1,0 +1,1 @@
+"""One router per area: queues and tasks, calls (caller verification), the account view and disputes."""

@@ -1,0 +1,84 @@
+"""Queue overview and the life of a task: claim, accept, reject, wrap up, complete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.access import held_task, task_json
+from api.agent_store import Agent
+from api.audit import touch
+from api.auth import admits, current_agent, services
+from api.roles import EVERYONE, WORKERS
+from api.services import ApiServices
+from schemas.tasks import Practice, TaskOutcome
+from streams.queues import store
+
+router = APIRouter(tags=["tasks"])
+
+
+class Completion(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # no mass assignment: unknown fields are refused
+
+    outcome: TaskOutcome
+    practice: Practice
+    discount_minor: int = Field(0, ge=0, strict=True, description="Money granted in this case, minor units.")
+
+
+@router.get("/queues", name="queues.overview", **admits(EVERYONE))
+async def queues_overview(svc: ApiServices = Depends(services)) -> dict[str, Any]:
+    queues = sorted({q for qs in svc.role_queues.values() for q in qs})
+    overview = await store.queue_overview(await svc.pool(), svc.clock(), queues)
+    return {"queues": [vars(q) for q in overview]}
+
+
+@router.post("/tasks/claim", name="tasks.claim", **admits(WORKERS))
+async def claim(
+    request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+) -> dict[str, Any]:
+    """The next task from the queues this agent's role serves: highest priority, then oldest; null if none."""
+    queues = svc.queues_for(agent.role)
+    task = await store.claim_next(await svc.pool(), agent.agent_id, queues, svc.settings.agent_lease_s, svc.clock())
+    if task is None:
+        return {"task": None}
+    touch(request, task_id=task.task_id, account_id=task.account_id, call_id=task.call_id)
+    return {"task": task_json(task)}
+
+
+@router.post("/tasks/{task_id}/accept", name="tasks.accept", **admits(WORKERS))
+async def accept(
+    task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+) -> dict[str, Any]:
+    await held_task(request, svc, agent, task_id)
+    return {"task": task_json(await store.accept(await svc.pool(), task_id, agent.agent_id, svc.clock()))}
+
+
+@router.post("/tasks/{task_id}/reject", name="tasks.reject", **admits(WORKERS))
+async def reject(
+    task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+) -> dict[str, Any]:
+    await held_task(request, svc, agent, task_id)
+    return {"task": task_json(await store.reject(await svc.pool(), task_id, agent.agent_id, svc.clock()))}
+
+
+@router.post("/tasks/{task_id}/wrap-up", name="tasks.wrap_up", **admits(WORKERS))
+async def wrap_up(
+    task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+) -> dict[str, Any]:
+    await held_task(request, svc, agent, task_id)
+    return {"task": task_json(await store.wrap_up(await svc.pool(), task_id, agent.agent_id, svc.clock()))}
+
+
+@router.post("/tasks/{task_id}/complete", name="tasks.complete", **admits(WORKERS))
+async def complete(
+    task_id: str, body: Completion, request: Request,
+    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
+) -> dict[str, Any]:  # fmt: skip
+    await held_task(request, svc, agent, task_id)
+    task = await store.complete(
+        await svc.pool(), task_id, agent.agent_id, body.outcome.value, body.practice.value, body.discount_minor,
+        svc.clock(), agent_tier=agent.tier, holdout_share_bp=svc.holdout_share_bp,
+    )  # fmt: skip
+    return {"task": task_json(task)}

@@ -1,0 +1,49 @@
+"""What the API's routes share: settings, the database pool (opened on first use, never at import), the clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from api.lockout import LockoutPolicy
+from api.roles import Role, parse_role_queues
+from streams.context import create_pool
+from streams.settings import Settings
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ApiServices:
+    def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.role_queues = parse_role_queues(settings.agent_role_queues)  # a bad mapping fails at start-up
+        self.lockout = LockoutPolicy(
+            max_failures=settings.verify_max_failures, lock_for=timedelta(seconds=settings.verify_lockout_s)
+        )
+        # Basis points, as the retention arms take it: 0.10 -> 1000.
+        self.holdout_share_bp = round(settings.retention_holdout_share * 10_000)
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    def queues_for(self, role: Role) -> tuple[str, ...]:
+        return self.role_queues[role]
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    self._pool = await create_pool(self.settings)
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -1,0 +1,177 @@
+"""`billing agent`: a reference agent tool on the agent API (claim, verify, view, complete), plus the two
+administrative commands that work on the database directly (create an agent, set a customer's PIN).
+
+The tool reads its token from AGENT_TOKEN and the API's address from API_URL (defaults to API_HOST:API_PORT).
+They are the client's, not the server's, so they are options of this command and not service settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+import httpx
+
+from streams.settings import load_settings
+
+_TIMEOUT_S = 15.0
+
+
+@click.group("agent")
+@click.option("--api-url", envvar="API_URL", default=None, help="Agent API base URL [env API_URL].")
+@click.option("--token", envvar="AGENT_TOKEN", default=None, help="Agent token [env AGENT_TOKEN].")
+@click.pass_context
+def agent(ctx: click.Context, api_url: str | None, token: str | None) -> None:
+    """Work the care queues through the agent API (a reference agent tool)."""
+    ctx.obj = {"api_url": api_url, "token": token}
+
+
+@agent.command("create")
+@click.option("--name", required=True, help="The agent's name.")
+@click.option("--role", required=True, type=click.Choice(["agent", "tier2", "supervisor", "analyst"]))
+def create(name: str, role: str) -> None:
+    """Register an agent in DATABASE_URL and print its token (shown once; only its hash is stored)."""
+    from api.agent_store import create_agent
+    from api.roles import Role
+
+    async def run() -> tuple[Any, str]:
+        conn = await _connect()
+        try:
+            return await create_agent(conn, name, Role(role))
+        finally:
+            await conn.close()
+
+    created, token = asyncio.run(run())
+    click.echo(f"agent {created.agent_id} ({created.role}) created; its token, shown only now:", err=True)
+    click.echo(token)
+
+
+@agent.command("set-pin")
+@click.argument("account_id")
+@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True, help="4 to 8 digits.")
+def set_pin(account_id: str, pin: str) -> None:
+    """Set the PIN a customer gives on calls (stored as a salted scrypt hash)."""
+    from api.agent_store import set_account_pin
+
+    async def run() -> None:
+        conn = await _connect()
+        try:
+            await set_account_pin(conn, account_id, pin)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(run())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--pin") from None
+    click.echo(f"PIN set for {account_id}", err=True)
+
+
+@agent.command("queues")
+@click.pass_obj
+def queues(obj: dict) -> None:
+    """Waiting tasks and the oldest wait per queue."""
+    _show(_call(obj, "GET", "/queues"))
+
+
+@agent.command("claim")
+@click.pass_obj
+def claim(obj: dict) -> None:
+    """Reserve the next task from the queues your role serves."""
+    _show(_call(obj, "POST", "/tasks/claim"))
+
+
+@agent.command("accept")
+@click.argument("task_id")
+@click.pass_obj
+def accept(obj: dict, task_id: str) -> None:
+    """Accept the task you reserved."""
+    _show(_call(obj, "POST", f"/tasks/{task_id}/accept"))
+
+
+@agent.command("reject")
+@click.argument("task_id")
+@click.pass_obj
+def reject(obj: dict, task_id: str) -> None:
+    """Hand the reserved task back to its queue."""
+    _show(_call(obj, "POST", f"/tasks/{task_id}/reject"))
+
+
+@agent.command("send-code")
+@click.argument("call_id")
+@click.option("--channel", type=click.Choice(["sms", "email"]), default="sms", show_default=True)
+@click.pass_obj
+def send_code(obj: dict, call_id: str, channel: str) -> None:
+    """Send a one-time code to the caller's contact of record."""
+    _show(_call(obj, "POST", f"/calls/{call_id}/otp", {"channel": channel}))
+
+
+@agent.command("verify")
+@click.argument("call_id")
+@click.option("--pin", default=None, help="The PIN the caller gives.")
+@click.option("--code", default=None, help="The one-time code the caller reads out.")
+@click.pass_obj
+def verify(obj: dict, call_id: str, pin: str | None, code: str | None) -> None:
+    """Verify the caller on this call with a PIN or a one-time code."""
+    body = {"pin": pin} if pin is not None else {"code": code}
+    _show(_call(obj, "POST", f"/calls/{call_id}/verify", body))
+
+
+@agent.command("view")
+@click.argument("task_id")
+@click.pass_obj
+def view(obj: dict, task_id: str) -> None:
+    """The account behind the task (masked until the caller is verified on this call)."""
+    _show(_call(obj, "GET", f"/tasks/{task_id}/account"))
+
+
+@agent.command("complete")
+@click.argument("task_id")
+@click.option("--outcome", required=True, type=click.Choice(["resolved", "follow_up", "transferred"]))
+@click.option("--practice", required=True, type=click.Choice(
+    ["explanation_only", "discount_percent", "discount_fixed", "credit", "plan_change", "none"]))  # fmt: skip
+@click.option("--discount-minor", default=0, show_default=True, help="Money granted, in minor units.")
+@click.pass_obj
+def complete(obj: dict, task_id: str, outcome: str, practice: str, discount_minor: int) -> None:
+    """Record the outcome and what was done; closes the task."""
+    body = {"outcome": outcome, "practice": practice, "discount_minor": discount_minor}
+    _show(_call(obj, "POST", f"/tasks/{task_id}/complete", body))
+
+
+def _call(obj: dict, method: str, path: str, body: dict | None = None) -> Any:
+    if not obj.get("token"):
+        raise click.UsageError("set AGENT_TOKEN (or --token) to the token `billing agent create` printed")
+    base = obj.get("api_url") or _default_url()
+    headers = {"Authorization": f"Bearer {obj['token']}"}
+    try:
+        response = httpx.request(method, base.rstrip("/") + path, json=body, headers=headers, timeout=_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        click.secho(f"error: the agent API at {base} did not answer ({exc})", fg="red", err=True)
+        sys.exit(2)
+    payload = response.json() if response.content else {}
+    if response.is_error:
+        click.secho(f"error {response.status_code} {payload.get('error')}: {payload.get('message')}", fg="red", err=True)
+        sys.exit(1)
+    return payload
+
+
+def _show(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def _default_url() -> str:
+    settings = load_settings()
+    return f"http://{settings.api_host}:{settings.api_port}"
+
+
+async def _connect():
+    import asyncpg
+
+    return await asyncpg.connect(load_settings().require_database_url())
+
+
+def register(main: click.Group) -> None:
+    main.add_command(agent)

@@ -1,0 +1,199 @@
+"""Every route of the agent API, generated from the app's own route table, refuses what it must with the right
+4xx and no data: no token, a bad token, a role it does not admit, a task or call the agent does not hold, an
+unknown id, a malformed body. Each refusal is in the audit log, which refuses to be edited.
+
+The app runs in-process (httpx over ASGI) on the real PostgreSQL of the session stack; its agents claim from
+queues of this module only, so tasks of other tests never reach them. One test talks to the API process the
+launcher started, over real HTTP.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+
+from api.agent_store import create_agent
+from api.app import create_app
+from api.audit import UNAUDITED_PATHS
+from api.roles import Role
+from streams.context import create_pool
+from streams.queues.lifecycle import NewTask, insert_task, make_task_id
+from tests.integration.helpers import unique
+
+pytestmark = pytest.mark.integration
+
+QUEUE = unique("apiq")
+PUBLIC_ROUTES = {("GET", "/health")}
+ERROR_KEYS = {"error", "message"}
+MALFORMED_BODIES = [b"{not json", b"[]", b'{"unexpected": 1}']
+
+
+def isolated(live):
+    roles = f"agent={QUEUE};tier2={QUEUE};supervisor={QUEUE};analyst="
+    return live.model_copy(update={"agent_role_queues": roles})
+
+
+@pytest.fixture(scope="module")
+async def world(live):
+    """An app, its pool, three agents (owner, other, analyst) and a task with a call held by the owner."""
+    settings = isolated(live)
+    app = create_app(settings)
+    pool = await create_pool(settings)
+    agents = {name: await create_agent(pool, name, role) for name, role in
+              (("owner", Role.AGENT), ("other", Role.AGENT), ("analyst", Role.ANALYST))}  # fmt: skip
+    call_id, account_id = unique("call"), unique("acc")
+    async with pool.acquire() as conn, conn.transaction():
+        task = await insert_task(conn, NewTask(
+            task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=account_id,
+            reason="bill_question", rule="default", queue=QUEUE, tier=1, static_priority=10, priority=10,
+            routed_at=datetime.now(UTC) - timedelta(seconds=5), call_id=call_id, currency="EUR",
+        ))  # fmt: skip
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+    owner_token = agents["owner"][1]
+    claimed = await client.post("/tasks/claim", headers=bearer(owner_token))
+    assert claimed.status_code == 200 and claimed.json()["task"]["task_id"] == task.task_id
+    yield {"app": app, "pool": pool, "client": client, "agents": agents, "task": task}
+    await client.aclose()
+    await app.state.services.close()
+    await pool.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def action_routes(app) -> list[tuple[str, str, dict]]:
+    """(method, path, operation) of every route in the OpenAPI document, which FastAPI builds from the routes."""
+    found = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            found.append((method.upper(), path, operation))
+    return found
+
+
+def every_route(app) -> set[tuple[str, str]]:
+    """Walk the router itself (included routers too), so a route hidden from the schema is still seen."""
+
+    def walk(routes):
+        for route in routes:
+            nested = getattr(route, "original_router", None)
+            if nested is not None:
+                yield from walk(nested.routes)
+            elif getattr(route, "methods", None):
+                for method in route.methods - {"HEAD"}:
+                    yield method, route.path
+
+    return set(walk(app.routes))
+
+
+def fill(path: str, task_id: str, call_id: str) -> str:
+    return path.replace("{task_id}", task_id).replace("{call_id}", call_id)
+
+
+async def send(client, method, path, token=None, body: bytes | None = b"{}"):
+    headers = {"Content-Type": "application/json", **(bearer(token) if token else {})}
+    return await client.request(method, path, headers=headers, content=body if method != "GET" else None)
+
+
+def assert_refused(response, status: int, error: str | None = None) -> None:
+    assert response.status_code == status, (response.request.url, response.text)
+    payload = response.json()
+    assert set(payload) == ERROR_KEYS, f"a refusal carries no data: {payload}"
+    assert payload["message"]
+    if error is not None:
+        assert payload["error"] == error
+
+
+def test_every_route_is_in_the_schema_and_declares_its_roles(world) -> None:
+    app = world["app"]
+    documented = {(m, p) for m, p, _ in action_routes(app)}
+    hidden = every_route(app) - documented - {(m, p) for m, p in every_route(app) if p in UNAUDITED_PATHS}
+    assert hidden == set(), "every action route is documented (so the tests below reach it)"
+    assert len(documented) >= 9
+    for method, path, operation in action_routes(app):
+        assert operation.get("x-roles"), f"{method} {path} declares no roles"
+        assert operation.get("security"), f"{method} {path} is not behind the bearer token"
+
+
+async def test_without_a_token_or_with_a_bad_one_every_route_answers_401(world) -> None:
+    task = world["task"]
+    for method, path, _ in action_routes(world["app"]):
+        url = fill(path, task.task_id, task.call_id)
+        assert_refused(await send(world["client"], method, url), 401, "unauthenticated")
+        assert_refused(await send(world["client"], method, url, token="not-a-token"), 401, "unauthenticated")
+
+
+async def test_a_role_a_route_does_not_admit_gets_403(world) -> None:
+    task, tokens = world["task"], {name: token for name, (_, token) in world["agents"].items()}
+    role_tokens = {"agent": tokens["other"], "analyst": tokens["analyst"]}
+    tried = 0
+    for method, path, operation in action_routes(world["app"]):
+        for role, token in role_tokens.items():
+            if role not in operation["x-roles"]:
+                response = await send(world["client"], method, fill(path, task.task_id, task.call_id), token)
+                assert_refused(response, 403, "forbidden_role")
+                tried += 1
+    assert tried >= 8, "the analyst is refused everything but the queue overview"
+
+
+async def test_a_task_or_call_held_by_someone_else_gets_403_and_an_unknown_one_404(world) -> None:
+    task, (_, other) = world["task"], world["agents"]["other"]
+    bodies = {"/tasks/{task_id}/complete": b'{"outcome": "resolved", "practice": "none"}',
+              "/calls/{call_id}/verify": b'{"pin": "1234"}', "/calls/{call_id}/otp": b'{"channel": "sms"}',
+              "/tasks/{task_id}/disputes": b'{"invoice_id": "inv-1", "line_id": "l1", "reason": "other"}'}  # fmt: skip
+    held = [(m, p) for m, p, _ in action_routes(world["app"]) if "{" in p]
+    assert len(held) >= 7
+    for method, path in held:
+        body = bodies.get(path, b"{}")
+        mine = await send(world["client"], method, fill(path, task.task_id, task.call_id), other, body)
+        assert_refused(mine, 403)
+        assert mine.json()["error"] in ("not_your_task", "not_your_call")
+        unknown = await send(world["client"], method, fill(path, unique("tsk"), unique("call")), other, body)
+        assert_refused(unknown, 404, "not_found")
+
+
+async def test_malformed_bodies_get_422_with_a_readable_message(world) -> None:
+    task, (_, owner) = world["task"], world["agents"]["owner"]
+    with_body = [(m, p) for m, p, op in action_routes(world["app"]) if "requestBody" in op]
+    assert {p for _, p in with_body} >= {"/tasks/{task_id}/complete", "/calls/{call_id}/verify"}
+    for method, path in with_body:
+        for body in MALFORMED_BODIES:
+            response = await send(world["client"], method, fill(path, task.task_id, task.call_id), owner, body)
+            assert_refused(response, 422, "malformed_request")
+    wrong = await send(world["client"], "POST", fill("/tasks/{task_id}/complete", task.task_id, ""), owner,
+                       b'{"outcome": "happy", "practice": "none"}')  # fmt: skip
+    assert "outcome" in wrong.json()["message"] and "resolved" in wrong.json()["message"]
+    both = await send(world["client"], "POST", f"/calls/{task.call_id}/verify", owner, b'{"pin": "1234", "code": "123456"}')
+    assert_refused(both, 422, "malformed_request")
+    assert "exactly one" in both.json()["message"]
+
+
+async def test_refusals_are_audited_and_the_log_cannot_be_edited(world) -> None:
+    pool, task = world["pool"], world["task"]
+    (other_agent, other_token) = world["agents"]["other"]
+    response = await send(world["client"], "GET", f"/tasks/{task.task_id}/account", other_token,
+                          body=None)  # fmt: skip
+    request_id = response.headers["X-Request-ID"]
+    row = await pool.fetchrow("SELECT * FROM audit_log WHERE request_id = $1", request_id)
+    assert (row["agent_id"], row["action"], row["status"], row["result"]) == (
+        other_agent.agent_id, "accounts.view", 403, "not_your_task")
+    assert (row["task_id"], row["account_id"]) == (task.task_id, task.account_id)  # who tried to reach what
+    anonymous = await send(world["client"], "POST", "/tasks/claim")
+    row = await pool.fetchrow("SELECT * FROM audit_log WHERE request_id = $1", anonymous.headers["X-Request-ID"])
+    assert (row["agent_id"], row["status"], row["result"]) == (None, 401, "unauthenticated")
+    for statement in ("UPDATE audit_log SET result = 'ok'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await pool.execute(statement)
+
+
+async def test_the_launchers_api_process_answers_over_http(live) -> None:
+    base = f"http://{live.api_host}:{live.api_port}"
+    async with httpx.AsyncClient(base_url=base) as client:
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        assert_refused(await client.get("/queues"), 401, "unauthenticated")
+        assert_refused(await client.post("/tasks/claim", headers=bearer("forged")), 401, "unauthenticated")
+        schema = (await client.get("/openapi.json")).json()
+        assert "/tasks/{task_id}/account" in schema["paths"]
