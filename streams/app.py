@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from streams.agents import services, workflow
+from streams.agents import queue_metrics, services, workflow
 from streams.context import WorkerContext
 from streams.settings import Settings
 from streams import web
@@ -36,6 +36,10 @@ def create_app(settings: Settings, worker_index: int = 0) -> BillingApp:
         broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # One record per produced batch: Tansu under-reports a partition's end offset after a multi-record
+        # batch, and a table restored from its changelog would then miss updates (broker-notes.md). Only
+        # Faust's own producer (table changelogs) is affected; events go through the outbox's producer.
+        producer_max_batch_size=1,
         web_host=settings.worker_web_host,
         web_bind=settings.worker_web_host,
         web_port=settings.worker_web_port + worker_index,
@@ -44,5 +48,6 @@ def create_app(settings: Settings, worker_index: int = 0) -> BillingApp:
     app.ctx = WorkerContext(settings)
     workflow.register(app, app.ctx)
     services.register(app, app.ctx)
+    queue_metrics.register(app, app.ctx)
     web.register(app, app.ctx)
     return app

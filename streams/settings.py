@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     queue_sweep_interval_s: float = Field(
         2.0, gt=0, description="How often a worker returns expired leases, ages waiting tasks' priority and widens them."
     )
+    service_level_threshold_s: int = Field(
+        20, ge=0, description="Queue service level: share of tasks answered within this many seconds."
+    )
+    queue_metrics_window_s: int = Field(
+        300, ge=10, description="Tumbling window of the queue service metrics over time (event time)."
+    )
+    queue_metrics_retention_s: int = Field(
+        86400, ge=60, description="How long queue-metric windows are kept (Faust table and PostgreSQL)."
+    )
     db_pool_max: int = Field(10, ge=2, description="Largest PostgreSQL connection pool per worker process.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="DEBUG logs one line per event handled; INFO logs summaries."
