@@ -61,11 +61,11 @@ async def retention_report(pool: asyncpg.Pool) -> dict[str, Any]:
         return build_report(await load_inputs(conn))
 
 
-async def followed_cases(conn: asyncpg.Connection) -> dict[str, int]:
-    """How many cases are followed, and how many horizons are resolved (for progress and tests)."""
+async def followed_cases(conn: asyncpg.Connection, case_prefix: str = "") -> dict[str, int]:
+    """How many cases (ids starting with ``case_prefix``) are followed, and how many have all horizons resolved."""
     row = await conn.fetchrow(
-        "SELECT (SELECT count(*) FROM retention_cases) AS cases,"
-        " (SELECT count(*) FROM retention_outcomes) AS outcomes,"
-        " (SELECT count(*) FROM retention_cases WHERE next_due_at IS NULL) AS finished"
+        "SELECT count(*) AS cases, count(*) FILTER (WHERE next_due_at IS NULL) AS finished"
+        " FROM retention_cases WHERE starts_with(case_id, $1)",
+        case_prefix,
     )
     return dict(row)

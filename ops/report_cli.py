@@ -1,0 +1,95 @@
+"""`billing report retention` and `billing simulate retention` (registered on the main command group)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import click
+
+from streams.settings import load_settings
+
+
+def _group(main: click.Group, name: str, help_text: str) -> click.Group:
+    """The named subgroup, created unless another module already added it."""
+    existing = main.commands.get(name)
+    if isinstance(existing, click.Group):
+        return existing
+    group = click.Group(name, help=help_text)
+    main.add_command(group)
+    return group
+
+
+async def _report() -> dict:
+    import asyncpg
+
+    from streams.retention.queries import load_inputs
+    from streams.retention.report import build_report
+
+    conn = await asyncpg.connect(load_settings().require_database_url())
+    try:
+        return build_report(await load_inputs(conn))
+    finally:
+        await conn.close()
+
+
+@click.command("retention")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a self-contained HTML report with plots to this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
+def report_retention(html_path: Path | None, as_json: bool) -> None:
+    """Retention per practice and arm, uplift, cost per retained customer, curves (needs DATABASE_URL)."""
+    report = asyncio.run(_report())
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        from ops.report_retention import format_report
+
+        click.echo(format_report(report))
+    if html_path is not None:
+        from ops.report_retention_html import render_html
+
+        html_path.write_text(render_html(report), encoding="utf-8")
+        click.echo(f"HTML report written to {html_path}", err=True)
+
+
+@click.command("retention")
+@click.option("--accounts", default=4000, show_default=True, help="Customers in the simulated population.")
+@click.option("--seed", default=2026, show_default=True, help="Random seed (same seed, same population).")
+@click.option("--holdout-share", type=float, default=None,
+              help="Control-arm share for the simulated arms (default: RETENTION_HOLDOUT_SHARE).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until every case is followed.")
+def simulate_retention(accounts: int, seed: int, holdout_share: float | None, wait: bool) -> None:
+    """Feed a population with known practice effects through the real topics (needs a running stack)."""
+    from ops.simulate_retention import TRUE_EFFECTS, SimulationConfig, feed, simulate, wait_until_followed
+
+    settings = load_settings()
+    share = settings.retention_holdout_share if holdout_share is None else holdout_share
+    config = SimulationConfig(accounts=accounts, seed=seed, holdout_share_bp=round(share * 10_000),
+                              partitions=settings.workflow_partitions)
+    sim = simulate(config)
+    click.echo(f"simulated {accounts:,} customers, {sim.cases:,} handled cases, {len(sim.events):,} events; "
+               f"true 90-day uplift per practice: "
+               + ", ".join(f"{p} {100 * e:+.0f} pp" for p, e in TRUE_EFFECTS.items()), err=True)
+
+    async def run() -> None:
+        await feed(settings.require_bootstrap(), sim, lambda line: click.echo(f"  {line}", err=True))
+        if wait:
+            import asyncpg
+
+            pool = await asyncpg.create_pool(settings.require_database_url(), min_size=1, max_size=2)
+            try:
+                await wait_until_followed(pool, sim, progress=lambda line: click.echo(f"  {line}", err=True))
+            finally:
+                await pool.close()
+
+    asyncio.run(run())
+    click.echo("done: `billing report retention` shows what the system learned", err=True)
+
+
+def register(main: click.Group) -> None:
+    _group(main, "report", "Reports computed from what the workers stored.").add_command(report_retention)
+    _group(main, "simulate", "Simulated traffic with known answers, through the real topics.").add_command(
+        simulate_retention
+    )
