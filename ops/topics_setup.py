@@ -10,15 +10,18 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.settings import Settings
-from streams.topics import ALL_TOPICS, TopicSpec
+from streams.queues.config import load_care_config
+from streams.topics import ALL_TOPICS, TopicSpec, queue_topics
 
 
 class TopicSetupError(RuntimeError):
     pass
 
 
-async def ensure_topics(settings: Settings, topics: tuple[TopicSpec, ...] = ALL_TOPICS) -> list[str]:
-    """Create missing topics; return the names created now."""
+async def ensure_topics(settings: Settings, topics: tuple[TopicSpec, ...] | None = None) -> list[str]:
+    """Create missing topics (by default every topic, with one per configured agent queue); return those created."""
+    if topics is None:
+        topics = (*ALL_TOPICS, *queue_topics(load_care_config(settings).queues))
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.require_bootstrap(), client_id=f"{settings.app_id}-admin")
     await admin.start()
     try:

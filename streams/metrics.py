@@ -38,6 +38,14 @@ class Metrics:
         self.usage_parked = Counter(
             "billing_usage_parked", "Usage records parked until their account is known.", registry=r
         )
+        self.tasks_cancelled = Counter(
+            "billing_tasks_cancelled", "Agent-queue tasks cancelled (caller abandoned, account closed).",
+            ["queue", "cause"], registry=r,
+        )
+        self.tasks_requeued = Counter(
+            "billing_tasks_requeued", "Tasks returned to waiting by the sweeper (lease expired) or widened.",
+            ["cause"], registry=r,
+        )
         self.outbox_pending = Gauge("billing_outbox_pending", "Events written but not yet published.", registry=r)
         self.batch_seconds = Histogram(
             "billing_batch_seconds",

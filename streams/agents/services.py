@@ -10,6 +10,8 @@ from streams.invoicing import CycleCloser
 from streams.loops import LoopService
 from streams.outbox import OutboxRelay
 from streams.parked_usage import ParkedUsageSweeper
+from streams.queues.config import load_care_config
+from streams.queues.sweeper import QueueSweeper
 from streams.usage_consumer import UsageConsumer
 from streams.usage_writer import UsageWriter
 
@@ -22,3 +24,5 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     app.service(LoopService("outbox-relay", OutboxRelay(ctx).run))
     # Every worker runs the closer; SKIP LOCKED gives concurrent closers disjoint batches of due accounts.
     app.service(LoopService("cycle-closer", CycleCloser(ctx, catalog).run))
+    # Every worker sweeps the queues (expired leases, aging, widening); SKIP LOCKED keeps sweepers apart.
+    app.service(LoopService("queue-sweeper", QueueSweeper(ctx, load_care_config(ctx.settings)).run))

@@ -14,6 +14,8 @@ from streams.context import WorkerContext
 from streams.decoding import RawMessage
 from streams.processor import EventProcessor, Handler
 from streams.projections import accounts, calls, ledger
+from streams.queues.config import load_care_config
+from streams.queues.routing_tasks import with_task_routing
 from streams.topics import ACCOUNTS, CUSTOMER_CALLS, DISCOUNTS_GRANTED, DISPUTES, INVOICES_ISSUED, TopicSpec
 
 WORKFLOW_STREAMS: tuple[tuple[TopicSpec, dict[str, Handler]], ...] = (
@@ -26,8 +28,11 @@ WORKFLOW_STREAMS: tuple[tuple[TopicSpec, dict[str, Handler]], ...] = (
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
+    care = load_care_config(ctx.settings)
     for spec, handlers in WORKFLOW_STREAMS:
-        _register_one(app, ctx, spec, EventProcessor(spec, handlers, ctx))
+        # Calls, disputes and held invoices also become agent-queue tasks in the projection's transaction.
+        routed = with_task_routing(spec, handlers, care, ctx.metrics)
+        _register_one(app, ctx, spec, EventProcessor(spec, routed, ctx))
     retention.register(app, ctx)  # follows handled cases to their 30/60/90-day outcomes
 
 

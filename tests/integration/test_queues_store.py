@@ -22,7 +22,9 @@ from tests.integration.helpers import unique
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+# An hour ahead of the clock: the workers' sweeper (which uses the clock) sees these leases as running and these
+# tasks as not yet waiting, so it neither releases, ages nor widens them while the tests drive time themselves.
+T0 = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 
 
 @pytest.fixture
@@ -82,10 +84,10 @@ async def test_accept_wrap_complete_writes_the_events_with_waits(pool) -> None:
 
     routed, accepted, completed = await _task_events(pool, task.task_id)
     assert (routed.type, routed.event_id, routed.payload.priority) == ("task.routed.v1", f"{task.task_id}:routed", 20)
-    # Waited from routing (09:00:00) to accept (09:00:41): 41,000 ms.
+    # Waited from routing (T0) to accept (T0 + 41 s): 41,000 ms.
     assert (accepted.type, accepted.payload.agent_id, accepted.payload.waited_ms) == ("task.accepted.v1", "agent-1", 41_000)
     p = completed.payload
-    # Handled from accept (09:00:41) to completion (09:05:11): 270 s = 270,000 ms.
+    # Handled from accept (T0 + 41 s) to completion (T0 + 311 s): 270 s = 270,000 ms.
     assert (p.waited_ms, p.handle_ms, p.discount_minor, p.currency) == (41_000, 270_000, 500, "EUR")
     assert (p.agent_id, p.agent_tier, p.kind, p.opened_at) == ("agent-1", 1, "call", T0)
     assert p.arm in ("treatment", "control")
@@ -121,7 +123,7 @@ async def test_overview_counts_each_state_in_the_tasks_own_queue(pool) -> None:
     await store.accept(pool, first.task_id, "agent-1", T0 + timedelta(minutes=5, seconds=1))
     overview = {o.queue: o for o in await store.queue_overview(pool, T0 + timedelta(minutes=10), [queue, "nobody"])}
     mine = overview[queue]
-    # Left waiting: the task routed at 09:02, so at 09:10 its wait is 480 s.
+    # Left waiting: the task routed at T0 + 2 min, so at T0 + 10 min its wait is 480 s.
     assert (mine.waiting, mine.reserved, mine.accepted, mine.oldest_wait_s) == (1, 1, 1, 480.0)
     assert overview["nobody"].waiting == 0 and overview["nobody"].oldest_wait_s is None
 

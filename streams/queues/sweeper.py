@@ -1,0 +1,111 @@
+"""The queue sweeper, a loop in every worker: returns expired leases to their queue, re-computes the aging part
+of waiting tasks' priority, and widens tasks that waited long enough to broader pools.
+
+Every worker runs one; rows are taken with `FOR UPDATE SKIP LOCKED`, so two sweepers (or a sweeper and an agent
+accepting) never block each other or touch a row twice in one round. Each released or widened task writes its
+task.requeued.v1 in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from schemas.tasks import RequeueCause
+from streams.context import WorkerContext
+from streams.queues import events
+from streams.queues.config import CareConfig
+from streams.queues.model import QueueTask
+from streams.queues.waiting import WaitingState, refresh_waiting
+from streams.retry import retry_transient
+
+_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    expired: int
+    refreshed: int
+    widened: int
+
+
+async def expire_leases(pool: asyncpg.Pool, now: datetime, batch: int = _BATCH) -> list[QueueTask]:
+    """Offers whose lease ran out (lease_expires_at <= now: the lease is half-open) go back to their queue."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "WITH due AS (SELECT task_id FROM tasks WHERE state = 'reserved' AND lease_expires_at <= $1"
+            " ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " UPDATE tasks t SET state = 'queued', holder_agent_id = NULL, lease_expires_at = NULL,"
+            " offers_expired = t.offers_expired + 1 FROM due WHERE t.task_id = due.task_id RETURNING t.*",
+            now, batch,
+        )  # fmt: skip
+        released = [QueueTask.from_row(row) for row in rows]
+        for task in released:
+            await events.emit(conn, events.requeued(task, RequeueCause.LEASE_EXPIRED, now))
+    return released
+
+
+async def refresh_waiting_tasks(
+    pool: asyncpg.Pool, care: CareConfig, now: datetime, batch: int = _BATCH
+) -> tuple[int, int]:
+    """Age and widen waiting tasks (oldest first); returns (tasks changed, pools added)."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT * FROM tasks WHERE state = 'queued' ORDER BY routed_at LIMIT $1 FOR UPDATE SKIP LOCKED", batch
+        )
+        changed = widened = 0
+        for row in rows:
+            task = QueueTask.from_row(row)
+            current = WaitingState(task.priority, task.eligible_queues, task.tier)
+            change = refresh_waiting(care, task.queue, task.static_priority, current,
+                                     (now - task.routed_at).total_seconds())  # fmt: skip
+            if change is None:
+                continue
+            await conn.execute(
+                "UPDATE tasks SET priority = $2, eligible_queues = $3, tier = $4 WHERE task_id = $1",
+                task.task_id, change.new.priority, list(change.new.eligible_queues), change.new.tier,
+            )  # fmt: skip
+            for pool_name in change.added_pools:
+                await events.emit(conn, events.requeued(task, RequeueCause.WIDENED, now, new_queue=pool_name))
+            changed += 1
+            widened += len(change.added_pools)
+    return changed, widened
+
+
+async def sweep(pool: asyncpg.Pool, care: CareConfig, now: datetime) -> SweepResult:
+    expired = await expire_leases(pool, now)
+    # Expired tasks are waiting again, so they are aged and widened in the same round.
+    refreshed, widened = await refresh_waiting_tasks(pool, care, now)
+    return SweepResult(len(expired), refreshed, widened)
+
+
+class QueueSweeper:
+    def __init__(self, ctx: WorkerContext, care: CareConfig) -> None:
+        self.ctx = ctx
+        self.care = care
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        interval = self.ctx.settings.queue_sweep_interval_s
+        while not stopping.is_set():
+            result = await retry_transient(self._sweep_now, self._on_retry)
+            self._observe(result)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=interval)
+
+    async def _sweep_now(self) -> SweepResult:
+        return await sweep(await self.ctx.pool(), self.care, datetime.now(UTC))
+
+    def _observe(self, result: SweepResult) -> None:
+        if result.expired or result.widened:
+            self.ctx.metrics.tasks_requeued.labels("lease_expired").inc(result.expired)
+            self.ctx.metrics.tasks_requeued.labels("widened").inc(result.widened)
+            self.ctx.outbox_signal.set()
+            self.ctx.log.info("queue sweep", expired=result.expired, widened=result.widened,
+                              refreshed=result.refreshed)  # fmt: skip
+
+    def _on_retry(self, error: BaseException, attempt: int) -> None:
+        self.ctx.log.warning("queue sweep retrying", error=repr(error), attempt=attempt)
