@@ -20,7 +20,7 @@ from schemas import parse_event
 from schemas.accounts import AccountClosed, AccountOpened, ClosureReason, Contact
 from schemas.calls import CallAbandoned, CallChannel, CallReason, CallStarted
 from schemas.disputes import DisputeOpened, DisputeReason
-from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from schemas.invoices import InvoiceHeld, InvoiceIssued, InvoiceLine, InvoiceLineKind
 from schemas.money import Money
 from streams.queues import store
 from streams.queues.lifecycle import NewTask, insert_task, make_task_id
@@ -111,6 +111,32 @@ async def test_a_dispute_goes_to_disputes_with_its_amount(live) -> None:
         "disputes", "dispute", 34, 2_500)
     (routed,) = await _events(dsn, task["task_id"])
     assert routed.payload.disputed_amount == Money(amount_minor=2_500, currency="EUR")
+
+
+async def test_a_held_invoice_becomes_supervisor_work(live) -> None:
+    dsn, bootstrap, now = live.require_database_url(), live.require_bootstrap(), datetime.now(UTC)
+    account, invoice = unique("acc"), unique("inv")
+    await publish(bootstrap, [record_of(_opened(account, now - timedelta(days=3)))])
+    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM accounts WHERE account_id = $1", account),
+                     lambda n: n == 1)  # fmt: skip
+    # The closer stores a held invoice and announces it; here the row is written as the closer would.
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO invoices (invoice_id, account_id, period_start, period_end, status, currency, subtotal_minor,"
+            " discount_minor, tax_minor, total_minor, lines, hold_reason) VALUES ($1, $2, $3, $4, 'held', 'EUR',"
+            " 90000, 0, 0, 90000, '[]'::jsonb, 'outlier')", invoice, account, date(2026, 10, 1), date(2026, 11, 1))
+    finally:
+        await conn.close()
+    held = ev.InvoiceHeldEvent(**_meta("ihe", now), type="invoice.held.v1", payload=InvoiceHeld(
+        account_id=account, invoice_id=invoice, period_start=date(2026, 10, 1), period_end=date(2026, 11, 1),
+        held_at=now, currency="EUR", total_minor=90_000, recent_totals_minor=(3_000, 3_100),
+        reason="total 90000 is over 5 times the median 3050"))  # fmt: skip
+    await publish(bootstrap, [record_of(held)])
+    task = await _task_of(dsn, "held_invoice", invoice)
+    # Route "held_invoice": supervisors, base 20; no issued invoice, 3 days of tenure: no other points. = 20.
+    assert (task["kind"], task["queue"], task["tier"], task["static_priority"]) == ("held_invoice", "supervisors", 2, 20)
+    assert task["invoice_id"] == invoice
 
 
 def _cancelled_count(live) -> float:
