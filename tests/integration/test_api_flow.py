@@ -1,0 +1,266 @@
+"""End to end through the real broker, workers and PostgreSQL: a call becomes a task in the expected queue with
+the expected priority; an agent claims it through the API, fails verification (the account stays masked),
+passes it (the account is shown, card numbers cut to 4 digits), opens a dispute on an invoice line (emitted
+once through the outbox), completes the task; the audit log holds exactly those steps. Then the lockout: five
+failures lock the account for every channel and agent until 30 minutes have passed; and one-time codes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import pytest
+
+from api.agent_store import create_agent, set_account_pin
+from api.app import create_app
+from api.roles import Role
+from ops.loadgen import publish, record_of
+from schemas import envelope as ev
+from schemas import parse_event
+from schemas.accounts import AccountOpened, Contact
+from schemas.calls import CallChannel, CallReason, CallStarted
+from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from schemas.usage import ServiceKind, UsageRecorded, UsageUnit
+from streams.context import create_pool
+from streams.queues import store
+from streams.queues.lifecycle import NewTask, insert_task, make_task_id
+from streams.topics import DISPUTES
+from tests.integration.helpers import eventually, unique
+
+pytestmark = pytest.mark.integration
+
+PIN = "4821"
+CARD = "4111 1111 1111 1111"
+
+
+class Clock:
+    """The API's clock, moved by the lockout test; starts at the real time so the stack's tasks line up."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture(scope="module")
+async def api(live):
+    clock = Clock()
+    app = create_app(live, clock)
+    pool = await create_pool(live)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+    yield {"client": client, "pool": pool, "clock": clock, "live": live}
+    await client.aclose()
+    await app.state.services.close()
+    await pool.close()
+
+
+def meta(event_id: str, source: str, at: datetime) -> dict:
+    return {"event_id": event_id, "source": source, "occurred_at": at, "schema_version": 1}
+
+
+def customer(account: str, invoice_id: str, now: datetime) -> list:
+    opened = now - timedelta(minutes=10)
+    lines = (
+        InvoiceLine(line_id="fee", kind=InvoiceLineKind.RECURRING, description="Plan fee", amount_minor=4200),
+        InvoiceLine(line_id="roam", kind=InvoiceLineKind.USAGE, description=f"Roaming, card {CARD}", amount_minor=800),
+        InvoiceLine(line_id="tax", kind=InvoiceLineKind.TAX, description="VAT 19%", amount_minor=950),
+    )  # 19 % of 4,200 + 800 = 5,000 is 950; total 5,950
+    return [
+        ev.AccountOpenedEvent(**meta(unique("open"), "crm/onboarding", opened), type="account.opened.v1",
+            payload=AccountOpened(account_id=account, plan_id="mobile-s", billing_anchor_day=min(now.day, 28),
+                currency="EUR", jurisdiction="DE", opened_at=opened,
+                contact=Contact(name="Erika Mustermann", email="erika@example.com", phone="+4915112345678"))),
+        ev.InvoiceIssuedEvent(**meta(unique("iss"), "billing/upstream", opened), type="invoice.issued.v1",
+            payload=InvoiceIssued(account_id=account, invoice_id=invoice_id, invoice_number=f"UP-{invoice_id}",
+                period_start=date(2026, 10, 1), period_end=date(2026, 11, 1), issued_at=opened,
+                due_date=date(2026, 11, 15), currency="EUR", lines=lines, subtotal_minor=5000, discount_minor=0,
+                tax_minor=950, total_minor=5950)),
+        *(ev.UsageRecordedEvent(**meta(unique("sms"), "mediation/switch-1", opened + timedelta(minutes=i + 1)),
+            type="usage.recorded.v1", payload=UsageRecorded(account_id=account, record_id=unique("cdr"),
+                service=ServiceKind.SMS, quantity=1, unit=UsageUnit.MESSAGE, started_at=opened + timedelta(minutes=i + 1)))
+          for i in range(2)),
+    ]  # fmt: skip
+
+
+def call_started(account: str, call_id: str, invoice_id: str, at: datetime) -> ev.CallStartedEvent:
+    return ev.CallStartedEvent(**meta(unique("cst"), "care/acd", at), type="call.started.v1",
+        payload=CallStarted(account_id=account, call_id=call_id, reason=CallReason.BILL_QUESTION,
+                            channel=CallChannel.PHONE, invoice_id=invoice_id))  # fmt: skip
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def claim_until(client, token: str, task_id: str) -> dict:
+    """Claim until our task comes up; tasks other tests left in the shared queues are handed back after."""
+    others, found = [], None
+    for _ in range(300):
+        task = (await client.post("/tasks/claim", headers=bearer(token))).json()["task"]
+        assert task is not None, "the routed task is claimable"
+        if task["task_id"] == task_id:
+            found = task
+            break
+        others.append(task["task_id"])
+    for other in others:
+        assert (await client.post(f"/tasks/{other}/reject", headers=bearer(token))).status_code == 200
+    assert found is not None
+    return found
+
+
+async def test_call_to_completed_task_through_the_api(api) -> None:
+    client, pool, live = api["client"], api["pool"], api["live"]
+    account, invoice_id, call_id = unique("acc"), unique("inv"), unique("call")
+    now = datetime.now(UTC)
+    await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, now)])
+    await eventually(lambda: pool.fetchval(
+        "SELECT (SELECT count(*) FROM invoices_issued WHERE account_id = $1)"
+        " + (SELECT coalesce(sum(events), 0) FROM cycle_usage WHERE account_id = $1)", account), lambda n: n == 3)
+    await set_account_pin(pool, account, PIN)
+    await publish(live.require_bootstrap(), [record_of(call_started(account, call_id, invoice_id, now))])
+
+    task_id = make_task_id("call", call_id)
+    task = await eventually(lambda: pool.fetchrow("SELECT * FROM tasks WHERE task_id = $1", task_id), bool)
+    # Rule "default" (a bill question, no dispute, average invoice 5,950 < 15,000): queue billing, base 10;
+    # customer value band 5,000 -> +5; tenure 0 days -> 0; first call, nothing open -> 0. 10 + 5 = 15.
+    assert (task["queue"], task["rule"], task["static_priority"], task["tier"]) == ("billing", "default", 15, 1)
+
+    agent, token = await create_agent(pool, "Ana", Role.AGENT)
+    claimed = await claim_until(client, token, task_id)
+    assert (claimed["state"], claimed["holder_agent_id"], claimed["call_id"]) == ("reserved", agent.agent_id, call_id)
+    assert (await client.post(f"/tasks/{task_id}/accept", headers=bearer(token))).json()["task"]["state"] == "accepted"
+
+    masked = (await client.get(f"/tasks/{task_id}/account", headers=bearer(token))).json()["account"]
+    assert (masked["verified"], masked["name"], masked["contact"]["phone"]) == (False, "E*** M***", "***78")
+    assert masked["invoices"] is None and "Erika" not in str(masked)
+
+    failed = await client.post(f"/calls/{call_id}/verify", headers=bearer(token), json={"pin": "0000"})
+    assert failed.json()["verified"] is False and failed.json()["failures_left"] == 4
+    still = (await client.get(f"/tasks/{task_id}/account", headers=bearer(token))).json()["account"]
+    assert still["verified"] is False and still["invoices"] is None
+
+    passed = await client.post(f"/calls/{call_id}/verify", headers=bearer(token), json={"pin": PIN})
+    assert passed.json()["verified"] is True
+    shown = (await client.get(f"/tasks/{task_id}/account", headers=bearer(token))).json()["account"]
+    assert (shown["name"], shown["contact"]["email"]) == ("Erika Mustermann", "erika@example.com")
+    (invoice,) = shown["invoices"]
+    assert (invoice["invoice_id"], invoice["total_minor"]) == (invoice_id, 5950)
+    lines = {line["line_id"]: line for line in invoice["lines"]}
+    assert lines["roam"]["description"] == "Roaming, card **** **** **** 1111"
+    assert shown["usage"]["services"] == {"sms": {"billable_units": 2, "events": 2}}
+    assert CARD not in str(shown)
+
+    dispute = {"invoice_id": invoice_id, "line_id": "roam", "reason": "roaming", "note": "never left Germany"}
+    opened = await client.post(f"/tasks/{task_id}/disputes", headers=bearer(token), json=dispute)
+    assert opened.status_code == 201 and opened.json()["amount_minor"] == 800  # the whole line by default
+    again = await client.post(f"/tasks/{task_id}/disputes", headers=bearer(token), json=dispute)
+    assert again.status_code == 200 and again.json() == {**opened.json(), "created": False}
+    dispute_id = opened.json()["dispute_id"]
+    emitted = await pool.fetch("SELECT value FROM outbox WHERE topic = $1 AND convert_from(value, 'UTF8') LIKE $2",
+                               DISPUTES.name, f"%{dispute_id}%")  # fmt: skip
+    assert len(emitted) == 1 and parse_event(bytes(emitted[0]["value"])).payload.amount.amount_minor == 800
+    await eventually(lambda: pool.fetchval("SELECT status FROM disputes WHERE dispute_id = $1", dispute_id),
+                     lambda status: status is not None)  # fmt: skip
+
+    assert (await client.post(f"/tasks/{task_id}/wrap-up", headers=bearer(token))).status_code == 200
+    done = await client.post(f"/tasks/{task_id}/complete", headers=bearer(token),
+                             json={"outcome": "resolved", "practice": "explanation_only"})  # fmt: skip
+    assert (done.json()["task"]["state"], done.json()["task"]["outcome"]) == ("completed", "resolved")
+    after = await client.get(f"/tasks/{task_id}/account", headers=bearer(token))
+    assert after.status_code == 403  # access ends with the task
+
+    audit = await pool.fetch("SELECT action, status, result, account_id FROM audit_log WHERE agent_id = $1"
+                             " AND task_id = $2 ORDER BY audit_id", agent.agent_id, task_id)  # fmt: skip
+    assert [(r["action"], r["status"], r["result"]) for r in audit] == [
+        ("tasks.claim", 200, "ok"),
+        ("tasks.accept", 200, "ok"),
+        ("accounts.view", 200, "masked"),
+        ("calls.verify", 200, "verification_failed"),
+        ("accounts.view", 200, "masked"),
+        ("calls.verify", 200, "verified"),
+        ("accounts.view", 200, "shown"),
+        ("accounts.open_dispute", 201, "ok"),
+        ("accounts.open_dispute", 200, "ok"),
+        ("tasks.wrap_up", 200, "ok"),
+        ("tasks.complete", 200, "ok"),
+        ("accounts.view", 403, "not_your_task"),
+    ]
+    assert {r["account_id"] for r in audit} == {account}
+
+
+async def held_call_task(pool, queue: str, account: str) -> tuple[str, str]:
+    """A call task for `account` in a queue of its own, claimed by a new agent: (call id, agent token)."""
+    call_id = unique("call")
+    async with pool.acquire() as conn, conn.transaction():
+        task = await insert_task(conn, NewTask(
+            task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=account,
+            reason="bill_question", rule="default", queue=queue, tier=1, static_priority=10, priority=10,
+            routed_at=datetime.now(UTC), call_id=call_id, currency="EUR",
+        ))  # fmt: skip
+    agent, token = await create_agent(pool, unique("agent"), Role.AGENT)
+    claimed = await store.claim_next(pool, agent.agent_id, [queue], 300, datetime.now(UTC))
+    assert claimed.task_id == task.task_id
+    return call_id, token
+
+
+async def opened_account(api, account: str) -> None:
+    now = datetime.now(UTC)
+    await publish(api["live"].require_bootstrap(), [record_of(customer(account, unique("inv"), now)[0])])
+    await eventually(lambda: api["pool"].fetchval("SELECT count(*) FROM accounts WHERE account_id = $1", account),
+                     lambda n: n == 1)  # fmt: skip
+    await set_account_pin(api["pool"], account, PIN)
+
+
+async def verify(client, call_id: str, token: str, **proof: str) -> httpx.Response:
+    return await client.post(f"/calls/{call_id}/verify", headers=bearer(token), json=proof)
+
+
+async def test_five_failures_lock_the_account_for_every_channel_for_thirty_minutes(api) -> None:
+    client, pool, clock = api["client"], api["pool"], api["clock"]
+    account, queue = unique("acc"), unique("lockq")
+    await opened_account(api, account)
+    phone_call, phone_agent = await held_call_task(pool, queue, account)
+    chat_call, chat_agent = await held_call_task(pool, queue, account)  # another channel, another agent
+
+    lefts = [(await verify(client, phone_call, phone_agent, pin="1111")).json()["failures_left"] for _ in range(4)]
+    assert lefts == [4, 3, 2, 1]
+    fifth = await verify(client, chat_call, chat_agent, pin="2222")  # the count is the account's, not the call's
+    assert fifth.status_code == 200 and fifth.json()["verified"] is False and fifth.json()["locked_until"]
+
+    for call_id, token in ((phone_call, phone_agent), (chat_call, chat_agent)):
+        locked = await verify(client, call_id, token, pin=PIN)  # even the right PIN is not checked
+        assert locked.status_code == 423 and locked.json()["error"] == "locked_out"
+        sms = await client.post(f"/calls/{call_id}/otp", headers=bearer(token), json={"channel": "sms"})
+        assert sms.status_code == 423
+    try:
+        clock.offset = timedelta(minutes=29, seconds=50)
+        assert (await verify(client, phone_call, phone_agent, pin=PIN)).status_code == 423
+        clock.offset = timedelta(minutes=30, seconds=1)
+        opened = await verify(client, phone_call, phone_agent, pin=PIN)
+        assert opened.status_code == 200 and opened.json()["verified"] is True
+    finally:
+        clock.offset = timedelta()
+    results = await pool.fetch("SELECT result FROM verification_attempts WHERE account_id = $1 ORDER BY attempt_id",
+                               account)  # fmt: skip
+    assert [r["result"] for r in results] == ["failed"] * 5 + ["locked"] * 3 + ["passed"]
+    assert await pool.fetchval("SELECT count(*) FROM notifications WHERE account_id = $1", account) == 0
+
+
+async def test_a_one_time_code_goes_to_the_contact_of_record_and_works_once(api) -> None:
+    client, pool = api["client"], api["pool"]
+    account, queue = unique("acc"), unique("otpq")
+    await opened_account(api, account)
+    call_id, token = await held_call_task(pool, queue, account)
+    sent = await client.post(f"/calls/{call_id}/otp", headers=bearer(token), json={"channel": "sms"})
+    assert sent.status_code == 202 and sent.json()["sent_to"] == "***78"
+    note = await pool.fetchrow("SELECT destination, body FROM notifications WHERE account_id = $1", account)
+    assert note["destination"] == "+4915112345678"
+    code = note["body"].split("code is ")[1][:6]
+    assert await pool.fetchval("SELECT count(*) FROM one_time_codes WHERE code_hash LIKE $1", f"%{code}%") == 0
+    wrong = "000000" if code != "000000" else "111111"
+    assert (await verify(client, call_id, token, code=wrong)).json()["verified"] is False
+    assert (await verify(client, call_id, token, code=code)).json()["verified"] is True
+    reused = await verify(client, call_id, token, code=code)
+    assert reused.json()["verified"] is False  # used codes are spent
