@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import routes_money
 from api.audit import install_audit
 from api.errors import install_error_handlers
 from api.routes import accounts, calls, tasks
@@ -34,7 +35,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     app.state.services = svc
     install_error_handlers(app)
     install_audit(app)
-    for module in (tasks, calls, accounts):
+    for module in (tasks, calls, accounts, routes_money):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     catalog_path: Path | None = Field(
         None, description="Price plans and tax rates (JSON, layout in streams/billing/catalog.py). Unset: the demo catalog."
     )
+    discount_policy_path: Path | None = Field(
+        None,
+        description="Discount authority per role and eligibility rules (JSON, layout in streams/authority/policy.py)."
+        " Unset: the default policy.",
+    )
     cycle_close_grace_s: int = Field(
         86400, ge=0, description="Event time a cycle stays open for late usage after it ends, before it is invoiced."
     )

@@ -42,8 +42,8 @@ def _relaxed_policy() -> AuthorityPolicy:
 POLICY = _relaxed_policy()
 
 
-async def _open_account(live) -> str:
-    population = Population.of(1, start=OPENED, prefix=unique("disc"))  # account 0 is on mobile-l
+async def _open_account(live, opened: datetime = OPENED) -> str:
+    population = Population.of(1, start=opened, prefix=unique("disc"))  # account 0 is on mobile-l
     account = population.account_ids[0]
     await publish(live.require_bootstrap(), [record_of(e) for e in population.openings()])
     dsn = live.require_database_url()

@@ -1,0 +1,242 @@
+"""Money-moving agent actions: discounts within authority, approvals by a second person, dispute resolutions;
+and the audit trail per account and per agent for supervisors and analysts.
+
+Approvals are task-scoped: the approver holds the discount_approval task (claimed from the supervisors queue),
+the access rule every other action follows. Every action accepts an `Idempotency-Key` header: the same key with
+the same body answers the first response again (and changes nothing); the same key with a different body is
+refused with 409. A refused grant answers
+422 with the rule that refused it as the error code (so the audit row names the rule too).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.access import held_task
+from api.agent_store import Agent
+from api.audit import note_result
+from api.auth import admits, current_agent, services
+from api.errors import ApiError, not_found
+from api.roles import Role, WORKERS
+from api.services import ApiServices
+from schemas.disputes import DisputeOutcome
+from streams.authority.grants import AgentProfile, GrantRequest
+from streams.authority.policy import GrantKind
+from streams.authority.policy import Role as AuthorityRole
+from streams.discounts import service
+from streams.discounts.idempotency_store import IdempotencyConflict, Response, run_once
+from streams.discounts.policy_config import load_policy
+from streams.disputes import store as disputes
+from streams.queues.model import QueueTask
+
+router = APIRouter(tags=["money"])
+AUDITORS = frozenset({Role.SUPERVISOR, Role.ANALYST})
+_STATUS = {"granted": 201, "pending_approval": 202}
+
+
+class DiscountBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: GrantKind
+    amount_minor: int | None = Field(None, ge=1, strict=True, description="fixed and credit kinds, minor units")
+    percent_bp: int | None = Field(None, ge=1, le=10_000, strict=True, description="percent kind: 1500 = 15 %")
+    invoice_count: int | None = Field(None, ge=1, le=24, strict=True, description="percent kind")
+    invoice_id: str | None = Field(None, max_length=128, description="credit_note kind: the invoice to credit")
+    reason_code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    criteria: list[str] = Field(min_length=1, max_length=10, description="what made the customer eligible")
+
+
+class ResolveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: DisputeOutcome
+    credit_minor: int | None = Field(None, ge=1, strict=True)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+async def _held(
+    task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+) -> QueueTask:
+    """The access rule as a dependency, so a task held by someone else answers 403 before the body is read."""
+    return await held_task(request, svc, agent, task_id)
+
+
+def _profile(agent: Agent) -> AgentProfile:
+    if agent.role not in WORKERS:
+        raise ApiError(403, "forbidden_role", f"role {agent.role} has no discount authority")
+    return AgentProfile(agent.agent_id, AuthorityRole(agent.role.value))
+
+
+def _policy(svc: ApiServices):
+    # Read once per API process, on first use (configuration, not code; nothing is read at import).
+    if not hasattr(svc, "discount_policy"):
+        svc.discount_policy = load_policy(svc.settings)  # type: ignore[attr-defined]
+    return svc.discount_policy  # type: ignore[attr-defined]
+
+
+async def _once(
+    request: Request, svc: ApiServices, agent: Agent, key: str | None, action: str, body: dict[str, Any], perform
+) -> JSONResponse:
+    """Run ``perform(conn)`` in one transaction, under the idempotency key when one was sent."""
+    pool = await svc.pool()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            if key is None:
+                status, payload = await perform(conn)
+            else:
+                (status, payload), replayed = await run_once(conn, agent.agent_id, key, action, body,
+                                                             lambda: perform(conn))  # fmt: skip
+                if replayed:
+                    note_result(request, "replayed")
+    except IdempotencyConflict as conflict:
+        raise ApiError(409, "idempotency_key_reused", str(conflict)) from None
+    if status >= 400:
+        request.state.error_code = payload["error"]
+    elif getattr(request.state, "result", None) is None:
+        note_result(request, str(payload.get("status") or payload.get("outcome") or "ok"))
+    return JSONResponse(payload, status_code=status)
+
+
+def _grant_response(outcome: service.GrantOutcome) -> Response:
+    if outcome.status == "refused":
+        return 422, {"error": outcome.rule, "message": outcome.reason, **outcome.as_dict()}
+    return _STATUS[outcome.status], outcome.as_dict()
+
+
+@router.post("/tasks/{task_id}/discounts", name="discounts.request", **admits(WORKERS))
+async def request_discount(
+    body: DiscountBody, request: Request, task: QueueTask = Depends(_held), agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services), idempotency_key: str | None = Header(None, max_length=128),
+) -> JSONResponse:  # fmt: skip
+    """Grant within the agent's authority (201), or open an approval task for a supervisor (202)."""
+    task_id = task.task_id
+    profile = _profile(agent)
+    request_id = f"grt-{uuid.uuid4().hex[:20]}"
+
+    async def perform(conn) -> Response:
+        currency = await conn.fetchval("SELECT currency FROM accounts WHERE account_id = $1", task.account_id)
+        if currency is None:
+            return 404, {"error": "not_found", "message": f"account {task.account_id} is not known yet"}
+        try:
+            grant = GrantRequest(request_id, task.account_id, body.kind, currency.strip(), body.amount_minor,
+                                 body.percent_bp, body.invoice_count)  # fmt: skip
+        except ValueError as wrong:
+            return 422, {"error": "invalid_request", "message": str(wrong)}
+        ask = service.DiscountAsk(grant, body.reason_code, tuple(c[:64] for c in body.criteria), body.invoice_id,
+                                  task_id)  # fmt: skip
+        return _grant_response(await service.request_discount(conn, _policy(svc), profile, ask, svc.clock()))
+
+    return await _once(request, svc, agent, idempotency_key, "discounts.request",
+                       {"task_id": task_id, **body.model_dump(mode="json")}, perform)  # fmt: skip
+
+
+@router.post("/tasks/{task_id}/approve", name="approvals.approve", **admits(WORKERS))
+async def approve(
+    request: Request, task: QueueTask = Depends(_held), agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services), idempotency_key: str | None = Header(None, max_length=128),
+) -> JSONResponse:  # fmt: skip
+    """The holder of a discount_approval task approves it: a different person with enough authority; the grant
+    is charged to their budget. Complete the task afterwards as usual."""
+
+    async def perform(conn) -> Response:
+        request_id = await _request_of(conn, task)
+        outcome = await _decide(lambda: service.approve_request(
+            conn, _policy(svc), request_id, _profile(agent), svc.clock()))  # fmt: skip
+        if outcome.status == "refused":
+            status = 403 if outcome.rule in {"separation_of_duties", "can_approve_others"} else 422
+            return status, {"error": outcome.rule, "message": outcome.reason, **outcome.as_dict()}
+        return 200, outcome.as_dict()
+
+    return await _once(request, svc, agent, idempotency_key, "approvals.approve", {"task_id": task.task_id}, perform)
+
+
+@router.post("/tasks/{task_id}/refuse", name="approvals.refuse", **admits(WORKERS))
+async def refuse(
+    request: Request, reason: str = Query(min_length=1, max_length=500), task: QueueTask = Depends(_held),
+    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
+    idempotency_key: str | None = Header(None, max_length=128),
+) -> JSONResponse:  # fmt: skip
+    """The holder of a discount_approval task turns it down, with a reason (same separation rules)."""
+
+    async def perform(conn) -> Response:
+        request_id = await _request_of(conn, task)
+        outcome = await _decide(lambda: service.refuse_request(
+            conn, _policy(svc), request_id, _profile(agent), reason, svc.clock()))  # fmt: skip
+        if outcome.rule != "refused_by_approver":
+            return 403, {"error": outcome.rule, "message": outcome.reason, **outcome.as_dict()}
+        return 200, outcome.as_dict()
+
+    return await _once(request, svc, agent, idempotency_key, "approvals.refuse",
+                       {"task_id": task.task_id, "reason": reason}, perform)  # fmt: skip
+
+
+async def _request_of(conn, task: QueueTask) -> str:
+    request_id = await conn.fetchval("SELECT request_id FROM discount_requests WHERE task_id = $1", task.task_id)
+    if task.kind != "discount_approval" or request_id is None:
+        raise ApiError(409, "not_an_approval", f"task {task.task_id} is a {task.kind} task, not a discount approval")
+    return request_id
+
+
+async def _decide(decide) -> service.GrantOutcome:
+    try:
+        return await decide()
+    except service.RequestNotFound as missing:
+        raise not_found(str(missing)) from None
+    except service.RequestConflict as conflict:
+        raise ApiError(409, "request_not_pending", str(conflict)) from None
+
+
+@router.post("/tasks/{task_id}/disputes/{dispute_id}/resolve", name="disputes.resolve", **admits(WORKERS))
+async def resolve_dispute(
+    dispute_id: str, body: ResolveBody, request: Request, task: QueueTask = Depends(_held),
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services), idempotency_key: str | None = Header(None, max_length=128),
+) -> JSONResponse:  # fmt: skip
+    """Credit (a credit note, never more than what remains creditable) or reject, with a reason."""
+
+    async def perform(conn) -> Response:
+        owner = await conn.fetchval("SELECT account_id FROM disputes WHERE dispute_id = $1", dispute_id)
+        if owner != task.account_id:  # another account's dispute is out of reach, whatever exists
+            return 404, {"error": "not_found", "message": f"no dispute {dispute_id} on this task's account"}
+        try:
+            done = await disputes.resolve(conn, dispute_id, agent.agent_id, body.outcome, body.credit_minor,
+                                          body.reason, svc.clock())  # fmt: skip
+        except disputes.DisputeRefused as refused:
+            status = 409 if refused.rule == "dispute_state" else 422
+            return status, {"error": refused.rule, "message": refused.reason}
+        note = done.credit_note
+        return 200, {"dispute_id": dispute_id, "outcome": done.outcome.value, "resolve_ms": done.resolve_ms,
+                     "credit_note_number": note.credit_note_number if note else None,
+                     "credit_minor": note.amount_minor if note else None}  # fmt: skip
+
+    return await _once(request, svc, agent, idempotency_key, "disputes.resolve",
+                       {"task_id": task.task_id, "dispute_id": dispute_id, **body.model_dump(mode="json")}, perform)
+
+
+@router.get("/audit", name="audit.query", **admits(AUDITORS))
+async def audit(
+    account: str | None = Query(None, max_length=128), agent_id: str | None = Query(None, alias="agent", max_length=128),
+    limit: int = Query(200, ge=1, le=1000), svc: ApiServices = Depends(services),
+) -> dict[str, Any]:  # fmt: skip
+    """Audit rows (every grant, approval, refusal and credit is one) for an account and/or an agent, newest first."""
+    if account is None and agent_id is None:
+        raise ApiError(422, "invalid_request", "give ?account= or ?agent= (or both)")
+    rows = await (await svc.pool()).fetch(
+        "SELECT * FROM audit_log WHERE ($1::text IS NULL OR account_id = $1) AND ($2::text IS NULL OR agent_id = $2)"
+        " ORDER BY audit_id DESC LIMIT $3",
+        account, agent_id, limit,
+    )  # fmt: skip
+    return {"entries": [_jsonable(dict(row)) for row in rows]}
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
+
+
+__all__ = ["router"]
