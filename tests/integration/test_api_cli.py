@@ -1,0 +1,83 @@
+"""`billing agent`, the reference agent tool, against the API process the launcher started: create an agent,
+set a PIN, claim, accept, view (masked), verify (wrong, then right), view (shown), complete; errors are one
+line on stderr with a non-zero exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ops.loadgen import publish, record_of
+from streams.context import create_pool
+from streams.queues.lifecycle import NewTask, insert_task, make_task_id
+from tests.integration.helpers import eventually, unique
+from tests.integration.test_api_flow import customer
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+# Far above anything routing gives (base at most 60 plus bounded terms), so the claim takes this task first.
+TOP_PRIORITY = 900_000
+
+
+def billing(live, *args: str, token: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": live.require_database_url(),
+           "API_URL": f"http://{live.api_host}:{live.api_port}"}  # fmt: skip
+    env.pop("AGENT_TOKEN", None)
+    if token:
+        env["AGENT_TOKEN"] = token
+    return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def ok(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+async def test_the_agent_cli_works_a_call_through_the_api(live) -> None:
+    account, call_id = unique("acc"), unique("call")
+    pool = await create_pool(live)
+    try:
+        await publish(live.require_bootstrap(), [record_of(customer(account, unique("inv"), datetime.now(UTC))[0])])
+        await eventually(lambda: pool.fetchval("SELECT count(*) FROM accounts WHERE account_id = $1", account),
+                         lambda n: n == 1)  # fmt: skip
+        async with pool.acquire() as conn, conn.transaction():
+            task = await insert_task(conn, NewTask(
+                task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=account,
+                reason="bill_question", rule="default", queue="billing", tier=1, static_priority=TOP_PRIORITY,
+                priority=TOP_PRIORITY, routed_at=datetime.now(UTC), call_id=call_id, currency="EUR",
+            ))  # fmt: skip
+    finally:
+        await pool.close()
+
+    created = await asyncio.to_thread(billing, live, "agent", "create", "--name", "Cli Agent", "--role", "agent")
+    assert created.returncode == 0 and "shown only now" in created.stderr
+    token = created.stdout.strip()
+    assert (await asyncio.to_thread(billing, live, "agent", "set-pin", account, "--pin", "7319")).returncode == 0
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return billing(live, "agent", *args, token=token)
+
+    claimed = ok(await asyncio.to_thread(run, "claim"))["task"]
+    assert (claimed["task_id"], claimed["call_id"]) == (task.task_id, call_id)
+    assert ok(await asyncio.to_thread(run, "accept", task.task_id))["task"]["state"] == "accepted"
+    masked = ok(await asyncio.to_thread(run, "view", task.task_id))["account"]
+    assert (masked["verified"], masked["name"]) == (False, "E*** M***")
+    assert ok(await asyncio.to_thread(run, "verify", call_id, "--pin", "0000"))["verified"] is False
+    assert ok(await asyncio.to_thread(run, "verify", call_id, "--pin", "7319"))["verified"] is True
+    shown = ok(await asyncio.to_thread(run, "view", task.task_id))["account"]
+    assert (shown["verified"], shown["name"]) == (True, "Erika Mustermann")
+    done = ok(await asyncio.to_thread(run, "complete", task.task_id, "--outcome", "resolved", "--practice", "none"))
+    assert done["task"]["state"] == "completed"
+
+    unknown = await asyncio.to_thread(run, "view", "tsk-nothing-here")
+    assert unknown.returncode == 1 and "error 404 not_found" in unknown.stderr and unknown.stdout == ""
+    tokenless = await asyncio.to_thread(billing, live, "agent", "claim")
+    assert tokenless.returncode == 2 and "AGENT_TOKEN" in tokenless.stderr
