@@ -1,9 +1,9 @@
 """The queue sweeper, a loop in every worker: returns expired leases to their queue, re-computes the aging part
 of waiting tasks' priority, and widens tasks that waited long enough to broader pools.
 
-Every worker runs one; rows are taken with `FOR UPDATE SKIP LOCKED`, so two sweepers (or a sweeper and an agent
-accepting) never block each other or touch a row twice in one round. Each released or widened task writes its
-task.requeued.v1 in the same transaction.
+Every worker runs one. Expired offers are taken with `FOR UPDATE SKIP LOCKED`, and waiting tasks are changed
+only if still as read, so two sweepers (or a sweeper and a claiming agent) never block each other for long nor
+change a row twice. Each released or widened task writes its task.requeued.v1 in the same transaction.
 """
 
 from __future__ import annotations
@@ -52,23 +52,32 @@ async def expire_leases(pool: asyncpg.Pool, now: datetime, batch: int = _BATCH) 
 async def refresh_waiting_tasks(
     pool: asyncpg.Pool, care: CareConfig, now: datetime, batch: int = _BATCH
 ) -> tuple[int, int]:
-    """Age and widen waiting tasks (oldest first); returns (tasks changed, pools added)."""
+    """Age and widen waiting tasks (oldest first); returns (tasks changed, pools added).
+
+    Reads without locking (a lock on every waiting row would make concurrent claims skip them), then updates
+    only the rows that change, each on the condition that it is still waiting as read: a row a claim took or
+    another sweeper already changed in between is left alone, so no pool is announced twice.
+    """
+    rows = await pool.fetch("SELECT * FROM tasks WHERE state = 'queued' ORDER BY routed_at LIMIT $1", batch)
+    changes = []
+    for row in rows:
+        task = QueueTask.from_row(row)
+        current = WaitingState(task.priority, task.eligible_queues, task.tier)
+        change = refresh_waiting(care, task.queue, task.static_priority, current,
+                                 (now - task.routed_at).total_seconds())  # fmt: skip
+        if change is not None:
+            changes.append((task, change))
+    changed = widened = 0
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            "SELECT * FROM tasks WHERE state = 'queued' ORDER BY routed_at LIMIT $1 FOR UPDATE SKIP LOCKED", batch
-        )
-        changed = widened = 0
-        for row in rows:
-            task = QueueTask.from_row(row)
-            current = WaitingState(task.priority, task.eligible_queues, task.tier)
-            change = refresh_waiting(care, task.queue, task.static_priority, current,
-                                     (now - task.routed_at).total_seconds())  # fmt: skip
-            if change is None:
-                continue
-            await conn.execute(
-                "UPDATE tasks SET priority = $2, eligible_queues = $3, tier = $4 WHERE task_id = $1",
+        for task, change in changes:
+            updated = await conn.fetchval(
+                "UPDATE tasks SET priority = $2, eligible_queues = $3, tier = $4 WHERE task_id = $1"
+                " AND state = 'queued' AND eligible_queues = $5 AND priority = $6 RETURNING true",
                 task.task_id, change.new.priority, list(change.new.eligible_queues), change.new.tier,
+                list(task.eligible_queues), task.priority,
             )  # fmt: skip
+            if not updated:
+                continue
             for pool_name in change.added_pools:
                 await events.emit(conn, events.requeued(task, RequeueCause.WIDENED, now, new_queue=pool_name))
             changed += 1
