@@ -3,8 +3,8 @@
 Two thin agents, each concurrency 1 (faust-streaming issue 606):
 * on `billing.accounts.v1` (beside the accounts projection, which consumes the same records): every event
   moves its partition's event-time clock, a closure is remembered;
-* on `billing.task-events.v1`: a `task.completed.v1` is a handled case.
-After either, the cases of that partition whose horizon the clock has passed are resolved and counted
+* on `billing.task-events.v1`: a `task.completed.v1` is a handled case (other task events need nothing).
+In the same transaction, the cases of that partition whose horizon the clock has passed are resolved and counted
 (streams/retention/store.py). All writes are idempotent by key, so no `processed_events` claim is needed,
 and the records stay claimable by the accounts projection under their own event ids.
 A bad record is dead-lettered by position (unique, so the projection's dead letter and ours are one).
@@ -36,8 +36,6 @@ async def on_account_event(conn: asyncpg.Connection, event: Event, message: RawM
 
 
 async def on_task_event(conn: asyncpg.Connection, event: Event, message: RawMessage) -> None:
-    if event.type != "task.completed.v1":
-        return  # routed, accepted, requeued, cancelled: not a handled case
     task = event.payload
     await store.record_case(
         conn,
@@ -58,24 +56,29 @@ class RetentionProcessor:
     spec: TopicSpec
     apply: Apply
     ctx: WorkerContext
+    event_types: frozenset[str]  # the ones that matter here; others need no database work at all
 
     async def process(self, message: RawMessage) -> None:
+        decoded = decode(message, self.spec)
+        if not isinstance(decoded, Rejection) and decoded.type not in self.event_types:
+            return
         log = self.ctx.log.bind(topic=message.topic, partition=message.partition, offset=message.offset,
                                 consumer="retention")
 
         def on_retry(error: BaseException, attempt: int) -> None:
             log.warning("transient failure, retrying", error=repr(error), attempt=attempt)
 
-        await retry_transient(lambda: self._handle(message, log), on_retry)
-        await retry_transient(lambda: self._resolve(message.partition), on_retry)
+        resolved = await retry_transient(lambda: self._handle(message, decoded, log), on_retry)
+        if resolved >= store.RESOLVE_BATCH:  # a backlog (a big clock step): finish it in further transactions
+            await retry_transient(lambda: self._resolve(message.partition), on_retry)
 
-    async def _handle(self, message: RawMessage, log) -> None:
-        decoded = decode(message, self.spec)
+    async def _handle(self, message: RawMessage, decoded: Event | Rejection, log) -> int:
+        """Apply the event and resolve what it made due, in one transaction; how many cases were resolved."""
         pool = await self.ctx.pool()
         async with pool.acquire() as conn, conn.transaction():
             if isinstance(decoded, Rejection):
                 await self._dead_letter(conn, message, decoded, log)
-                return
+                return 0
             try:
                 async with conn.transaction():
                     await self.apply(conn, decoded, message)
@@ -83,6 +86,8 @@ class RetentionProcessor:
                 if is_transient(error):
                     raise
                 await self._dead_letter(conn, message, Rejection(ErrorKind.FAILED, repr(error)), log)
+                return 0
+            return await store.resolve_due(conn, message.partition)
 
     async def _dead_letter(self, conn: asyncpg.Connection, message: RawMessage, rejection: Rejection, log) -> None:
         if await record_dead_letters(conn, [(message, rejection)]):
@@ -100,8 +105,8 @@ class RetentionProcessor:
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
-    for spec, apply in ((ACCOUNTS, on_account_event), (TASK_EVENTS, on_task_event)):
-        _register_one(app, RetentionProcessor(spec, apply, ctx))
+    _register_one(app, RetentionProcessor(ACCOUNTS, on_account_event, ctx, ACCOUNTS.event_types))
+    _register_one(app, RetentionProcessor(TASK_EVENTS, on_task_event, ctx, frozenset({"task.completed.v1"})))
 
 
 def _register_one(app: faust.App, processor: RetentionProcessor) -> None:
