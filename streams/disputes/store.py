@@ -23,7 +23,7 @@ from schemas.disputes import DisputeInReview, DisputeOutcome, DisputeResolved, D
 from schemas.money import Money
 from streams.discounts.credit_notes import CreditNote, NoteRequest, invoice_credit, issue_credit_note, lock_invoice
 from streams.disputes.credit import CreditRefusal, check_credit
-from streams.disputes.lifecycle import DisputeState, IllegalTransition, Timing, move, path_to
+from streams.disputes.lifecycle import DisputeState, IllegalTransition, Timing, is_open, move, path_to
 from streams.store import enqueue
 from streams.topics import DISCOUNTS_GRANTED, DISPUTES
 
@@ -103,9 +103,10 @@ async def resolve(
 ) -> Resolution:  # fmt: skip
     """Credit or reject; steps through review first when the agent resolves straight from the queue."""
     dispute = await load(conn, dispute_id)
-    target = DisputeState(outcome.value)
-    for step in _steps_before(dispute, target):
-        dispute = await _review(conn, dispute, agent_id, now) if step is DisputeState.IN_REVIEW else dispute
+    if not is_open(dispute.stage):
+        raise DisputeRefused("dispute_state", f"dispute_state: dispute {dispute_id} is already {dispute.stage}")
+    if _steps_before(dispute, DisputeState(outcome.value)):
+        dispute = await _review(conn, dispute, agent_id, now)
     note = None
     if outcome is DisputeOutcome.CREDITED:
         note = await _credit(conn, dispute, agent_id, credit_minor, reason, now)
@@ -116,9 +117,9 @@ async def resolve(
         "UPDATE disputes SET stage = $2, status = $2, held_minor = 0, resolved_at = $3, credit_minor = $4,"
         " resolution_note = $5, resolve_ms = $6, reviewer_agent_id = coalesce(reviewer_agent_id, $7)"
         " WHERE dispute_id = $1",
-        dispute_id, target.value, now, note.amount_minor if note else None, reason, timing.resolve_ms, agent_id,
+        dispute_id, outcome.value, now, note.amount_minor if note else None, reason, timing.resolve_ms, agent_id,
     )  # fmt: skip
-    await _record_transition(conn, dispute, target, agent_id, now, f"dispute-resolved:{dispute_id}")
+    await _record_transition(conn, dispute, DisputeState(outcome.value), agent_id, now, f"dispute-resolved:{dispute_id}")
     payload = DisputeResolved(
         account_id=dispute.account_id, dispute_id=dispute_id, invoice_id=dispute.invoice_id, outcome=outcome,
         credit=Money(amount_minor=note.amount_minor, currency=note.currency) if note else None, reason=reason,

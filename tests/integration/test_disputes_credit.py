@@ -1,0 +1,175 @@
+"""Disputes on the real stack: opened from the topic, resolved with a partial credit, a credit note numbered
+gap-free and published, the held amount released, a second credit capped by what remains creditable.
+
+The invoice is a real one from the closer: mobile-l, March 2027, no usage, DE 19 %:
+2,999 + round_half_up(569.81) = 3,569.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from ops.loadgen import publish, record_of
+from schemas import envelope as ev
+from api.roles import Role
+from schemas.disputes import DisputeOpened, DisputeOutcome, DisputeReason
+from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from schemas.money import Money
+from streams.disputes import store
+from tests.integration.helpers import eventually, fetch, fetchval, unique
+from tests.integration.test_discounts_api import _auth, _call_task, world  # noqa: F401 (module fixture)
+from tests.integration.test_discounts_scenarios import _close_months, _in_tx, _open_account
+
+pytestmark = pytest.mark.integration
+OPENED_AT = datetime(2027, 4, 6, 9, tzinfo=UTC)
+RESOLVED_AT = datetime(2027, 4, 7, 11, 30, 0, 250_000, tzinfo=UTC)
+
+
+def _opened(account: str, invoice_id: str, amount_minor: int) -> ev.DisputeOpenedEvent:
+    return ev.DisputeOpenedEvent(
+        event_id=unique("dsp-open"), type="dispute.opened.v1", source="test/desk", occurred_at=OPENED_AT,
+        schema_version=1,
+        payload=DisputeOpened(account_id=account, dispute_id=unique("dsp"), invoice_id=invoice_id,
+                              amount=Money(amount_minor=amount_minor, currency="EUR"),
+                              reason=DisputeReason.INCORRECT_CHARGE),
+    )  # fmt: skip
+
+
+async def _open_disputes(live, events: list[ev.DisputeOpenedEvent]) -> None:
+    await publish(live.require_bootstrap(), [record_of(e) for e in events])
+    ids = [e.payload.dispute_id for e in events]
+    await eventually(lambda: fetchval(live.require_database_url(),
+                                      "SELECT count(*) FROM disputes WHERE dispute_id = ANY($1::text[])", ids),
+                     lambda n: n == len(ids))  # fmt: skip
+    key = events[0].payload.account_id.encode()
+    letters = await fetch(live.require_database_url(), "SELECT reason FROM dead_letters WHERE original_key = $1", key)
+    assert not letters, [r[0] for r in letters]
+
+
+async def test_partial_credit_then_a_credit_beyond_what_remains_is_refused(live) -> None:
+    account = await _open_account(live)
+    assert (await _close_months(live, account, [3]))[0][3] == 3569
+    dsn = live.require_database_url()
+    invoice_id = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
+    first, second = _opened(account, invoice_id, 1_250), _opened(account, invoice_id, 3_000)
+    await _open_disputes(live, [first, second])
+    held = await fetchval(dsn, "SELECT sum(held_minor) FROM disputes WHERE invoice_id = $1", invoice_id)
+    assert held == 1_250 + 3_000
+
+    # 1,000 of the 1,250 disputed is credited (partial); straight from "opened", so review is recorded first.
+    resolution = await _in_tx(live, lambda conn: store.resolve(
+        conn, first.payload.dispute_id, "agent-ann", DisputeOutcome.CREDITED, 1_000, "roaming charged twice",
+        RESOLVED_AT))  # fmt: skip
+    assert resolution.credit_note.amount_minor == 1_000
+    assert resolution.credit_note.credit_note_number.startswith("CN-2027-")
+    # 2027-04-06 09:00 -> 2027-04-07 11:30:00.250 = 26 h 30 min 0.25 s = 95,400,250 ms
+    assert resolution.resolve_ms == 95_400_250
+    row = await fetch(dsn, "SELECT stage, status, held_minor, credit_minor FROM disputes WHERE dispute_id = $1",
+                      first.payload.dispute_id)  # fmt: skip
+    assert tuple(row[0]) == ("credited", "credited", 0, 1_000)
+    steps = await fetch(dsn, "SELECT stage FROM dispute_transitions WHERE dispute_id = $1 ORDER BY at, stage",
+                        first.payload.dispute_id)  # fmt: skip
+    # Review is recorded before the credit (the router may have added "routed" before both).
+    assert {s[0] for s in steps} >= {"credited", "in_review"}
+
+    # Remaining creditable: 3,569 - 1,000 = 2,569; the second dispute asks 2,600 of its 3,000.
+    with pytest.raises(store.DisputeRefused) as refused:
+        await _in_tx(live, lambda conn: store.resolve(
+            conn, second.payload.dispute_id, "agent-ann", DisputeOutcome.CREDITED, 2_600, "too much", RESOLVED_AT))
+    assert refused.value.rule == "creditable_remaining"
+    rest = await _in_tx(live, lambda conn: store.resolve(
+        conn, second.payload.dispute_id, "agent-ann", DisputeOutcome.CREDITED, 2_569, "the rest", RESOLVED_AT))
+    assert rest.credit_note.amount_minor == 2_569
+    numbers = sorted([resolution.credit_note.credit_note_number, rest.credit_note.credit_note_number])
+
+    # Both credits are discount.granted events projected as credit_note grants; the events consumed back
+    # change nothing and dead-letter nothing.
+    grants = await eventually(
+        lambda: fetch(dsn, "SELECT kind, amount_minor FROM discount_grants WHERE account_id = $1 ORDER BY amount_minor",
+                      account),
+        lambda rows: len(rows) == 2,
+    )  # fmt: skip
+    assert [tuple(g) for g in grants] == [("credit_note", 1_000), ("credit_note", 2_569)]
+    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM processed_events WHERE event_id = ANY($1::text[])",
+                                      [f"credit-note:dispute:{first.payload.dispute_id}",
+                                       f"dispute-resolved:{second.payload.dispute_id}"]),
+                     lambda n: n == 2)  # fmt: skip
+    assert await fetchval(dsn, "SELECT count(*) FROM dead_letters WHERE original_key = $1", account.encode()) == 0
+    assert await fetchval(dsn, "SELECT sum(amount_minor) FROM credit_notes WHERE invoice_id = $1", invoice_id) == 3_569
+
+
+async def test_rejection_releases_the_hold_and_a_resolved_dispute_stays_resolved(live) -> None:
+    account = await _open_account(live)
+    await _close_months(live, account, [3])
+    dsn = live.require_database_url()
+    invoice_id = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
+    opened = _opened(account, invoice_id, 700)
+    await _open_disputes(live, [opened])
+    dispute_id = opened.payload.dispute_id
+    await _in_tx(live, lambda conn: store.mark_routed(conn, dispute_id, "tsk-test", "disputes", OPENED_AT))
+    reviewed = await _in_tx(live, lambda conn: store.start_review(conn, dispute_id, "agent-bob", OPENED_AT))
+    assert reviewed.stage == "in_review" and reviewed.held_minor == 700
+    with pytest.raises(store.DisputeRefused) as with_credit:
+        await _in_tx(live, lambda conn: store.resolve(conn, dispute_id, "agent-bob", DisputeOutcome.REJECTED, 100,
+                                                      "no", RESOLVED_AT))  # fmt: skip
+    assert with_credit.value.rule == "credit_matches_outcome"
+    await _in_tx(live, lambda conn: store.resolve(conn, dispute_id, "agent-bob", DisputeOutcome.REJECTED, None,
+                                                  "usage confirmed by network logs", RESOLVED_AT))  # fmt: skip
+    with pytest.raises(store.DisputeRefused) as again:
+        await _in_tx(live, lambda conn: store.resolve(conn, dispute_id, "agent-bob", DisputeOutcome.CREDITED, 100,
+                                                      "changed my mind", RESOLVED_AT))  # fmt: skip
+    assert again.value.rule == "dispute_state"
+    row = await fetch(dsn, "SELECT stage, held_minor FROM disputes WHERE dispute_id = $1", dispute_id)
+    assert tuple(row[0]) == ("rejected", 0)
+    stages = await eventually(
+        lambda: fetch(dsn, "SELECT stage FROM dispute_transitions WHERE dispute_id = $1", dispute_id),
+        lambda rows: len(rows) == 3,
+    )  # fmt: skip
+    assert sorted(s[0] for s in stages) == ["in_review", "rejected", "routed"]
+    assert await fetchval(dsn, "SELECT count(*) FROM credit_notes WHERE dispute_id = $1", dispute_id) == 0
+
+
+async def test_resolving_through_the_api_with_an_idempotency_key(world) -> None:
+    """Upstream invoice of 5,950; 800 of a 900 dispute credited through the API, the retry answers the same."""
+    client, pool = world["client"], world["pool"]
+    agent, token = world["people"][Role.AGENT]
+    now = datetime.now(UTC)
+    account = await _open_account(world["live"], now - timedelta(days=40))
+    invoice_id = unique("inv")
+    await publish(world["live"].require_bootstrap(), [record_of(_upstream_invoice(account, invoice_id, now))])
+    opened = _opened(account, invoice_id, 900)
+    await _open_disputes(world["live"], [opened])
+    task_id = await _call_task(pool, account, agent.agent_id)
+    path = f"/tasks/{task_id}/disputes/{opened.payload.dispute_id}/resolve"
+    body = {"outcome": "credited", "credit_minor": 800, "reason": "double roaming charge"}
+    first = await client.post(path, json=body, headers=_auth(token, "res-1"))
+    assert first.status_code == 200, first.text
+    assert first.json()["credit_minor"] == 800 and first.json()["credit_note_number"].startswith("CN-")
+    again = await client.post(path, json=body, headers=_auth(token, "res-1"))
+    assert again.json() == first.json()
+    changed = await client.post(path, json={**body, "credit_minor": 900}, headers=_auth(token, "res-1"))
+    assert (changed.status_code, changed.json()["error"]) == (409, "idempotency_key_reused")
+    late = await client.post(path, json=body, headers=_auth(token))  # no key: a second resolution is refused
+    assert (late.status_code, late.json()["error"]) == (409, "dispute_state")
+    notes = await fetch(world["live"].require_database_url(),
+                        "SELECT amount_minor FROM credit_notes WHERE invoice_id = $1", invoice_id)  # fmt: skip
+    assert [n[0] for n in notes] == [800]
+
+
+def _upstream_invoice(account: str, invoice_id: str, now: datetime) -> ev.InvoiceIssuedEvent:
+    lines = (
+        InvoiceLine(line_id="fee", kind=InvoiceLineKind.RECURRING, description="Plan fee", amount_minor=4200),
+        InvoiceLine(line_id="roam", kind=InvoiceLineKind.USAGE, description="Roaming", amount_minor=800),
+        InvoiceLine(line_id="tax", kind=InvoiceLineKind.TAX, description="VAT 19%", amount_minor=950),
+    )  # 19 % of 5,000 is 950; total 5,950
+    return ev.InvoiceIssuedEvent(
+        event_id=unique("iss"), type="invoice.issued.v1", source="billing/upstream", occurred_at=now,
+        schema_version=1,
+        payload=InvoiceIssued(account_id=account, invoice_id=invoice_id, invoice_number=f"UP-{invoice_id}"[:32],
+                              period_start=date(2026, 10, 1), period_end=date(2026, 11, 1), issued_at=now,
+                              due_date=date(2026, 11, 15), currency="EUR", lines=lines, subtotal_minor=5000,
+                              discount_minor=0, tax_minor=950, total_minor=5950),
+    )  # fmt: skip
