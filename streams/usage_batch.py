@@ -26,10 +26,15 @@ class PreparedBatch:
     messages: list[RawMessage] = field(default_factory=list)  # parallel to usages
     rejections: list[tuple[RawMessage, Rejection]] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    first_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
         return len(self.usages) + len(self.rejections)
+
+    def offset_ranges(self) -> dict[str, list[int]]:
+        """{"topic:partition": [first offset, next offset]} of the messages in this batch."""
+        return {f"{t}:{p}": [self.first_offsets[(t, p)], end] for (t, p), end in self.next_offsets.items()}
 
     def reject(self, index: int, reason: str) -> None:
         self.rejections.append((self.messages[index], Rejection(ErrorKind.REJECTED, reason)))
@@ -46,6 +51,7 @@ def prepare(messages: Iterable[RawMessage]) -> PreparedBatch:
             batch.messages.append(message)
         position = (message.topic, message.partition)
         batch.next_offsets[position] = max(batch.next_offsets.get(position, 0), message.offset + 1)
+        batch.first_offsets[position] = min(batch.first_offsets.get(position, message.offset), message.offset)
     return batch
 
 

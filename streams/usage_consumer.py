@@ -7,6 +7,7 @@ share the usage partitions. A crash before the commit replays the batch; the eve
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -60,8 +61,9 @@ class UsageConsumer:
         batch = prepare(messages)
         with metrics.batch_seconds.labels(USAGE.name).time():
             result = await retry_transient(lambda: self.write(batch), self._on_retry)
+        persisted_at = time.time()  # the transaction has committed: these events are billed from now on
         await self._commit(consumer, batch)
-        self._observe(batch, result)
+        self._observe(batch, result, persisted_at)
 
     async def write(self, batch: PreparedBatch) -> ApplyResult:
         # A retry starts from a fresh batch: the failed attempt's refusals must not be counted twice.
@@ -70,7 +72,7 @@ class UsageConsumer:
         async with pool.acquire() as conn, conn.transaction():
             return await self.writer.apply(conn, attempt)
 
-    def _observe(self, batch: PreparedBatch, result: ApplyResult) -> None:
+    def _observe(self, batch: PreparedBatch, result: ApplyResult, persisted_at: float) -> None:
         metrics = self.ctx.metrics
         metrics.events_applied.labels(USAGE.name, "usage.recorded.v1").inc(result.inserted)
         metrics.events_duplicate.labels(USAGE.name).inc(result.duplicates)
@@ -81,8 +83,10 @@ class UsageConsumer:
                              kind=str(rejection.kind), reason=rejection.reason[:300])  # fmt: skip
         if result.dead:
             self.ctx.outbox_signal.set()
+        # persisted_at and the offset ranges let the benchmark tell when each event became durable (ops/bench).
         self.log.info("usage batch applied", received=batch.size, rated=result.inserted,
-                      duplicates=result.duplicates, parked=len(result.parked), dead_lettered=len(result.dead))  # fmt: skip
+                      duplicates=result.duplicates, parked=len(result.parked), dead_lettered=len(result.dead),
+                      persisted_at=round(persisted_at, 6), ranges=batch.offset_ranges())  # fmt: skip
 
     async def _commit(self, consumer: AIOKafkaConsumer, batch: PreparedBatch) -> None:
         offsets = {TopicPartition(t, p): o for (t, p), o in batch.next_offsets.items()}
