@@ -69,9 +69,15 @@ async def publish_and_wait(live: Settings, accounts_events: list, usage: list) -
     """Account events first and applied, then usage: usage is rated under the plan in force when it is stored."""
     dsn = live.require_database_url()
     await publish(live.require_bootstrap(), [record_of(e) for e in accounts_events])
-    ids = [e.event_id for e in accounts_events]
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM processed_events WHERE event_id = ANY($1)", ids),
-                     lambda n: n == len(ids))  # fmt: skip
+    # The projection's own rows, not processed_events: other consumers of the topic claim event ids there too.
+    opened_ids = [e.payload.account_id for e in accounts_events if e.type == "account.opened.v1"]
+    change_ids = [e.event_id for e in accounts_events if e.type == "account.plan_changed.v1"]
+    await eventually(
+        lambda: fetchval(dsn, "SELECT (SELECT count(*) FROM accounts WHERE account_id = ANY($1))"
+                              " + (SELECT count(*) FROM account_plan_changes WHERE event_id = ANY($2))",
+                         opened_ids, change_ids),
+        lambda n: n == len(opened_ids) + len(change_ids),
+    )  # fmt: skip
     if usage:
         await publish(live.require_bootstrap(), [record_of(e) for e in usage])
         usage_ids = [e.event_id for e in usage]
