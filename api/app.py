@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from api import routes_money
+from api import routes_money, routes_offer
 from api.audit import install_audit
 from api.errors import install_error_handlers
 from api.routes import accounts, calls, tasks
@@ -35,12 +37,17 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     app.state.services = svc
     install_error_handlers(app)
     install_audit(app)
-    for module in (tasks, calls, accounts, routes_money):
+    for module in (tasks, calls, accounts, routes_money, routes_offer):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        # Request counts and durations only; no account data, so Prometheus scrapes it without a token.
+        return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -8,6 +8,7 @@ account, task and call were touched or asked for. The table refuses UPDATE, DELE
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -17,7 +18,7 @@ from fastapi import FastAPI, Request, Response
 from streams.logs import get_logger
 
 # Not actions: probes and documentation are not audited.
-UNAUDITED_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+UNAUDITED_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 log = get_logger("billing.api")
 
@@ -41,20 +42,21 @@ def install_audit(app: FastAPI) -> None:
         request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
         request.state.request_id = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
         try:
             response = await call_next(request)
         except Exception:
-            await _write(request, 500)
+            await _write(request, 500, time.perf_counter() - started)
             raise
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
         if request.url.path not in UNAUDITED_PATHS:
-            await _write(request, response.status_code)
+            await _write(request, response.status_code, time.perf_counter() - started)
         response.headers["X-Request-ID"] = request_id
         return response
 
 
-async def _write(request: Request, status: int) -> None:
+async def _write(request: Request, status: int, seconds: float) -> None:
     state = request.state
     params = request.scope.get("path_params") or {}
     route = request.scope.get("route")
@@ -65,7 +67,10 @@ async def _write(request: Request, status: int) -> None:
         status, result, getattr(state, "account_id", None),
         getattr(state, "task_id", None) or params.get("task_id"), getattr(state, "call_id", None) or params.get("call_id"),
     )  # fmt: skip
-    pool = await request.app.state.services.pool()
+    services = request.app.state.services
+    services.metrics.requests.labels(action, str(status), result).inc()
+    services.metrics.seconds.labels(action).observe(seconds)
+    pool = await services.pool()
     await pool.execute(
         "INSERT INTO audit_log (request_id, agent_id, action, method, path, status, result, account_id, task_id,"
         " call_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

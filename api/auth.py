@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.agent_store import Agent, agent_for_token
-from api.errors import forbidden, unauthenticated
+from api.errors import ERROR_RESPONSES, forbidden, unauthenticated
 from api.roles import Role
 from api.services import ApiServices
 
@@ -46,4 +46,8 @@ def admits(roles: Iterable[Role]) -> dict[str, Any]:
             raise forbidden("forbidden_role", f"role {agent.role} may not do this (allowed: {', '.join(sorted(allowed))})")
         return agent
 
-    return {"dependencies": [Depends(check_role)], "openapi_extra": {"x-roles": sorted(allowed)}}
+    return {
+        "dependencies": [Depends(check_role)],
+        "openapi_extra": {"x-roles": sorted(allowed)},
+        "responses": ERROR_RESPONSES,
+    }

@@ -10,9 +10,29 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from streams.logs import get_logger
 from streams.queues.model import TaskConflict, TaskNotFound
+
+log = get_logger("billing.api")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+
+
+# For the OpenAPI document: what each refusal looks like.
+ERROR_RESPONSES: dict[int | str, dict] = {
+    401: {"model": ErrorBody, "description": "No token, or an unknown or revoked one."},
+    403: {"model": ErrorBody, "description": "The role may not do this, or the task or call is not held by you."},
+    404: {"model": ErrorBody, "description": "No such task, call, invoice or line."},
+    409: {"model": ErrorBody, "description": "The task's state does not allow this (e.g. the lease ran out)."},
+    422: {"model": ErrorBody, "description": "The body is malformed: which field and why."},
+    423: {"model": ErrorBody, "description": "Verification is locked for this account."},
+}
 
 
 class ApiError(Exception):
@@ -67,6 +87,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TaskConflict)
     async def _task_conflict(request: Request, exc: TaskConflict) -> JSONResponse:
         return error_response(request, 409, "conflict", str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("api request failed", exc_info=exc, path=request.url.path)
+        return error_response(request, 500, "internal_error", "the request failed on our side; it was logged")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

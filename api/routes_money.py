@@ -176,6 +176,16 @@ async def refuse(
                        {"task_id": task.task_id, "reason": reason}, perform)  # fmt: skip
 
 
+def _credit_limit(svc: ApiServices, agent: Agent):
+    policy, role = _policy(svc), _profile(agent).role
+
+    def limit(currency: str) -> int:
+        # A currency without configured authority allows no credit at all rather than an unlimited one.
+        return policy.authority_for(currency, role).max_per_grant_minor if policy.supports(currency) else 0
+
+    return limit
+
+
 async def _request_of(conn, task: QueueTask) -> str:
     request_id = await conn.fetchval("SELECT request_id FROM discount_requests WHERE task_id = $1", task.task_id)
     if task.kind != "discount_approval" or request_id is None:
@@ -206,7 +216,7 @@ async def resolve_dispute(
             return 404, {"error": "not_found", "message": f"no dispute {dispute_id} on this task's account"}
         try:
             done = await disputes.resolve(conn, dispute_id, agent.agent_id, body.outcome, body.credit_minor,
-                                          body.reason, svc.clock())  # fmt: skip
+                                          body.reason, svc.clock(), _credit_limit(svc, agent))  # fmt: skip
         except disputes.DisputeRefused as refused:
             status = 409 if refused.rule == "dispute_state" else 422
             return status, {"error": refused.rule, "message": refused.reason}

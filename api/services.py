@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from api.lockout import LockoutPolicy
+from api.metrics import ApiMetrics
 from api.roles import Role, parse_role_queues
 from streams.context import create_pool
 from streams.settings import Settings
@@ -24,6 +25,7 @@ class ApiServices:
     def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
         self.settings = settings
         self.clock = clock
+        self.metrics = ApiMetrics()
         self.role_queues = parse_role_queues(settings.agent_role_queues)  # a bad mapping fails at start-up
         self.lockout = LockoutPolicy(
             max_failures=settings.verify_max_failures, lock_for=timedelta(seconds=settings.verify_lockout_s)

@@ -55,6 +55,7 @@ async def verify(
     method, secret = (Method.PIN, body.pin) if body.pin is not None else (Method.CODE, body.code)
     attempt = Attempt(call_id, task.account_id, agent.agent_id, method, secret or "")
     verdict = await verification.verify(await svc.pool(), attempt, svc.lockout, svc.clock())
+    svc.metrics.verifications.labels(method.value, verdict.result).inc()
     if verdict.result == "locked":
         raise _locked(verdict.locked_until)
     note_result(request, "verified" if verdict.result == "passed" else "verification_failed")

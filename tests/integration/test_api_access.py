@@ -197,3 +197,5 @@ async def test_the_launchers_api_process_answers_over_http(live) -> None:
         assert_refused(await client.post("/tasks/claim", headers=bearer("forged")), 401, "unauthenticated")
         schema = (await client.get("/openapi.json")).json()
         assert "/tasks/{task_id}/account" in schema["paths"]
+        metrics = (await client.get("/metrics")).text
+        assert 'billing_api_requests_total{action="tasks.claim",result="unauthenticated",status="401"}' in metrics

@@ -1,0 +1,26 @@
+"""Prometheus metrics of the API process, on a registry of its own (so tests can build several apps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+
+@dataclass
+class ApiMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter(
+            "billing_api_requests", "Agent API requests by route and outcome.", ["action", "status", "result"], registry=r
+        )
+        self.seconds = Histogram("billing_api_request_seconds", "Agent API request duration.", ["action"], registry=r)
+        self.verifications = Counter(
+            "billing_api_verifications", "Caller verification attempts by method and result.", ["method", "result"],
+            registry=r,
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
