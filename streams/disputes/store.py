@@ -11,6 +11,7 @@ granted event and the credit note can never be issued twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from streams.store import enqueue
 from streams.topics import DISCOUNTS_GRANTED, DISPUTES
 
 SOURCE = "care/disputes"
+CreditLimit = Callable[[str], int]  # currency -> largest credit this person may give at once
 
 
 class DisputeNotFound(LookupError):
@@ -99,9 +101,14 @@ async def start_review(conn: asyncpg.Connection, dispute_id: str, agent_id: str,
 
 async def resolve(
     conn: asyncpg.Connection, dispute_id: str, agent_id: str, outcome: DisputeOutcome,
-    credit_minor: int | None, reason: str, now: datetime,
+    credit_minor: int | None, reason: str, now: datetime, credit_limit: CreditLimit | None = None,
 ) -> Resolution:  # fmt: skip
-    """Credit or reject; steps through review first when the agent resolves straight from the queue."""
+    """Credit or reject; steps through review first when the agent resolves straight from the queue.
+
+    ``credit_limit(currency)`` is the resolver's authority for one credit (their role's max_per_grant_minor);
+    a larger credit is refused under that rule, for someone more senior to resolve. Dispute credits correct
+    billing errors, so they are capped per credit but not charged to the monthly discount budget.
+    """
     dispute = await load(conn, dispute_id)
     if not is_open(dispute.stage):
         raise DisputeRefused("dispute_state", f"dispute_state: dispute {dispute_id} is already {dispute.stage}")
@@ -109,6 +116,7 @@ async def resolve(
         dispute = await _review(conn, dispute, agent_id, now)
     note = None
     if outcome is DisputeOutcome.CREDITED:
+        _check_limit(dispute, credit_minor, credit_limit)
         note = await _credit(conn, dispute, agent_id, credit_minor, reason, now)
     elif credit_minor is not None:
         raise DisputeRefused("credit_matches_outcome", "credit_matches_outcome: a rejection carries no credit")
@@ -128,6 +136,13 @@ async def resolve(
     await _emit(conn, DISPUTES.name, ev.DisputeResolvedEvent, "dispute.resolved.v1", f"dispute-resolved:{dispute_id}",
                 payload, now)  # fmt: skip
     return Resolution(dispute, outcome, note, timing.resolve_ms)
+
+
+def _check_limit(dispute: Dispute, credit_minor: int | None, credit_limit: CreditLimit | None) -> None:
+    limit = None if credit_limit is None else credit_limit(dispute.currency)
+    if limit is not None and credit_minor is not None and credit_minor > limit:
+        raise DisputeRefused("max_per_grant_minor",
+                             f"max_per_grant_minor: a credit of {credit_minor} is above your {limit} per credit")
 
 
 def _steps_before(dispute: Dispute, target: DisputeState) -> tuple[DisputeState, ...]:

@@ -140,8 +140,8 @@ async def test_resolving_through_the_api_with_an_idempotency_key(world) -> None:
     account = await _open_account(world["live"], now - timedelta(days=40))
     invoice_id = unique("inv")
     await publish(world["live"].require_bootstrap(), [record_of(_upstream_invoice(account, invoice_id, now))])
-    opened = _opened(account, invoice_id, 900)
-    await _open_disputes(world["live"], [opened])
+    opened, large = _opened(account, invoice_id, 900), _opened(account, invoice_id, 3_000)
+    await _open_disputes(world["live"], [opened, large])
     task_id = await _call_task(pool, account, agent.agent_id)
     path = f"/tasks/{task_id}/disputes/{opened.payload.dispute_id}/resolve"
     body = {"outcome": "credited", "credit_minor": 800, "reason": "double roaming charge"}
@@ -154,6 +154,10 @@ async def test_resolving_through_the_api_with_an_idempotency_key(world) -> None:
     assert (changed.status_code, changed.json()["error"]) == (409, "idempotency_key_reused")
     late = await client.post(path, json=body, headers=_auth(token))  # no key: a second resolution is refused
     assert (late.status_code, late.json()["error"]) == (409, "dispute_state")
+    # A tier-1 agent may credit at most 2,500 at once (the policy's max_per_grant_minor for the role).
+    too_big = await client.post(f"/tasks/{task_id}/disputes/{large.payload.dispute_id}/resolve", headers=_auth(token),
+                                json={"outcome": "credited", "credit_minor": 2_600, "reason": "roaming"})  # fmt: skip
+    assert (too_big.status_code, too_big.json()["error"]) == (422, "max_per_grant_minor")
     notes = await fetch(world["live"].require_database_url(),
                         "SELECT amount_minor FROM credit_notes WHERE invoice_id = $1", invoice_id)  # fmt: skip
     assert [n[0] for n in notes] == [800]
