@@ -7,6 +7,7 @@ failures lock the account for every channel and agent until 30 minutes have pass
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -264,3 +265,17 @@ async def test_a_one_time_code_goes_to_the_contact_of_record_and_works_once(api)
     assert (await verify(client, call_id, token, code=code)).json()["verified"] is True
     reused = await verify(client, call_id, token, code=code)
     assert reused.json()["verified"] is False  # used codes are spent
+
+
+async def test_parallel_guesses_are_counted_one_by_one(api) -> None:
+    """Twelve wrong PINs at once from two calls: exactly five are checked, the other seven find the lock."""
+    client, pool = api["client"], api["pool"]
+    account, queue = unique("acc"), unique("raceq")
+    await opened_account(api, account)
+    calls = [await held_call_task(pool, queue, account) for _ in range(2)]
+    guesses = [verify(client, *calls[i % 2], pin=f"{1000 + i}") for i in range(12)]
+    statuses = sorted(r.status_code for r in await asyncio.gather(*guesses))
+    assert statuses == [200] * 5 + [423] * 7
+    results = await pool.fetch("SELECT result, count(*) AS n FROM verification_attempts WHERE account_id = $1"
+                               " GROUP BY result ORDER BY result", account)  # fmt: skip
+    assert {r["result"]: r["n"] for r in results} == {"failed": 5, "locked": 7}
