@@ -52,6 +52,14 @@ prerequisites:
 	  else \
 	    echo "error: PostgreSQL server binaries not found: install postgresql-15 or set DATABASE_URL"; exit 2; \
 	  fi; }
+	@# The retention report test screenshots the HTML report in headless Chromium.
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Chromium (for the HTML report screenshot test)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "error: chromium not found: install Debian's chromium (the retention report test needs it)"; exit 2; \
+	  fi; }
 
 clean:
 	rm -rf .billing build .pytest_cache .hypothesis

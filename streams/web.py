@@ -1,4 +1,4 @@
-"""The worker's HTTP endpoint: /health for orchestrators, /metrics for Prometheus."""
+"""The worker's HTTP endpoint: /health for orchestrators, /metrics for Prometheus, /reports/retention (JSON)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from faust.web import Request, Response, View
 
 from streams.context import WorkerContext
 from streams.metrics import CONTENT_TYPE_LATEST
+from streams.retention.queries import retention_report as build_retention_report
 from streams.queues import metrics_view
 
 _LAG_INTERVAL_S = 5.0
@@ -33,6 +34,11 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         await _refresh_queue_metrics(ctx)
         response = web.bytes(ctx.metrics.exposition(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
         return response
+
+    @app.page("/reports/retention", name="retention-report")
+    async def retention_report(web: View, request: Request) -> Response:
+        # Computed from the counters in PostgreSQL, so every worker answers the same (streams/retention/report.py).
+        return web.json(await build_retention_report(await ctx.pool()))
 
     @app.timer(interval=_LAG_INTERVAL_S)
     async def observe_agent_lag() -> None:

@@ -4,13 +4,14 @@ exactly once despite duplicates, and renders as HTML whose plots are visible in 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import asyncpg
-import numpy as np
+import httpx
 import pytest
 from matplotlib import image
 
@@ -75,6 +76,16 @@ async def test_report_recovers_each_true_effect_and_ranks_the_practices(simulate
     # Cost per retained customer exists where the practice retained extra customers, and not where it hurt.
     assert rows["discount_percent"]["cost_per_retained_minor"]["EUR"] is not None
     assert rows["plan_change"]["cost_per_retained_minor"] == {"EUR": None}  # no extra customer: no finite cost
+
+
+async def test_every_worker_serves_the_same_report_as_json(simulated, live: Settings) -> None:
+    async with httpx.AsyncClient() as client:
+        for index in range(2):  # two workers: WORKER_WEB_PORT and the next port
+            response = await client.get(f"http://127.0.0.1:{live.worker_web_port + index}/reports/retention")
+            assert response.status_code == 200
+            served = response.json()
+            assert served["ranking"] == json.loads(json.dumps(simulated["report"]["ranking"]))
+            assert served["practices"] == json.loads(json.dumps(simulated["report"]["practices"]))
 
 
 async def test_longer_waits_retain_fewer_customers(simulated) -> None:
