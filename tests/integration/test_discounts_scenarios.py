@@ -11,12 +11,16 @@ Test policy (EUR cents, no tenure rules so new accounts qualify): agent 2,500 pe
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 import pytest
 
-from ops.loadgen import Population, publish, record_of
+from ops.loadgen import Population, Record, publish, record_of
+from schemas import envelope as ev
+from schemas.discounts import DiscountGranted, DiscountKind
+from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from schemas.money import Money
 from streams.authority.grants import AgentProfile, GrantRequest
 from streams.authority.policy import AuthorityPolicy, GrantKind, Role
 from streams.authority.policy_defaults import DEFAULT_POLICY_DATA
@@ -148,3 +152,70 @@ async def test_a_request_id_is_decided_once_and_refusals_name_their_rule(live) -
     refused = await _in_tx(live, lambda conn: request_discount(conn, POLICY, SUPERVISOR,
                                                                 DiscountAsk(second, "goodwill", ("again",)), GRANTED_AT))
     assert refused.status == "refused" and refused.rule == "no_similar_discount_within_days", refused
+
+
+async def test_replaying_every_event_changes_nothing(live) -> None:
+    """Grant, credit note and invoices, then every event of the account published again: same rows, no letters."""
+    account = await _open_account(live)
+    fixed = GrantRequest(unique("rep"), account, GrantKind.FIXED_NEXT_INVOICE, "EUR", amount_minor=1_500)
+    assert (await _in_tx(live, lambda conn: request_discount(
+        conn, POLICY, AGENT, DiscountAsk(fixed, "goodwill", ("late fix",)), GRANTED_AT))).status == "granted"
+    await _wait_projected(live, fixed.request_id)
+    await _close_months(live, account, [3])
+    dsn = live.require_database_url()
+    invoice_id = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
+    credit = GrantRequest(unique("rep"), account, GrantKind.CREDIT_NOTE, "EUR", amount_minor=700)
+    granted = await _in_tx(live, lambda conn: request_discount(
+        conn, POLICY, AGENT, DiscountAsk(credit, "billing_error", ("wrong tariff",), invoice_id), GRANTED_AT))
+    assert granted.status == "granted" and granted.credit_note_number.startswith("CN-2027-")
+    await _wait_projected(live, credit.request_id)
+
+    tables = {
+        "discount_grants": "SELECT grant_id, kind, amount_minor FROM discount_grants WHERE account_id = $1",
+        "credit_notes": "SELECT credit_note_number, amount_minor FROM credit_notes WHERE account_id = $1",
+        "invoices": "SELECT invoice_id, total_minor FROM invoices WHERE account_id = $1",
+        "applications": "SELECT a.grant_id, a.amount_minor FROM grant_applications a JOIN invoices i"
+                        " USING (invoice_id) WHERE i.account_id = $1",
+    }  # fmt: skip
+    before = {name: sorted(map(tuple, await fetch(dsn, sql, account))) for name, sql in tables.items()}
+    # March: 2,999 - 1,500 = 1,499; tax round_half_up(284.81) = 285; total 1,784. Credit note 700 on it.
+    assert before["invoices"] == [(invoice_id, 1_784)] and before["credit_notes"][0][1] == 700
+    rows = await fetch(dsn, "SELECT topic, key, value FROM outbox WHERE key = $1 ORDER BY id", account.encode())
+    assert len(rows) >= 4  # discount.granted x2, credit_note.issued, invoice.issued
+    # Sentinels behind the replay on the same partitions (same key): once they are applied, so is the replay.
+    sentinel_grant, sentinel_invoice = _sentinels(account)
+    await publish(live.require_bootstrap(), [*(_record(r) for r in rows), record_of(sentinel_grant),
+                                             record_of(sentinel_invoice)])  # fmt: skip
+    await _wait_projected(live, sentinel_grant.payload.grant_id)
+    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM invoices_issued WHERE invoice_id = $1",
+                                      sentinel_invoice.payload.invoice_id), lambda n: n == 1)  # fmt: skip
+    await _close_months(live, account, [3])  # closing again finds nothing due
+    after = {name: sorted(map(tuple, await fetch(dsn, sql, account))) for name, sql in tables.items()}
+    after["discount_grants"] = [g for g in after["discount_grants"] if g[0] != sentinel_grant.payload.grant_id]
+    assert after == before
+    assert await fetchval(dsn, "SELECT count(*) FROM dead_letters WHERE original_key = $1", account.encode()) == 0
+
+
+def _record(row) -> Record:
+    return Record(row["topic"], row["key"], row["value"])
+
+
+def _sentinels(account: str) -> tuple[ev.DiscountGrantedEvent, ev.InvoiceIssuedEvent]:
+    at = datetime(2027, 5, 1, tzinfo=UTC)
+    meta = {"source": "test/sentinel", "occurred_at": at, "schema_version": 1}
+    grant = ev.DiscountGrantedEvent(
+        event_id=unique("snt"), type="discount.granted.v1", **meta,
+        payload=DiscountGranted(account_id=account, grant_id=unique("snt"), kind=DiscountKind.FIXED_NEXT_INVOICE,
+                                amount=Money(amount_minor=1, currency="EUR"), reason_code="sentinel",
+                                criteria=("sentinel",), granted_by="test"),
+    )  # fmt: skip
+    line = InvoiceLine(line_id="fee", kind=InvoiceLineKind.RECURRING, description="fee", amount_minor=100)
+    invoice = ev.InvoiceIssuedEvent(
+        event_id=unique("snt"), type="invoice.issued.v1", **meta,
+        payload=InvoiceIssued(account_id=account, invoice_id=unique("snt"), invoice_number=unique("UP"),
+                              period_start=date(2027, 4, 1), period_end=date(2027, 5, 1), issued_at=at,
+                              due_date=date(2027, 5, 15), currency="EUR", lines=(line,), subtotal_minor=100,
+                              discount_minor=0, tax_minor=0, total_minor=100),
+    )  # fmt: skip
+    return grant, invoice
+
