@@ -29,7 +29,6 @@ from streams.authority.grants import (
     GrantRequest,
     NeedsApproval,
     PastGrant,
-    PendingGrant,
     Refused,
 )
 from streams.authority.policy import AuthorityPolicy, GrantKind

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import asyncpg
 import pytest
 
 from ops.loadgen import publish, record_of
