@@ -1,6 +1,7 @@
 """The ACCESS RULE at the edge: an agent reaches a task, a call or an account only while holding its task.
 
-Unknown ids answer 404; ids of tasks held by someone else (or nobody) answer 403. Either way the audit row
+Unknown ids answer 404; ids of tasks held by someone else (or nobody) answer 403; the agent's own finished task
+answers 409. Either way the audit row
 records which task, call and account were asked for, so browsing attempts show up in the log.
 """
 
@@ -12,7 +13,7 @@ from fastapi import Request
 
 from api.agent_store import Agent
 from api.audit import touch
-from api.errors import forbidden, not_found
+from api.errors import ApiError, forbidden, not_found
 from api.services import ApiServices
 from streams.queues import store
 from streams.queues.model import HELD_STATES, QueueTask
@@ -22,8 +23,11 @@ async def held_task(request: Request, services: ApiServices, agent: Agent, task_
     touch(request, task_id=task_id)
     task = await store.get_task(await services.pool(), task_id)  # TaskNotFound -> 404
     touch(request, account_id=task.account_id, call_id=task.call_id)
-    if task.holder_agent_id != agent.agent_id or task.state not in HELD_STATES:
+    if task.holder_agent_id != agent.agent_id:
         raise forbidden("not_your_task", f"task {task_id} is not held by you")
+    if task.state not in HELD_STATES:
+        # The agent's own task, finished: no longer a way to the account (and a retried request learns why).
+        raise ApiError(409, "conflict", f"task {task_id} is {task.state}")
     return task
 
 

@@ -170,7 +170,7 @@ async def test_call_to_completed_task_through_the_api(api) -> None:
                              json={"outcome": "resolved", "practice": "explanation_only"})  # fmt: skip
     assert (done.json()["task"]["state"], done.json()["task"]["outcome"]) == ("completed", "resolved")
     after = await client.get(f"/tasks/{task_id}/account", headers=bearer(token))
-    assert after.status_code == 403  # access ends with the task
+    assert (after.status_code, after.json()["error"]) == (409, "conflict")  # access ends with the task
 
     audit = await pool.fetch("SELECT action, status, result, account_id FROM audit_log WHERE agent_id = $1"
                              " AND task_id = $2 ORDER BY audit_id", agent.agent_id, task_id)  # fmt: skip
@@ -186,7 +186,7 @@ async def test_call_to_completed_task_through_the_api(api) -> None:
         ("accounts.open_dispute", 200, "ok"),
         ("tasks.wrap_up", 200, "ok"),
         ("tasks.complete", 200, "ok"),
-        ("accounts.view", 403, "not_your_task"),
+        ("accounts.view", 409, "conflict"),
     ]
     assert {r["account_id"] for r in audit} == {account}
 
