@@ -31,6 +31,7 @@ from streams.authority.policy import GrantKind
 from streams.authority.policy import Role as AuthorityRole
 from streams.discounts import service
 from streams.discounts.idempotency_store import IdempotencyConflict, Response, run_once
+from streams.catalog_config import load_catalog
 from streams.discounts.policy_config import load_policy
 from streams.disputes import store as disputes
 from streams.queues.model import QueueTask
@@ -78,6 +79,13 @@ def _policy(svc: ApiServices):
     if not hasattr(svc, "discount_policy"):
         svc.discount_policy = load_policy(svc.settings)  # type: ignore[attr-defined]
     return svc.discount_policy  # type: ignore[attr-defined]
+
+
+def _plan_fee(svc: ApiServices):
+    if not hasattr(svc, "catalog"):
+        svc.catalog = load_catalog(svc.settings)  # type: ignore[attr-defined]
+    catalog = svc.catalog  # type: ignore[attr-defined]
+    return lambda plan_id, at: catalog.plan_in_force(plan_id, at).recurring_fee_minor
 
 
 async def _once(
@@ -130,7 +138,8 @@ async def request_discount(
             return 422, {"error": "invalid_request", "message": str(wrong)}
         ask = service.DiscountAsk(grant, body.reason_code, tuple(c[:64] for c in body.criteria), body.invoice_id,
                                   task_id)  # fmt: skip
-        return _grant_response(await service.request_discount(conn, _policy(svc), profile, ask, svc.clock()))
+        outcome = await service.request_discount(conn, _policy(svc), profile, ask, svc.clock(), _plan_fee(svc))
+        return _grant_response(outcome)
 
     return await _once(request, svc, agent, idempotency_key, "discounts.request",
                        {"task_id": task_id, **body.model_dump(mode="json")}, perform)  # fmt: skip

@@ -6,6 +6,7 @@ history cannot change between reading it and charging the new grant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
@@ -21,7 +22,9 @@ WHERE (account_id = $1 AND granted_at > $2)
                                                       AT TIME ZONE 'UTC')
 """
 
-# Standing: tenure from the account's opening; the expected invoice is the mean of the last three issued.
+# Standing: tenure from the account's opening; the expected invoice is the mean of the last three issued, or
+# for an account not invoiced yet the recurring fee of the plan it is on (else a percent grant would be
+# valued at nothing and always fit anyone's authority).
 _AVERAGE_INVOICE = """
 SELECT coalesce(round(avg(total_minor)), 0)::bigint FROM (
     SELECT total_minor FROM invoices WHERE account_id = $1 AND status = 'issued' AND currency = $2
@@ -49,7 +52,17 @@ async def grant_history(
     ))  # fmt: skip
 
 
-async def customer_standing(conn: asyncpg.Connection, account_id: str, now: datetime) -> CustomerStanding | None:
+_PLAN_NOW = """
+SELECT coalesce((SELECT plan_id FROM account_plan_changes WHERE account_id = $1 AND effective_at <= $2
+                 ORDER BY effective_at DESC LIMIT 1),
+                (SELECT plan_id FROM accounts WHERE account_id = $1))
+"""
+PlanFee = Callable[[str, datetime], int]  # (plan id, when) -> recurring fee in minor units
+
+
+async def customer_standing(
+    conn: asyncpg.Connection, account_id: str, now: datetime, plan_fee: PlanFee | None = None
+) -> CustomerStanding | None:
     """None when the account is unknown.
 
     overdue_invoice_count is 0: no payments reach this system yet, so nothing can be known to be overdue.
@@ -59,5 +72,7 @@ async def customer_standing(conn: asyncpg.Connection, account_id: str, now: date
         return None
     currency = row["currency"].strip()
     average = await conn.fetchval(_AVERAGE_INVOICE, account_id, currency)
+    if average == 0 and plan_fee is not None:
+        average = plan_fee(await conn.fetchval(_PLAN_NOW, account_id, now), now)
     return CustomerStanding(account_id, currency, row["opened_at"], overdue_invoice_count=0,
                             average_invoice_minor=average)  # fmt: skip

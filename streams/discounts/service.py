@@ -34,7 +34,7 @@ from streams.authority.grants import (
 from streams.authority.policy import AuthorityPolicy, GrantKind
 from streams.discounts import approvals
 from streams.discounts.credit_notes import NoteRequest, invoice_credit, issue_credit_note, lock_invoice
-from streams.discounts.history import customer_standing, grant_history, lock_for_decision
+from streams.discounts.history import PlanFee, customer_standing, grant_history, lock_for_decision
 from streams.disputes.credit import check_credit
 from streams.store import enqueue
 from streams.topics import DISCOUNTS_GRANTED
@@ -75,14 +75,16 @@ class RequestConflict(Exception):
 
 
 async def request_discount(
-    conn: asyncpg.Connection, policy: AuthorityPolicy, agent: AgentProfile, ask: DiscountAsk, now: datetime
+    conn: asyncpg.Connection, policy: AuthorityPolicy, agent: AgentProfile, ask: DiscountAsk, now: datetime,
+    plan_fee: PlanFee | None = None,
 ) -> GrantOutcome:
+    """``plan_fee`` values percent grants for accounts not invoiced yet (see history.customer_standing)."""
     request = ask.request
     await lock_for_decision(conn, request.account_id, agent.agent_id)
     earlier = await approvals.outcome_of(conn, request.request_id)
     if earlier is not None:
         return earlier  # the same request id again: its first outcome, never a second grant
-    standing = await customer_standing(conn, request.account_id, now)
+    standing = await customer_standing(conn, request.account_id, now, plan_fee)
     if standing is None or standing.currency != request.currency:
         return await _refuse_new(conn, ask, agent, standing, now, Refused(
             "account", f"account: no open account {request.account_id} billed in {request.currency}"))

@@ -46,6 +46,10 @@ def _relaxed_policy() -> AuthorityPolicy:
 POLICY = _relaxed_policy()
 
 
+def _plan_fee(plan_id: str, at: datetime) -> int:
+    return demo_catalog().plan_in_force(plan_id, at).recurring_fee_minor
+
+
 async def _open_account(live, opened: datetime = OPENED) -> str:
     population = Population.of(1, start=opened, prefix=unique("disc"))  # account 0 is on mobile-l
     account = population.account_ids[0]
@@ -91,8 +95,10 @@ async def test_percent_discount_over_two_cycles(live) -> None:
     request = GrantRequest(unique("pct"), account, GrantKind.PERCENT_NEXT_INVOICES, "EUR", percent_bp=1500,
                            invoice_count=2)  # fmt: skip
     ask = DiscountAsk(request, "bill_shock", ("complained about a high bill",))
-    outcome = await _in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT))
-    assert outcome.status == "granted", outcome
+    outcome = await _in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT, _plan_fee))
+    # Valued before any invoice from the plan's fee: round_half_up(2,999 * 2 * 0.15 = 899.7) = 900, within the
+    # agent's 2,500 per grant.
+    assert (outcome.status, outcome.value_minor) == ("granted", 900), outcome
     await _wait_projected(live, request.request_id)
 
     invoices = await _close_months(live, account, [3, 4, 5])
