@@ -40,6 +40,11 @@ def create_app(settings: Settings, worker_index: int = 0) -> BillingApp:
         # batch, and a table restored from its changelog would then miss updates (broker-notes.md). Only
         # Faust's own producer (table changelogs) is affected; events go through the outbox's producer.
         producer_max_batch_size=1,
+        # Do not wait for in-flight events when partitions are revoked: with two agents on one topic, an event
+        # dropped from one agent's buffer by the revocation stays unacknowledged and the worker waits for it
+        # forever (faust-streaming issue 133; seen here after a kill -9). Every effect is idempotent, so the
+        # new owner handling that event again changes nothing.
+        stream_wait_empty=False,
         web_host=settings.worker_web_host,
         web_bind=settings.worker_web_host,
         web_port=settings.worker_web_port + worker_index,
