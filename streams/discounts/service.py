@@ -115,6 +115,9 @@ async def approve_request(
     pending = pending_row.pending
     history = await grant_history(conn, pending.request.account_id, [approver.agent_id], now)
     decision = approve(pending, approver, history, policy, now)
+    if isinstance(decision, Approved):
+        # Other credits may have been issued on the invoice while the request waited.
+        decision = await _credit_refusal(conn, pending_row.ask) or decision
     if isinstance(decision, Refused):
         if decision.rule in approvals.APPROVER_RULES or decision.rule.endswith("_minor"):
             return GrantOutcome("refused", request_id, pending.value_minor, decision.rule, decision.reason)

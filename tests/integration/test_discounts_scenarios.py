@@ -225,3 +225,24 @@ def _sentinels(account: str) -> tuple[ev.DiscountGrantedEvent, ev.InvoiceIssuedE
     )  # fmt: skip
     return grant, invoice
 
+
+
+async def test_an_approved_credit_note_is_checked_again_against_what_remains(live) -> None:
+    account = await _open_account(live)
+    await _close_months(live, account, [3])  # March: 3,569
+    dsn = live.require_database_url()
+    invoice_id = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
+    big = GrantRequest(unique("cn"), account, GrantKind.CREDIT_NOTE, "EUR", amount_minor=3_000)
+    pending = await _in_tx(live, lambda conn: request_discount(
+        conn, POLICY, AGENT, DiscountAsk(big, "billing_error", ("double fee",), invoice_id), GRANTED_AT))
+    assert pending.status == "pending_approval"  # 3,000 > the agent's 2,500
+    small = GrantRequest(unique("cn"), account, GrantKind.CREDIT_NOTE, "EUR", amount_minor=1_000)
+    done = await _in_tx(live, lambda conn: request_discount(
+        conn, POLICY, SUPERVISOR, DiscountAsk(small, "billing_error", ("wrong tax",), invoice_id), GRANTED_AT))
+    assert done.status == "granted"
+    # Meanwhile only 3,569 - 1,000 = 2,569 remain creditable: the approval is refused, naming the rule.
+    late = await _in_tx(live, lambda conn: approve_request(conn, POLICY, big.request_id, SUPERVISOR, GRANTED_AT))
+    assert (late.status, late.rule) == ("refused", "creditable_remaining")
+    status = await fetchval(dsn, "SELECT status FROM discount_requests WHERE request_id = $1", big.request_id)
+    assert status == "refused"
+    assert await fetchval(dsn, "SELECT sum(amount_minor) FROM credit_notes WHERE invoice_id = $1", invoice_id) == 1_000
