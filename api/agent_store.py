@@ -37,6 +37,11 @@ async def create_agent(pool: asyncpg.Pool | asyncpg.Connection, name: str, role:
     return agent, token
 
 
+async def revoke_agent(pool: asyncpg.Pool | asyncpg.Connection, agent_id: str) -> bool:
+    """The agent's token stops working at once; the row stays, so the audit log keeps naming the agent."""
+    return await pool.fetchval("UPDATE agents SET active = false WHERE agent_id = $1 RETURNING true", agent_id) is True
+
+
 async def agent_for_token(pool: asyncpg.Pool, token: str) -> Agent | None:
     row = await pool.fetchrow(
         "SELECT agent_id, name, role FROM agents WHERE token_hash = $1 AND active", token_hash(token)

@@ -49,6 +49,25 @@ def create(name: str, role: str) -> None:
     click.echo(token)
 
 
+@agent.command("revoke")
+@click.argument("agent_id")
+def revoke(agent_id: str) -> None:
+    """Revoke an agent's token in DATABASE_URL (the agent stays in the audit log)."""
+    from api.agent_store import revoke_agent
+
+    async def run() -> bool:
+        conn = await _connect()
+        try:
+            return await revoke_agent(conn, agent_id)
+        finally:
+            await conn.close()
+
+    if not asyncio.run(run()):
+        click.secho(f"error: no agent {agent_id}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"agent {agent_id} revoked", err=True)
+
+
 @agent.command("set-pin")
 @click.argument("account_id")
 @click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True, help="4 to 8 digits.")

@@ -81,3 +81,9 @@ async def test_the_agent_cli_works_a_call_through_the_api(live) -> None:
     assert unknown.returncode == 1 and "error 404 not_found" in unknown.stderr and unknown.stdout == ""
     tokenless = await asyncio.to_thread(billing, live, "agent", "claim")
     assert tokenless.returncode == 2 and "AGENT_TOKEN" in tokenless.stderr
+
+    agent_id = claimed["holder_agent_id"]
+    assert (await asyncio.to_thread(billing, live, "agent", "revoke", agent_id)).returncode == 0
+    revoked = await asyncio.to_thread(run, "queues")
+    assert revoked.returncode == 1 and "error 401 unauthenticated" in revoked.stderr
+    assert (await asyncio.to_thread(billing, live, "agent", "revoke", "agt-nobody")).returncode == 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from api.roles import DEFAULT_ROLE_QUEUES, Role, RoleQueuesError, parse_role_queues
+from streams.settings import Settings
 
 
 def test_default_mapping() -> None:
@@ -27,3 +28,7 @@ def test_default_mapping() -> None:
 def test_bad_mappings_are_refused_with_a_reason(text: str, complaint: str) -> None:
     with pytest.raises(RoleQueuesError, match=complaint):
         parse_role_queues(text)
+
+
+def test_the_setting_defaults_to_this_mapping() -> None:
+    assert Settings.model_fields["agent_role_queues"].default == DEFAULT_ROLE_QUEUES
