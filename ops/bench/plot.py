@@ -17,7 +17,7 @@ def _bars(axis, labels: list[str], values: list[float | None], goal: float, goal
         text = "n/a" if value is None else (f"{value:,.0f}" if value >= 100 else f"{value:.3g}")
         axis.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8)
     axis.set_ylabel(unit)
-    axis.legend(fontsize=8, loc="upper right")
+    axis.legend(fontsize=8, loc="best")
     axis.tick_params(axis="x", labelsize=8)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,8 @@ class Bench:
 
     def run(self) -> Outcome:
         say(f"{self.o.accounts:,} accounts, {self.o.events:,} usage events, usage period {self.period_start:%Y-%m}")
+        # Other work on the machine skews every figure: the load average before and after says how much there was.
+        self.out.details["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)
         with self.launcher, self.rss:
             self.settings = self.launcher.start_services()
             self.out.postgres = asyncio.run(_fetchval(self.dsn, "SHOW server_version"))
@@ -96,6 +99,7 @@ class Bench:
             self.out.figures["worker_peak_rss_mb"] = self.rss.peak_mb
             asyncio.run(self._close_cycles())
             asyncio.run(self._check_counts())
+            self.out.details["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
         return self.out
 
     @property

@@ -1,0 +1,135 @@
+"""Profile the usage hot path without the broker: decode, rate and write batches into a private PostgreSQL.
+
+    python -m ops.bench.profile_hot_path --events 200000 --accounts 20000 [--cprofile out.prof]
+
+Runs exactly the worker's code for a batch (streams.usage_batch.prepare, UsageWriter.assess, then
+UsageWriter.store in one transaction, as UsageConsumer does), one stage after another (the worker overlaps
+the store of one batch with the decode and assessment of the next), over generated canonical records, and
+reports where the wall time goes per stage: decode, database reads, rating, database writes. With --cprofile it also writes a cProfile of
+the whole loop and prints its top functions. Used for ops/bench/PROFILE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+
+from ops.bench.accounts import open_directly
+from ops.bench.events import UsageGenerator, account_ids
+from ops.bench.run import last_full_month
+from ops.embedded import EmbeddedPostgres
+from ops.migrate import migrate
+from streams import usage_writer
+from streams.catalog_config import load_catalog
+from streams.context import create_pool
+from streams.decoding import RawMessage
+from streams.settings import load_settings
+from streams.topics import USAGE
+from streams.usage_batch import prepare
+from streams.usage_writer import UsageWriter
+
+STAGES: dict[str, float] = defaultdict(float)
+
+
+@contextmanager
+def stage(name: str):
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGES[name] += time.perf_counter() - started
+
+
+def _timed(name: str, function):
+    async def wrapper(*args, **kwargs):
+        with stage(name):
+            return await function(*args, **kwargs)
+
+    return wrapper
+
+
+def _timed_sync(name: str, function):
+    def wrapper(*args, **kwargs):
+        with stage(name):
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+def instrument() -> None:
+    """Wrap the writer's steps (as imported by streams.usage_writer) with stage timers."""
+    for name in ("known_event_ids", "load_accounts", "insert_rated", "advance_watermarks"):
+        setattr(usage_writer, name, _timed(f"db: {name}", getattr(usage_writer, name)))
+    usage_writer.rate_batch = _timed_sync("rate_batch", usage_writer.rate_batch)
+
+
+def messages(generator: UsageGenerator, count: int, partitions: int) -> list[RawMessage]:
+    out = []
+    for n, (key, value) in enumerate(generator.stream(count, "prof")):
+        out.append(RawMessage(USAGE.name, n % partitions, n // partitions, key, value, 0))
+    return out
+
+
+async def run(dsn: str, events: int, accounts: int, batch_size: int, profile: Path | None) -> None:
+    start, end = last_full_month(time_now())
+    ids = account_ids(accounts)
+    await open_directly(dsn, ids, start)
+    settings = load_settings(database_url=dsn, kafka_bootstrap_servers="unused:9092")
+    writer = UsageWriter(load_catalog(settings), settings)
+    pool = await create_pool(settings)
+    records = messages(UsageGenerator(ids, start, end), events, settings.usage_partitions)
+    instrument()
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    for first in range(0, len(records), batch_size):
+        with stage("decode (prepare)"):
+            batch = prepare(records[first : first + batch_size])
+        async with pool.acquire() as conn:
+            with stage("assess (reads + rating)"):
+                assessment = await writer.assess(conn, batch)
+            with stage("store (one transaction)"):
+                async with conn.transaction():
+                    await writer.store(conn, batch, assessment)
+    if profiler:
+        profiler.disable()
+    seconds = time.perf_counter() - started
+    await pool.close()
+    print(f"{events:,} events in {seconds:.2f} s = {events / seconds:,.0f} events/s (batch {batch_size})")
+    for name, spent in sorted(STAGES.items(), key=lambda item: -item[1]):
+        print(f"  {name:28} {spent:7.2f} s  {100 * spent / seconds:5.1f} %  {1e6 * spent / events:6.1f} µs/event")
+    if profiler and profile:
+        profiler.dump_stats(str(profile))
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
+def time_now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--accounts", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--cprofile", type=Path, default=None)
+    args = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="billing-profile-", dir="/tmp"))
+    with EmbeddedPostgres(data_dir=state / "postgres") as postgres:
+        dsn = postgres.dsn
+        asyncio.run(migrate(dsn))
+        asyncio.run(run(dsn, args.events, args.accounts, args.batch, args.cprofile))
+
+
+if __name__ == "__main__":
+    main()
