@@ -84,15 +84,35 @@ async def mark_routed(conn: asyncpg.Connection, dispute_id: str, task_id: str, q
     dispute = await load(conn, dispute_id)
     if dispute.stage is not DisputeState.OPENED:
         return False
-    payload = DisputeRouted(account_id=dispute.account_id, dispute_id=dispute_id, invoice_id=dispute.invoice_id,
-                            task_id=task_id, queue=queue)  # fmt: skip
-    await _step(conn, dispute, DisputeState.ROUTED, None, now, ev.DisputeRoutedEvent, "dispute.routed.v1", payload)
+    await _routed(conn, dispute, task_id, queue, now)
     return True
+
+
+async def _routed(conn: asyncpg.Connection, dispute: Dispute, task_id: str, queue: str, at: datetime) -> Dispute:
+    payload = DisputeRouted(account_id=dispute.account_id, dispute_id=dispute.dispute_id,
+                            invoice_id=dispute.invoice_id, task_id=task_id, queue=queue)  # fmt: skip
+    await _step(conn, dispute, DisputeState.ROUTED, None, at, ev.DisputeRoutedEvent, "dispute.routed.v1", payload)
+    return Dispute(**{**dispute.__dict__, "stage": DisputeState.ROUTED})
+
+
+async def _catch_up_routing(conn: asyncpg.Connection, dispute: Dispute) -> Dispute:
+    """Record the routing of a dispute the router queued without telling us (the task row is the proof), dated
+    when it was routed, so the lifecycle on the topic is complete before review starts."""
+    if dispute.stage is not DisputeState.OPENED:
+        return dispute
+    task = await conn.fetchrow(
+        "SELECT task_id, queue, routed_at FROM tasks WHERE kind = 'dispute' AND dispute_id = $1"
+        " ORDER BY routed_at LIMIT 1",
+        dispute.dispute_id,
+    )
+    if task is None:
+        return dispute
+    return await _routed(conn, dispute, task["task_id"], task["queue"], task["routed_at"])
 
 
 async def start_review(conn: asyncpg.Connection, dispute_id: str, agent_id: str, now: datetime) -> Dispute:
     """Put the dispute in review by ``agent_id`` (from opened or routed); a no-op when already in review."""
-    dispute = await load(conn, dispute_id)
+    dispute = await _catch_up_routing(conn, await load(conn, dispute_id))
     if dispute.stage is DisputeState.IN_REVIEW:
         return dispute
     _legal(dispute, DisputeState.IN_REVIEW)
@@ -109,7 +129,7 @@ async def resolve(
     a larger credit is refused under that rule, for someone more senior to resolve. Dispute credits correct
     billing errors, so they are capped per credit but not charged to the monthly discount budget.
     """
-    dispute = await load(conn, dispute_id)
+    dispute = await _catch_up_routing(conn, await load(conn, dispute_id))
     if not is_open(dispute.stage):
         raise DisputeRefused("dispute_state", f"dispute_state: dispute {dispute_id} is already {dispute.stage}")
     if _steps_before(dispute, DisputeState(outcome.value)):

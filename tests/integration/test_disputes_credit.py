@@ -18,6 +18,7 @@ from schemas.disputes import DisputeOpened, DisputeOutcome, DisputeReason
 from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from schemas.money import Money
 from streams.disputes import store
+from streams.queues.lifecycle import make_task_id
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_discounts_api import _auth, _call_task, world  # noqa: F401 (module fixture)
 from tests.integration.test_discounts_scenarios import _close_months, _in_tx, _open_account
@@ -69,10 +70,16 @@ async def test_partial_credit_then_a_credit_beyond_what_remains_is_refused(live)
     row = await fetch(dsn, "SELECT stage, status, held_minor, credit_minor FROM disputes WHERE dispute_id = $1",
                       first.payload.dispute_id)  # fmt: skip
     assert tuple(row[0]) == ("credited", "credited", 0, 1_000)
-    steps = await fetch(dsn, "SELECT stage FROM dispute_transitions WHERE dispute_id = $1 ORDER BY at, stage",
+    steps = await fetch(dsn, "SELECT stage, agent_id, at FROM dispute_transitions WHERE dispute_id = $1 ORDER BY at,"
+                             " array_position(ARRAY['routed', 'in_review', 'credited'], stage)",
                         first.payload.dispute_id)  # fmt: skip
-    # Review is recorded before the credit (the router may have added "routed" before both).
-    assert {s[0] for s in steps} >= {"credited", "in_review"}
+    # The router queued the dispute as a task when it was opened; resolving records that routing (dated then),
+    # then the review, then the credit: every step of the lifecycle is on the topic.
+    assert [(s["stage"], s["agent_id"], s["at"]) for s in steps] == [
+        ("routed", None, OPENED_AT), ("in_review", "agent-ann", RESOLVED_AT), ("credited", "agent-ann", RESOLVED_AT)]
+    routed = await fetchval(dsn, "SELECT value FROM outbox WHERE value LIKE $1",
+                            f'%"dispute.routed.v1"%{first.payload.dispute_id}%'.encode())  # fmt: skip
+    assert make_task_id("dispute", first.payload.dispute_id).encode() in routed
 
     # Remaining creditable: 3,569 - 1,000 = 2,569; the second dispute asks 2,600 of its 3,000.
     with pytest.raises(store.DisputeRefused) as refused:
