@@ -254,6 +254,18 @@ async def audit(
     return {"entries": [_jsonable(dict(row)) for row in rows]}
 
 
+@router.get("/disputes/summary", name="disputes.summary", **admits(AUDITORS))
+async def disputes_summary(
+    currency: str = Query(pattern=r"^[A-Z]{3}$"), since: datetime = Query(description="ISO time with a zone"),
+    svc: ApiServices = Depends(services),
+) -> dict[str, Any]:  # fmt: skip
+    """How many disputes were resolved since ``since``, how (credited or rejected), how fast (median and p90 time
+    to resolve), what the credits came to, and what is still open and held."""
+    if since.utcoffset() is None:
+        raise ApiError(422, "invalid_request", "since needs a time zone, e.g. 2026-11-01T00:00:00Z")
+    return await disputes.desk_figures(await svc.pool(), currency, since)
+
+
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
 

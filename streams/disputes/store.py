@@ -25,6 +25,7 @@ from schemas.money import Money
 from streams.discounts.credit_notes import CreditNote, NoteRequest, invoice_credit, issue_credit_note, lock_invoice
 from streams.disputes.credit import CreditRefusal, check_credit
 from streams.disputes.lifecycle import DisputeState, IllegalTransition, Timing, is_open, move, path_to
+from streams.disputes.stats import summarise
 from streams.store import enqueue
 from streams.topics import DISCOUNTS_GRANTED, DISPUTES
 
@@ -241,3 +242,20 @@ async def _emit(
     event = event_cls(event_id=event_id[:128], type=event_type, source=SOURCE, occurred_at=now, schema_version=1,
                       payload=payload)  # fmt: skip
     await enqueue(conn, topic, payload.account_id.encode(), ev.dump_event(event))  # type: ignore[attr-defined]
+
+
+async def desk_figures(conn: asyncpg.Connection | asyncpg.Pool, currency: str, since: datetime) -> dict[str, object]:
+    """Disputes resolved since ``since`` (summarised by streams/disputes/stats.py) and those still open."""
+    rows = await conn.fetch(
+        "SELECT status, resolve_ms, coalesce(credit_minor, 0) AS credit FROM disputes"
+        " WHERE status <> 'open' AND resolve_ms IS NOT NULL AND resolved_at >= $1 AND currency = $2",
+        since, currency,
+    )  # fmt: skip
+    summary = summarise([(r["status"], r["resolve_ms"], r["credit"]) for r in rows])
+    still_open = await conn.fetchrow(
+        "SELECT count(*) AS open, coalesce(sum(held_minor), 0)::bigint AS held FROM disputes"
+        " WHERE status = 'open' AND currency = $1",
+        currency,
+    )
+    return {"currency": currency, "since": since.isoformat(), **summary.__dict__,
+            "open": still_open["open"], "held_minor": still_open["held"]}  # fmt: skip

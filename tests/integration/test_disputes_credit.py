@@ -167,6 +167,17 @@ async def test_resolving_through_the_api_with_an_idempotency_key(world) -> None:
     notes = await fetch(world["live"].require_database_url(),
                         "SELECT amount_minor FROM credit_notes WHERE invoice_id = $1", invoice_id)  # fmt: skip
     assert [n[0] for n in notes] == [800]
+    # The desk's figures count this resolution (other tests resolve EUR disputes too, so at least these).
+    analyst = world["people"][Role.ANALYST][1]
+    figures = await client.get("/disputes/summary", params={"currency": "EUR", "since": now.isoformat()},
+                               headers=_auth(analyst))  # fmt: skip
+    assert figures.status_code == 200, figures.text
+    summary = figures.json()
+    assert summary["credited"] >= 1 and summary["credited_minor"] >= 800 and summary["held_minor"] >= 3_000
+    assert summary["median_resolve_ms"] is not None and summary["open"] >= 1
+    naive = await client.get("/disputes/summary", params={"currency": "EUR", "since": "2026-11-01T00:00:00"},
+                             headers=_auth(analyst))  # fmt: skip
+    assert (naive.status_code, naive.json()["error"]) == (422, "invalid_request")
 
 
 def _upstream_invoice(account: str, invoice_id: str, now: datetime) -> ev.InvoiceIssuedEvent:
