@@ -60,3 +60,24 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.wait(_SAMPLE_S):
             self.sample()
+
+
+def cpu_seconds(pid: int | None, with_children: bool = False) -> float:
+    """User + system CPU seconds a process (and, for PostgreSQL's postmaster, its backends) has used so far."""
+    import psutil
+
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)] if with_children else [root]
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0

@@ -17,7 +17,7 @@ import asyncpg
 from ops.bench import traffic
 from ops.bench.accounts import open_directly
 from ops.bench.events import UsageGenerator, account_ids
-from ops.bench.memory import PeakRss
+from ops.bench.memory import PeakRss, cpu_seconds
 from ops.bench.progress import Meter, say
 from ops.bench.report import percentile, summarize
 from ops.bench.worklog import LogFollower, persisted_times, steady_rate
@@ -110,6 +110,12 @@ class Bench:
         workers = self.launcher.workers
         return workers[0].pid if workers and workers[0].poll() is None else None
 
+    def _cpu(self) -> dict[str, float]:
+        postgres = self.launcher.postgres.pid if self.launcher.postgres else None
+        broker = self.launcher.broker.pid if self.launcher.broker else None
+        return {"worker": cpu_seconds(self._worker_pid()), "postgres": cpu_seconds(postgres, with_children=True),
+                "broker": cpu_seconds(broker)}  # fmt: skip
+
     def _stop_worker(self) -> None:
         self.rss.sample()
         self.launcher.stop_worker(0)
@@ -166,8 +172,17 @@ class Bench:
         else:
             await asyncio.to_thread(self.launcher.start_workers, 1)
         meter = Meter("rated+persisted", self.o.events)
+        await _follow(follower, 1, meter)  # from the first committed batch on, count the CPU it costs
+        first = follower.received
+        cpu_before = self._cpu()
         await _follow(follower, self.o.events, meter)
+        cpu_after = self._cpu()
         meter.done()
+        events = follower.received - first
+        # CPU per event does not depend on what else runs on the machine: capacity if each had a core to itself.
+        self.out.details["cpu_us_per_event"] = {
+            name: round(1e6 * (cpu_after[name] - cpu_before[name]) / max(events, 1), 1) for name in cpu_after
+        }
         backlog = list(follower.marks)
         self.out.figures["rated_eps_one_worker"] = _round(steady_rate(backlog))
         self.out.details["batches_backlog"] = len(backlog)
