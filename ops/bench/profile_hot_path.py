@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ops.bench.accounts import open_directly
+from ops.bench.memory import cpu_seconds
 from ops.bench.events import UsageGenerator, account_ids
 from ops.bench.run import last_full_month
 from ops.embedded import EmbeddedPostgres
@@ -77,7 +78,7 @@ def messages(generator: UsageGenerator, count: int, partitions: int) -> list[Raw
     return out
 
 
-async def run(dsn: str, events: int, accounts: int, batch_size: int, profile: Path | None) -> None:
+async def run(dsn: str, events: int, accounts: int, batch_size: int, profile: Path | None, pg_pid: int | None) -> None:
     start, end = last_full_month(time_now())
     ids = account_ids(accounts)
     await open_directly(dsn, ids, start)
@@ -88,6 +89,7 @@ async def run(dsn: str, events: int, accounts: int, batch_size: int, profile: Pa
     instrument()
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
+    cpu_before = (time.process_time(), cpu_seconds(pg_pid, with_children=True))
     if profiler:
         profiler.enable()
     for first in range(0, len(records), batch_size):
@@ -102,10 +104,13 @@ async def run(dsn: str, events: int, accounts: int, batch_size: int, profile: Pa
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - started
+    python_cpu, pg_cpu = time.process_time() - cpu_before[0], cpu_seconds(pg_pid, with_children=True) - cpu_before[1]
     await pool.close()
     print(f"{events:,} events in {seconds:.2f} s = {events / seconds:,.0f} events/s (batch {batch_size})")
     for name, spent in sorted(STAGES.items(), key=lambda item: -item[1]):
         print(f"  {name:28} {spent:7.2f} s  {100 * spent / seconds:5.1f} %  {1e6 * spent / events:6.1f} µs/event")
+    # CPU time does not grow when other work shares the machine, wall time does.
+    print(f"CPU per event: this process {1e6 * python_cpu / events:.1f} µs, PostgreSQL {1e6 * pg_cpu / events:.1f} µs")
     if profiler and profile:
         profiler.dump_stats(str(profile))
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
@@ -128,7 +133,7 @@ def main() -> None:
     with EmbeddedPostgres(data_dir=state / "postgres") as postgres:
         dsn = postgres.dsn
         asyncio.run(migrate(dsn))
-        asyncio.run(run(dsn, args.events, args.accounts, args.batch, args.cprofile))
+        asyncio.run(run(dsn, args.events, args.accounts, args.batch, args.cprofile, postgres.pid))
 
 
 if __name__ == "__main__":
