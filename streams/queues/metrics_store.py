@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+import orjson
 
 from streams.queues.metrics import stats_from_state
 from streams.queues.metrics_report import Snapshot
@@ -25,9 +26,11 @@ class CellRow:
     next_offset: int
 
 
+# One statement, one round trip: the cells of an event are always distinct rows (a window and the all-time cell).
 _UPSERT = """
 INSERT INTO queue_stats_windows (queue, window_s, window_start, source_partition, stats, next_offset)
-VALUES ($1, $2, $3, $4, $5, $6)
+SELECT q, w, s, p, st::jsonb, o
+  FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[], $5::text[], $6::bigint[]) AS t(q, w, s, p, st, o)
 ON CONFLICT (queue, window_s, window_start, source_partition) DO UPDATE
    SET stats = EXCLUDED.stats, next_offset = EXCLUDED.next_offset, updated_at = now()
  WHERE queue_stats_windows.next_offset <= EXCLUDED.next_offset
@@ -35,11 +38,15 @@ ON CONFLICT (queue, window_s, window_start, source_partition) DO UPDATE
 
 
 async def save_cells(pool: asyncpg.Pool, rows: Sequence[CellRow]) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.executemany(
-            _UPSERT,
-            [(r.queue, r.window_s, r.window_start, r.partition, r.stats, r.next_offset) for r in rows],
-        )
+    await pool.execute(
+        _UPSERT,
+        [r.queue for r in rows],
+        [r.window_s for r in rows],
+        [r.window_start for r in rows],
+        [r.partition for r in rows],
+        [orjson.dumps(r.stats).decode() for r in rows],
+        [r.next_offset for r in rows],
+    )
 
 
 async def load_snapshots(pool: asyncpg.Pool, window_s: int, since: datetime) -> list[Snapshot]:
