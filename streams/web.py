@@ -10,6 +10,7 @@ from faust.web import Request, Response, View
 from streams.context import WorkerContext
 from streams.metrics import CONTENT_TYPE_LATEST
 from streams.retention.queries import retention_report as build_retention_report
+from streams.agents.retention import live_counts
 from streams.queues import metrics_view
 
 _LAG_INTERVAL_S = 5.0
@@ -37,8 +38,11 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     @app.page("/reports/retention", name="retention-report")
     async def retention_report(web: View, request: Request) -> Response:
-        # Computed from the counters in PostgreSQL, so every worker answers the same (streams/retention/report.py).
-        return web.json(await build_retention_report(await ctx.pool()))
+        # Computed from the counters in PostgreSQL, so every worker answers the same (streams/retention/report.py);
+        # `live_counts` is this worker's share of the Faust table cache (its partitions only).
+        report = await build_retention_report(await ctx.pool())
+        report["live_counts"] = live_counts(app)
+        return web.json(report)
 
     @app.timer(interval=_LAG_INTERVAL_S)
     async def observe_agent_lag() -> None:

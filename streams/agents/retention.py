@@ -22,6 +22,7 @@ from schemas import Event
 from streams.context import WorkerContext
 from streams.decoding import ErrorKind, RawMessage, Rejection, decode
 from streams.retention import store
+from streams.retention.table_cells import bumped, cell_key, split_key, totals
 from streams.retry import is_transient, retry_transient
 from streams.store import record_dead_letters
 from streams.topics import ACCOUNTS, TASK_EVENTS, TopicSpec
@@ -57,6 +58,7 @@ class RetentionProcessor:
     apply: Apply
     ctx: WorkerContext
     event_types: frozenset[str]  # the ones that matter here; others need no database work at all
+    table: faust.Table | None = None  # live counters per practice|arm@partition (a cache of PostgreSQL's)
 
     async def process(self, message: RawMessage) -> None:
         decoded = decode(message, self.spec)
@@ -69,16 +71,25 @@ class RetentionProcessor:
             log.warning("transient failure, retrying", error=repr(error), attempt=attempt)
 
         resolved = await retry_transient(lambda: self._handle(message, decoded, log), on_retry)
-        if resolved >= store.RESOLVE_BATCH:  # a backlog (a big clock step): finish it in further transactions
+        self._count_live(message.partition, resolved.counted)
+        if resolved.cases >= store.RESOLVE_BATCH:  # a backlog (a big clock step): finish it in more transactions
             await retry_transient(lambda: self._resolve(message.partition), on_retry)
 
-    async def _handle(self, message: RawMessage, decoded: Event | Rejection, log) -> int:
-        """Apply the event and resolve what it made due, in one transaction; how many cases were resolved."""
+    def _count_live(self, partition: int, counted: list[tuple[str, str, int, bool]]) -> None:
+        """After the commit: bump the Faust table cells (during the partition's event, so its changelog)."""
+        if self.table is None:
+            return
+        for practice, arm, horizon, retained in counted:
+            key = cell_key(practice, arm, partition)
+            self.table[key] = bumped(self.table.get(key), horizon, retained)
+
+    async def _handle(self, message: RawMessage, decoded: Event | Rejection, log) -> store.Resolved:
+        """Apply the event and resolve what it made due, in one transaction."""
         pool = await self.ctx.pool()
         async with pool.acquire() as conn, conn.transaction():
             if isinstance(decoded, Rejection):
                 await self._dead_letter(conn, message, decoded, log)
-                return 0
+                return store.Resolved(0, [])
             try:
                 async with conn.transaction():
                     await self.apply(conn, decoded, message)
@@ -86,7 +97,7 @@ class RetentionProcessor:
                 if is_transient(error):
                     raise
                 await self._dead_letter(conn, message, Rejection(ErrorKind.FAILED, repr(error)), log)
-                return 0
+                return store.Resolved(0, [])
             return await store.resolve_due(conn, message.partition)
 
     async def _dead_letter(self, conn: asyncpg.Connection, message: RawMessage, rejection: Rejection, log) -> None:
@@ -100,13 +111,33 @@ class RetentionProcessor:
         for _ in range(MAX_RESOLVE_ROUNDS):
             async with pool.acquire() as conn, conn.transaction():
                 resolved = await store.resolve_due(conn, partition)
-            if resolved < store.RESOLVE_BATCH:
+            self._count_live(partition, resolved.counted)
+            if resolved.cases < store.RESOLVE_BATCH:
                 return
 
 
+LIVE_TABLE = "retention-counts"
+
+
+def live_counts(app: faust.App) -> dict:
+    """This worker's live counters: cells of the partitions it owns (standby copies of others are left out,
+    so that summing every worker's answer counts each partition once)."""
+    table = app.tables.get(LIVE_TABLE)
+    if table is None:
+        return {}
+    owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == ACCOUNTS.name}
+    return totals((key, cell) for key, cell in table.items() if split_key(key)[2] in owned)
+
+
 def register(app: faust.App, ctx: WorkerContext) -> None:
-    _register_one(app, RetentionProcessor(ACCOUNTS, on_account_event, ctx, ACCOUNTS.event_types))
-    _register_one(app, RetentionProcessor(TASK_EVENTS, on_task_event, ctx, frozenset({"task.completed.v1"})))
+    table = app.Table(
+        LIVE_TABLE, default=dict, partitions=ACCOUNTS.partitions(ctx.settings),
+        help="Live retention counters per practice|arm@partition (PostgreSQL holds the exact ones).",
+    )  # fmt: skip
+    _register_one(app, RetentionProcessor(ACCOUNTS, on_account_event, ctx, ACCOUNTS.event_types, table))
+    _register_one(
+        app, RetentionProcessor(TASK_EVENTS, on_task_event, ctx, frozenset({"task.completed.v1"}), table)
+    )
 
 
 def _register_one(app: faust.App, processor: RetentionProcessor) -> None:
