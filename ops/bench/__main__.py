@@ -22,13 +22,17 @@ import orjson
 import psutil
 
 from ops.bench.progress import say
-from ops.bench.report import GOAL_EPS_PER_WORKER, GOAL_INVOICES_PER_S, GOAL_P99_S, build_results, machine_info, validate_results
+from ops.bench.report import (
+    GOAL_EPS_PER_WORKER, GOAL_INVOICES_PER_S, GOAL_P99_S, build_results, machine_info, markdown_table, validate_results,
+)  # fmt: skip
 from ops.bench.run import Bench, Options
 
 HERE = Path(__file__).resolve().parent
+README = HERE.parents[1] / "README.md"
+TABLE_START, TABLE_END = "<!-- bench:figures -->", "<!-- /bench:figures -->"
 
 
-def parse_options(argv: list[str] | None = None) -> tuple[Options, Path]:
+def parse_options(argv: list[str] | None = None) -> tuple[Options, Path, bool]:
     parser = argparse.ArgumentParser(prog="python -m ops.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="usage events in the backlog")
     parser.add_argument("--accounts", type=int, default=100_000, help="accounts opened (and invoiced)")
@@ -38,6 +42,8 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, Path]:
     parser.add_argument("--close-batch", type=int, default=1000, help="accounts per cycle-close transaction")
     parser.add_argument("--accounts-via-topic", action="store_true",
                         help="open accounts through account.opened.v1 and the worker (slow) instead of directly")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="rewrite the figures table of README.md's Benchmark section from this run")
     parser.add_argument("--out-dir", type=Path, default=HERE, help="where results.json and results.png go")
     parser.add_argument("--state-dir", type=Path, default=None, help="broker/PostgreSQL state (default: fresh /tmp dir)")
     args = parser.parse_args(argv)
@@ -45,7 +51,7 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, Path]:
         parser.error("--events, --accounts, --latency-rate and --latency-seconds must be positive")
     options = Options(args.events, args.accounts, args.latency_rate, args.latency_seconds, args.faust_events,
                       args.close_batch, args.accounts_via_topic, args.state_dir)  # fmt: skip
-    return options, args.out_dir
+    return options, args.out_dir, args.update_readme
 
 
 def table(results: dict) -> str:
@@ -69,7 +75,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    options, out_dir = parse_options(argv)
+    options, out_dir, update_readme = parse_options(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     outcome = Bench(options).run()
     details = {"faust_per_event_eps": outcome.details.pop("faust_per_event_eps", None),
@@ -89,6 +95,15 @@ def main(argv: list[str] | None = None) -> None:
     write_plot(results, out_dir / "results.png")
     say(f"wrote {out_dir / 'results.json'} and {out_dir / 'results.png'}")
     print(table(results))
+    if update_readme:
+        replace_readme_table(README, markdown_table(results))
+        say(f"updated the figures in {README}")
+
+
+def replace_readme_table(readme: Path, table_text: str) -> None:
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    readme.write_text(text[:start] + "\n" + table_text + "\n" + text[end:], encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -123,3 +123,41 @@ def machine_info(postgres_version: str | None, memory_bytes: int | None) -> dict
         "postgres": postgres_version,
         "broker": BROKER,
     }
+
+
+def markdown_table(results: Mapping[str, object]) -> str:
+    """The README's table of figures against the goals, from a results document."""
+
+    def shown(value: object, digits: int = 0) -> str:
+        if value is None:
+            return "not measured"
+        return f"{value:,.{digits}f}" if isinstance(value, int | float) else str(value)
+
+    def verdict(ok: bool | None) -> str:
+        return "" if ok is None else ("met" if ok else "missed")
+
+    def at_least(key: str, goal: float) -> bool | None:
+        value = results.get(key)
+        return None if not isinstance(value, int | float) else value >= goal
+
+    p99 = results.get("p99_publish_to_persisted_s")
+    rows = [
+        ("raw consume + JSON decode, aiokafka getmany (the ceiling)", shown(results.get("raw_consume_eps")), "events/s", "", ""),
+        ("rated and persisted, one worker process", shown(results.get("rated_eps_one_worker")), "events/s",
+         f">= {GOAL_EPS_PER_WORKER:,}", verdict(at_least("rated_eps_one_worker", GOAL_EPS_PER_WORKER))),
+        ("Faust agent doing nothing per event", shown(results.get("faust_per_event_eps")), "events/s", "", ""),
+        ("p99 publish to persisted at 10,000 events/s", shown(p99, 3), "s", f"< {GOAL_P99_S:g}",
+         verdict(None if not isinstance(p99, int | float) else p99 < GOAL_P99_S)),
+        ("cycle close, 100,000 accounts", shown(results.get("invoices_per_s")), "invoices/s",
+         f">= {GOAL_INVOICES_PER_S:,}", verdict(at_least("invoices_per_s", GOAL_INVOICES_PER_S))),
+        ("worker peak RSS", shown(results.get("worker_peak_rss_mb"), 1), "MB", "", ""),
+    ]  # fmt: skip
+    lines = ["| figure | measured | unit | goal | |", "|---|---:|---|---|---|"]
+    lines += [f"| {name} | {value} | {unit} | {goal} | {ok} |" for name, value, unit, goal, ok in rows]
+    machine = results.get("machine") or {}
+    if isinstance(machine, Mapping):
+        lines.append("")
+        lines.append(f"Measured {results.get('date')} on {machine.get('cpu')}, {machine.get('cores')} cores, "
+                     f"{machine.get('memory_gb')} GB, Python {machine.get('python')}, PostgreSQL "
+                     f"{machine.get('postgres')}, {machine.get('broker')}.")  # fmt: skip
+    return "\n".join(lines)

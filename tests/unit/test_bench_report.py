@@ -126,10 +126,10 @@ def test_usage_period_is_the_last_full_month() -> None:
 
 
 def test_options_default_to_the_issue_sizes_and_refuse_nonsense() -> None:
-    options, out_dir = parse_options([])
+    options, out_dir, update_readme = parse_options([])
     assert (options.events, options.accounts, options.latency_rate) == (1_000_000, 100_000, 10_000)
-    assert out_dir.name == "bench"
-    small, _ = parse_options(["--events", "100000", "--accounts", "10000"])
+    assert out_dir.name == "bench" and not update_readme
+    small, _, _ = parse_options(["--events", "100000", "--accounts", "10000"])
     assert (small.events, small.accounts) == (100_000, 10_000)
     with pytest.raises(SystemExit):
         parse_options(["--events", "0"])
@@ -138,3 +138,14 @@ def test_options_default_to_the_issue_sizes_and_refuse_nonsense() -> None:
 def test_table_marks_a_figure_not_measured() -> None:
     text = table({**FIGURES, "invoices_per_s": None, "faust_per_event_eps": 5500})
     assert "n/a" in text.splitlines()[5] and "60,000" in text.splitlines()[2]
+
+
+def test_readme_table_says_which_goals_were_met() -> None:
+    from ops.bench.report import markdown_table
+
+    document = build_results({**FIGURES, "rated_eps_one_worker": 42_000, "invoices_per_s": None},
+                             machine_info("15.18", 8 * 2**30), WHEN, {"faust_per_event_eps": 5_500})  # fmt: skip
+    lines = markdown_table(document).splitlines()
+    assert lines[3] == "| rated and persisted, one worker process | 42,000 | events/s | >= 50,000 | missed |"
+    assert lines[5] == "| p99 publish to persisted at 10,000 events/s | 0.400 | s | < 1 | met |"
+    assert lines[6] == "| cycle close, 100,000 accounts | not measured | invoices/s | >= 5,000 |  |"
