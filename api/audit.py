@@ -44,14 +44,15 @@ def install_audit(app: FastAPI) -> None:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         try:
-            response = await call_next(request)
-        except Exception:
-            await _write(request, 500, time.perf_counter() - started)
-            raise
+            try:
+                response = await call_next(request)
+            except Exception:
+                await _write(request, 500, time.perf_counter() - started)
+                raise
+            if request.url.path not in UNAUDITED_PATHS:
+                await _write(request, response.status_code, time.perf_counter() - started)
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
-        if request.url.path not in UNAUDITED_PATHS:
-            await _write(request, response.status_code, time.perf_counter() - started)
         response.headers["X-Request-ID"] = request_id
         return response
 
@@ -64,8 +65,9 @@ async def _write(request: Request, status: int, seconds: float) -> None:
     result = getattr(state, "error_code", None) or ("internal_error" if status >= 500 else getattr(state, "result", "ok"))
     row = (
         state.request_id, getattr(state, "agent_id", None), action, request.method, request.url.path[:500],
-        status, result, getattr(state, "account_id", None),
-        getattr(state, "task_id", None) or params.get("task_id"), getattr(state, "call_id", None) or params.get("call_id"),
+        status, result, _bounded(getattr(state, "account_id", None)),
+        _bounded(getattr(state, "task_id", None) or params.get("task_id")),
+        _bounded(getattr(state, "call_id", None) or params.get("call_id")),
     )  # fmt: skip
     services = request.app.state.services
     services.metrics.requests.labels(action, str(status), result).inc()
@@ -77,3 +79,8 @@ async def _write(request: Request, status: int, seconds: float) -> None:
         *row,
     )
     log.info("api request", agent_id=row[1], action=action, status=status, result=result, account_id=row[7])
+
+
+def _bounded(value: str | None) -> str | None:
+    # Ids come from the URL too; a made-up 100 kB "task id" is recorded, but not in full.
+    return value[:200] if value is not None else None
