@@ -32,6 +32,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     409: {"model": ErrorBody, "description": "The task's state does not allow this (e.g. the lease ran out)."},
     422: {"model": ErrorBody, "description": "The body is malformed: which field and why."},
     423: {"model": ErrorBody, "description": "Verification is locked for this account."},
+    429: {"model": ErrorBody, "description": "Too many one-time codes are valid for this call already."},
 }
 
 

@@ -49,6 +49,14 @@ class NoContact(Exception):
     """The account has no contact of record for that channel."""
 
 
+class TooManyCodes(Exception):
+    """The call already has MAX_LIVE_CODES codes that have not expired: no more messages to the customer."""
+
+
+# Codes alive at once per call: enough for a lost SMS and a retry by e-mail, too few to flood a customer's phone.
+MAX_LIVE_CODES = 3
+
+
 async def verify(pool: asyncpg.Pool, attempt: Attempt, policy: LockoutPolicy, now: datetime) -> Verdict:
     async with pool.acquire() as conn, conn.transaction():
         state = await _locked_state(conn, attempt.account_id)
@@ -91,7 +99,8 @@ async def send_code(
 ) -> tuple[str, datetime]:
     """Store a new code's hash and "send" it: a notifications row the delivery channel picks up.
 
-    Returns the masked destination and the expiry. Raises NoContact when the contact of record lacks the channel.
+    Returns the masked destination and the expiry. Raises NoContact when the contact of record lacks the channel,
+    TooManyCodes when the call has MAX_LIVE_CODES valid codes already.
     """
     contact = await pool.fetchval("SELECT contact FROM accounts WHERE account_id = $1", account_id) or {}
     destination = contact.get("phone") if channel is Channel.SMS else contact.get("email")
@@ -101,6 +110,13 @@ async def send_code(
     stored = await asyncio.to_thread(hash_secret, code)
     expires_at = now + ttl
     async with pool.acquire() as conn, conn.transaction():
+        # One sender per call at a time, so two parallel requests cannot both pass the count.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"otp:{call_id}")
+        live = await conn.fetchval(
+            "SELECT count(*) FROM one_time_codes WHERE call_id = $1 AND expires_at > $2", call_id, now
+        )
+        if live >= MAX_LIVE_CODES:
+            raise TooManyCodes(f"{live} codes for this call are still valid: ask the caller to read one of them")
         await conn.execute(
             "INSERT INTO one_time_codes (call_id, account_id, code_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
             call_id, account_id, stored, expires_at, now,

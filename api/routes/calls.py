@@ -85,4 +85,6 @@ async def send_code(
         )
     except verification.NoContact as exc:
         raise ApiError(422, "no_contact", str(exc)) from None
+    except verification.TooManyCodes as exc:
+        raise ApiError(429, "too_many_codes", str(exc)) from None
     return {"call_id": call_id, "channel": body.channel, "sent_to": sent_to, "expires_at": expires_at}
