@@ -57,7 +57,7 @@ def parse_role_queues(text: str) -> Mapping[Role, tuple[str, ...]]:
         mapping[role] = queues
     missing = set(Role) - set(mapping)
     if missing:
-        raise RoleQueuesError(f"roles without an entry: {sorted(missing)}")
+        raise RoleQueuesError(f"roles without an entry: {', '.join(sorted(missing))}")
     if mapping[Role.ANALYST]:
         raise RoleQueuesError("analyst is read-only and claims from no queue")
     return MappingProxyType(mapping)

@@ -63,11 +63,15 @@ def up(workers: int | None) -> None:
 def api_cmd() -> None:
     """Serve the agent API on API_HOST:API_PORT (needs DATABASE_URL; `billing up` starts it)."""
     from api.app import run_api
+    from api.roles import RoleQueuesError
 
     settings = load_settings()
     if settings.embedded_database:
         _fail("the agent API needs DATABASE_URL: run `billing up` to start everything.")
-    run_api(settings)
+    try:
+        run_api(settings)
+    except RoleQueuesError as exc:
+        _fail(f"AGENT_ROLE_QUEUES: {exc}")
 
 
 @main.command()
