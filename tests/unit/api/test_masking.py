@@ -74,3 +74,22 @@ def test_verified_view_shows_the_account_but_never_a_full_card_number() -> None:
     assert view["disputes"][0]["resolution_note"] == "card ****-****-****-0004"
     assert view["usage"]["services"]["voice"]["billable_units"] == 184
     assert view["discounts"] == [{"grant_id": "g-1", "kind": "percent", "percent_bp": 1000}]
+
+
+words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäöüß", min_size=2, max_size=12)
+
+
+@given(
+    first=words, last=words, local=words, host=words,
+    phone=st.text(alphabet="0123456789", min_size=7, max_size=14).map(lambda d: "+4" + d),
+)  # fmt: skip
+def test_a_masked_view_never_shows_a_whole_name_address_or_number(first, last, local, host, phone) -> None:
+    facts = AccountFacts(
+        account_id="acc-1", name=f"{first.title()} {last.title()}", email=f"{local}@{host}.com", phone=phone,
+        plan_id="p", status="active", currency="EUR",
+    )  # fmt: skip
+    view = account_view(facts, verified=False)
+    shown = json.dumps(view, ensure_ascii=False)
+    assert first.title() not in shown and last.title() not in shown
+    assert f"{local}@" not in shown and f"@{host}" not in shown
+    assert view["contact"]["phone"] == "***" + phone[-2:]  # two digits of the number, never more
