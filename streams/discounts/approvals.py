@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -22,10 +21,8 @@ from streams.authority.grants import (
     Refused,
 )
 from streams.authority.policy import GrantKind, Role
+from streams.discounts.model import DiscountAsk, GrantOutcome, RequestConflict, RequestNotFound
 from streams.queues.lifecycle import NewTask, insert_task, make_task_id
-
-if TYPE_CHECKING:
-    from streams.discounts.service import DiscountAsk, GrantOutcome
 
 APPROVAL_QUEUE = "supervisors"
 APPROVAL_TIER = 2
@@ -90,8 +87,6 @@ async def _insert(
 
 async def outcome_of(conn: asyncpg.Connection, request_id: str) -> GrantOutcome | None:
     """The recorded outcome of an earlier request with this id, or None."""
-    from streams.discounts.service import GrantOutcome
-
     row = await conn.fetchrow(
         "SELECT r.status, r.value_minor, r.refusal_rule, r.refusal_reason, r.task_id, r.exceeded,"
         " n.credit_note_number FROM discount_requests r LEFT JOIN credit_notes n ON n.grant_id = r.request_id"
@@ -106,8 +101,6 @@ async def outcome_of(conn: asyncpg.Connection, request_id: str) -> GrantOutcome 
 
 
 async def load_pending(conn: asyncpg.Connection, request_id: str) -> PendingRow:
-    from streams.discounts.service import DiscountAsk, RequestConflict, RequestNotFound
-
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM discount_requests WHERE request_id = $1 FOR UPDATE", request_id)
     if row is None:
         raise RequestNotFound(f"no discount request {request_id}")

@@ -17,11 +17,10 @@ from schemas.credit_notes import CreditNoteIssued, CreditSource
 from schemas.money import Money
 from streams.billing.numbering import format_invoice_number
 from streams.disputes.credit import InvoiceCredit
-from streams.invoicing.store import allocate_numbers
 from streams.store import enqueue
 from streams.topics import INVOICES_ISSUED
 
-CREDIT_NOTE_SERIES = "CN"
+CREDIT_NOTE_SERIES = "CN"  # numbered apart from invoices: CN-<year>-<seq>, gap-free per year
 
 # The invoice total from our own issued invoices, else from the projection of invoice.issued events (invoices
 # issued by another system arrive only that way).
@@ -89,8 +88,7 @@ async def issue_credit_note(conn: asyncpg.Connection, note: NoteRequest, now: da
     if found is not None:
         return found
     year = now.astimezone(UTC).year
-    seq = await allocate_numbers(conn, f"{CREDIT_NOTE_SERIES}-{year}", 1)
-    number = format_invoice_number(CREDIT_NOTE_SERIES, year, seq)
+    number = format_invoice_number(CREDIT_NOTE_SERIES, year, await _next_seq(conn, year))
     credit_note_id = f"cn-{note.grant_id}"[:128]
     await conn.execute(
         "INSERT INTO credit_notes (credit_note_id, credit_note_number, grant_id, dispute_id, account_id, invoice_id,"
@@ -100,6 +98,19 @@ async def issue_credit_note(conn: asyncpg.Connection, note: NoteRequest, now: da
     )  # fmt: skip
     await enqueue(conn, INVOICES_ISSUED.name, note.account_id.encode(), _event_bytes(note, credit_note_id, number, now))
     return CreditNote(credit_note_id, number, note.grant_id, note.invoice_id, note.amount_minor, note.currency)
+
+
+async def _next_seq(conn: asyncpg.Connection, year: int) -> int:
+    """The next number of the year's series, gap-free: the series lock is held until this transaction ends,
+    so a concurrent issuer waits and then sees this note; a rollback leaves no number used."""
+    prefix = f"{CREDIT_NOTE_SERIES}-{year}-"
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('credit-note-series:' || $1))", prefix)
+    last = await conn.fetchval(
+        "SELECT max(substring(credit_note_number FROM length($1) + 1)::bigint) FROM credit_notes"
+        " WHERE left(credit_note_number, length($1)) = $1",
+        prefix,
+    )
+    return (last or 0) + 1
 
 
 def _event_bytes(note: NoteRequest, credit_note_id: str, number: str, now: datetime) -> bytes:

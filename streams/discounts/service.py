@@ -12,7 +12,6 @@ locks, writes the outcome and emits discount.granted.v1 through the outbox, all 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
@@ -26,7 +25,6 @@ from streams.authority.grants import (
     AgentProfile,
     Approved,
     CustomerStanding,
-    GrantRequest,
     NeedsApproval,
     PastGrant,
     Refused,
@@ -35,43 +33,10 @@ from streams.authority.policy import AuthorityPolicy, GrantKind
 from streams.discounts import approvals
 from streams.discounts.credit_notes import NoteRequest, invoice_credit, issue_credit_note, lock_invoice
 from streams.discounts.history import PlanFee, customer_standing, grant_history, lock_for_decision
+from streams.discounts.model import DiscountAsk, GrantOutcome, RequestConflict, RequestNotFound
 from streams.disputes.credit import check_credit
 from streams.store import enqueue
 from streams.topics import DISCOUNTS_GRANTED
-
-
-@dataclass(frozen=True)
-class DiscountAsk:
-    """What an agent asks for (the API body plus who and for which task)."""
-
-    request: GrantRequest
-    reason_code: str
-    criteria: tuple[str, ...]
-    invoice_id: str | None = None  # credit notes only: the invoice to credit
-    task_id: str | None = None
-
-
-@dataclass(frozen=True)
-class GrantOutcome:
-    status: str  # granted | pending_approval | refused
-    request_id: str
-    value_minor: int = 0
-    rule: str | None = None
-    reason: str | None = None
-    task_id: str | None = None
-    credit_note_number: str | None = None
-    exceeded: tuple[str, ...] = field(default_factory=tuple)
-
-    def as_dict(self) -> dict[str, object]:
-        return {**self.__dict__, "exceeded": list(self.exceeded)}
-
-
-class RequestNotFound(LookupError):
-    pass
-
-
-class RequestConflict(Exception):
-    """The request is not pending (already approved or refused)."""
 
 
 async def request_discount(
@@ -203,3 +168,7 @@ def _granted_payload(ask: DiscountAsk, grant: PastGrant) -> DiscountGranted:
         reason_code=ask.reason_code, criteria=ask.criteria, granted_by=grant.agent_id, approved_by=grant.approved_by,
     )  # fmt: skip
 
+
+# The routes catch these two from here, beside the functions that raise them (via approvals.load_pending).
+__all__ = ["DiscountAsk", "GrantOutcome", "RequestConflict", "RequestNotFound", "approve_request",
+           "refuse_request", "request_discount"]

@@ -105,6 +105,10 @@ async def test_partial_credit_then_a_credit_beyond_what_remains_is_refused(live)
                      lambda n: n == 2)  # fmt: skip
     assert await fetchval(dsn, "SELECT count(*) FROM dead_letters WHERE original_key = $1", account.encode()) == 0
     assert await fetchval(dsn, "SELECT sum(amount_minor) FROM credit_notes WHERE invoice_id = $1", invoice_id) == 3_569
+    # Every credit note number of 2027 so far (all tests' included) is 1..N: gap-free, no repeat.
+    numbers = [r[0] for r in await fetch(dsn, "SELECT credit_note_number FROM credit_notes WHERE"
+                                              " credit_note_number LIKE 'CN-2027-%'")]  # fmt: skip
+    assert sorted(int(n.rsplit("-", 1)[1]) for n in numbers) == list(range(1, len(numbers) + 1))
 
 
 async def test_rejection_releases_the_hold_and_a_resolved_dispute_stays_resolved(live) -> None:
