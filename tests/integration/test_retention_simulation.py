@@ -15,6 +15,9 @@ import httpx
 import pytest
 from matplotlib import image
 
+from click.testing import CliRunner
+
+from ops.cli import main
 from ops.report_retention_html import render_html
 from ops.simulate_retention import TRUE_EFFECTS, SimulationConfig, feed, simulate, wait_until_followed
 from streams.retention.queries import retention_report
@@ -111,6 +114,17 @@ async def test_longer_waits_retain_fewer_customers(simulated) -> None:
     assert sum(b["cases"] for b in bands) == compared  # both arms of every practice; not-eligible cases aside
     service = simulated["report"]["service"]
     assert service and all(0 <= w["service_level"] <= 1 for w in service if w["service_level"] is not None)
+
+
+def test_the_terminal_report_and_the_html_file_from_the_command(simulated, live: Settings, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        main, ["report", "retention", "--html", str(page)], env={"DATABASE_URL": live.require_database_url()}
+    )
+    assert result.exit_code == 0, result.output
+    ranking = " > ".join(sorted(TRUE_EFFECTS, key=TRUE_EFFECTS.get, reverse=True))
+    assert f"Ranking by uplift at 90 days: {ranking}" in result.output
+    assert page.read_text().count("data:image/png;base64,") == 4
 
 
 async def test_html_report_renders_with_visible_plots_in_headless_chromium(simulated, tmp_path: Path) -> None:
