@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import FastAPI, Request, Response
 
+from api.errors import unavailable
 from streams.logs import get_logger
 
 # Not actions: probes and documentation are not audited.
@@ -47,14 +48,26 @@ def install_audit(app: FastAPI) -> None:
             try:
                 response = await call_next(request)
             except Exception:
-                await _write(request, 500, time.perf_counter() - started)
+                await _try_write(request, 500, time.perf_counter() - started)
                 raise
-            if request.url.path not in UNAUDITED_PATHS:
-                await _write(request, response.status_code, time.perf_counter() - started)
+            if request.url.path not in UNAUDITED_PATHS and not await _try_write(
+                request, response.status_code, time.perf_counter() - started
+            ):
+                # No answer goes out without its audit row: the client sees 503 and may retry.
+                response = unavailable(request)
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
         response.headers["X-Request-ID"] = request_id
         return response
+
+
+async def _try_write(request: Request, status: int, seconds: float) -> bool:
+    try:
+        await _write(request, status, seconds)
+    except Exception as exc:  # noqa: BLE001 - whatever stops the audit row, the answer must say so
+        log.error("audit row not written", error=repr(exc), path=request.url.path, status=status)
+        return False
+    return True
 
 
 async def _write(request: Request, status: int, seconds: float) -> None:

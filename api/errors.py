@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from streams.logs import get_logger
 from streams.queues.model import TaskConflict, TaskNotFound
+from streams.retry import TRANSIENT_ERRORS
 
 log = get_logger("billing.api")
 
@@ -60,6 +61,12 @@ def error_response(request: Request, status: int, code: str, message: str) -> JS
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
+def unavailable(request: Request) -> JSONResponse:
+    response = error_response(request, 503, "unavailable", "the service cannot reach its database; try again shortly")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def readable_validation(exc: RequestValidationError) -> str:
     """'body.outcome: Input should be 'resolved', 'follow_up' or 'transferred'; body.pin: Field required'."""
     parts = []
@@ -88,6 +95,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TaskConflict)
     async def _task_conflict(request: Request, exc: TaskConflict) -> JSONResponse:
         return error_response(request, 409, "conflict", str(exc))
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database (or the network to it) is down: not the request's fault, so 503 and "try again".
+        log.warning("api dependency unavailable", error=repr(exc), path=request.url.path)
+        return unavailable(request)
+
+    for transient in TRANSIENT_ERRORS:
+        app.add_exception_handler(transient, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
