@@ -136,7 +136,7 @@ def render_html(report: dict[str, Any]) -> str:
 <style>
 body {{ background: {PAGE_BACKGROUND}; font-family: sans-serif; margin: 24px; color: #222; }}
 img.plot {{ display: block; width: 1000px; margin: 8px 0 24px 0; }}
-pre {{ font-size: 11px; background: {PAGE_BACKGROUND}; }}
+pre {{ font-size: 10px; background: {PAGE_BACKGROUND}; overflow-x: auto; }}
 </style></head>
 <body>
 <h1>Retention report</h1>

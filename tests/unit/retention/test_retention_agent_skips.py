@@ -1,0 +1,34 @@
+"""Which records the retention agents handle without touching the database."""
+
+from datetime import UTC, datetime, timedelta
+
+from schemas import envelope as ev
+from schemas.accounts import AccountClosed, AccountPlanChanged, ClosureReason
+from streams.agents.retention import CLOCK_STEP, RetentionProcessor, on_account_event
+from streams.topics import ACCOUNTS
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def plan_change(at: datetime) -> ev.Event:
+    return ev.AccountPlanChangedEvent(
+        event_id=f"pc-{at.timestamp()}", type="account.plan_changed.v1", source="t", occurred_at=at,
+        schema_version=1, payload=AccountPlanChanged(account_id="acc-1", plan_id="mobile-l", effective_at=at),
+    )  # fmt: skip
+
+
+def closure(at: datetime) -> ev.Event:
+    return ev.AccountClosedEvent(
+        event_id=f"cl-{at.timestamp()}", type="account.closed.v1", source="t", occurred_at=at, schema_version=1,
+        payload=AccountClosed(account_id="acc-1", closed_at=at, reason=ClosureReason.VOLUNTARY),
+    )  # fmt: skip
+
+
+def test_small_clock_steps_are_skipped_but_never_a_closure_or_a_first_event() -> None:
+    processor = RetentionProcessor(ACCOUNTS, on_account_event, ctx=None, event_types=ACCOUNTS.event_types)
+    assert processor._needs_work(plan_change(T0), 0)  # nothing written yet on this worker
+    processor.clock_written[0] = T0
+    assert not processor._needs_work(plan_change(T0 + CLOCK_STEP - timedelta(seconds=1)), 0)
+    assert processor._needs_work(plan_change(T0 + CLOCK_STEP), 0)
+    assert processor._needs_work(closure(T0 + timedelta(seconds=1)), 0)  # closures are always recorded
+    assert processor._needs_work(plan_change(T0), 1)  # another partition has its own clock
