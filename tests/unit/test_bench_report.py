@@ -149,3 +149,29 @@ def test_readme_table_says_which_goals_were_met() -> None:
     assert lines[3] == "| rated and persisted, one worker process | 42,000 | events/s | >= 50,000 | missed |"
     assert lines[5] == "| p99 publish to persisted at 10,000 events/s | 0.400 | s | < 1 | met |"
     assert lines[6] == "| cycle close, 100,000 accounts | not measured | invoices/s | >= 5,000 |  |"
+
+
+def test_the_usage_consumers_batch_log_line_is_what_the_benchmark_reads() -> None:
+    import io
+
+    from streams.context import WorkerContext
+    from streams.decoding import RawMessage
+    from streams.logs import configure_logging
+    from streams.settings import load_settings
+    from streams.usage_batch import prepare
+    from streams.usage_consumer import UsageConsumer
+    from streams.usage_writer import ApplyResult
+
+    generator = UsageGenerator(account_ids(3), datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
+    # Offsets 40..45, alternating partitions 2 and 5: partition 2 holds 40, 42, 44 and partition 5 holds 41, 43, 45.
+    messages = [RawMessage("billing.usage.v1", 2 + 3 * (n % 2), 40 + n, key, value)
+                for n, (key, value) in enumerate(generator.stream(6, "log"))]  # fmt: skip
+    out = io.StringIO()
+    configure_logging("INFO", "json", stream=out)
+    try:
+        consumer = UsageConsumer(WorkerContext(load_settings()), writer=None)  # type: ignore[arg-type]
+        consumer._observe(prepare(messages), ApplyResult(inserted=6), persisted_at=1_795_443_363.5)
+    finally:
+        configure_logging("INFO", "json")  # back to stderr for whatever runs next
+    (mark,) = parse_marks(out.getvalue().splitlines())
+    assert mark == BatchMark(1_795_443_363.5, 6, 6, {2: (40, 45), 5: (41, 46)})
