@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import cProfile
 import pstats
+import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -130,10 +131,13 @@ def main() -> None:
     parser.add_argument("--cprofile", type=Path, default=None)
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="billing-profile-", dir="/tmp"))
-    with EmbeddedPostgres(data_dir=state / "postgres") as postgres:
-        dsn = postgres.dsn
-        asyncio.run(migrate(dsn))
-        asyncio.run(run(dsn, args.events, args.accounts, args.batch, args.cprofile, postgres.pid))
+    try:
+        with EmbeddedPostgres(data_dir=state / "postgres") as postgres:
+            dsn = postgres.dsn
+            asyncio.run(migrate(dsn))
+            asyncio.run(run(dsn, args.events, args.accounts, args.batch, args.cprofile, postgres.pid))
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,7 @@ class Bench:
         self.accounts = account_ids(options.accounts)
         self.generator = UsageGenerator(self.accounts, self.period_start, self.period_end)
         state = options.state_dir or Path(tempfile.mkdtemp(prefix="billing-bench-", dir="/tmp"))
+        self.scratch = None if options.state_dir else state  # removed after the run: a 1M run leaves ~2 GB
         self.launcher = Launcher(bench_settings(state), progress=say)
         self.rss = PeakRss(self._worker_pid)
 
@@ -85,6 +87,14 @@ class Bench:
         say(f"{self.o.accounts:,} accounts, {self.o.events:,} usage events, usage period {self.period_start:%Y-%m}")
         # Other work on the machine skews every figure: the load average before and after says how much there was.
         self.out.details["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)
+        try:
+            self._run()
+        finally:
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
+        return self.out
+
+    def _run(self) -> None:
         with self.launcher, self.rss:
             self.settings = self.launcher.start_services()
             self.out.postgres = asyncio.run(_fetchval(self.dsn, "SHOW server_version"))
@@ -100,7 +110,6 @@ class Bench:
             asyncio.run(self._close_cycles())
             asyncio.run(self._check_counts())
             self.out.details["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
-        return self.out
 
     @property
     def dsn(self) -> str:
