@@ -147,6 +147,7 @@ class Bench:
 
     def publish_backlog(self) -> None:
         say("phase: publish the usage backlog")
+        traffic.check_sample(self.generator)
         records = traffic.usage_records(self.generator, self.o.events, "use")
         seconds = asyncio.run(traffic.publish_records(self.settings.require_bootstrap(), records, self.o.events, "publish usage"))
         self.out.details["publish_eps"] = round(self.o.events / seconds)
