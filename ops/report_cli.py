@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -21,26 +22,40 @@ def _group(main: click.Group, name: str, help_text: str) -> click.Group:
     return group
 
 
-async def _report() -> dict:
+async def _report(cohort) -> dict:
     import asyncpg
 
-    from streams.retention.queries import load_inputs
-    from streams.retention.report import build_report
+    from streams.retention.queries import retention_report
 
-    conn = await asyncpg.connect(load_settings().require_database_url())
+    pool = await asyncpg.create_pool(load_settings().require_database_url(), min_size=1, max_size=1)
     try:
-        return build_report(await load_inputs(conn))
+        return await retention_report(pool, cohort)
     finally:
-        await conn.close()
+        await pool.close()
+
+
+def _cohort(cases_from: str | None, cases_to: str | None):
+    from streams.retention.queries import Cohort
+
+    if not (cases_from or cases_to):
+        return None
+    try:
+        return Cohort.parse(cases_from, cases_to)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @click.command("retention")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML report with plots to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
-def report_retention(html_path: Path | None, as_json: bool) -> None:
-    """Retention per practice and arm, uplift, cost per retained customer, curves (needs DATABASE_URL)."""
-    report = asyncio.run(_report())
+@click.option("--cases-from", default=None, help="Only cases handled at or after this ISO date/time (event time).")
+@click.option("--cases-to", default=None, help="Only cases handled before this ISO date/time (event time).")
+def report_retention(html_path: Path | None, as_json: bool, cases_from: str | None, cases_to: str | None) -> None:
+    """Retention per practice and arm, uplift, cost per retained customer, curves (needs DATABASE_URL).
+
+    Every case followed, or with --cases-from/--cases-to the cohort of cases handled in that period."""
+    report = asyncio.run(_report(_cohort(cases_from, cases_to)))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -60,14 +75,18 @@ def report_retention(html_path: Path | None, as_json: bool) -> None:
 @click.option("--holdout-share", type=float, default=None,
               help="Control-arm share for the simulated arms (default: RETENTION_HOLDOUT_SHARE).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until every case is followed.")
-def simulate_retention(accounts: int, seed: int, holdout_share: float | None, wait: bool) -> None:
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="First day of the simulated era (default 2031-01-01): later than any other event time on the "
+                   "topics, and a fresh one for each population, since the partitions' event-time clocks only move on.")
+def simulate_retention(accounts: int, seed: int, holdout_share: float | None, wait: bool, start) -> None:
     """Feed a population with known practice effects through the real topics (needs a running stack)."""
     from ops.simulate_retention import TRUE_EFFECTS, SimulationConfig, feed, simulate, wait_until_followed
 
     settings = load_settings()
     share = settings.retention_holdout_share if holdout_share is None else holdout_share
     config = SimulationConfig(accounts=accounts, seed=seed, holdout_share_bp=round(share * 10_000),
-                              partitions=settings.workflow_partitions)
+                              partitions=settings.workflow_partitions,
+                              **({} if start is None else {"start": start.replace(tzinfo=UTC)}))
     sim = simulate(config)
     click.echo(f"simulated {accounts:,} customers, {sim.cases:,} handled cases, {len(sim.events):,} events; "
                f"true 90-day uplift per practice: "
@@ -85,7 +104,9 @@ def simulate_retention(accounts: int, seed: int, holdout_share: float | None, wa
                 await pool.close()
 
     asyncio.run(run())
-    click.echo("done: `billing report retention` shows what the system learned", err=True)
+    first, last = sim.case_period()
+    click.echo("done: `billing report retention --cases-from "
+               f"{first.isoformat()} --cases-to {last.isoformat()}` shows what the system learned", err=True)
 
 
 def register(main: click.Group) -> None:

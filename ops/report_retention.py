@@ -51,7 +51,11 @@ def format_report(report: dict[str, Any]) -> str:
          *_uplift_cells(row), _cost_cell(row)]
         for row in report["practices"]
     ]
+    cohort = report.get("cohort")
+    scope = ("every case followed" if not cohort else
+             f"the cases handled from {cohort['cases_from'] or 'the start'} to before {cohort['cases_to'] or 'now'}")
     parts = [
+        f"Cohort: {scope}",
         "Retention per practice and arm (Wilson 95 % intervals); uplift = treatment - control, two-proportion "
         "z-test (* p < 0.05); cost = discount money / customers retained beyond the control rate (minor units)",
         _table(

@@ -13,6 +13,11 @@ one helps less, one does nothing and one hurts. Churners close their account at 
 call.abandoned, task.completed (as an agent tool completing the task would produce it), account.closed;
 then one account.plan_changed per partition, 92 days after the last case, moves every partition's
 event-time clock past the last horizon.
+
+The simulation lives in its own era of event time (from 2031 by default): a partition's retention clock only
+moves forward, so a population fed after events of a LATER time would see its horizons decided before its
+closures arrive. Its cases are therefore reported as a cohort, ``Simulation.case_period()``
+(`billing report retention --cases-from/--cases-to`), apart from every other case in the same database.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class SimulationConfig:
     holdout_share_bp: int = 1000
     partitions: int = 4
     duplicate_share: float = 0.05  # cases and closures published twice, as an at-least-once producer may
-    start: datetime = datetime(2025, 1, 1, tzinfo=UTC)
+    start: datetime = datetime(2031, 1, 1, tzinfo=UTC)  # after the event times of the demo and the tests
 
 
 @dataclass
@@ -60,6 +65,11 @@ class Simulation:
     case_prefix: str = ""  # every case id of this simulation starts with it
     cases: int = 0  # task.completed events (handled cases)
     compared_cases: dict[str, dict[str, int]] = field(default_factory=dict)  # practice -> arm -> count
+
+    def case_period(self) -> tuple[datetime, datetime]:
+        """[first case, last case] as a half-open period: the cohort of exactly this simulation's cases."""
+        times = [e.occurred_at for e in self.events if e.type == "task.completed.v1"]
+        return min(times), max(times) + timedelta(microseconds=1)
 
 
 def _meta(event_id: str, at: datetime) -> dict[str, object]:

@@ -9,7 +9,7 @@ from faust.web import Request, Response, View
 
 from streams.context import WorkerContext
 from streams.metrics import CONTENT_TYPE_LATEST
-from streams.retention.queries import retention_report as build_retention_report
+from streams.retention.queries import Cohort, retention_report as build_retention_report
 from streams.agents.retention import live_counts
 from streams.queues import metrics_view
 
@@ -39,8 +39,16 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.page("/reports/retention", name="retention-report")
     async def retention_report(web: View, request: Request) -> Response:
         # Computed from the counters in PostgreSQL, so every worker answers the same (streams/retention/report.py);
-        # `live_counts` is this worker's share of the Faust table cache (its partitions only).
-        report = await build_retention_report(await ctx.pool())
+        # `live_counts` is this worker's share of the Faust table cache (its partitions only, every case).
+        # ?cases_from=&cases_to= restrict it to the cases handled in that period (streams/retention/queries.py).
+        query = request.query
+        cohort = None
+        if query.get("cases_from") or query.get("cases_to"):
+            try:
+                cohort = Cohort.parse(query.get("cases_from"), query.get("cases_to"))
+            except ValueError as error:
+                return web.json({"error": "bad_cohort", "detail": str(error)}, status=400)
+        report = await build_retention_report(await ctx.pool(), cohort)
         report["live_counts"] = live_counts(app)
         return web.json(report)
 
