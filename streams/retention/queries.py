@@ -34,7 +34,9 @@ class Cohort:
 
     def __post_init__(self) -> None:
         if self.cases_from and self.cases_to and self.cases_from >= self.cases_to:
-            raise ValueError(f"the cohort is empty: {self.cases_from.isoformat()} is not before {self.cases_to.isoformat()}")
+            raise ValueError(
+                f"the cohort is empty: {self.cases_from.isoformat()} is not before {self.cases_to.isoformat()}"
+            )
 
     @classmethod
     def parse(cls, cases_from: str | None, cases_to: str | None) -> Cohort:
@@ -115,7 +117,8 @@ async def _cohort_inputs(conn: asyncpg.Connection, cohort: Cohort) -> ReportInpu
     )
     tallies: dict[CounterKey, Tally] = {}
     for r in counts:  # buckets past the cap share the last one, as in the counters
-        key = CounterKey(r["practice"], Arm(r["arm"]), r["horizon_days"], wait_bucket_s(r["bucket"] * WAIT_RESOLUTION_S))
+        bucket = wait_bucket_s(r["bucket"] * WAIT_RESOLUTION_S)
+        key = CounterKey(r["practice"], Arm(r["arm"]), r["horizon_days"], bucket)
         before = tallies.get(key, Tally(0, 0))
         tallies[key] = Tally(before.cases + r["cases"], before.retained + r["retained"])
     return ReportInputs(
