@@ -15,6 +15,7 @@ November cycles stay open until this test closes them explicitly, for its own ac
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, date, datetime
 
@@ -105,16 +106,21 @@ def amounts(invoice: asyncpg.Record) -> dict[str, tuple[int, int | None]]:
     return {line["line_id"]: (line["amount_minor"], line["quantity"]) for line in orjson.loads(invoice["lines_json"])}
 
 
-async def find_on_topic(bootstrap: str, topic: str, wanted: set[str], timeout_s: float = 30) -> dict[str, dict]:
-    """Events whose event_id is in ``wanted``, read from the start of ``topic`` (no consumer group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+async def find_on_topic(live: Settings, topic: str, wanted: set[str], timeout_s: float = 30) -> dict[str, dict]:
+    """Events whose event_id is in ``wanted``, read from the start of ``topic`` (no consumer group).
+
+    They leave through the outbox, so first wait until the relay has published them. The relay publishes in
+    table order and holds every later row while one send waits: the first send to a topic the broker does not
+    have yet (a new queue's topic) waits out the producer's 40 s request timeout. In a whole-suite session
+    such a stall can fall on these events; waiting for the outbox row separates "late" from "lost".
+    """
+    await wait_published(live.require_database_url(), topic, wanted)
+    consumer = AIOKafkaConsumer(bootstrap_servers=live.require_bootstrap(), enable_auto_commit=False, group_id=None)
     await consumer.start()
     found: dict[str, dict] = {}
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer.getmany(timeout_ms=500)
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"the broker has no partitions of {topic}"
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         deadline = time.monotonic() + timeout_s
@@ -126,7 +132,20 @@ async def find_on_topic(bootstrap: str, topic: str, wanted: set[str], timeout_s:
                         found[event["event_id"]] = event
     finally:
         await consumer.stop()
+    assert found.keys() == wanted, f"published by the outbox but not on {topic}: {sorted(wanted - found.keys())}"
     return found
+
+
+async def wait_published(dsn: str, topic: str, event_ids: set[str], timeout_s: float = 120) -> None:
+    """Until the outbox rows of these events are marked published (sent and acknowledged by the broker)."""
+    patterns = [f"%{event_id}%".encode() for event_id in event_ids]
+
+    async def published() -> set[str]:
+        rows = await fetch(dsn, "SELECT value FROM outbox WHERE topic = $1 AND published_at IS NOT NULL"
+                                " AND value LIKE ANY($2::bytea[])", topic, patterns)  # fmt: skip
+        return {orjson.loads(row["value"]).get("event_id") for row in rows} & event_ids
+
+    await eventually(published, lambda done: done == event_ids, timeout_s=timeout_s)
 
 
 async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(live) -> None:
@@ -152,8 +171,11 @@ async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(li
         used(jpy, ServiceKind.DATA, 1 << 30, nov(6)),  # 1 GiB, whole kB, inside 3 GiB
     ]
     await publish_and_wait(live, accounts, usage)
+    # The workers' closers number their invoices in the session's series at the same time; this test's own
+    # series makes its numbers its own to predict.
+    own = live.model_copy(update={"invoice_series": unique("MT").replace("-", "")})  # a series has no '-'
 
-    first = await close_for(live, [eur, jpy], NOV_CLOSE)
+    first = await close_for(own, [eur, jpy], NOV_CLOSE)
     assert (first.issued, first.held, first.errors) == (2, 0, [])
 
     november = await invoice_of(live, eur, date(2026, 11, 1))
@@ -189,14 +211,14 @@ async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(li
     # Closing again changes nothing: nothing is due, the rows are as they were.
     before = await fetch(live.require_database_url(), "SELECT * FROM invoices WHERE account_id = ANY($1) ORDER BY 1",
                          [eur, jpy])  # fmt: skip
-    again = await close_for(live, [eur, jpy], NOV_CLOSE)
+    again = await close_for(own, [eur, jpy], NOV_CLOSE)
     assert (again.issued, again.held, again.skipped) == (0, 0, 0)
     assert await fetch(live.require_database_url(), "SELECT * FROM invoices WHERE account_id = ANY($1) ORDER BY 1",
                        [eur, jpy]) == before  # fmt: skip
 
     # Late usage: a 500 s mobile-s call of 10 November arrives after November closed.
     await publish_and_wait(live, [], [used(eur, ServiceKind.VOICE, 500, nov(10))])
-    december = await close_for(live, [eur], DEC_CLOSE)
+    december = await close_for(own, [eur], DEC_CLOSE)
     assert (december.issued, december.errors) == (1, [])
     invoice = await invoice_of(live, eur, date(2026, 12, 1))
     # The late line is the difference it makes to its own cycle, priced with the plan's full allowance
@@ -213,27 +235,49 @@ async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(li
     assert "2026-11-01" in late["description"]
 
     # Every invoice went out on the invoice topic, the same invoice the row holds.
-    events = await find_on_topic(live.require_bootstrap(), "billing.invoice-issued.v1",
+    events = await find_on_topic(live, "billing.invoice-issued.v1",
                                  {f"invoice-issued:{r['invoice_id']}" for r in (november, yen, invoice)})  # fmt: skip
     assert {e["payload"]["invoice_number"]: e["payload"]["total_minor"] for e in events.values()} == {
         november["invoice_number"]: 3540, yen["invoice_number"]: 3372, invoice["invoice_number"]: 3652}
     # The ledger projection saw its own invoices come back and wrote no second row for them.
     assert await fetchval(live.require_database_url(),
                           "SELECT count(*) FROM invoices_issued WHERE account_id = ANY($1)", [eur, jpy]) == 0  # fmt: skip
-    await assert_gap_free(live)
+    # Its own series: the two November invoices (issued 2 December 2026) are 1 and 2 of 2026, in either order
+    # (one batch); the December one (issued 2 January 2027) is 1 of 2027.
+    series = own.invoice_series
+    assert {november["invoice_number"], yen["invoice_number"]} == {f"{series}-2026-000001", f"{series}-2026-000002"}
+    assert invoice["invoice_number"] == f"{series}-2027-000001"
+    assert await series_numbers(live, series) == ({f"{series}-2026": [1, 2], f"{series}-2027": [1]},
+                                                   {f"{series}-2026": 3, f"{series}-2027": 2})
+    # The session's series, which the workers and other tests number concurrently, is gap-free as a whole.
+    await assert_gap_free(live, live.invoice_series)
 
 
-async def assert_gap_free(live: Settings) -> None:
-    """Every number of every series and year, 1..N with no gap and no repeat, and the counter right after."""
-    rows = await fetch(live.require_database_url(),
-                       "SELECT invoice_number FROM invoices WHERE invoice_number LIKE $1 || '-%'", live.invoice_series)
+async def series_numbers(live: Settings, prefix: str) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Sequence numbers per series-year of invoices numbered ``prefix-YYYY-NNNNNN``, and each counter's next_seq.
+
+    One REPEATABLE READ snapshot for both: a worker issuing between two separate reads would make a sound
+    series look broken (the counter and its invoice commit together, so one snapshot sees both or neither)."""
+    conn = await asyncpg.connect(live.require_database_url())
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            numbers = await conn.fetch("SELECT invoice_number FROM invoices WHERE starts_with(invoice_number, $1)",
+                                       prefix + "-")  # fmt: skip
+            counters = await conn.fetch("SELECT series, next_seq FROM invoice_series WHERE series ~ ('^' || $1"
+                                        " || '-[0-9]{4}$')", re.escape(prefix))  # fmt: skip
+    finally:
+        await conn.close()
     by_series: dict[str, list[int]] = {}
-    for row in rows:
+    for row in numbers:
         series, year, seq = row["invoice_number"].rsplit("-", 2)
-        by_series.setdefault(f"{series}-{year}", []).append(int(seq))
-    for series, seqs in by_series.items():
-        assert sorted(seqs) == list(range(1, len(seqs) + 1)), f"{series} has gaps or repeats"
-    next_seq = await fetch(live.require_database_url(), "SELECT series, next_seq FROM invoice_series")
-    for row in next_seq:
-        assert row["next_seq"] == len(by_series.get(row["series"], [])) + 1
+        if series == prefix:
+            by_series.setdefault(f"{series}-{year}", []).append(int(seq))
+    return {k: sorted(v) for k, v in by_series.items()}, {r["series"]: r["next_seq"] for r in counters}
 
+
+async def assert_gap_free(live: Settings, prefix: str) -> None:
+    """Every number of every year of the series, 1..N with no gap and no repeat, and the counter right after."""
+    by_series, next_seq = await series_numbers(live, prefix)
+    for series, seqs in by_series.items():
+        assert seqs == list(range(1, len(seqs) + 1)), f"{series} has gaps or repeats"
+    assert next_seq == {series: len(seqs) + 1 for series, seqs in by_series.items()}

@@ -59,7 +59,7 @@ async def test_a_worker_issues_the_invoice_when_the_event_time_clock_passes_the_
     assert datetime(2026, 11, 2, tzinfo=UTC) <= invoice["issued_at"] <= latest_usage
 
     event_id = f"invoice-issued:{invoice['invoice_id']}"
-    published = (await find_on_topic(live.require_bootstrap(), "billing.invoice-issued.v1", {event_id}))[event_id]
+    published = (await find_on_topic(live, "billing.invoice-issued.v1", {event_id}))[event_id]
     assert (published["payload"]["invoice_number"], published["payload"]["total_minor"]) == (
         invoice["invoice_number"], 1308)
     await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM processed_events WHERE event_id = $1", event_id),
