@@ -77,6 +77,10 @@ class Settings(BaseSettings):
         5, ge=2, description="An invoice over this many times the account's median is held for review."
     )
     closer_interval_s: float = Field(10.0, gt=0, description="How often a worker looks for cycles due to close.")
+    closer_enabled: bool = Field(
+        True, description="Whether workers close due cycles on their own. Off: cycles close only on "
+        "`billing cycles close` (for a stack that must not follow the event-time clock, e.g. a dated test scenario)."
+    )
     care_rules_path: Path | None = Field(
         None, description="Routing rules, priority weights and widening steps (JSON or YAML, layout in "
         "streams/queues/config.py). Unset: the built-in rules of streams/care/."

@@ -33,6 +33,10 @@ class CycleCloser:
         self.log = ctx.log.bind(path="cycle-closer")
 
     async def run(self, stopping: asyncio.Event) -> None:
+        if not self.ctx.settings.closer_enabled:
+            self.log.info("cycle closer disabled (CLOSER_ENABLED=false): cycles close only on request")
+            await stopping.wait()  # returning would make the loop service restart us
+            return
         while not stopping.is_set():
             report = await retry_transient(self.close_once, self._on_retry)
             if report is not None and report.invoices:

@@ -3,6 +3,7 @@ DATABASE_URL) and two worker processes in one consumer group, started by the sam
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +24,23 @@ def _free_port_pair() -> int:
         if port < 65000 and port_is_free("127.0.0.1", port + 1):
             return port
     raise RuntimeError("no two consecutive free ports for the workers' web endpoints")
+
+
+@contextlib.contextmanager
+def own_stack(prefix: str, **overrides) -> Iterator[Launcher]:
+    """A private stack (broker, PostgreSQL, two workers) for a module whose outcome must not depend on what the
+    session's other tests publish, e.g. usage stamped "now" moving the workers' event-time clock."""
+    path = Path(tempfile.mkdtemp(prefix=f"billing-{prefix}-", dir="/tmp"))
+    settings = load_settings(state_dir=path, worker_web_port=_free_port_pair(), broker_session_timeout_s=4.0,
+                             usage_batch_wait_ms=50, outbox_poll_ms=50, late_usage_limit_days=36500,
+                             api_port=free_port(), **overrides)  # fmt: skip
+    launcher = Launcher(settings)
+    try:
+        launcher.start(workers=WORKERS)
+        yield launcher
+    finally:
+        launcher.stop()
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +74,12 @@ def stack(state_dir: Path) -> Iterator[Launcher]:
 @pytest.fixture(scope="session")
 def live(stack: Launcher) -> Settings:
     return stack.settings
+
+
+@pytest.fixture(scope="session")
+def dated_stack() -> Iterator[Launcher]:
+    """A stack for scenarios with fixed dates that close their cycles themselves: its workers run no closer, so
+    no usage stamped "now" (published by other tests on the session stack) can close a cycle before the
+    scenario's late usage arrives, whatever today's date is."""
+    with own_stack("dated", closer_enabled=False) as launcher:
+        yield launcher

@@ -15,10 +15,17 @@ from click.testing import CliRunner
 
 from ops.cli import main
 from schemas.usage import ServiceKind
+from streams.settings import Settings
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_invoicing_month import find_on_topic, opened, publish_and_wait, used
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def live(dated_stack) -> Settings:
+    """The dated stack runs no closer: usage stamped "now" elsewhere cannot close November before the test does."""
+    return dated_stack.settings
 
 
 def billing(live, *args: str):
@@ -40,8 +47,7 @@ def test_an_outlier_is_held_announced_listed_and_released(live) -> None:
     asyncio.run(publish_and_wait(live, [opened(account, "mobile-s", "EUR", "DE", datetime(2026, 8, 1, tzinfo=UTC))],
                                  [used(account, ServiceKind.VOICE, 86_400, datetime(2026, 11, 7, 9, tzinfo=UTC))]))
 
-    # August, September, October: the fee alone, 1099 + 19 % (208.81 -> 209) = 1308 each. The workers' own
-    # closer may already have closed some of them (their event-time clock may be past 2 November).
+    # August, September, October: the fee alone, 1099 + 19 % (208.81 -> 209) = 1308 each.
     closing = billing(live, "cycles", "close", "--as-of", "2026-11-02", "--account", account)
     assert closing.exit_code == 0 and "invoices/s" in closing.output
     # A batch the workers hold is skipped by the command (SKIP LOCKED) and committed by them a moment later.

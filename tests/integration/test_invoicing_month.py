@@ -7,10 +7,11 @@ Every amount below is worked out by hand from the demo catalog (streams/billing/
     mobile-jp v1: fee 2980 JPY (0 decimals); voice 0 included, 30/30 @ 0.5 yen/s; sms @ 3.3; data 3 GiB included.
     Tax DE 19 %, JP 10 %. One rounding rule: half up, once per line; tax once on the subtotal.
 
-The scenario month is November 2026, anchor day 1. The workers' own closer follows the event-time clock (the
-slowest usage partition's latest usage); all usage in the test session is dated November 2026 at the latest, so
-November cycles stay open until this test closes them explicitly, for its own accounts only, "as of" 2 December
-(the cycle end plus the one-day grace).
+The scenario month is November 2026, anchor day 1. It runs on the dated stack (tests/integration/conftest.py),
+whose workers run no closer (CLOSER_ENABLED=false): November cycles stay open until this test closes them
+explicitly, for its own accounts only, "as of" 2 December (the cycle end plus the one-day grace), on any calendar
+date. (On the session stack, other tests' usage stamped "now" moves the workers' event-time clock; after
+2 December 2026 their closer would close November before the late usage below arrives.)
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ pytestmark = pytest.mark.integration
 UNIT = {ServiceKind.VOICE: UsageUnit.SECOND, ServiceKind.SMS: UsageUnit.MESSAGE, ServiceKind.DATA: UsageUnit.BYTE}
 NOV_CLOSE = datetime(2026, 12, 2, tzinfo=UTC)  # 2026-12-01 cycle end + 1 day grace
 DEC_CLOSE = datetime(2027, 1, 2, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def live(dated_stack) -> Settings:
+    return dated_stack.settings
 
 
 def nov(day: int, hour: int = 12) -> datetime:
@@ -171,8 +177,8 @@ async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(li
         used(jpy, ServiceKind.DATA, 1 << 30, nov(6)),  # 1 GiB, whole kB, inside 3 GiB
     ]
     await publish_and_wait(live, accounts, usage)
-    # The workers' closers number their invoices in the session's series at the same time; this test's own
-    # series makes its numbers its own to predict.
+    # Other tests close cycles on this stack in the stack's series; this test's own series makes its numbers
+    # its own to predict.
     own = live.model_copy(update={"invoice_series": unique("MT").replace("-", "")})  # a series has no '-'
 
     first = await close_for(own, [eur, jpy], NOV_CLOSE)
@@ -249,7 +255,7 @@ async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(li
     assert invoice["invoice_number"] == f"{series}-2027-000001"
     assert await series_numbers(live, series) == ({f"{series}-2026": [1, 2], f"{series}-2027": [1]},
                                                    {f"{series}-2026": 3, f"{series}-2027": 2})
-    # The session's series, which the workers and other tests number concurrently, is gap-free as a whole.
+    # The stack's series, which other tests number concurrently, is gap-free as a whole.
     await assert_gap_free(live, live.invoice_series)
 
 

@@ -2,7 +2,8 @@
 
 The clock is the slowest usage partition's latest usage time, so this test puts usage of 20 November on every
 usage partition; an account opened on 1 October then has its October invoice issued by a worker, published
-through the outbox, and absorbed by the ledger as our own.
+through the outbox, and absorbed by the ledger as our own. It runs on its own stack: on the session stack other
+tests' usage stamped "now" moves the clock, and after 2 December 2026 November would close too.
 
 October on mobile-s v2 (demo catalog): fee 1099 for the whole cycle; one 30 s call, 60/1 -> 60 s, inside the
 6000 s allowance (0). Subtotal 1099; tax DE 19 %: 208.81 -> 209; total 1308.
@@ -10,18 +11,27 @@ October on mobile-s v2 (demo catalog): fee 1099 for the whole cycle; one 30 s ca
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.usage import ServiceKind
+from streams.settings import Settings
+from tests.integration.conftest import own_stack
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_invoicing_month import find_on_topic, opened, publish_and_wait, used
 
 pytestmark = pytest.mark.integration
 OCT_1 = datetime(2026, 10, 1, tzinfo=UTC)
 NOV_20 = datetime(2026, 11, 20, 8, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Settings]:
+    with own_stack("autoclose", closer_interval_s=2.0) as launcher:
+        yield launcher.settings
 
 
 def one_key_per_partition(partitions: int) -> list[str]:
@@ -54,7 +64,7 @@ async def test_a_worker_issues_the_invoice_when_the_event_time_clock_passes_the_
     invoice = rows[0]
     assert (invoice["status"], invoice["total_minor"]) == ("issued", 1308)
     # Dated by the event-time clock that found the cycle due (its end plus the grace, at the earliest; no later
-    # than the latest usage seen), not by the wall clock. Other tests' usage may have moved the clock first.
+    # than the latest usage seen), not by the wall clock.
     latest_usage = await fetchval(dsn, "SELECT max(max_started_at) FROM usage_watermarks")
     assert datetime(2026, 11, 2, tzinfo=UTC) <= invoice["issued_at"] <= latest_usage
 
