@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import asyncpg
 import click
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ops.launcher import Launcher
 from ops.loadgen import Population, Record, bad_usage_records, publish, record_of
@@ -20,7 +21,7 @@ from ops.billing_cli import money
 from streams.catalog_config import load_catalog
 from streams.invoicing import CloseReport, close_due_cycles
 from streams.settings import Settings, load_settings
-from streams.topics import EVENT_TOPICS, INVOICES_ISSUED
+from streams.topics import EVENT_TOPICS, INVOICES_ISSUED, TASK_EVENTS, TopicSpec
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ def _await_effects(settings: Settings, demo: DemoPlan) -> float:
 
 def _report(settings: Settings, demo: DemoPlan, seconds: float) -> None:
     per_topic = asyncio.run(_applied_per_topic(settings.require_database_url()))
+    # Task events feed caches (queue metrics, retention), not processed_events: show what the group consumed.
+    per_topic[TASK_EVENTS.name] = (asyncio.run(_consumed(settings, TASK_EVENTS)), 0)
     outbox = asyncio.run(_published_by_workers(settings.require_database_url()))
     dlq_messages = asyncio.run(count_dead_letter_topic(settings.require_bootstrap(), demo.bad, timeout_s=30))
     click.echo("")
@@ -110,11 +113,39 @@ def _report(settings: Settings, demo: DemoPlan, seconds: float) -> None:
         published = sum(1 for r in demo.records if r.topic == spec.name) or outbox.get(spec.name, 0)
         applied, dead = per_topic.get(spec.name, (0, 0))
         click.echo(f"{spec.name:32} {published:>10} {applied:>10} {dead:>14}")
+    _report_queues(settings)
     click.echo(f"\ndead-letter topic: {dlq_messages} message(s), each with its reason and source position:")
     for row in asyncio.run(_dead_letter_reasons(settings.require_database_url())):
         click.echo(f"  {row['source_topic']}:{row['partition']}:{row['offset']}  [{row['error_kind']}] {row['reason'][:90]}")
     usage = demo.expected_rows["usage_events"]
     click.echo(f"\nall effects written {seconds:.1f} s after publishing ({usage / max(seconds, 0.001):,.0f} usage events/s)")
+
+
+async def _consumed(settings: Settings, spec: TopicSpec) -> int:
+    """Records of the topic the workers' consumer group has committed, summed over partitions."""
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.require_bootstrap(), group_id=settings.app_id,
+                              enable_auto_commit=False)  # fmt: skip
+    await reader.start()
+    try:
+        partitions = [TopicPartition(spec.name, p) for p in range(spec.partitions(settings))]
+        return sum([await reader.committed(tp) or 0 for tp in partitions])
+    finally:
+        await reader.stop()
+
+
+def _report_queues(settings: Settings) -> None:
+    rows = asyncio.run(_tasks_per_queue(settings.require_database_url()))
+    routed = ", ".join(f"{r['queue']} {r['n']} (priority {r['low']}-{r['high']})" for r in rows)
+    click.echo(f"\nagent queues: calls and disputes routed to {routed or 'no queue'}")
+
+
+async def _tasks_per_queue(dsn: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch("SELECT queue, count(*) AS n, min(priority) AS low, max(priority) AS high"
+                                " FROM tasks GROUP BY queue ORDER BY count(*) DESC, queue")  # fmt: skip
+    finally:
+        await conn.close()
 
 
 def _close_cycles(settings: Settings) -> CloseReport:
