@@ -3,14 +3,20 @@
 Auto-created topics get the broker's default partition count (4 on Tansu, whatever Faust asks), so the
 launcher creates every topic first. An existing topic with fewer partitions than configured is reported,
 never silently altered: adding partitions moves keys between partitions and breaks per-account order.
+
+Every queue a task can land in gets its topic here, from the care configuration actually loaded (CARE_RULES_PATH)
+and the agent roles' queues, not only the defaults: a send to a topic the broker lacks stalls until it times out.
 """
 
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from api.roles import parse_role_queues
+from streams.discounts.approvals import APPROVAL_QUEUE
+from streams.queues.config import CareConfig, load_care_config
+from streams.queues.routing_tasks import HELD_INVOICE_ROUTE
 from streams.settings import Settings
-from streams.queues.config import load_care_config
 from streams.topics import ALL_TOPICS, TopicSpec, queue_topics
 
 
@@ -21,7 +27,7 @@ class TopicSetupError(RuntimeError):
 async def ensure_topics(settings: Settings, topics: tuple[TopicSpec, ...] | None = None) -> list[str]:
     """Create missing topics (by default every topic, with one per configured agent queue); return those created."""
     if topics is None:
-        topics = (*ALL_TOPICS, *queue_topics(load_care_config(settings).queues))
+        topics = (*ALL_TOPICS, *queue_topics(task_queues(settings, load_care_config(settings))))
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.require_bootstrap(), client_id=f"{settings.app_id}-admin")
     await admin.start()
     try:
@@ -38,6 +44,14 @@ async def ensure_topics(settings: Settings, topics: tuple[TopicSpec, ...] | None
         return [spec.name for spec in missing]
     finally:
         await admin.close()
+
+
+def task_queues(settings: Settings, care: CareConfig) -> set[str]:
+    """Every queue a task can be routed to or widened into, or an agent role claims from."""
+    widened = {q for steps in care.widening.steps_by_queue.values() for step in steps for q in step.add_queues}
+    claimed = {q for queues in parse_role_queues(settings.agent_role_queues).values() for q in queues}
+    fixed = {HELD_INVOICE_ROUTE.queue, APPROVAL_QUEUE}  # routed by code, whatever the rules say
+    return {*care.queues, *widened, *care.senior_queues, *claimed, *fixed}
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:

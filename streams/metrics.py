@@ -47,6 +47,12 @@ class Metrics:
             ["cause"], registry=r,
         )
         self.outbox_pending = Gauge("billing_outbox_pending", "Events written but not yet published.", registry=r)
+        self.outbox_send_failures = Counter(
+            "billing_outbox_send_failures", "Outbox sends that failed or timed out, per topic.", ["topic"], registry=r
+        )
+        self.outbox_topic_failing = Gauge(
+            "billing_outbox_topic_failing", "1 while a topic's outbox rows keep failing to publish.", ["topic"], registry=r
+        )
         self.batch_seconds = Histogram(
             "billing_batch_seconds",
             "Time to apply one batch (decode, write, commit).",

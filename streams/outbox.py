@@ -3,6 +3,11 @@
 Effects and the events they cause commit together in PostgreSQL; this relay moves them to Kafka afterwards.
 A crash between the send and the mark re-sends on restart (at-least-once), which consumers absorb by event id.
 Only one relay in the consumer group publishes at a time (an advisory lock), so events leave in table order.
+
+One topic that cannot take events (e.g. a queue topic the broker does not have) must not hold up the others:
+each send waits at most OUTBOX_SEND_TIMEOUT_S, and a topic whose send failed is skipped, with all its later rows,
+for a doubling backoff (streams/outbox_backoff.py). Its rows stay in the table, in order, and are retried; after
+every few failures in a row the topic is reported (log error + billing_outbox_topic_failing).
 """
 
 from __future__ import annotations
@@ -11,7 +16,12 @@ import asyncio
 import contextlib
 import time
 
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
 from streams.context import WorkerContext
+from streams.outbox_backoff import TopicBackoff
 from streams.retry import retry_transient
 
 _RELAY_LOCK = 0x6B2222  # arbitrary constant: "billing outbox relay"
@@ -23,6 +33,7 @@ class OutboxRelay:
         self.ctx = ctx
         self.batch_size = batch_size
         self._last_prune = time.monotonic()
+        self.backoff = TopicBackoff()
 
     async def run(self, stopping: asyncio.Event) -> None:
         poll_s = self.ctx.settings.outbox_poll_ms / 1000
@@ -35,24 +46,83 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         pool = await self.ctx.pool()
         producer = await self.ctx.producer()
+        blocked = self.backoff.blocked(time.monotonic())
         async with pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
                 return 0
             rows = await conn.fetch(
-                "SELECT id, topic, key, value FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
-                self.batch_size,
-            )
+                "SELECT id, topic, key, value FROM outbox WHERE published_at IS NULL"
+                " AND NOT (topic = ANY($2::text[])) ORDER BY id LIMIT $1",
+                self.batch_size, blocked,
+            )  # fmt: skip
             if not rows:
-                self.ctx.metrics.outbox_pending.set(0)
+                self.ctx.metrics.outbox_pending.set(
+                    await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") if blocked else 0
+                )
                 return 0
-            sent = [await producer.send(r["topic"], r["value"], key=r["key"]) for r in rows]
-            await asyncio.gather(*sent)
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-            )
+            delivered, failed = await self._send(producer, rows)
+            if delivered:
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in delivered]
+                )
+        self._account(delivered, failed)
+        return len(delivered)
+
+    async def _send(
+        self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]
+    ) -> tuple[list[asyncpg.Record], dict[str, str]]:
+        """Send the rows in table order; return those acknowledged and, per failing topic, why.
+
+        Once a topic fails, none of its later rows count as delivered (they are re-sent after the backoff), so a
+        topic's rows are marked in order. Sends that outlast the timeout are given up (at-least-once: one that
+        lands late is re-sent, and consumers absorb the duplicate by event id)."""
+        timeout_s = self.ctx.settings.outbox_send_timeout_s
+        failed: dict[str, str] = {}
+        pending: list[tuple[asyncpg.Record, asyncio.Future]] = []
         for row in rows:
+            if row["topic"] in failed:
+                continue
+            try:
+                future = await asyncio.wait_for(producer.send(row["topic"], row["value"], key=row["key"]), timeout_s)
+            except (asyncio.TimeoutError, KafkaError) as error:
+                failed[row["topic"]] = repr(error) or "send timed out"
+                continue
+            pending.append((row, future))
+        if pending:
+            await asyncio.wait([future for _, future in pending], timeout=timeout_s)
+        delivered: list[asyncpg.Record] = []
+        broken: set[str] = set()
+        for row, future in pending:
+            error = _failure(future)
+            if row["topic"] in broken or error is not None:
+                broken.add(row["topic"])
+                failed.setdefault(row["topic"], error or "after an earlier failure")
+                future.cancel()
+            else:
+                delivered.append(row)
+        return delivered, failed
+
+    def _account(self, delivered: list[asyncpg.Record], failed: dict[str, str]) -> None:
+        now = time.monotonic()
+        for row in delivered:
             self.ctx.metrics.events_out.labels(row["topic"]).inc()
-        return len(rows)
+        for topic in {row["topic"] for row in delivered} - failed.keys():
+            if self.backoff.succeeded(topic):
+                self.ctx.metrics.outbox_topic_failing.labels(topic).set(0)
+                self.ctx.log.info("outbox topic publishing again", topic=topic)
+        for topic, error in failed.items():
+            failures = self.backoff.failed(topic, now)
+            self.ctx.metrics.outbox_send_failures.labels(topic).inc()
+            if self.backoff.should_report(failures):
+                self.ctx.metrics.outbox_topic_failing.labels(topic).set(1)
+                self.ctx.log.error(
+                    "outbox topic cannot be published", topic=topic, failures=failures, error=error,
+                    action="its rows wait in the outbox and are retried; check that the topic exists"
+                    " (`billing topics` creates every configured one) and the broker is healthy",
+                )  # fmt: skip
+            else:
+                self.ctx.log.warning("outbox topic send failed; skipping it for now", topic=topic, error=error,
+                                     failures=failures)  # fmt: skip
 
     async def _wait(self, poll_s: float, stopping: asyncio.Event) -> None:
         signal = self.ctx.outbox_signal
@@ -70,3 +140,13 @@ class OutboxRelay:
 
     def _on_retry(self, error: BaseException, attempt: int) -> None:
         self.ctx.log.warning("outbox relay retrying", error=repr(error), attempt=attempt)
+
+
+def _failure(future: asyncio.Future) -> str | None:
+    """None if the send was acknowledged; else why not (and the exception is retrieved, so never unobserved)."""
+    if not future.done():
+        return "no acknowledgement within the send timeout"
+    if future.cancelled():
+        return "cancelled"
+    error = future.exception()
+    return None if error is None else repr(error)

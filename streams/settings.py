@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     usage_batch_max: int = Field(5000, ge=1, description="Most usage events rated in one database transaction.")
     usage_batch_wait_ms: int = Field(200, ge=0, description="Longest wait to fill a usage batch.")
     outbox_poll_ms: int = Field(200, ge=10, description="How often the outbox relay looks for unpublished events.")
+    outbox_send_timeout_s: float = Field(
+        5.0, gt=0, description="Longest wait for one outbox send; a topic that fails is skipped for a growing backoff "
+        "while the other topics keep publishing."
+    )
     catalog_path: Path | None = Field(
         None, description="Price plans and tax rates (JSON, layout in streams/billing/catalog.py). Unset: the demo catalog."
     )
