@@ -38,6 +38,9 @@ class UsageConsumer:
             session_timeout_ms=int(s.broker_session_timeout_s * 1000),
             heartbeat_interval_ms=int(s.broker_heartbeat_interval_s * 1000),
             max_poll_records=s.usage_batch_max,
+            # The embedded broker holds a fetch for its whole max wait even when records are there: at the
+            # default 500 ms that alone set the p99 from publish to persisted (ops/bench/PROFILE.md).
+            fetch_max_wait_ms=50,
         )
 
     async def run(self, stopping: asyncio.Event) -> None:
