@@ -48,18 +48,24 @@ def due_cutoff(as_of: datetime, settings: Settings) -> date:
 async def close_due_cycles(
     pool: asyncpg.Pool, catalog: Catalog, settings: Settings, as_of: datetime, batch_size: int = 1000,
     *, accounts: Sequence[str] | None = None, issued_at: datetime | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, refused: dict[str, str] | None = None,
 ) -> CloseReport:  # fmt: skip
     """Close every cycle due as of ``as_of`` (event time); ``accounts`` limits the run to those accounts.
 
     Invoices are dated ``issued_at``, by default ``as_of``: the same clock that decided the cycle was due,
     so a back-fill or a replay dates its invoices the same way.
+
+    An account whose cycle cannot be built from its data (e.g. its plan has no version in force at the cycle
+    start) is refused: left out for the rest of the run, or the batch loop would pick it forever. A caller that
+    passes its own ``refused`` (account id -> reason) keeps them out of later runs too, and ``errors`` lists
+    only the accounts refused for the first time; the account keeps its open cycle, nothing is dropped.
     """
     issued_at = (issued_at or as_of).astimezone(UTC)
     cutoff = due_cutoff(as_of, settings)
     report = CloseReport()
     started = time.monotonic()
-    refused: dict[str, str] = {}  # left out for the rest of this run, or the batch loop would pick them forever
+    refused = {} if refused is None else refused
+    known = set(refused)
     calendar = inputs.PlanCalendar(catalog)
     while True:
         batch = await _close_batch(pool, calendar, settings, cutoff, issued_at, batch_size, refused, accounts)
@@ -73,7 +79,7 @@ async def close_due_cycles(
         report.seconds = time.monotonic() - started
         if progress:
             progress(report)
-    report.errors = [f"{account_id}: {reason}" for account_id, reason in refused.items()]
+    report.errors = [f"{account_id}: {reason}" for account_id, reason in refused.items() if account_id not in known]
     report.seconds = time.monotonic() - started
     return report
 
@@ -90,7 +96,9 @@ async def _close_batch(
         batch = _build_batch(calendar, settings, due, fetched, issued_at)
         await _write_batch(conn, settings, batch, issued_at)
     for account_id, reason in batch.failed.items():
-        log.error("cycle not closed", account_id=account_id, reason=reason)
+        log.error("cycle not closed", account_id=account_id, reason=reason,
+                  action="the account keeps its open cycle: fix the catalog (CATALOG_PATH: a plan version in force"
+                  " at the cycle start) or the account's plan (account.plan_changed), then close it again")  # fmt: skip
     return batch
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import datetime
 
 import asyncpg
@@ -26,11 +27,18 @@ async def event_time_clock(conn: asyncpg.Connection | asyncpg.Pool) -> datetime 
     return await conn.fetchval("SELECT min(max_started_at) FROM usage_watermarks")
 
 
+# A refused cycle (its data cannot make an invoice, e.g. no plan version in force) is a permanent input problem:
+# retrying it every pass only repeats the error. It is retried this often, in case a plan change fixed it.
+REFUSED_RETRY_S = 3600.0
+
+
 class CycleCloser:
     def __init__(self, ctx: WorkerContext, catalog: Catalog | None = None) -> None:
         self.ctx = ctx
         self.catalog = catalog or load_catalog(ctx.settings)
         self.log = ctx.log.bind(path="cycle-closer")
+        self.refused: dict[str, str] = {}  # account id -> why its cycle could not be closed
+        self._refused_since = time.monotonic()
 
     async def run(self, stopping: asyncio.Event) -> None:
         if not self.ctx.settings.closer_enabled:
@@ -41,7 +49,7 @@ class CycleCloser:
             report = await retry_transient(self.close_once, self._on_retry)
             if report is not None and report.invoices:
                 self.ctx.outbox_signal.set()  # issued and held invoices both left events: wake the relay now
-            if report is not None and (report.invoices or report.skipped):
+            if report is not None and (report.invoices or report.skipped or report.errors):
                 self.log.info("cycles closed", issued=report.issued, held=report.held, skipped=report.skipped,
                               seconds=round(report.seconds, 3), errors=report.errors[:10])  # fmt: skip
             with contextlib.suppress(asyncio.TimeoutError):
@@ -52,7 +60,10 @@ class CycleCloser:
         clock = await event_time_clock(pool)
         if clock is None:
             return None
-        return await close_due_cycles(pool, self.catalog, self.ctx.settings, clock)
+        if time.monotonic() - self._refused_since > REFUSED_RETRY_S:
+            self.refused.clear()
+            self._refused_since = time.monotonic()
+        return await close_due_cycles(pool, self.catalog, self.ctx.settings, clock, refused=self.refused)
 
     def _on_retry(self, error: BaseException, attempt: int) -> None:
         self.log.warning("cycle close retrying", error=repr(error), attempt=attempt)
