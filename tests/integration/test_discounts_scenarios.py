@@ -46,6 +46,13 @@ def _relaxed_policy() -> AuthorityPolicy:
 POLICY = _relaxed_policy()
 
 
+@pytest.fixture(scope="module")
+def live(dated_stack):
+    """The dated stack runs no closer: on the session stack, usage stamped "now" would let the workers close these
+    2027 cycles themselves (from April 2027 on) before the grants under test are recorded."""
+    return dated_stack.settings
+
+
 def _plan_fee(plan_id: str, at: datetime) -> int:
     return demo_catalog().plan_in_force(plan_id, at).recurring_fee_minor
 
