@@ -51,7 +51,8 @@ class Metrics:
             "billing_outbox_send_failures", "Outbox sends that failed or timed out, per topic.", ["topic"], registry=r
         )
         self.outbox_topic_failing = Gauge(
-            "billing_outbox_topic_failing", "1 while a topic's outbox rows keep failing to publish.", ["topic"], registry=r
+            "billing_outbox_topic_failing", "1 while a topic's outbox rows keep failing to publish.", ["topic"],
+            registry=r,
         )
         self.batch_seconds = Histogram(
             "billing_batch_seconds",
