@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import faust
+from faust.transport.drivers import aiokafka as faust_kafka
+from faust.types import TP
 
 from streams.agents import queue_metrics, services, workflow
 from streams.context import WorkerContext
@@ -10,8 +14,46 @@ from streams.settings import Settings
 from streams import web
 
 
+class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
+    """Seeks a partition that has no committed offset back to its first record, as it does one that has.
+
+    Why: after an assignment Faust recovers the tables while aiokafka already fetches the stream partitions;
+    records taken then are dropped (the flow is off), and Faust relies on the seek to the committed offsets that
+    ends recovery to read them again. aiokafka's seek_to_committed skips a partition whose committed offset is
+    None (or 0), so such a partition kept the position past the dropped records and they were never handled.
+    It happens when a worker dies before its partitions' first offset commit and the restarted worker gets them
+    back (tests/integration/test_crash_before_commit.py). Broker-independent: Apache Kafka behaves the same.
+    Seeking to the beginning is what consumer_auto_offset_reset="earliest" means for a partition never committed;
+    effects are idempotent, so the records handled twice change nothing.
+    """
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        return await self.call_thread(self._seek_to_committed_or_start)
+
+    async def _seek_to_committed_or_start(self) -> Mapping[TP, int]:
+        consumer = self._ensure_consumer()  # runs in the consumer's thread, like the seek it extends
+        committed = await consumer.seek_to_committed()
+        assigned = consumer.assignment()
+        never_committed = [tp for tp, offset in committed.items() if not offset and tp in assigned]
+        if never_committed:
+            await consumer.seek_to_beginning(*never_committed)
+        return committed
+
+
+class _Consumer(faust_kafka.Consumer):
+    def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_kafka.Transport):
+    Consumer = _Consumer
+
+
 class BillingApp(faust.App):
     ctx: WorkerContext
+
+    def _new_transport(self) -> faust_kafka.Transport:
+        return _Transport(self.conf.broker_consumer, self)
 
     async def on_shutdown(self) -> None:
         # After agents and loops have stopped, so nothing is mid-transaction when the pool closes.
