@@ -19,6 +19,7 @@ from datetime import timedelta
 import faust
 
 from schemas import Event
+from streams.agents.raw import raw_agent
 from streams.context import WorkerContext
 from streams.decoding import ErrorKind, RawMessage, Rejection, decode
 from streams.queues.metrics import (
@@ -119,17 +120,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         "queue-stats-total", default=dict, partitions=partitions, help="Per queue@partition all-time QueueStats cells."
     )
     recorder = QueueMetricsRecorder(ctx, windows, totals)
-    topic = app.topic(TASK_EVENTS.name, key_serializer="raw", value_serializer="raw", partitions=partitions)
-
-    async def count_service_metrics(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            await recorder.process(
-                RawMessage(message.topic, message.partition, message.offset, message.key, message.value,
-                           message.timestamp)
-            )
-
-    app.agent(topic, name=f"{TASK_EVENTS.name}.queue-metrics", concurrency=1)(count_service_metrics)
+    raw_agent(app, TASK_EVENTS, ctx.settings, f"{TASK_EVENTS.name}.queue-metrics", recorder.process)
 
     @app.timer(interval=_PRUNE_INTERVAL_S)
     async def prune_old_windows() -> None:

@@ -20,6 +20,7 @@ import asyncpg
 import faust
 
 from schemas import Event
+from streams.agents.raw import raw_agent
 from streams.context import WorkerContext
 from streams.decoding import ErrorKind, RawMessage, Rejection, decode
 from streams.retention import store
@@ -158,17 +159,4 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
 
 def _register_one(app: faust.App, processor: RetentionProcessor) -> None:
-    spec, ctx = processor.spec, processor.ctx
-    topic = app.topic(
-        spec.name, key_serializer="raw", value_serializer="raw", partitions=spec.partitions(ctx.settings)
-    )
-
-    async def follow_outcomes(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            await processor.process(
-                RawMessage(message.topic, message.partition, message.offset, message.key, message.value,
-                           message.timestamp)
-            )
-
-    app.agent(topic, name=f"{spec.name}.retention", concurrency=1)(follow_outcomes)
+    raw_agent(app, processor.spec, processor.ctx.settings, f"{processor.spec.name}.retention", processor.process)

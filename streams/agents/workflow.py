@@ -1,15 +1,12 @@
-"""One agent per workflow topic (accounts, invoices issued, calls, disputes, discounts).
-
-Values are read as raw bytes so that decoding happens in our code, where a bad record is dead-lettered with
-its position instead of being skipped by Faust. Concurrency stays 1: with more, Faust may commit an offset
-before its event is done (faust-streaming issue 606).
-"""
+"""One agent per workflow topic (accounts, invoices issued, calls, disputes, discounts), each subscribed as
+raw bytes (streams/agents/raw.py), so that a bad record is dead-lettered by our code with its position."""
 
 from __future__ import annotations
 
 import faust
 
 from streams.agents import retention
+from streams.agents.raw import raw_agent
 from streams.context import WorkerContext
 from streams.decoding import RawMessage
 from streams.processor import EventProcessor, Handler
@@ -37,17 +34,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
 
 def _register_one(app: faust.App, ctx: WorkerContext, spec: TopicSpec, processor: EventProcessor) -> None:
-    topic = app.topic(
-        spec.name, key_serializer="raw", value_serializer="raw", partitions=spec.partitions(ctx.settings)
-    )
+    async def handle(message: RawMessage) -> None:
+        await processor.process(message)
+        ctx.done_up_to(message.topic, message.partition, message.offset + 1)
 
-    async def consume(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            await processor.process(
-                RawMessage(message.topic, message.partition, message.offset, message.key, message.value,
-                           message.timestamp)
-            )
-            ctx.done_up_to(message.topic, message.partition, message.offset + 1)
-
-    app.agent(topic, name=f"{spec.name}.agent", concurrency=1)(consume)
+    raw_agent(app, spec, ctx.settings, f"{spec.name}.agent", handle)
