@@ -62,7 +62,10 @@ def stack(state_dir: Path) -> Iterator[Launcher]:
         # Scenarios use fixed 2026 dates with hand-computed amounts; a long late limit keeps them billable in
         # any year. The late-limit rule itself is tested in tests/unit/test_usage_rating.py.
         late_usage_limit_days=36500,
-        usage_park_limit_s=30,
+        # Long enough that usage racing its account's opening on a loaded machine is parked, not dead-lettered
+        # (the openings go through a Faust agent, the usage through the batch path); short enough for the
+        # park-limit test to see it expire.
+        usage_park_limit_s=60,
         api_port=free_port(),
     )
     launcher = Launcher(settings)

@@ -11,7 +11,7 @@ import pytest
 from ops.launcher import Launcher
 from ops.loadgen import Population, bad_usage_records, publish, record_of
 from tests.integration.conftest import WORKERS
-from tests.integration.helpers import eventually, fetchval, unique
+from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration
 
@@ -84,10 +84,16 @@ async def test_kill_minus_nine_mid_stream_loses_and_duplicates_nothing(stack: La
     await publish(live.require_bootstrap(), events[10_000:])
     await asyncio.to_thread(stack.restart_worker, 0)
 
-    count = await eventually(
-        lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id LIKE $1", like),
-        lambda n: n >= 20_000, timeout_s=120,
-    )  # fmt: skip
-    assert count == 20_000
+    pattern = f'%"{prefix}-%'.encode()
+
+    async def rated_and_refused() -> tuple[int, int]:
+        rated = await fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id LIKE $1", like)
+        refused = await fetchval(dsn, "SELECT count(*) FROM dead_letters WHERE original_value LIKE $1", pattern)
+        return rated, refused
+
+    # Waiting for rated + refused (not rated alone) makes a refusal fail fast, with its reason, not as a timeout.
+    rated, refused = await eventually(rated_and_refused, lambda c: sum(c) >= 20_000, timeout_s=120)
+    reasons = await fetch(dsn, "SELECT DISTINCT reason FROM dead_letters WHERE original_value LIKE $1", pattern)
+    assert (rated, refused) == (20_000, 0), f"dead letters: {[r['reason'] for r in reasons]}"
     total = await fetchval(dsn, "SELECT sum(quantity) FROM usage_events WHERE event_id LIKE $1", like)
     assert total == sum(e.payload.quantity for e in population.usage(20_000, id_prefix=prefix))

@@ -59,7 +59,7 @@ async def test_usage_for_an_account_that_never_comes_is_dead_lettered_after_the_
     dsn = live.require_database_url()
     reason = await eventually(
         lambda: fetchval(dsn, "SELECT reason FROM dead_letters WHERE original_key = $1", account.encode()),
-        lambda r: r is not None, timeout_s=90,
+        lambda r: r is not None, timeout_s=live.usage_park_limit_s + 90,
     )  # fmt: skip
     assert reason == f"account {account} unknown after waiting {live.usage_park_limit_s} s"
 
