@@ -128,6 +128,7 @@ async def test_call_to_completed_task_through_the_api(api) -> None:
     # customer value band 5,000 -> +5; tenure 0 days -> 0; first call, nothing open -> 0. 10 + 5 = 15.
     assert (task["queue"], task["rule"], task["static_priority"], task["tier"]) == ("billing", "default", 15, 1)
 
+    before = await queue_counts(live, "billing")
     agent, token = await create_agent(pool, "Ana", Role.AGENT)
     claimed = await claim_until(client, token, task_id)
     assert (claimed["state"], claimed["holder_agent_id"], claimed["call_id"]) == ("reserved", agent.agent_id, call_id)
@@ -189,6 +190,23 @@ async def test_call_to_completed_task_through_the_api(api) -> None:
         ("accounts.view", 409, "conflict"),
     ]
     assert {r["account_id"] for r in audit} == {account}
+
+    # The service metrics saw the same thing: one more answered and one more completed in billing (the other
+    # billing tasks claim_until met were rejected, which answers nothing), and one failed and one passed PIN.
+    after_counts = await eventually(lambda: queue_counts(live, "billing"),
+                                    lambda c: c["completed"] > before["completed"])  # fmt: skip
+    assert (after_counts["answered"] - before["answered"], after_counts["completed"] - before["completed"]) == (1, 1)
+    exposition = (await client.get("/metrics")).text
+    assert 'billing_api_verifications_total{method="pin",result="failed"} 1.0' in exposition
+    assert 'billing_api_verifications_total{method="pin",result="passed"} 1.0' in exposition
+
+
+async def queue_counts(live, queue: str) -> dict[str, int]:
+    """All-time figures of one queue from a worker's JSON endpoint (every worker answers for the group)."""
+    url = f"http://127.0.0.1:{live.worker_web_port}/queues/metrics"
+    async with httpx.AsyncClient() as http:
+        figures = (await http.get(url)).json()["queues"].get(queue, {})
+    return {key: figures.get(key, 0) for key in ("entered", "answered", "completed")}
 
 
 async def held_call_task(pool, queue: str, account: str) -> tuple[str, str]:
