@@ -12,16 +12,15 @@ from dataclasses import dataclass
 import asyncpg
 import click
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ops.launcher import Launcher
 from ops.loadgen import Population, Record, bad_usage_records, publish, record_of
-from ops.observe import count_dead_letter_topic, wait_for_counts
+from ops.observe import committed_offsets, count_dead_letter_topic, wait_for_counts
 from ops.billing_cli import money
 from streams.catalog_config import load_catalog
 from streams.invoicing import CloseReport, close_due_cycles
 from streams.settings import Settings, load_settings
-from streams.topics import EVENT_TOPICS, INVOICES_ISSUED, TASK_EVENTS, TopicSpec
+from streams.topics import EVENT_TOPICS, INVOICES_ISSUED, TASK_EVENTS
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,8 @@ def _await_effects(settings: Settings, demo: DemoPlan) -> float:
 def _report(settings: Settings, demo: DemoPlan, seconds: float) -> None:
     per_topic = asyncio.run(_applied_per_topic(settings.require_database_url()))
     # Task events feed caches (queue metrics, retention), not processed_events: show what the group consumed.
-    per_topic[TASK_EVENTS.name] = (asyncio.run(_consumed(settings, TASK_EVENTS)), 0)
+    consumed = asyncio.run(committed_offsets(settings, TASK_EVENTS)).values()
+    per_topic[TASK_EVENTS.name] = (sum(offset or 0 for offset in consumed), 0)
     outbox = asyncio.run(_published_by_workers(settings.require_database_url()))
     dlq_messages = asyncio.run(count_dead_letter_topic(settings.require_bootstrap(), demo.bad, timeout_s=30))
     click.echo("")
@@ -119,18 +119,6 @@ def _report(settings: Settings, demo: DemoPlan, seconds: float) -> None:
         click.echo(f"  {row['source_topic']}:{row['partition']}:{row['offset']}  [{row['error_kind']}] {row['reason'][:90]}")
     usage = demo.expected_rows["usage_events"]
     click.echo(f"\nall effects written {seconds:.1f} s after publishing ({usage / max(seconds, 0.001):,.0f} usage events/s)")
-
-
-async def _consumed(settings: Settings, spec: TopicSpec) -> int:
-    """Records of the topic the workers' consumer group has committed, summed over partitions."""
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.require_bootstrap(), group_id=settings.app_id,
-                              enable_auto_commit=False)  # fmt: skip
-    await reader.start()
-    try:
-        partitions = [TopicPartition(spec.name, p) for p in range(spec.partitions(settings))]
-        return sum([await reader.committed(tp) or 0 for tp in partitions])
-    finally:
-        await reader.stop()
 
 
 def _report_queues(settings: Settings) -> None:

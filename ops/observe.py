@@ -13,7 +13,8 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.topics import DEAD_LETTERS
+from streams.settings import Settings
+from streams.topics import DEAD_LETTERS, TopicSpec
 
 
 class NotReached(AssertionError):
@@ -77,3 +78,17 @@ async def _parts(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 async def count_dead_letter_topic(bootstrap: str, expected: int, timeout_s: float = 30) -> int:
     return len(await read_topic(bootstrap, DEAD_LETTERS.name, expected, timeout_s))
+
+
+async def committed_offsets(settings: Settings, spec: TopicSpec) -> dict[int, int | None]:
+    """The workers' group's committed offset per partition of a topic (None: never committed).
+
+    A consumer given the group id that never subscribes only reads the offsets; it does not join the group."""
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.require_bootstrap(), group_id=settings.app_id,
+                              enable_auto_commit=False)  # fmt: skip
+    await reader.start()
+    try:
+        partitions = [TopicPartition(spec.name, p) for p in range(spec.partitions(settings))]
+        return {tp.partition: await reader.committed(tp) for tp in partitions}
+    finally:
+        await reader.stop()

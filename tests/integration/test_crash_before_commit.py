@@ -12,25 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ops.embedded import free_port
 from ops.launcher import Launcher
 from ops.loadgen import publish, record_of
+from ops.observe import committed_offsets
 from schemas import envelope as ev
 from schemas.tasks import TaskKind, TaskRouted, Tier
 from streams.queues.metrics import window_start
-from streams.settings import Settings, load_settings
 from streams.topics import TASK_EVENTS
-from tests.integration.conftest import WORKERS, _free_port_pair
+from tests.integration.conftest import WORKERS, own_stack
 from tests.integration.helpers import eventually, fetchval, unique
 
 pytestmark = pytest.mark.integration
@@ -41,33 +36,13 @@ COUNTED = "SELECT coalesce(sum((stats->>'entered')::int), 0) FROM queue_stats_wi
 
 @pytest.fixture(scope="module")
 def fresh_stack() -> Iterator[Launcher]:
-    path = Path(tempfile.mkdtemp(prefix="billing-crash-", dir="/tmp"))
-    settings = load_settings(state_dir=path, worker_web_port=_free_port_pair(), broker_session_timeout_s=4.0,
-                             outbox_poll_ms=50, api_port=free_port())  # fmt: skip
-    launcher = Launcher(settings)
-    try:
-        launcher.start(workers=WORKERS)
+    with own_stack("crash") as launcher:  # a fresh consumer group: nothing committed anywhere yet
         yield launcher
-    finally:
-        launcher.stop()
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback test server
         return json.loads(response.read().decode())
-
-
-async def _committed(settings: Settings) -> dict[int, int | None]:
-    """The group's committed offsets on the task-events topic (None: never committed). Reads only; never joins."""
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.require_bootstrap(), group_id=settings.app_id,
-                              enable_auto_commit=False)  # fmt: skip
-    await reader.start()
-    try:
-        partitions = [TopicPartition(TASK_EVENTS.name, p) for p in range(TASK_EVENTS.partitions(settings))]
-        return {tp.partition: await reader.committed(tp) for tp in partitions}
-    finally:
-        await reader.stop()
 
 
 def _routed(queue: str, prefix: str) -> list[ev.Event]:
@@ -89,13 +64,13 @@ async def test_kill_before_the_first_offset_commit_loses_and_doubles_nothing(fre
     queue, prefix = unique("qc"), unique("qct")
     events = _routed(queue, prefix)
     half = len(events) // 2
-    assert set((await _committed(live)).values()) == {None}  # a fresh group: nothing committed anywhere
+    assert set((await committed_offsets(live, TASK_EVENTS)).values()) == {None}  # a fresh group: nothing committed anywhere
 
     # Half the events; once the first counts are stored (well before Faust's first commit, 2.8 s), kill -9.
     await publish(live.require_bootstrap(), [record_of(e) for e in events[:half]])
     await eventually(lambda: fetchval(live.require_database_url(), COUNTED, queue), lambda n: n > 0)
     fresh_stack.stop_worker(0, kill=True)
-    assert None in (await _committed(live)).values(), "the kill came after the first commits: not this test's case"
+    assert None in (await committed_offsets(live, TASK_EVENTS)).values(), "the kill came after the first commits: not this test's case"
     # Back before the session timeout ends: the rebalance that drops the dead member hands its partitions, still
     # without a committed offset, straight to the restarted worker (not to the survivor, which would commit them).
     await asyncio.to_thread(fresh_stack.restart_worker, 0)
@@ -108,7 +83,7 @@ async def test_kill_before_the_first_offset_commit_loses_and_doubles_nothing(fre
         timeout_s=120,
     )
     # Every partition has committed past its events, so no replay is still to come that could double a count.
-    await eventually(lambda: _committed(live), lambda offsets: None not in offsets.values(), timeout_s=60)
+    await eventually(lambda: committed_offsets(live, TASK_EVENTS), lambda offsets: None not in offsets.values(), timeout_s=60)
     await asyncio.sleep(3)
     for index in range(WORKERS):
         report = await asyncio.to_thread(_get_json, f"http://127.0.0.1:{live.worker_web_port + index}/queues/metrics")

@@ -10,17 +10,16 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ops.launcher import Launcher
 from ops.loadgen import Record, publish, record_of
+from ops.observe import committed_offsets
 from schemas import envelope as ev
 from schemas.tasks import (
     CancelCause, HoldoutArm, Practice, RequeueCause, TaskAccepted, TaskCancelled, TaskCompleted, TaskKind,
     TaskOutcome, TaskRequeued, TaskRouted, Tier,
 )  # fmt: skip
 from streams.queues.metrics import window_start
-from streams.settings import Settings
 from streams.topics import TASK_EVENTS
 from tests.integration.conftest import WORKERS
 from tests.integration.helpers import eventually, fetch, fetchval, unique
@@ -202,7 +201,7 @@ async def test_kill_minus_nine_mid_stream_counts_every_task_event_once(stack: La
     # have cells to restore and a replay to absorb. (A worker killed before its partitions' first offset commit
     # can leave them unconsumed after the restart on the embedded broker: reported, not this test's subject.)
     await eventually(lambda: fetchval(dsn, counted, queue), lambda n: n >= 200)
-    await eventually(lambda: _committed(live),
+    await eventually(lambda: committed_offsets(live, TASK_EVENTS),
                      lambda offsets: all(offset for offset in offsets.values()))  # fmt: skip
     stack.stop_worker(0, kill=True)
     await publish(live.require_bootstrap(), [record_of(e) for e in events[half:]])
@@ -219,17 +218,3 @@ async def test_kill_minus_nine_mid_stream_counts_every_task_event_once(stack: La
     # The windows add up to the same: no window cell was lost or doubled in the restores either.
     assert sum(w["entered"] for w in q["windows"]) == tasks
     assert sum(w["total_answer_wait_s"] for w in q["windows"]) == expected_wait_s
-
-
-async def _committed(settings: Settings) -> dict[int, int | None]:
-    """Offsets the consumer group has committed on the task-events topic, by partition (None: not yet).
-
-    A consumer that is given the group id but never subscribes only reads the offsets; it does not join."""
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.require_bootstrap(), group_id=settings.app_id,
-                              enable_auto_commit=False)  # fmt: skip
-    await reader.start()
-    try:
-        partitions = [TopicPartition(TASK_EVENTS.name, p) for p in range(TASK_EVENTS.partitions(settings))]
-        return {tp.partition: await reader.committed(tp) for tp in partitions}
-    finally:
-        await reader.stop()
