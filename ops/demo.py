@@ -20,7 +20,7 @@ from ops.billing_cli import money
 from streams.catalog_config import load_catalog
 from streams.invoicing import CloseReport, close_due_cycles
 from streams.settings import Settings, load_settings
-from streams.topics import EVENT_TOPICS, INVOICES_ISSUED, TASK_EVENTS
+from streams.topics import EVENT_TOPICS, INVOICES_ISSUED, TASK_EVENTS, TopicSpec
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,9 @@ def _await_effects(settings: Settings, demo: DemoPlan) -> float:
 
 def _report(settings: Settings, demo: DemoPlan, seconds: float) -> None:
     per_topic = asyncio.run(_applied_per_topic(settings.require_database_url()))
-    # Task events feed caches (queue metrics, retention), not processed_events: show what the group consumed.
-    consumed = asyncio.run(committed_offsets(settings, TASK_EVENTS)).values()
-    per_topic[TASK_EVENTS.name] = (sum(offset or 0 for offset in consumed), 0)
     outbox = asyncio.run(_published_by_workers(settings.require_database_url()))
+    # Task events feed caches (queue metrics, retention), not processed_events: show what the group consumed.
+    per_topic[TASK_EVENTS.name] = (asyncio.run(_consumed(settings, TASK_EVENTS, outbox.get(TASK_EVENTS.name, 0))), 0)
     dlq_messages = asyncio.run(count_dead_letter_topic(settings.require_bootstrap(), demo.bad, timeout_s=30))
     click.echo("")
     click.echo(f"{'topic':32} {'published':>10} {'applied':>10} {'dead-lettered':>14}")
@@ -119,6 +118,16 @@ def _report(settings: Settings, demo: DemoPlan, seconds: float) -> None:
         click.echo(f"  {row['source_topic']}:{row['partition']}:{row['offset']}  [{row['error_kind']}] {row['reason'][:90]}")
     usage = demo.expected_rows["usage_events"]
     click.echo(f"\nall effects written {seconds:.1f} s after publishing ({usage / max(seconds, 0.001):,.0f} usage events/s)")
+
+
+async def _consumed(settings: Settings, spec: TopicSpec, published: int, timeout_s: float = 15) -> int:
+    """Records of the topic the workers' group has committed, waiting a little for its periodic commit."""
+    deadline = clock.monotonic() + timeout_s
+    while True:
+        consumed = sum(offset or 0 for offset in (await committed_offsets(settings, spec)).values())
+        if consumed >= published or clock.monotonic() > deadline:
+            return consumed
+        await asyncio.sleep(0.5)
 
 
 def _report_queues(settings: Settings) -> None:
