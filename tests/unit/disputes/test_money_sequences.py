@@ -164,14 +164,16 @@ def test_random_money_sequences_keep_every_rule(steps) -> None:
 
 def _check_authority(history: GrantHistory) -> None:
     by_month: dict[tuple[str, tuple[int, int]], int] = defaultdict(int)
-    for grant in history.grants:
+    for index, grant in enumerate(history.grants):
         authority = POLICY.authority_for("EUR", ROLE_OF[grant.charged_to])
         assert grant.value_minor <= authority.max_per_grant_minor
         if grant.approved_by is not None:
             assert grant.approved_by != grant.agent_id
             assert POLICY.authority_for("EUR", ROLE_OF[grant.approved_by]).can_approve_others
-        account_window = sum(g.value_minor for g in history.grants if g.account_id == grant.account_id
-                             and grant.granted_at - CUSTOMER_WINDOW < g.granted_at <= grant.granted_at)  # fmt: skip
+        # The grants this one was decided against: those before it (in decision order, since several may share a
+        # timestamp) within the 12 months, and itself. A later grant by someone with a higher limit is not its.
+        account_window = sum(g.value_minor for g in history.grants[: index + 1] if g.account_id == grant.account_id
+                             and grant.granted_at - CUSTOMER_WINDOW < g.granted_at)  # fmt: skip
         assert account_window <= authority.max_per_customer_12m_minor
         by_month[(grant.charged_to, utc_month(grant.granted_at))] += grant.value_minor
     for (person, _month), used in by_month.items():
