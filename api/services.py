@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +10,7 @@ import asyncpg
 from api.lockout import LockoutPolicy
 from api.metrics import ApiMetrics
 from api.roles import Role, parse_role_queues
-from streams.context import create_pool
+from streams.context import LazyPool
 from streams.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -32,20 +31,13 @@ class ApiServices:
         )
         # Basis points, as the retention arms take it: 0.10 -> 1000.
         self.holdout_share_bp = round(settings.retention_holdout_share * 10_000)
-        self._pool: asyncpg.Pool | None = None
-        self._lock = asyncio.Lock()
+        self._pool = LazyPool(settings)
 
     def queues_for(self, role: Role) -> tuple[str, ...]:
         return self.role_queues[role]
 
     async def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            async with self._lock:
-                if self._pool is None:
-                    self._pool = await create_pool(self.settings)
-        return self._pool
+        return await self._pool.get()
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._pool.close()

@@ -22,7 +22,7 @@ class WorkerContext:
         self.metrics = metrics or Metrics()
         self.log = get_logger("billing.worker")
         self.outbox_signal = asyncio.Event()
-        self._pool: asyncpg.Pool | None = None
+        self._pool = LazyPool(settings)
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         # Next offset to handle per (topic, partition), for the lag gauge; the broker's copy is authoritative.
@@ -37,11 +37,7 @@ class WorkerContext:
             self.metrics.consumer_lag.labels(topic, str(partition)).set(max(highwater - done, 0))
 
     async def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            async with self._lock:
-                if self._pool is None:
-                    self._pool = await create_pool(self.settings)
-        return self._pool
+        return await self._pool.get()
 
     async def producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -60,6 +56,25 @@ class WorkerContext:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        await self._pool.close()
+
+
+class LazyPool:
+    """One asyncpg pool, opened by the first caller inside the running loop (never at import or construction)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    self._pool = await create_pool(self._settings)
+        return self._pool
+
+    async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
