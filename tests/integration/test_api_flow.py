@@ -128,7 +128,6 @@ async def test_call_to_completed_task_through_the_api(api) -> None:
     # customer value band 5,000 -> +5; tenure 0 days -> 0; first call, nothing open -> 0. 10 + 5 = 15.
     assert (task["queue"], task["rule"], task["static_priority"], task["tier"]) == ("billing", "default", 15, 1)
 
-    before = await queue_counts(live, "billing")
     agent, token = await create_agent(pool, "Ana", Role.AGENT)
     claimed = await claim_until(client, token, task_id)
     assert (claimed["state"], claimed["holder_agent_id"], claimed["call_id"]) == ("reserved", agent.agent_id, call_id)
@@ -191,14 +190,26 @@ async def test_call_to_completed_task_through_the_api(api) -> None:
     ]
     assert {r["account_id"] for r in audit} == {account}
 
-    # The service metrics saw the same thing: one more answered and one more completed in billing (the other
-    # billing tasks claim_until met were rejected, which answers nothing), and one failed and one passed PIN.
-    after_counts = await eventually(lambda: queue_counts(live, "billing"),
-                                    lambda c: c["completed"] > before["completed"])  # fmt: skip
-    assert (after_counts["answered"] - before["answered"], after_counts["completed"] - before["completed"]) == (1, 1)
+    # The service metrics saw the same thing. Other tests answer billing tasks too, and the metrics agent counts
+    # them some time after they happen, so compare with every accepted and completed event the store emitted for
+    # billing (ours among them): each counted exactly once.
+    emitted = await billing_task_events(pool)
+    assert {(task_id, "task.accepted.v1"), (task_id, "task.completed.v1")} <= {(t, kind) for _, t, kind in emitted}
+    expected = {kind: sum(1 for *_, t in emitted if t == f"task.{kind}.v1") for kind in ("accepted", "completed")}
+    await eventually(lambda: queue_counts(live, "billing"),
+                     lambda c: (c["answered"], c["completed"]) == (expected["accepted"], expected["completed"]))  # fmt: skip
     exposition = (await client.get("/metrics")).text
     assert 'billing_api_verifications_total{method="pin",result="failed"} 1.0' in exposition
     assert 'billing_api_verifications_total{method="pin",result="passed"} 1.0' in exposition
+
+
+async def billing_task_events(pool) -> list[tuple[str, str, str]]:
+    """(event id, task id, type) of every accepted or completed task event the store wrote for billing, once each."""
+    rows = await pool.fetch(
+        "SELECT DISTINCT e->>'event_id' AS id, e->'payload'->>'task_id' AS task_id, e->>'type' AS type"
+        " FROM (SELECT convert_from(value, 'UTF8')::jsonb AS e FROM outbox) AS o"
+        " WHERE e->>'type' IN ('task.accepted.v1', 'task.completed.v1') AND e->'payload'->>'queue' = 'billing'")
+    return [(r["id"], r["task_id"], r["type"]) for r in rows]
 
 
 async def queue_counts(live, queue: str) -> dict[str, int]:
