@@ -26,6 +26,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def world(live):
+    async for built in api_world(live):
+        yield built
+
+
+async def api_world(live):
+    """The agent API in process on ``live``'s stack, with one person per role."""
     app = create_app(live)
     app.state.services.discount_policy = POLICY  # what DISCOUNT_POLICY_PATH would configure
     pool = await create_pool(live)
