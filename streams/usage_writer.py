@@ -17,14 +17,14 @@ from streams.settings import Settings
 from streams.store import record_dead_letters
 from streams.usage_batch import PreparedBatch, usage_row
 from streams.usage_rating import RatingLimits, RatingOutcome, rate_batch
-from streams.usage_store import advance_watermarks, insert_rated, known_event_ids, load_accounts, park
+from streams.account_cache import AccountCache
+from streams.usage_store import advance_watermarks, insert_rated, known_event_ids, park
 
 
 @dataclass(frozen=True)
 class Assessment:
-    fresh: list[int]  # indexes in batch.usages of the records not billed before
-    outcome: RatingOutcome  # indexes in `fresh`
-    known: int  # records already billed
+    outcome: RatingOutcome  # indexes in batch.usages; records billed before are left out of refused and parked
+    known: int  # refused or parked records that were billed before (duplicates)
 
 
 @dataclass
@@ -39,6 +39,7 @@ class UsageWriter:
     def __init__(self, catalog: Catalog, settings: Settings) -> None:
         self.catalog = catalog
         self.settings = settings
+        self.accounts = AccountCache()
 
     def limits(self, now: datetime | None = None) -> RatingLimits:
         s = self.settings
@@ -54,43 +55,48 @@ class UsageWriter:
         return await self.store(conn, batch, await self.assess(conn, batch))
 
     async def assess(self, conn: asyncpg.Connection, batch: PreparedBatch) -> Assessment:
-        """Reads and rating only: which records are already billed, and how each fresh one is rated.
+        """Reads and rating only: how each record is rated, and which refused or parked ones were billed before.
 
         Safe to run before, and outside, the transaction that stores the result: the event-id key and
         ON CONFLICT in `store` are the duplicate guard, and an account read a moment earlier is what a
         transaction started a moment earlier would have read. The usage consumer does exactly that, so
         the next batch is assessed while the previous one is being written.
         """
-        known = await known_event_ids(conn, [u.event_id for u in batch.usages]) if batch.usages else set()
-        fresh = [i for i, u in enumerate(batch.usages) if u.event_id not in known]
-        accounts = await load_accounts(conn, {batch.usages[i].account_id for i in fresh})
-        outcome = rate_batch([batch.usages[i] for i in fresh], accounts, self.catalog, self.limits())
-        return Assessment(fresh, outcome, len(batch.usages) - len(fresh))
+        accounts = await self.accounts.views(conn, {u.account_id for u in batch.usages})
+        outcome = rate_batch(batch.usages, accounts, self.catalog, self.limits())
+        # A redelivered record that a rule now refuses (past its late limit, say) or parks was billed the first
+        # time: it is a duplicate, not a dead letter. Rated records need no lookup (ON CONFLICT skips them in
+        # `store`), which spares the common case a key probe per record.
+        unsettled = [i for i, _ in outcome.refused] + outcome.parked
+        known = await known_event_ids(conn, [batch.usages[i].event_id for i in unsettled]) if unsettled else set()
+        if known:
+            outcome.refused = [(i, r) for i, r in outcome.refused if batch.usages[i].event_id not in known]
+            outcome.parked = [i for i in outcome.parked if batch.usages[i].event_id not in known]
+        return Assessment(outcome, len(unsettled) - len(outcome.refused) - len(outcome.parked))
 
     async def store(self, conn: asyncpg.Connection, batch: PreparedBatch, assessment: Assessment) -> ApplyResult:
         """Write an assessed batch: rated rows with their cycle totals, dead letters, parked records."""
         result = ApplyResult(duplicates=assessment.known)
-        fresh, outcome = assessment.fresh, assessment.outcome
-        rows = [usage_row(row, batch.messages[fresh[j]]) for j, row in outcome.rated]
+        outcome, messages = assessment.outcome, batch.messages
+        rows = [usage_row(row, messages[i]) for i, row in outcome.rated]
         inserted = await insert_rated(conn, rows) if rows else 0
         result.inserted = inserted
         result.duplicates += len(rows) - inserted
         rejections = list(batch.rejections)
-        rejections += [(batch.messages[fresh[j]], Rejection(ErrorKind.REJECTED, reason)) for j, reason in outcome.refused]
+        rejections += [(messages[i], Rejection(ErrorKind.REJECTED, reason)) for i, reason in outcome.refused]
         if rejections:
             result.dead = await record_dead_letters(conn, rejections)
-        waiting = [(batch.usages[fresh[j]], batch.messages[fresh[j]]) for j in outcome.parked]
-        if waiting:
-            await park(conn, [(u.event_id, u.account_id, m) for u, m in waiting])
-            result.parked = [u.event_id for u, _ in waiting]
-        await _advance(conn, outcome.rated, batch, fresh)
+        if outcome.parked:
+            await park(conn, [(batch.usages[i].event_id, batch.usages[i].account_id, messages[i]) for i in outcome.parked])
+            result.parked = [batch.usages[i].event_id for i in outcome.parked]
+        await _advance(conn, outcome.rated, batch)
         return result
 
 
-async def _advance(conn: asyncpg.Connection, rated, batch: PreparedBatch, fresh: list[int]) -> None:
+async def _advance(conn: asyncpg.Connection, rated, batch: PreparedBatch) -> None:
     latest: dict[int, datetime] = {}
-    for j, row in rated:
-        partition = batch.messages[fresh[j]].partition
+    for i, row in rated:
+        partition = batch.messages[i].partition
         if partition not in latest or row.usage.started_at > latest[partition]:
             latest[partition] = row.usage.started_at
     if latest:
