@@ -9,6 +9,7 @@ order. A rerun finds nothing due; UNIQUE (account_id, period_start) would refuse
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ def due_cutoff(as_of: datetime, settings: Settings) -> date:
 async def close_due_cycles(
     pool: asyncpg.Pool, catalog: Catalog, settings: Settings, as_of: datetime, batch_size: int = 1000,
     *, accounts: Sequence[str] | None = None, issued_at: datetime | None = None,
-    progress: Progress | None = None, refused: dict[str, str] | None = None,
+    progress: Progress | None = None, refused: dict[str, str] | None = None, concurrency: int = 2,
 ) -> CloseReport:  # fmt: skip
     """Close every cycle due as of ``as_of`` (event time); ``accounts`` limits the run to those accounts.
 
@@ -59,6 +60,9 @@ async def close_due_cycles(
     start) is refused: left out for the rest of the run, or the batch loop would pick it forever. A caller that
     passes its own ``refused`` (account id -> reason) keeps them out of later runs too, and ``errors`` lists
     only the accounts refused for the first time; the account keeps its open cycle, nothing is dropped.
+
+    ``concurrency`` batches run at once on their own connections, so one batch's Python work overlaps another's
+    database work; SKIP LOCKED gives them disjoint accounts and the series row orders their numbers.
     """
     issued_at = (issued_at or as_of).astimezone(UTC)
     cutoff = due_cutoff(as_of, settings)
@@ -67,21 +71,32 @@ async def close_due_cycles(
     refused = {} if refused is None else refused
     known = set(refused)
     calendar = inputs.PlanCalendar(catalog)
-    while True:
-        batch = await _close_batch(pool, calendar, settings, cutoff, issued_at, batch_size, refused, accounts)
-        if batch is None:
-            break
-        held = sum(1 for closed in batch.closed if closed.held)
-        report.issued += len(batch.closed) - held
-        report.held += held
-        report.skipped += batch.skipped + len(batch.failed)
-        refused.update(batch.failed)
-        report.seconds = time.monotonic() - started
-        if progress:
-            progress(report)
+
+    async def close_batches() -> None:
+        while batch := await _close_batch(pool, calendar, settings, cutoff, issued_at, batch_size, refused, accounts):
+            held = sum(1 for closed in batch.closed if closed.held)
+            report.issued += len(batch.closed) - held
+            report.held += held
+            report.skipped += batch.skipped + len(batch.failed)
+            report.seconds = time.monotonic() - started
+            if progress:
+                progress(report)
+
+    await _all_or_none([close_batches() for _ in range(max(1, concurrency))])
     report.errors = [f"{account_id}: {reason}" for account_id, reason in refused.items() if account_id not in known]
     report.seconds = time.monotonic() - started
     return report
+
+
+async def _all_or_none(loops: list) -> None:
+    """Run the loops together; the first error cancels the others (none outlives the call) and is raised as is."""
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _close_batch(
@@ -94,6 +109,7 @@ async def _close_batch(
             return None
         fetched = await store.fetch_inputs(conn, due)
         batch = _build_batch(calendar, settings, due, fetched, issued_at)
+        refused.update(batch.failed)  # before the commit: a concurrent batch must not pick these up again
         await _write_batch(conn, settings, batch, issued_at)
     for account_id, reason in batch.failed.items():
         log.error("cycle not closed", account_id=account_id, reason=reason,
