@@ -83,18 +83,21 @@ class UsageConsumer:
     async def handle(self, consumer: AIOKafkaConsumer, batch: PreparedBatch, assessment: Assessment) -> None:
         metrics = self.ctx.metrics
         metrics.events_in.labels(USAGE.name).inc(batch.size)
+        started = time.perf_counter()
         with metrics.batch_seconds.labels(USAGE.name).time():
             result = await retry_transient(lambda: self.write(batch, assessment), self._on_retry)
         persisted_at = time.time()  # the transaction has committed: these events are billed from now on
+        stored = time.perf_counter()
         await self._commit(consumer, batch)
-        self._observe(batch, result, persisted_at)
+        timing = {"store_ms": round(1000 * (stored - started), 1), "commit_ms": round(1000 * (time.perf_counter() - stored), 1)}
+        self._observe(batch, result, persisted_at, timing)
 
     async def write(self, batch: PreparedBatch, assessment: Assessment) -> ApplyResult:
         pool = await self.ctx.pool()
         async with pool.acquire() as conn, conn.transaction():
             return await self.writer.store(conn, batch, assessment)
 
-    def _observe(self, batch: PreparedBatch, result: ApplyResult, persisted_at: float) -> None:
+    def _observe(self, batch: PreparedBatch, result: ApplyResult, persisted_at: float, timing: dict) -> None:
         metrics = self.ctx.metrics
         metrics.events_applied.labels(USAGE.name, "usage.recorded.v1").inc(result.inserted)
         metrics.events_duplicate.labels(USAGE.name).inc(result.duplicates)
@@ -108,7 +111,7 @@ class UsageConsumer:
         # persisted_at and the offset ranges let the benchmark tell when each event became durable (ops/bench).
         self.log.info("usage batch applied", received=batch.size, rated=result.inserted,
                       duplicates=result.duplicates, parked=len(result.parked), dead_lettered=len(result.dead),
-                      persisted_at=round(persisted_at, 6), ranges=batch.offset_ranges())  # fmt: skip
+                      persisted_at=round(persisted_at, 6), ranges=batch.offset_ranges(), **timing)  # fmt: skip
 
     async def _commit(self, consumer: AIOKafkaConsumer, batch: PreparedBatch) -> None:
         offsets = {TopicPartition(t, p): o for (t, p), o in batch.next_offsets.items()}

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,9 +29,10 @@ from ops.bench.events import UsageGenerator, account_ids
 from ops.bench.run import last_full_month
 from ops.embedded import EmbeddedPostgres
 from ops.migrate import migrate
-from streams import usage_writer
+from streams import account_cache, usage_writer
 from streams.catalog_config import load_catalog
 from streams.context import create_pool
+from streams.invoicing import close_due_cycles
 from streams.decoding import RawMessage
 from streams.settings import load_settings
 from streams.topics import USAGE
@@ -67,8 +69,9 @@ def _timed_sync(name: str, function):
 
 def instrument() -> None:
     """Wrap the writer's steps (as imported by streams.usage_writer) with stage timers."""
-    for name in ("known_event_ids", "load_accounts", "insert_rated", "advance_watermarks"):
+    for name in ("known_event_ids", "insert_rated", "advance_watermarks"):
         setattr(usage_writer, name, _timed(f"db: {name}", getattr(usage_writer, name)))
+    account_cache.load_accounts = _timed("db: load_accounts", account_cache.load_accounts)
     usage_writer.rate_batch = _timed_sync("rate_batch", usage_writer.rate_batch)
 
 
@@ -79,7 +82,9 @@ def messages(generator: UsageGenerator, count: int, partitions: int) -> list[Raw
     return out
 
 
-async def run(dsn: str, events: int, accounts: int, batch_size: int, profile: Path | None, pg_pid: int | None) -> None:
+async def run(
+    dsn: str, events: int, accounts: int, batch_size: int, profile: Path | None, pg_pid: int | None, close: bool
+) -> None:
     start, end = last_full_month(time_now())
     ids = account_ids(accounts)
     await open_directly(dsn, ids, start)
@@ -106,20 +111,40 @@ async def run(dsn: str, events: int, accounts: int, batch_size: int, profile: Pa
         profiler.disable()
     seconds = time.perf_counter() - started
     python_cpu, pg_cpu = time.process_time() - cpu_before[0], cpu_seconds(pg_pid, with_children=True) - cpu_before[1]
-    await pool.close()
     print(f"{events:,} events in {seconds:.2f} s = {events / seconds:,.0f} events/s (batch {batch_size})")
     for name, spent in sorted(STAGES.items(), key=lambda item: -item[1]):
         print(f"  {name:28} {spent:7.2f} s  {100 * spent / seconds:5.1f} %  {1e6 * spent / events:6.1f} µs/event")
     # CPU time does not grow when other work shares the machine, wall time does.
+    if close:
+        await _profile_close(pool, settings, end, pg_pid, profile)
+    cache = writer.accounts
+    print(f"account cache: {cache.hits:,} hits, {cache.misses:,} misses, {len(cache):,} views")
     print(f"CPU per event: this process {1e6 * python_cpu / events:.1f} µs, PostgreSQL {1e6 * pg_cpu / events:.1f} µs")
     if profiler and profile:
         profiler.dump_stats(str(profile))
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    await pool.close()
+
+
+async def _profile_close(pool, settings, period_end, pg_pid: int | None, profile: Path | None) -> None:
+    """Close the month just rated, as the benchmark's phase (d) does, with CPU per invoice."""
+    as_of = period_end + timedelta(seconds=settings.cycle_close_grace_s, hours=1)
+    profiler = cProfile.Profile() if profile else None
+    cpu_before = (time.process_time(), cpu_seconds(pg_pid, with_children=True))
+    if profiler:
+        profiler.enable()
+    report = await close_due_cycles(pool, load_catalog(settings), settings, as_of)
+    if profiler:
+        profiler.disable()
+    python_cpu, pg_cpu = time.process_time() - cpu_before[0], cpu_seconds(pg_pid, with_children=True) - cpu_before[1]
+    n = max(report.invoices, 1)
+    print(f"close: {report.invoices:,} invoices in {report.seconds:.2f} s = {report.per_second:,.0f} invoices/s;"
+          f" CPU per invoice: this process {1e6 * python_cpu / n:.0f} µs, PostgreSQL {1e6 * pg_cpu / n:.0f} µs")
+    if profiler and profile:
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
 def time_now():
-    from datetime import UTC, datetime
-
     return datetime.now(UTC)
 
 
@@ -129,13 +154,14 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--cprofile", type=Path, default=None)
+    parser.add_argument("--close", action="store_true", help="then close the month's cycles and profile that")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="billing-profile-", dir="/tmp"))
     try:
         with EmbeddedPostgres(data_dir=state / "postgres") as postgres:
             dsn = postgres.dsn
             asyncio.run(migrate(dsn))
-            asyncio.run(run(dsn, args.events, args.accounts, args.batch, args.cprofile, postgres.pid))
+            asyncio.run(run(dsn, args.events, args.accounts, args.batch, args.cprofile, postgres.pid, args.close))
     finally:
         shutil.rmtree(state, ignore_errors=True)
 
