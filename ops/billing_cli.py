@@ -126,7 +126,10 @@ def cycles_close(as_of: datetime, batch_size: int, only: tuple[str, ...]) -> Non
     from streams.invoicing import close_due_cycles, due_cutoff
     from streams.invoicing.model import CloseReport
 
+    from ops.runtime import tune_gc
+
     settings = _settings()
+    tune_gc()
     moment = datetime.combine(as_of.date(), time.min, UTC)
     click.echo(f"closing cycles ending on or before {due_cutoff(moment, settings)}", err=True)
 

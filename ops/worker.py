@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from ops.runtime import tune_gc
 from streams.app import create_app
 from streams.logs import configure_logging
 from streams.settings import Settings
@@ -19,4 +20,5 @@ def run_worker(settings: Settings, index: int) -> None:
         redirect_stdouts=False,
         quiet=True,
     )
+    tune_gc()
     worker.execute_from_commandline()

@@ -21,6 +21,8 @@ from pathlib import Path
 import orjson
 import psutil
 
+from ops.runtime import tune_gc
+
 from ops.bench.progress import say
 from ops.bench.report import (
     GOAL_EPS_PER_WORKER, GOAL_INVOICES_PER_S, GOAL_P99_S, build_results, machine_info, markdown_table, validate_results,
@@ -77,6 +79,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> None:
     options, out_dir, update_readme = parse_options(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    tune_gc()  # phase (d) runs the closer in this process: tuned as a worker's closer is
     outcome = Bench(options).run()
     details = {"faust_per_event_eps": outcome.details.pop("faust_per_event_eps", None),
                "sizes": {"events": options.events, "accounts": options.accounts,

@@ -27,6 +27,7 @@ from ops.bench.accounts import open_directly
 from ops.bench.memory import cpu_seconds
 from ops.bench.events import UsageGenerator, account_ids
 from ops.bench.run import last_full_month
+from ops.runtime import tune_gc
 from ops.embedded import EmbeddedPostgres
 from ops.migrate import migrate
 from streams import account_cache, usage_writer
@@ -156,6 +157,7 @@ def main() -> None:
     parser.add_argument("--cprofile", type=Path, default=None)
     parser.add_argument("--close", action="store_true", help="then close the month's cycles and profile that")
     args = parser.parse_args()
+    tune_gc()  # as the worker does
     state = Path(tempfile.mkdtemp(prefix="billing-profile-", dir="/tmp"))
     try:
         with EmbeddedPostgres(data_dir=state / "postgres") as postgres:
