@@ -18,6 +18,7 @@ Line ids are deterministic so a re-run produces the same lines:
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 from streams.billing.adjustments import (
@@ -27,7 +28,7 @@ from streams.billing.adjustments import (
     carry_forward,
     check_unique_grants,
 )
-from streams.billing.catalog import PricePlan, ServiceKind
+from streams.billing.catalog import PricePlan, ServiceKind, ServiceRate
 from streams.billing.invoice_model import (
     InvoiceDraft,
     InvoiceError,
@@ -148,8 +149,16 @@ def _price_prorated(
     plan: PricePlan, key: UsageKey, units: int, days: int, cycle_days: int
 ) -> ServiceCharge:
     rate = plan.rate_for(key.service)
-    prorated = replace(rate, included_units=prorate(rate.included_units, days, cycle_days))
-    return price_service(prorated, units)
+    if days != cycle_days:  # most invoices cover a whole cycle under one plan version: nothing to prorate
+        rate = _prorated_rate(rate, days, cycle_days)
+    return price_service(rate, units)
+
+
+@lru_cache(maxsize=4096)
+def _prorated_rate(rate: ServiceRate, days: int, cycle_days: int) -> ServiceRate:
+    """The rate with its allowance prorated; cached because a cycle close prices the same few (rate, days)
+    pairs for many accounts, and building a rate validates its tiers again."""
+    return replace(rate, included_units=prorate(rate.included_units, days, cycle_days))
 
 
 def _late_usage_line(late: LateUsage) -> InvoiceLine:
