@@ -41,7 +41,11 @@ class PreparedBatch:
 
 
 def prepare(messages: Iterable[RawMessage]) -> PreparedBatch:
-    batch = PreparedBatch()
+    return prepare_into(PreparedBatch(), messages)
+
+
+def prepare_into(batch: PreparedBatch, messages: Iterable[RawMessage]) -> PreparedBatch:
+    """Decode ``messages`` and add them to ``batch`` (a batch may be prepared a slice at a time)."""
     for message in messages:
         usage = _decode(message)
         if isinstance(usage, Rejection):

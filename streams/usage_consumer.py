@@ -16,8 +16,9 @@ from streams.context import WorkerContext
 from streams.decoding import RawMessage
 from streams.retry import retry_transient
 from streams.topics import USAGE
-from streams.usage_batch import PreparedBatch, prepare
-from streams.usage_writer import ApplyResult, Assessment, UsageWriter
+from streams.usage_batch import PreparedBatch, prepare_into
+from streams.usage_rating import AccountView
+from streams.usage_writer import SLICE, ApplyResult, Assessment, UsageWriter
 
 
 class UsageConsumer:
@@ -55,8 +56,8 @@ class UsageConsumer:
                 # Fetching, decoding and rating the next batch overlaps the previous batch's transaction, which
                 # mostly waits on PostgreSQL (ops/bench/PROFILE.md). Transactions and offset commits still happen
                 # one batch after another, in order, so a committed offset never runs ahead of a committed effect.
-                batch = prepare([_raw(r) for rs in records.values() for r in rs]) if records else None
-                assessment = await self.assess(batch) if batch is not None and batch.size else None
+                batch, accounts = await self.prepare(records) if records else (None, {})
+                assessment = await self.assess(batch, accounts) if batch is not None and batch.size else None
                 if in_flight is not None:
                     await in_flight
                     in_flight = None
@@ -71,12 +72,34 @@ class UsageConsumer:
                 in_flight.cancel()  # failed or cancelled elsewhere: its transaction rolls back and is replayed
             await consumer.stop()
 
-    async def assess(self, batch: PreparedBatch) -> Assessment:
+    async def prepare(self, records: dict) -> tuple[PreparedBatch, dict[str, AccountView]]:
+        """Decode the fetched records a slice at a time, giving the event loop a turn between slices, while
+        PostgreSQL reads the views of the accounts the record keys name (the key is the account id)."""
+        messages, batch = [_raw(r) for rs in records.values() for r in rs], PreparedBatch()
+        reading = asyncio.ensure_future(self.read_accounts({m.key.decode(errors="replace") for m in messages if m.key}))
+        try:
+            for start in range(0, len(messages), SLICE):
+                prepare_into(batch, messages[start : start + SLICE])
+                await asyncio.sleep(0)
+        finally:
+            accounts = await reading
+        return batch, accounts
+
+    async def read_accounts(self, account_ids: set[str]) -> dict[str, AccountView]:
+        pool = await self.ctx.pool()
+
+        async def attempt() -> dict[str, AccountView]:
+            async with pool.acquire() as conn:
+                return await self.writer.accounts.views(conn, account_ids)
+
+        return await retry_transient(attempt, self._on_retry)
+
+    async def assess(self, batch: PreparedBatch, accounts: dict[str, AccountView]) -> Assessment:
         pool = await self.ctx.pool()
 
         async def attempt() -> Assessment:
             async with pool.acquire() as conn:
-                return await self.writer.assess(conn, batch)
+                return await self.writer.assess(conn, batch, accounts)
 
         return await retry_transient(attempt, self._on_retry)
 
@@ -89,7 +112,8 @@ class UsageConsumer:
         persisted_at = time.time()  # the transaction has committed: these events are billed from now on
         stored = time.perf_counter()
         await self._commit(consumer, batch)
-        timing = {"store_ms": round(1000 * (stored - started), 1), "commit_ms": round(1000 * (time.perf_counter() - stored), 1)}
+        timing = {"store_ms": round(1000 * (stored - started), 1),
+                  "commit_ms": round(1000 * (time.perf_counter() - stored), 1)}  # fmt: skip
         self._observe(batch, result, persisted_at, timing)
 
     async def write(self, batch: PreparedBatch, assessment: Assessment) -> ApplyResult:

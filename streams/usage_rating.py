@@ -63,6 +63,12 @@ class RatingOutcome:
     refused: list[tuple[int, str]] = field(default_factory=list)
     parked: list[int] = field(default_factory=list)
 
+    def extend(self, part: RatingOutcome, offset: int) -> None:
+        """Add the outcome of a slice of the batch that starts at ``offset``."""
+        self.rated += [(offset + i, row) for i, row in part.rated]
+        self.refused += [(offset + i, reason) for i, reason in part.refused]
+        self.parked += [offset + i for i in part.parked]
+
 
 def rate_batch(
     usages: Sequence[Usage], accounts: Mapping[str, AccountView], catalog: Catalog, limits: RatingLimits

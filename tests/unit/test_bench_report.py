@@ -3,6 +3,8 @@ reading that dates each event's persistence, and the run's options. Nothing here
 
 from __future__ import annotations
 
+import orjson
+
 from datetime import UTC, datetime
 
 import pytest
@@ -170,8 +172,11 @@ def test_the_usage_consumers_batch_log_line_is_what_the_benchmark_reads() -> Non
     configure_logging("INFO", "json", stream=out)
     try:
         consumer = UsageConsumer(WorkerContext(load_settings()), writer=None)  # type: ignore[arg-type]
-        consumer._observe(prepare(messages), ApplyResult(inserted=6), persisted_at=1_795_443_363.5)
+        consumer._observe(prepare(messages), ApplyResult(inserted=6), persisted_at=1_795_443_363.5,
+                          timing={"store_ms": 12.5, "commit_ms": 1.0})  # fmt: skip
     finally:
         configure_logging("INFO", "json")  # back to stderr for whatever runs next
-    (mark,) = parse_marks(out.getvalue().splitlines())
+    (line,) = out.getvalue().splitlines()
+    assert (orjson.loads(line)["store_ms"], orjson.loads(line)["commit_ms"]) == (12.5, 1.0)
+    (mark,) = parse_marks([line])
     assert mark == BatchMark(1_795_443_363.5, 6, 6, {2: (40, 45), 5: (41, 46)})
