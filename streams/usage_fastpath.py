@@ -42,7 +42,28 @@ class Usage:
     source: str
 
 
+# The layout this system's own producers write (schema field order, no spaces; msisdn and destination absent,
+# null or set), matched in one pass over the bytes. Strings that may hold any text (source, destination) are
+# taken only without escapes and checked for UTF-8 and length below; anything else goes the orjson way.
+_TS = rb"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2}))"
+_IDB = rb"([A-Za-z0-9][A-Za-z0-9._:-]{0,127})"
+_PLAIN = rb'([^"\\\x00-\x1f]+)'
+PRODUCER_LAYOUT = re.compile(
+    rb'\{"event_id":"' + _IDB + rb'","type":"usage\.recorded\.v1","source":"' + _PLAIN + rb'","occurred_at":"' + _TS
+    + rb'","schema_version":1,"payload":\{"account_id":"' + _IDB + rb'","record_id":"' + _IDB
+    + rb'","service":"(voice|sms|data)","quantity":(0|[1-9][0-9]{0,15}),"unit":"(second|message|byte)","started_at":"'
+    + _TS + rb'"(?:,"msisdn":(?:null|"[0-9]{5,15}"))?(?:,"destination":(?:null|"' + _PLAIN + rb'"))?\}\}'
+)  # fmt: skip
+
+
 def fast_usage(value: bytes) -> Usage | None:
+    canonical = PRODUCER_LAYOUT.fullmatch(value)
+    usage = from_canonical(canonical) if canonical is not None else None
+    return usage if usage is not None else from_json(value)
+
+
+def from_json(value: bytes) -> Usage | None:
+    """The general fast path: any key order and spacing, escapes in strings."""
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError:
@@ -57,6 +78,23 @@ def fast_usage(value: bytes) -> Usage | None:
         return None
     return Usage(doc["event_id"], payload["account_id"], payload["record_id"], payload["service"],
                  payload["quantity"], payload["unit"], started_at, occurred_at, doc["source"])  # fmt: skip
+
+
+def from_canonical(match: re.Match) -> Usage | None:
+    event_id, source, occurred, account_id, record_id, service, quantity, unit, started, destination = match.groups()
+    try:
+        source_text = source.decode()
+        if destination is not None and len(destination.decode()) > 64:
+            return None
+        occurred_at = datetime.fromisoformat(occurred.decode()).astimezone(UTC)
+        started_at = datetime.fromisoformat(started.decode()).astimezone(UTC)
+    except ValueError:  # not UTF-8, or a date such as month 13: the general path words the verdict
+        return None
+    count, service_text, unit_text = int(quantity), service.decode(), unit.decode()
+    if len(source_text) > 128 or count > JSON_SAFE_MAX or _UNIT_OF[service_text] != unit_text:
+        return None
+    return Usage(event_id.decode(), account_id.decode(), record_id.decode(), service_text, count, unit_text,
+                 started_at, occurred_at, source_text)  # fmt: skip
 
 
 def _envelope_ok(doc: dict) -> bool:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas import dump_event, example_events, parse_event
-from streams.usage_fastpath import fast_usage, usage_from_event
+from streams.usage_fastpath import PRODUCER_LAYOUT, fast_usage, from_canonical, from_json, usage_from_event
 
 CANONICAL = orjson.loads(dump_event(example_events()["usage.recorded.v1"]))
 
@@ -59,3 +59,42 @@ def test_fast_path_accepts_only_what_pydantic_accepts_and_agrees(mutations) -> N
 def test_random_bytes_never_pass_the_fast_path_unless_valid(raw: bytes) -> None:
     fast = fast_usage(raw)
     assert fast is None or fast == _verdict(raw)
+
+
+_ANY = st.characters(blacklist_categories=("Cs",))  # escapes and control characters: the general path's
+_PLAIN = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters='"\\')  # the one-pass path's
+# Around the limits that matter: destination 64 characters, source 128 (characters, not UTF-8 bytes).
+TEXT = st.one_of(st.text(_ANY, max_size=8), st.text(_PLAIN, min_size=62, max_size=66),
+                 st.text(_PLAIN, min_size=126, max_size=130))  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(source=TEXT, destination=st.one_of(st.none(), TEXT), quantity=st.integers(0, 2**54),
+       started=st.sampled_from(["2026-11-01T09:57:00Z", "2026-11-01T09:57:00.123456+02:00", "2026-02-30T09:57:00Z"]))
+def test_the_producers_layout_is_read_in_one_pass_with_the_same_verdict(source, destination, quantity, started) -> None:
+    """Records in the layout our producers write are matched by one regular expression; whatever it accepts,
+    the general path and pydantic accept identically, and whatever it refuses is left to them."""
+    doc = orjson.loads(orjson.dumps(CANONICAL))
+    doc["source"], doc["payload"]["quantity"], doc["payload"]["started_at"] = source, quantity, started
+    doc["payload"]["destination"] = destination
+    raw = orjson.dumps(doc)
+    match = PRODUCER_LAYOUT.fullmatch(raw)
+    one_pass = from_canonical(match) if match is not None else None
+    if one_pass is not None:
+        assert one_pass == from_json(raw) == _verdict(raw)
+    assert fast_usage(raw) == _verdict(raw)
+
+
+def test_generated_traffic_takes_the_one_pass_path() -> None:
+    from datetime import UTC, datetime
+
+    from ops.bench.events import UsageGenerator, account_ids
+    from ops.loadgen import Population, record_of
+
+    bench = [v for _, v in UsageGenerator(account_ids(50), datetime(2026, 10, 1, tzinfo=UTC),
+                                          datetime(2026, 11, 1, tzinfo=UTC)).stream(300, "t")]  # fmt: skip
+    loadgen = [record_of(e).value for e in Population.of(20).usage(300)]
+    for raw in [*bench, *loadgen, orjson.dumps(CANONICAL)]:
+        match = PRODUCER_LAYOUT.fullmatch(raw)
+        assert match is not None, raw
+        assert from_canonical(match) == from_json(raw) == _verdict(raw)
