@@ -4,6 +4,7 @@ DATABASE_URL) and two worker processes in one consumer group, started by the sam
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -48,7 +49,8 @@ def state_dir() -> Iterator[Path]:
     # Directly under /tmp: pytest's own tmp tree is mode 0700 and the postgres user could not enter it.
     path = Path(tempfile.mkdtemp(prefix="billing-test-", dir="/tmp"))
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    if not os.environ.get("BILLING_KEEP_TEST_STATE"):  # set it to read the workers' logs after a failure
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
