@@ -35,6 +35,10 @@ class Metrics:
         self.consumer_lag = Gauge(
             "billing_consumer_lag", "Messages behind the partition's end offset.", ["topic", "partition"], registry=r
         )
+        self.assigned_partitions = Gauge(
+            "billing_assigned_partitions", "Partitions of a topic this worker's consumer holds now.", ["topic"],
+            registry=r,
+        )
         self.usage_parked = Counter(
             "billing_usage_parked", "Usage records parked until their account is known.", registry=r
         )

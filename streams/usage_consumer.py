@@ -148,7 +148,9 @@ class UsageConsumer:
             self.log.warning("offset commit refused after rebalance", error=repr(error))
 
     def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
-        for tp in consumer.assignment():
+        assignment = consumer.assignment()
+        self.ctx.metrics.assigned_partitions.labels(USAGE.name).set(len(assignment))
+        for tp in assignment:
             self.ctx.observe_lag(tp.topic, tp.partition, consumer.highwater(tp))
 
     def _on_retry(self, error: BaseException, attempt: int) -> None:

@@ -41,6 +41,13 @@ async def test_health_answers_on_every_worker(stack: Launcher) -> None:
 
 
 async def test_two_workers_share_the_usage_partitions(stack: Launcher, live) -> None:
+    # A worker restarted by an earlier test may still be rejoining the group (the dead member's session has to
+    # expire first): wait until both hold usage partitions, then every record goes to one of them.
+    async def holdings() -> list[float]:
+        return [_metric(_scrape(stack, i), "billing_assigned_partitions", topic="billing.usage.v1")
+                for i in range(WORKERS)]  # fmt: skip
+
+    await eventually(holdings, lambda counts: all(n > 0 for n in counts) and sum(counts) == live.usage_partitions)
     population = Population.of(50, prefix=unique("share"))
     events = [*population.openings(), *population.usage(2000, id_prefix=unique("s"))]
     await publish(live.require_bootstrap(), [record_of(e) for e in events])
