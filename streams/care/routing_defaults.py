@@ -13,10 +13,11 @@ from typing import Any
 _DEFAULT_RULES: dict[str, Any] = {
     "queues": ["billing", "disputes", "retention", "supervisors"],
     "rules": [
-        # A third call about the same bill means frontline has already failed twice.
+        # A third call about the same bill means frontline has already failed twice. Repeat calls count the
+        # earlier calls only, so the third call is the one with two before it.
         {
             "name": "third_call_same_bill",
-            "when": {"min_repeat_calls": 3},
+            "when": {"min_repeat_calls": 2},
             "queue": "supervisors",
             "base_priority": 60,
         },

@@ -7,7 +7,7 @@ Layout accepted by ``RoutingRules.from_dict`` (e.g. loaded from YAML/JSON)::
       "queues": ["billing", "disputes", "retention", "supervisors"],
       "rules": [
         {"name": "third_call_same_bill",
-         "when": {"min_repeat_calls": 3},
+         "when": {"min_repeat_calls": 2},
          "queue": "supervisors", "base_priority": 60},
         {"name": "dispute",
          "when": {"reason_in": ["dispute"]},
@@ -27,7 +27,7 @@ Conditions (all optional):
   cancellation_intent         true/false, compared with the account flag
   min_average_invoice_minor   accounts without invoice history never match
   min_tenure_days, min_open_disputes, min_disputed_amount_minor,
-  min_repeat_calls            (repeat calls about the same invoice, 30 days)
+  min_repeat_calls            (earlier calls about the same invoice in 30 days, this one not counted)
 
 Amounts are minor units of the account's currency, so a rule set is written
 for one currency exponent; ``default_rules`` assumes 2 (cents).

@@ -97,6 +97,14 @@ async def test_a_call_becomes_a_task_with_the_hand_computed_priority(live) -> No
     records = await eventually(on_queue_topic, lambda rs: any(r["event_id"] == routed.event_id for r in rs))
     assert [r["payload"]["priority"] for r in records if r["event_id"] == routed.event_id] == [26]
 
+    # The third call about the same invoice (two before it) goes to the supervisors: rule "third_call_same_bill",
+    # base 60 + 5 + 3 + 2 earlier calls * 8 = 84.
+    third = unique("call")
+    await publish(bootstrap, [record_of(_call(account, third, now + timedelta(seconds=1), invoice))])
+    escalated = await _task_of(dsn, "call", third)
+    assert (escalated["queue"], escalated["rule"], escalated["static_priority"]) == (
+        "supervisors", "third_call_same_bill", 84)
+
 
 async def test_a_dispute_goes_to_disputes_with_its_amount(live) -> None:
     dsn, bootstrap, now = live.require_database_url(), live.require_bootstrap(), datetime.now(UTC)

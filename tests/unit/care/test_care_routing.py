@@ -20,13 +20,15 @@ RULES = default_rules()
 @pytest.mark.parametrize(
     ("account", "reason", "expected"),
     [
-        # Third call about the same bill beats every reason, even a cancellation.
+        # The third call about the same bill (two earlier ones) beats every reason, even a cancellation.
         (
-            facts(repeat_calls=3),
+            facts(repeat_calls=2),
             "cancellation_intent",
             Route("supervisors", 60, "third_call_same_bill"),
         ),
-        (facts(repeat_calls=2), "cancellation_intent", Route("retention", 50, "cancellation_call")),
+        (facts(repeat_calls=3), "bill_question", Route("supervisors", 60, "third_call_same_bill")),
+        # The second call (one earlier) is routed by its reason.
+        (facts(repeat_calls=1), "cancellation_intent", Route("retention", 50, "cancellation_call")),
         # The account flag sends a plain bill question to retention too.
         (
             facts(cancellation_intent=True),
