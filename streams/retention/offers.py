@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from streams.authority.policy import AuthorityPolicy, EligibilityRule, GrantKind, Role
+from streams.billing.money import percent_of
 
 PREFERRED_PERCENT_BP = 1500  # 15 % when the policy allows it
 PREFERRED_INVOICES = 3
@@ -55,7 +56,9 @@ def _percent_offer(facts: AccountFacts, rule: EligibilityRule, cap_minor: int) -
     percent_bp = min(PREFERRED_PERCENT_BP, rule.max_percent_bp or PREFERRED_PERCENT_BP)
     # Fewer invoices rather than a smaller percent when the agent's authority caps the value.
     for count in range(min(PREFERRED_INVOICES, rule.max_invoice_count or PREFERRED_INVOICES), 0, -1):
-        amount = facts.monthly_bill_minor * percent_bp * count // 10_000
+        # Valued exactly as the authority will value the grant (streams.authority.decisions): an offer that
+        # fits the cap here must fit it there, so both round once, half up, by the money rule.
+        amount = percent_of(facts.monthly_bill_minor * count, percent_bp)
         if 0 < amount <= cap_minor:
             return Offer("discount_percent", GrantKind.PERCENT_NEXT_INVOICES, amount, facts.currency,
                          percent_bp, count)
@@ -63,7 +66,7 @@ def _percent_offer(facts: AccountFacts, rule: EligibilityRule, cap_minor: int) -
 
 
 def _fixed_offer(facts: AccountFacts, cap_minor: int) -> Offer | None:
-    amount = min(facts.monthly_bill_minor * FIXED_SHARE_BP // 10_000, cap_minor)
+    amount = min(percent_of(facts.monthly_bill_minor, FIXED_SHARE_BP), cap_minor)
     if amount <= 0:
         return None
     return Offer("discount_fixed", GrantKind.FIXED_NEXT_INVOICE, amount, facts.currency)

@@ -79,9 +79,9 @@ async def test_treatment_arm_is_offered_what_the_policy_allows(api) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["arm"] == "treatment" and body["task_id"] == task_id
-    # 400 days, good standing: 15 % off 3 invoices of 2,999 = 1,349.55 -> 1,349 minor, within the 2,500 cap
+    # 400 days, good standing: 15 % off 3 invoices of 2,999 = 1,349.55 -> 1,350 minor (half up), within the 2,500 cap
     assert body["offer"] == {"practice": "discount_percent", "grant_kind": "percent_next_invoices",
-                             "amount_minor": 1349, "currency": "EUR", "percent_bp": 1500, "invoice_count": 3}
+                             "amount_minor": 1350, "currency": "EUR", "percent_bp": 1500, "invoice_count": 3}
 
 
 async def test_control_arm_is_offered_nothing(api) -> None:

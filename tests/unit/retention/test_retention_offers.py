@@ -1,8 +1,12 @@
 """The suggested offer: drawn from the default discount policy for treatment, never for the control arm."""
 
+from datetime import UTC, datetime
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.authority.decisions import grant_value_minor
+from streams.authority.grants import CustomerStanding, GrantRequest
 from streams.authority.policy import GrantKind, default_policy
 from streams.retention.offers import AccountFacts, Offer, suggest_offer
 
@@ -15,9 +19,9 @@ def facts(**changes) -> AccountFacts:
 
 
 def test_an_established_customer_is_offered_15_percent_off_three_invoices() -> None:
-    # 2,999 x 15 % x 3 = 1,349.55 -> 1,349 minor (rounded down: never offer more than the policy allows)
+    # 2,999 x 3 x 15 % = 1,349.55 -> 1,350 minor: half up, as the authority values the same grant
     assert suggest_offer(facts(), POLICY, "treatment") == Offer(
-        "discount_percent", GrantKind.PERCENT_NEXT_INVOICES, 1349, "EUR", 1500, 3
+        "discount_percent", GrantKind.PERCENT_NEXT_INVOICES, 1350, "EUR", 1500, 3
     )
 
 
@@ -31,8 +35,8 @@ def test_the_agents_authority_shortens_the_offer_before_it_shrinks_the_percent()
 
 
 def test_eligibility_rules_of_the_policy_apply() -> None:
-    # 100 days: too new for a percent offer (180), old enough for a fixed one (90): 2,999 x 20 % = 599
-    assert suggest_offer(facts(tenure_days=100), POLICY, "treatment").amount_minor == 599
+    # 100 days: too new for a percent offer (180), old enough for a fixed one (90): 2,999 x 20 % = 599.8 -> 600
+    assert suggest_offer(facts(tenure_days=100), POLICY, "treatment").amount_minor == 600
     assert suggest_offer(facts(tenure_days=30), POLICY, "treatment") is None
     assert suggest_offer(facts(good_standing=False), POLICY, "treatment") is None
     recent = {GrantKind.PERCENT_NEXT_INVOICES: 30}  # within 90 days of a similar discount
@@ -51,3 +55,10 @@ def test_offers_stay_within_authority_and_never_reach_the_control_arm(tenure, bi
     elif offer is not None:
         assert 0 < offer.amount_minor <= 2500
         assert isinstance(offer.amount_minor, int)
+        # The authority values the offered grant exactly as the offer does (same rounding), so what is offered
+        # is within what the agent may grant without an approval.
+        if offer.grant_kind is GrantKind.PERCENT_NEXT_INVOICES:
+            request = GrantRequest("r", "acc-1", offer.grant_kind, "EUR", percent_bp=offer.percent_bp,
+                                   invoice_count=offer.invoice_count)  # fmt: skip
+            customer = CustomerStanding("acc-1", "EUR", datetime(2020, 1, 1, tzinfo=UTC), 0, bill)
+            assert grant_value_minor(request, customer) == offer.amount_minor
