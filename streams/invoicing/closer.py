@@ -157,7 +157,11 @@ def _close_one(
     draft = inputs.without_stand_in(build_invoice(invoice))
     history = fetched.history.get(account_id, [])
     hold_reason = None
-    if is_outlier(draft.total_minor, history, factor=settings.invoice_outlier_factor):
+    upstream = fetched.upstream.get(account_id)
+    if upstream is not None:
+        # Issuing would bill the period twice; dropping the cycle would lose its usage. A reviewer decides.
+        hold_reason = f"upstream invoice {upstream} already covers this period; held so it is not billed twice"
+    elif is_outlier(draft.total_minor, history, factor=settings.invoice_outlier_factor):
         hold_reason = (
             f"total {draft.total_minor} is over {settings.invoice_outlier_factor} times the median of the"
             f" last {len(history)} issued invoices; held for review"

@@ -70,6 +70,8 @@ class BatchInputs:
     grants: dict[str, list[GrantRow]] = field(default_factory=dict)
     history: dict[str, list[int]] = field(default_factory=dict)
     already_invoiced: set[str] = field(default_factory=set)
+    # account id -> an invoice an upstream producer issued for a period overlapping the due cycle
+    upstream: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ async def fetch_inputs(
         grants=await _grants(conn, ids),
         history=await _history(conn, ids),
         already_invoiced=await _already_invoiced(conn, ids, starts),
+        upstream=await _upstream_invoices(conn, ids, starts, [account.cycle_end for account in accounts]),
     )
 
 
@@ -139,6 +140,25 @@ async def _already_invoiced(conn: asyncpg.Connection, ids: list[str], starts: li
         ids, starts,
     )  # fmt: skip
     return {r["account_id"] for r in rows}
+
+
+async def _upstream_invoices(
+    conn: asyncpg.Connection, ids: list[str], starts: list[date], ends: list[date]
+) -> dict[str, str]:
+    """Invoices that an upstream producer published (invoice.issued.v1 from another source) for a period
+    overlapping each due cycle: the closer holds its own invoice for those instead of billing twice."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (due.account_id) due.account_id, i.invoice_id, i.invoice_number, i.period_start,"
+        " i.period_end FROM unnest($1::text[], $2::date[], $3::date[]) AS due(account_id, cycle_start, cycle_end)"
+        " JOIN invoices_issued i ON i.account_id = due.account_id"
+        " AND i.period_start < due.cycle_end AND i.period_end > due.cycle_start"
+        " ORDER BY due.account_id, i.period_start",
+        ids, starts, ends,
+    )  # fmt: skip
+    return {
+        r["account_id"]: f"{r['invoice_id']} ({r['invoice_number']}, {r['period_start']} to {r['period_end']})"
+        for r in rows
+    }
 
 
 async def advance_accounts(conn: asyncpg.Connection, advances: Sequence[Advance]) -> None:
