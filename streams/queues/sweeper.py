@@ -50,24 +50,44 @@ async def expire_leases(pool: asyncpg.Pool, now: datetime, batch: int = _BATCH) 
 
 
 async def refresh_waiting_tasks(
-    pool: asyncpg.Pool, care: CareConfig, now: datetime, batch: int = _BATCH
+    pool: asyncpg.Pool, care: CareConfig, now: datetime, batch: int = _BATCH, *, queues: list[str] | None = None
 ) -> tuple[int, int]:
-    """Age and widen waiting tasks (oldest first); returns (tasks changed, pools added).
+    """Age and widen every waiting task (oldest first, ``batch`` at a time; ``queues`` limits it to tasks
+    routed to those queues); returns (tasks changed, pools added).
 
     Reads without locking (a lock on every waiting row would make concurrent claims skip them), then updates
     only the rows that change, each on the condition that it is still waiting as read: a row a claim took or
     another sweeper already changed in between is left alone, so no pool is announced twice.
     """
-    rows = await pool.fetch("SELECT * FROM tasks WHERE state = 'queued' ORDER BY routed_at LIMIT $1", batch)
+    changed = widened = 0
+    after: tuple[datetime | None, str | None] = (None, None)  # keyset: the last (routed_at, task_id) read
+    while True:
+        rows = await pool.fetch(
+            "SELECT * FROM tasks WHERE state = 'queued' AND ($1::text[] IS NULL OR queue = ANY($1::text[]))"
+            " AND ($2::timestamptz IS NULL OR (routed_at, task_id) > ($2::timestamptz, $3::text))"
+            " ORDER BY routed_at, task_id LIMIT $4",
+            queues, after[0], after[1], batch,
+        )  # fmt: skip
+        page_changed, page_widened = await _refresh_page(pool, care, now, [QueueTask.from_row(r) for r in rows])
+        changed, widened = changed + page_changed, widened + page_widened
+        if len(rows) < batch:
+            return changed, widened
+        after = (rows[-1]["routed_at"], rows[-1]["task_id"])
+
+
+async def _refresh_page(
+    pool: asyncpg.Pool, care: CareConfig, now: datetime, tasks: list[QueueTask]
+) -> tuple[int, int]:
     changes = []
-    for row in rows:
-        task = QueueTask.from_row(row)
+    for task in tasks:
         current = WaitingState(task.priority, task.eligible_queues, task.tier)
         change = refresh_waiting(care, task.queue, task.static_priority, current,
                                  (now - task.routed_at).total_seconds())  # fmt: skip
         if change is not None:
             changes.append((task, change))
     changed = widened = 0
+    if not changes:
+        return changed, widened
     async with pool.acquire() as conn, conn.transaction():
         for task, change in changes:
             updated = await conn.fetchval(

@@ -15,6 +15,9 @@ import pytest
 
 from schemas import parse_event
 from streams.queues import store
+from streams.queues.config import load_care_config
+from streams.queues.sweeper import refresh_waiting_tasks
+from streams.settings import load_settings
 from streams.queues.lifecycle import NewTask, insert_task, make_task_id
 from streams.queues.model import TaskConflict, TaskNotFound
 from streams.topics import TASK_EVENTS
@@ -161,3 +164,17 @@ async def test_fifty_concurrent_claimers_take_two_hundred_tasks_exactly_once(poo
     assert {(r["state"], r["attempts"]) for r in holders} == {("reserved", 1)}
     assert sum(len(taken) for taken in results) == 200
     assert sum(1 for taken in results if taken) > 1  # the claims really were spread over concurrent claimers
+
+
+async def test_the_sweeper_ages_every_waiting_task_not_only_the_first_page(pool) -> None:
+    """Five waiting tasks, read two at a time: all five are aged and widened (before, only the oldest page was)."""
+    queue = unique("q")
+    tasks = [await _task(pool, queue, 10, T0 + timedelta(seconds=i)) for i in range(5)]
+    care = load_care_config(load_settings())
+    changed, _ = await refresh_waiting_tasks(pool, care, T0 + timedelta(minutes=10), batch=2, queues=[queue])
+    assert changed == 5
+    rows = await pool.fetch("SELECT priority, tier FROM tasks WHERE task_id = ANY($1::text[])",
+                            [t.task_id for t in tasks])  # fmt: skip
+    # Waits of 600, 599, 598, 597 and 596 s: aging 600 // 15 = 40 (the cap), the others 39, on base 10. A queue
+    # of the test's own has no widening, so they stay tier 1.
+    assert sorted((r["priority"], r["tier"]) for r in rows) == [(49, 1), (49, 1), (49, 1), (49, 1), (50, 1)]
