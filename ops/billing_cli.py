@@ -1,4 +1,5 @@
-"""Back-office commands on invoices: `billing account show`, `billing cycles close`, `billing invoices held|release`.
+"""Back-office commands on invoices: `billing account show`, `billing cycles close`,
+`billing invoices held|release|void`.
 
 They talk to PostgreSQL only (DATABASE_URL); the closing and releasing rules are the workers' own
 (streams/invoicing/), so an invoice closed here is the invoice a worker would have closed.
@@ -183,6 +184,22 @@ def invoices_release(invoice_id: str) -> None:
         click.secho(f"error: {error}", fg="red", err=True)
         sys.exit(1)
     click.echo(f"released {invoice_id} as {number}")
+
+
+@invoices.command("void")
+@click.argument("invoice_id")
+@click.option("--reason", required=True, help="Why it is voided (kept on the invoice), e.g. billed upstream.")
+def invoices_void(invoice_id: str, reason: str) -> None:
+    """Void a held invoice for good: no number, no event; its discounts go to the next invoice."""
+    from streams.invoicing import ReleaseError, void_held
+
+    settings = _settings()
+    try:
+        handed_back = _with_pool(settings, lambda pool: void_held(pool, invoice_id, reason))
+    except ReleaseError as error:
+        click.secho(f"error: {error}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"voided {invoice_id}; {handed_back} discount application(s) handed back to the next invoice")
 
 
 def register(main: click.Group) -> None:

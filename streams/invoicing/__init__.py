@@ -5,7 +5,7 @@ the results with the bookkeeping that must commit with them.
 """
 
 from streams.invoicing.closer import close_due_cycles, due_cutoff
-from streams.invoicing.held import ReleaseError, held_invoices, release_held
+from streams.invoicing.held import ReleaseError, held_invoices, release_held, void_held
 from streams.invoicing.loop import CycleCloser, event_time_clock
 from streams.invoicing.model import CloseReport
 
@@ -18,4 +18,5 @@ __all__ = [
     "event_time_clock",
     "held_invoices",
     "release_held",
+    "void_held",
 ]

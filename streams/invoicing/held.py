@@ -1,7 +1,10 @@
-"""Held invoices: the ones the safety bound parked for a person to look at, and releasing them.
+"""Held invoices: the ones the safety bound parked for a person to look at, and releasing or voiding them.
 
 Releasing issues the invoice exactly as it was built (same lines, same total): the review decides whether
 it goes out, not what it says. It takes the next number of the series in force on the release date.
+Voiding drops it for good, with the reviewer's reason: it never gets a number, its usage stays recorded (and
+counted as billed: the period is settled), and the discounts it had used are handed back, so they apply to the
+account's next invoice.
 """
 
 from __future__ import annotations
@@ -43,8 +46,10 @@ async def release_held(pool: asyncpg.Pool, invoice_id: str, settings: Settings, 
         row = await conn.fetchrow(_INVOICE + " WHERE invoice_id = $1 FOR UPDATE", invoice_id)
         if row is None:
             raise ReleaseError(f"there is no invoice {invoice_id}")
-        if row["status"] != "held":
+        if row["status"] == "issued":
             raise ReleaseError(f"invoice {invoice_id} is not held: it was issued as {row['invoice_number']}")
+        if row["status"] != "held":
+            raise ReleaseError(f"invoice {invoice_id} is not held (it is {row['status']}): it cannot be issued")
         series, year = series_key(settings, now)
         number = format_invoice_number(settings.invoice_series, year, await store.allocate_numbers(conn, series, 1))
         due_date = due_date_for(now, settings)
@@ -63,3 +68,19 @@ async def release_held(pool: asyncpg.Pool, invoice_id: str, settings: Settings, 
         )  # fmt: skip
         await store.enqueue_many(conn, INVOICES_ISSUED.name, [(row["account_id"].encode(), dump_event(event))])
     return number
+
+
+async def void_held(pool: asyncpg.Pool, invoice_id: str, reason: str) -> int:
+    """Void a held invoice; returns how many discount applications were handed back."""
+    if not reason.strip():
+        raise ReleaseError("a void needs a reason")
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(_INVOICE + " WHERE invoice_id = $1 FOR UPDATE", invoice_id)
+        if row is None:
+            raise ReleaseError(f"there is no invoice {invoice_id}")
+        if row["status"] != "held":
+            raise ReleaseError(f"invoice {invoice_id} is not held (it is {row['status']}): only a held one can be voided")
+        await conn.execute("UPDATE invoices SET status = 'void', void_reason = $2 WHERE invoice_id = $1",
+                           invoice_id, reason.strip())  # fmt: skip
+        handed_back = await conn.fetch("DELETE FROM grant_applications WHERE invoice_id = $1 RETURNING 1", invoice_id)
+    return len(handed_back)

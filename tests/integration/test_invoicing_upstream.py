@@ -15,8 +15,24 @@ from ops.loadgen import publish, record_of
 from schemas import envelope as ev
 from schemas import parse_event
 from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from click.testing import CliRunner
+
+from ops.cli import main
+from streams.authority.grants import GrantRequest
+from streams.authority.policy import GrantKind
+from streams.context import create_pool
+from streams.discounts.service import DiscountAsk, request_discount
+from streams.invoicing import ReleaseError, release_held, void_held
 from tests.integration.helpers import eventually, fetch, fetchval, unique
-from tests.integration.test_discounts_scenarios import _close_months, _open_account
+from tests.integration.test_discounts_scenarios import (
+    AGENT,
+    GRANTED_AT,
+    POLICY,
+    _close_months,
+    _in_tx,
+    _open_account,
+    _wait_projected,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +75,44 @@ async def test_a_period_already_invoiced_upstream_is_held_not_billed_twice(live)
         dsn, "SELECT value FROM outbox WHERE key = $1 ORDER BY id", account.encode())]  # fmt: skip
     announced = [(e.type, e.payload.invoice_id) for e in events if e.type.startswith("invoice.")]
     assert announced == [("invoice.held.v1", march["invoice_id"]), ("invoice.issued.v1", april["invoice_id"])]
+
+
+async def test_a_voided_held_invoice_hands_its_discount_to_the_next_one(live) -> None:
+    account, upstream = await _open_account(live), unique("inv-legacy")
+    dsn = live.require_database_url()
+    request = GrantRequest(unique("fix"), account, GrantKind.FIXED_NEXT_INVOICE, "EUR", amount_minor=500)
+    granted = await _in_tx(live, lambda conn: request_discount(
+        conn, POLICY, AGENT, DiscountAsk(request, "outage_goodwill", ("one-day outage",)), GRANTED_AT))
+    assert granted.status == "granted"
+    await _wait_projected(live, request.request_id)
+    await publish(live.require_bootstrap(), [record_of(_upstream_march(account, upstream))])
+    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM invoices_issued WHERE invoice_id = $1", upstream),
+                     lambda n: n == 1)  # fmt: skip
+
+    # March, held: 2,999 - 500 = 2,499 taxable; tax round_half_up(474.81) = 475; total 2,974.
+    assert await _close_months(live, account, [3]) == [(2999, -500, 475, 2974)]
+    march = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
+    pool = await create_pool(live)
+    try:
+        with pytest.raises(ReleaseError, match="needs a reason"):
+            await void_held(pool, march, "  ")
+        assert await void_held(pool, march, "billed by the legacy system as " + upstream) == 1
+        with pytest.raises(ReleaseError, match="is not held \\(it is void\\)"):
+            await release_held(pool, march, live, GRANTED_AT)
+    finally:
+        await pool.close()
+    row = (await fetch(dsn, "SELECT status, invoice_number, void_reason FROM invoices WHERE invoice_id = $1", march))[0]
+    assert (row["status"], row["invoice_number"], row["void_reason"]) == (
+        "void", None, "billed by the legacy system as " + upstream)
+
+    # The 500 goes to April instead: the same arithmetic, on an issued invoice.
+    assert (await _close_months(live, account, [4]))[-1] == (2999, -500, 475, 2974)
+    applied = await fetch(dsn, "SELECT i.period_start FROM grant_applications a JOIN invoices i USING (invoice_id)"
+                               " WHERE a.grant_id = $1", request.request_id)  # fmt: skip
+    assert [r["period_start"] for r in applied] == [date(2027, 4, 1)]
+
+
+def test_voiding_from_the_command_line_names_what_is_wrong(live) -> None:
+    env = {"DATABASE_URL": live.require_database_url()}
+    result = CliRunner().invoke(main, ["invoices", "void", "inv-nope", "--reason", "typo"], env=env)
+    assert (result.exit_code, result.output.strip()) == (1, "error: there is no invoice inv-nope")
