@@ -39,17 +39,23 @@ async def held_invoices(conn: asyncpg.Connection, limit: int = 1000) -> list[asy
     return await conn.fetch(_INVOICE + " WHERE status = 'held' ORDER BY created_at, invoice_id LIMIT $1", limit)
 
 
+async def _lock_held(conn: asyncpg.Connection, invoice_id: str, otherwise: str) -> asyncpg.Record:
+    """The held invoice, locked for this transaction; ReleaseError naming its state if it is not held."""
+    row = await conn.fetchrow(_INVOICE + " WHERE invoice_id = $1 FOR UPDATE", invoice_id)
+    if row is None:
+        raise ReleaseError(f"there is no invoice {invoice_id}")
+    if row["status"] == "issued":
+        raise ReleaseError(f"invoice {invoice_id} is not held: it was issued as {row['invoice_number']}")
+    if row["status"] != "held":
+        raise ReleaseError(f"invoice {invoice_id} is not held (it is {row['status']}): {otherwise}")
+    return row
+
+
 async def release_held(pool: asyncpg.Pool, invoice_id: str, settings: Settings, now: datetime) -> str:
     """Issue a held invoice now: number, issue date, due date and its invoice.issued.v1 event; returns the number."""
     now = now.astimezone(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(_INVOICE + " WHERE invoice_id = $1 FOR UPDATE", invoice_id)
-        if row is None:
-            raise ReleaseError(f"there is no invoice {invoice_id}")
-        if row["status"] == "issued":
-            raise ReleaseError(f"invoice {invoice_id} is not held: it was issued as {row['invoice_number']}")
-        if row["status"] != "held":
-            raise ReleaseError(f"invoice {invoice_id} is not held (it is {row['status']}): it cannot be issued")
+        row = await _lock_held(conn, invoice_id, "it cannot be issued")
         series, year = series_key(settings, now)
         number = format_invoice_number(settings.invoice_series, year, await store.allocate_numbers(conn, series, 1))
         due_date = due_date_for(now, settings)
@@ -75,11 +81,7 @@ async def void_held(pool: asyncpg.Pool, invoice_id: str, reason: str) -> int:
     if not reason.strip():
         raise ReleaseError("a void needs a reason")
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(_INVOICE + " WHERE invoice_id = $1 FOR UPDATE", invoice_id)
-        if row is None:
-            raise ReleaseError(f"there is no invoice {invoice_id}")
-        if row["status"] != "held":
-            raise ReleaseError(f"invoice {invoice_id} is not held (it is {row['status']}): only a held one can be voided")
+        await _lock_held(conn, invoice_id, "only a held one can be voided")
         await conn.execute("UPDATE invoices SET status = 'void', void_reason = $2 WHERE invoice_id = $1",
                            invoice_id, reason.strip())  # fmt: skip
         handed_back = await conn.fetch("DELETE FROM grant_applications WHERE invoice_id = $1 RETURNING 1", invoice_id)
