@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
@@ -19,6 +22,8 @@ from streams.topics import USAGE
 from streams.usage_batch import PreparedBatch, prepare_into
 from streams.usage_rating import AccountView
 from streams.usage_writer import SLICE, ApplyResult, Assessment, UsageWriter
+
+T = TypeVar("T")
 
 
 class UsageConsumer:
@@ -86,20 +91,18 @@ class UsageConsumer:
         return batch, accounts
 
     async def read_accounts(self, account_ids: set[str]) -> dict[str, AccountView]:
-        pool = await self.ctx.pool()
-
-        async def attempt() -> dict[str, AccountView]:
-            async with pool.acquire() as conn:
-                return await self.writer.accounts.views(conn, account_ids)
-
-        return await retry_transient(attempt, self._on_retry)
+        return await self._read(lambda conn: self.writer.accounts.views(conn, account_ids))
 
     async def assess(self, batch: PreparedBatch, accounts: dict[str, AccountView]) -> Assessment:
+        return await self._read(lambda conn: self.writer.assess(conn, batch, accounts))
+
+    async def _read(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Reads outside any transaction, on a pooled connection, retried on transient failures."""
         pool = await self.ctx.pool()
 
-        async def attempt() -> Assessment:
+        async def attempt() -> T:
             async with pool.acquire() as conn:
-                return await self.writer.assess(conn, batch, accounts)
+                return await work(conn)
 
         return await retry_transient(attempt, self._on_retry)
 
