@@ -15,6 +15,7 @@ from typing import Any
 import click
 import httpx
 
+from schemas.tasks import Practice, TaskOutcome
 from streams.settings import load_settings
 
 _TIMEOUT_S = 15.0
@@ -149,9 +150,8 @@ def view(obj: dict, task_id: str) -> None:
 
 @agent.command("complete")
 @click.argument("task_id")
-@click.option("--outcome", required=True, type=click.Choice(["resolved", "follow_up", "transferred"]))
-@click.option("--practice", required=True, type=click.Choice(
-    ["explanation_only", "discount_percent", "discount_fixed", "credit", "plan_change", "none"]))  # fmt: skip
+@click.option("--outcome", required=True, type=click.Choice([outcome.value for outcome in TaskOutcome]))
+@click.option("--practice", required=True, type=click.Choice([practice.value for practice in Practice]))
 @click.option("--discount-minor", default=0, show_default=True, help="Money granted, in minor units.")
 @click.pass_obj
 def complete(obj: dict, task_id: str, outcome: str, practice: str, discount_minor: int) -> None:
