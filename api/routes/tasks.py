@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -15,8 +17,10 @@ from api.roles import EVERYONE, WORKERS
 from api.services import ApiServices
 from schemas.tasks import Practice, TaskOutcome
 from streams.queues import store
+from streams.queues.model import QueueTask
 
 router = APIRouter(tags=["tasks"])
+Transition = Callable[[Any, str, str, datetime], Awaitable[QueueTask]]  # store.accept, store.reject, ...
 
 
 class Completion(BaseModel):
@@ -51,24 +55,29 @@ async def claim(
 async def accept(
     task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
-    await held_task(request, svc, agent, task_id)
-    return {"task": task_json(await store.accept(await svc.pool(), task_id, agent.agent_id, svc.clock()))}
+    return await _step(store.accept, request, svc, agent, task_id)
 
 
 @router.post("/tasks/{task_id}/reject", name="tasks.reject", **admits(WORKERS))
 async def reject(
     task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
-    await held_task(request, svc, agent, task_id)
-    return {"task": task_json(await store.reject(await svc.pool(), task_id, agent.agent_id, svc.clock()))}
+    return await _step(store.reject, request, svc, agent, task_id)
 
 
 @router.post("/tasks/{task_id}/wrap-up", name="tasks.wrap_up", **admits(WORKERS))
 async def wrap_up(
     task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
+    return await _step(store.wrap_up, request, svc, agent, task_id)
+
+
+async def _step(
+    transition: Transition, request: Request, svc: ApiServices, agent: Agent, task_id: str
+) -> dict[str, Any]:
+    """A lifecycle step on a task this agent holds: accept, reject or wrap up."""
     await held_task(request, svc, agent, task_id)
-    return {"task": task_json(await store.wrap_up(await svc.pool(), task_id, agent.agent_id, svc.clock()))}
+    return {"task": task_json(await transition(await svc.pool(), task_id, agent.agent_id, svc.clock()))}
 
 
 @router.post("/tasks/{task_id}/complete", name="tasks.complete", **admits(WORKERS))
