@@ -6,6 +6,7 @@ Connections are opened on first use inside the running event loop, never at impo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import orjson
@@ -80,16 +81,26 @@ class LazyPool:
             self._pool = None
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
+async def create_pool(
+    settings: Settings,
+    max_size: int | None = None,
+    prepare: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    reset: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> asyncpg.Pool:
+    """``prepare`` runs once on each new connection; ``reset`` replaces asyncpg's reset on release."""
+
     async def init(conn: asyncpg.Connection) -> None:
         # jsonb columns in and out as Python objects, through orjson.
         await conn.set_type_codec(
             "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
         )
+        if prepare is not None:
+            await prepare(conn)
 
     return await asyncpg.create_pool(
-        settings.require_database_url(), min_size=1, max_size=settings.db_pool_max, init=init
-    )
+        settings.require_database_url(), min_size=1, max_size=max_size or settings.db_pool_max, init=init,
+        reset=reset,
+    )  # fmt: skip
 
 
 def build_producer(settings: Settings) -> AIOKafkaProducer:

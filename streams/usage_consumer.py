@@ -1,7 +1,12 @@
-"""The usage hot path: aiokafka batches in, one PostgreSQL transaction per batch, offsets committed after.
+"""The usage hot path: aiokafka batches in, PostgreSQL transactions per batch, offsets committed after.
 
 Runs inside every worker process beside the Faust agents, in its own consumer group, so several workers
 share the usage partitions. A crash before the commit replays the batch; the event-id key makes that a no-op.
+
+Each fetched batch is split into lanes by partition (``USAGE_STORE_LANES``), and the lanes are written at
+once, each in its own transaction on its own connection, each committing its own partitions' offsets. One
+PostgreSQL backend runs one transaction on one core; lanes let the database use a second core. Records are
+keyed by account, so lanes never touch the same account's totals and never wait on each other's locks.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from streams.context import WorkerContext
+from streams.context import WorkerContext, create_pool
 from streams.decoding import RawMessage
 from streams.retry import retry_transient
 from streams.topics import USAGE
 from streams.usage_batch import PreparedBatch, prepare_into
+from streams.usage_store import STAGE_DDL
 from streams.usage_rating import AccountView
 from streams.usage_writer import SLICE, ApplyResult, Assessment, UsageWriter
 
@@ -31,6 +37,8 @@ class UsageConsumer:
         self.ctx = ctx
         self.writer = writer
         self.log = ctx.log.bind(topic=USAGE.name, path="usage-batch")
+        self.lanes = ctx.settings.usage_store_lanes
+        self.store_pool: asyncpg.Pool | None = None
 
     def build_consumer(self) -> AIOKafkaConsumer:
         s = self.ctx.settings
@@ -54,20 +62,21 @@ class UsageConsumer:
         await retry_transient(consumer.start, self._on_retry)
         in_flight: asyncio.Future | None = None
         try:
+            self.store_pool = await retry_transient(self._open_store_pool, self._on_retry)
             while not stopping.is_set():
                 records = await consumer.getmany(
                     timeout_ms=self.ctx.settings.usage_batch_wait_ms, max_records=self.ctx.settings.usage_batch_max
                 )
-                # Fetching, decoding and rating the next batch overlaps the previous batch's transaction, which
-                # mostly waits on PostgreSQL (ops/bench/PROFILE.md). Transactions and offset commits still happen
-                # one batch after another, in order, so a committed offset never runs ahead of a committed effect.
-                batch, accounts = await self.prepare(records) if records else (None, {})
-                assessment = await self.assess(batch, accounts) if batch is not None and batch.size else None
+                # Fetching, decoding and rating the next batch overlaps the previous batch's transactions, which
+                # mostly wait on PostgreSQL (ops/bench/PROFILE.md). A partition's transactions and offset commits
+                # still happen one batch after another, so a committed offset never runs ahead of its effects.
+                lanes, accounts = await self.prepare(records) if records else ([], {})
+                assessed = await self.assess(lanes, accounts) if lanes else []
                 if in_flight is not None:
                     await in_flight
                     in_flight = None
-                if batch is not None and assessment is not None:
-                    in_flight = asyncio.ensure_future(self.handle(consumer, batch, assessment))
+                if assessed:
+                    in_flight = asyncio.gather(*(self.handle(consumer, lane, a) for lane, a in assessed))
                 self._update_lag(consumer)
             if in_flight is not None:
                 await in_flight  # a stop request lets the batch in flight commit
@@ -76,25 +85,35 @@ class UsageConsumer:
             if in_flight is not None:
                 in_flight.cancel()  # failed or cancelled elsewhere: its transaction rolls back and is replayed
             await consumer.stop()
+            if self.store_pool is not None:
+                await self.store_pool.close()
 
-    async def prepare(self, records: dict) -> tuple[PreparedBatch, dict[str, AccountView]]:
+    async def prepare(self, records: dict) -> tuple[list[PreparedBatch], dict[str, AccountView]]:
         """Decode the fetched records a slice at a time, giving the event loop a turn between slices, while
         PostgreSQL reads the views of the accounts the record keys name (the key is the account id)."""
-        messages, batch = [_raw(r) for rs in records.values() for r in rs], PreparedBatch()
-        reading = asyncio.ensure_future(self.read_accounts({m.key.decode(errors="replace") for m in messages if m.key}))
+        keys = {r.key.decode(errors="replace") for rs in records.values() for r in rs if r.key}
+        reading = asyncio.ensure_future(self.read_accounts(keys))
+        lanes = [PreparedBatch() for _ in range(self.lanes)]
         try:
-            for start in range(0, len(messages), SLICE):
-                prepare_into(batch, messages[start : start + SLICE])
-                await asyncio.sleep(0)
+            for tp, fetched in records.items():
+                lane = lanes[tp.partition % self.lanes]
+                for start in range(0, len(fetched), SLICE):
+                    prepare_into(lane, [_raw(r) for r in fetched[start : start + SLICE]])
+                    await asyncio.sleep(0)
         finally:
             accounts = await reading
-        return batch, accounts
+        return lanes, accounts
 
     async def read_accounts(self, account_ids: set[str]) -> dict[str, AccountView]:
         return await self._read(lambda conn: self.writer.accounts.views(conn, account_ids))
 
-    async def assess(self, batch: PreparedBatch, accounts: dict[str, AccountView]) -> Assessment:
-        return await self._read(lambda conn: self.writer.assess(conn, batch, accounts))
+    async def assess(
+        self, lanes: list[PreparedBatch], accounts: dict[str, AccountView]
+    ) -> list[tuple[PreparedBatch, Assessment]]:
+        async def each(conn: asyncpg.Connection) -> list[tuple[PreparedBatch, Assessment]]:
+            return [(lane, await self.writer.assess(conn, lane, accounts)) for lane in lanes if lane.size]
+
+        return await self._read(each)
 
     async def _read(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Reads outside any transaction, on a pooled connection, retried on transient failures."""
@@ -120,9 +139,14 @@ class UsageConsumer:
         self._observe(batch, result, persisted_at, timing)
 
     async def write(self, batch: PreparedBatch, assessment: Assessment) -> ApplyResult:
-        pool = await self.ctx.pool()
-        async with pool.acquire() as conn, conn.transaction():
-            return await self.writer.store(conn, batch, assessment)
+        async with self.store_pool.acquire() as conn, conn.transaction():
+            return await self.writer.store(conn, batch, assessment, stage_ready=True)
+
+    async def _open_store_pool(self) -> asyncpg.Pool:
+        """One connection per lane, with the staging table made once per connection. Released connections
+        are not reset: asyncpg's reset is a round trip on the batch chain, and these connections carry no
+        session state but the staging table (emptied at every commit)."""
+        return await create_pool(self.ctx.settings, max_size=self.lanes, prepare=_make_stage, reset=_keep_session)
 
     def _observe(self, batch: PreparedBatch, result: ApplyResult, persisted_at: float, timing: dict) -> None:
         metrics = self.ctx.metrics
@@ -163,3 +187,11 @@ class UsageConsumer:
 
 def _raw(record) -> RawMessage:
     return RawMessage(record.topic, record.partition, record.offset, record.key, record.value, record.timestamp)
+
+
+async def _make_stage(conn: asyncpg.Connection) -> None:
+    await conn.execute(STAGE_DDL)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    return None

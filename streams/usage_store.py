@@ -35,30 +35,41 @@ async def known_event_ids(conn: asyncpg.Connection, event_ids: Sequence[str]) ->
     return {r["event_id"] for r in rows}
 
 
-async def insert_rated(conn: asyncpg.Connection, rows: list[tuple]) -> int:
-    """Store rated rows and add their units to the cycle totals in one statement; returns rows new to us.
+STAGE_DDL = "CREATE TEMP TABLE IF NOT EXISTS usage_stage (LIKE usage_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 
-    COPY into a staging table, then one INSERT that skips ids already billed (and duplicates inside the
-    batch), and adds only the inserted rows to cycle_usage, so a replay adds nothing twice.
+
+async def insert_rated(conn: asyncpg.Connection, rows: list[tuple], stage_ready: bool = False) -> int:
+    """Store rated rows, add their units to the cycle totals and move the partitions' event-time watermarks,
+    in one statement; returns the rows new to us.
+
+    COPY into a staging table, then one INSERT that skips ids already billed and adds only the inserted rows
+    to cycle_usage, so a replay adds nothing twice. An id twice in one batch is inserted once: ON CONFLICT DO
+    NOTHING also skips a row this statement has just inserted. ``stage_ready``: the connection already has the
+    staging table (the usage consumer's own connections create it when they connect).
     """
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS usage_stage (LIKE usage_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
+    if not stage_ready:
+        await conn.execute(STAGE_DDL)
     await conn.copy_records_to_table("usage_stage", records=rows, columns=USAGE_COLUMNS)
-    return await conn.fetchval(
-        f"WITH inserted AS (INSERT INTO usage_events ({_QUOTED})"
-        f" SELECT DISTINCT ON (event_id) {_QUOTED} FROM usage_stage ORDER BY event_id, partition, \"offset\""
-        " ON CONFLICT (event_id) DO NOTHING"
-        " RETURNING account_id, cycle_start, plan_id, plan_version, service, billable_units),"
-        " totals AS (INSERT INTO cycle_usage AS t (account_id, cycle_start, plan_id, plan_version, service,"
-        " billable_units, events)"
-        " SELECT account_id, cycle_start, plan_id, plan_version, service, sum(billable_units), count(*)"
-        " FROM inserted GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
-        " ON CONFLICT (account_id, cycle_start, plan_id, plan_version, service) DO UPDATE"
-        " SET billable_units = t.billable_units + EXCLUDED.billable_units, events = t.events + EXCLUDED.events"
-        " RETURNING 1)"
-        " SELECT count(*) FROM inserted"
-    )
+    return await conn.fetchval(_INSERT_RATED)
+
+
+# Totals and watermarks are taken in key order, so two transactions touching the same rows (two workers
+# replaying one partition during a rebalance) lock them in the same order instead of deadlocking.
+_INSERT_RATED = (
+    f"WITH inserted AS (INSERT INTO usage_events ({_QUOTED}) SELECT {_QUOTED} FROM usage_stage"
+    " ON CONFLICT (event_id) DO NOTHING"
+    " RETURNING account_id, cycle_start, plan_id, plan_version, service, billable_units),"
+    " totals AS (INSERT INTO cycle_usage AS t (account_id, cycle_start, plan_id, plan_version, service,"
+    " billable_units, events)"
+    " SELECT account_id, cycle_start, plan_id, plan_version, service, sum(billable_units), count(*)"
+    " FROM inserted GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+    " ON CONFLICT (account_id, cycle_start, plan_id, plan_version, service) DO UPDATE"
+    " SET billable_units = t.billable_units + EXCLUDED.billable_units, events = t.events + EXCLUDED.events),"
+    " marks AS (INSERT INTO usage_watermarks AS w (partition, max_started_at)"
+    " SELECT partition, max(started_at) FROM usage_stage GROUP BY 1 ORDER BY 1"
+    " ON CONFLICT (partition) DO UPDATE SET max_started_at = GREATEST(w.max_started_at, EXCLUDED.max_started_at))"
+    " SELECT count(*) FROM inserted"
+)
 
 
 async def park(conn: asyncpg.Connection, items: Sequence[tuple[str, str, RawMessage]]) -> None:
@@ -67,12 +78,4 @@ async def park(conn: asyncpg.Connection, items: Sequence[tuple[str, str, RawMess
         'INSERT INTO parked_usage (event_id, account_id, partition, "offset", key, value)'
         " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
         [(eid, aid, m.partition, m.offset, m.key, m.value) for eid, aid, m in items],
-    )
-
-
-async def advance_watermarks(conn: asyncpg.Connection, latest: dict[int, object]) -> None:
-    await conn.executemany(
-        "INSERT INTO usage_watermarks AS w (partition, max_started_at) VALUES ($1, $2)"
-        " ON CONFLICT (partition) DO UPDATE SET max_started_at = GREATEST(w.max_started_at, EXCLUDED.max_started_at)",
-        sorted(latest.items()),
     )

@@ -20,7 +20,7 @@ from streams.store import record_dead_letters
 from streams.usage_batch import PreparedBatch, usage_row
 from streams.usage_rating import AccountView, RatingLimits, RatingOutcome, rate_batch
 from streams.account_cache import AccountCache
-from streams.usage_store import advance_watermarks, insert_rated, known_event_ids, park
+from streams.usage_store import insert_rated, known_event_ids, park
 
 
 # Records decoded or rated before the event loop gets a turn. The previous batch's transaction runs meanwhile,
@@ -91,12 +91,14 @@ class UsageWriter:
             outcome.parked = [i for i in outcome.parked if batch.usages[i].event_id not in known]
         return Assessment(outcome, len(unsettled) - len(outcome.refused) - len(outcome.parked))
 
-    async def store(self, conn: asyncpg.Connection, batch: PreparedBatch, assessment: Assessment) -> ApplyResult:
+    async def store(
+        self, conn: asyncpg.Connection, batch: PreparedBatch, assessment: Assessment, stage_ready: bool = False
+    ) -> ApplyResult:
         """Write an assessed batch: rated rows with their cycle totals, dead letters, parked records."""
         result = ApplyResult(duplicates=assessment.known)
         outcome, messages = assessment.outcome, batch.messages
         rows = [usage_row(row, messages[i]) for i, row in outcome.rated]
-        inserted = await insert_rated(conn, rows) if rows else 0
+        inserted = await insert_rated(conn, rows, stage_ready) if rows else 0
         result.inserted = inserted
         result.duplicates += len(rows) - inserted
         rejections = list(batch.rejections)
@@ -107,15 +109,5 @@ class UsageWriter:
             waiting = [(batch.usages[i], messages[i]) for i in outcome.parked]
             await park(conn, [(usage.event_id, usage.account_id, message) for usage, message in waiting])
             result.parked = [usage.event_id for usage, _ in waiting]
-        await _advance(conn, outcome.rated, batch)
         return result
 
-
-async def _advance(conn: asyncpg.Connection, rated, batch: PreparedBatch) -> None:
-    latest: dict[int, datetime] = {}
-    for i, row in rated:
-        partition = batch.messages[i].partition
-        if partition not in latest or row.usage.started_at > latest[partition]:
-            latest[partition] = row.usage.started_at
-    if latest:
-        await advance_watermarks(conn, latest)
