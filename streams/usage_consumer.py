@@ -20,6 +20,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from streams.concurrency import all_or_none
 from streams.context import WorkerContext, create_pool
 from streams.decoding import RawMessage
 from streams.retry import retry_transient
@@ -76,7 +77,7 @@ class UsageConsumer:
                     await in_flight
                     in_flight = None
                 if assessed:
-                    in_flight = asyncio.gather(*(self.handle(consumer, lane, a) for lane, a in assessed))
+                    in_flight = asyncio.ensure_future(all_or_none([self.handle(consumer, lane, a) for lane, a in assessed]))
                 self._update_lag(consumer)
             if in_flight is not None:
                 await in_flight  # a stop request lets the batch in flight commit

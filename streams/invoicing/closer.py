@@ -9,7 +9,6 @@ order. A rerun finds nothing due; UNIQUE (account_id, period_start) would refuse
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from streams.billing.catalog import Catalog
 from streams.billing.invoicing import build_invoice
 from streams.billing.numbering import format_invoice_number
 from streams.billing.safety import is_outlier
+from streams.concurrency import all_or_none
 from streams.invoicing import inputs, store
 from streams.invoicing.events import draft_totals, held_event, invoice_id_for, issued_event, wire_lines
 from streams.invoicing.model import Advance, BatchInputs, CloseReport, ClosedCycle, DueAccount
@@ -82,21 +82,10 @@ async def close_due_cycles(
             if progress:
                 progress(report)
 
-    await _all_or_none([close_batches() for _ in range(max(1, concurrency))])
+    await all_or_none([close_batches() for _ in range(max(1, concurrency))])
     report.errors = [f"{account_id}: {reason}" for account_id, reason in refused.items() if account_id not in known]
     report.seconds = time.monotonic() - started
     return report
-
-
-async def _all_or_none(loops: list) -> None:
-    """Run the loops together; the first error cancels the others (none outlives the call) and is raised as is."""
-    tasks = [asyncio.create_task(loop) for loop in loops]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _close_batch(
