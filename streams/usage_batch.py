@@ -68,9 +68,6 @@ def _decode(message: RawMessage) -> Usage | Rejection:
 
 
 def usage_row(row: RatedRow, message: RawMessage) -> tuple:
-    u = row.usage
-    return (
-        u.event_id, u.account_id, u.record_id, u.service, u.quantity, u.unit, u.started_at, u.occurred_at,
-        u.source, message.partition, message.offset, row.billable_units, row.plan_id, row.plan_version,
-        row.cycle_start,
-    )  # fmt: skip
+    """The usage_events row, in USAGE_COLUMNS order (Usage's own fields lead it, in the same order)."""
+    return row.usage + (message.partition, message.offset, row.billable_units, row.plan_id, row.plan_version,
+                        row.cycle_start)  # fmt: skip

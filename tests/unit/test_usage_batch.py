@@ -28,3 +28,23 @@ def test_usage_carries_the_event_values() -> None:
     p = event.payload
     assert (usage.event_id, usage.account_id, usage.quantity, usage.started_at) == (
         event.event_id, p.account_id, p.quantity, p.started_at)  # fmt: skip
+
+
+def test_a_rated_row_is_written_with_every_value_under_its_own_column() -> None:
+    from datetime import date
+
+    from streams.usage_batch import USAGE_COLUMNS, usage_row
+    from streams.usage_rating import RatedRow
+
+    event = next(Population.of(1).usage(1))
+    record = record_of(event)
+    message = RawMessage(record.topic, 3, 4711, record.key, record.value)
+    (usage,) = prepare([message]).usages
+    row = dict(zip(USAGE_COLUMNS, usage_row(RatedRow(usage, 120, "plan-x", 2, date(2026, 10, 1)), message), strict=True))
+    assert row == {
+        "event_id": event.event_id, "account_id": event.payload.account_id, "record_id": event.payload.record_id,
+        "service": str(event.payload.service), "quantity": event.payload.quantity, "unit": str(event.payload.unit),
+        "started_at": event.payload.started_at, "occurred_at": event.occurred_at, "source": event.source,
+        "partition": 3, "offset": 4711, "billable_units": 120, "plan_id": "plan-x", "plan_version": 2,
+        "cycle_start": date(2026, 10, 1),
+    }  # fmt: skip
