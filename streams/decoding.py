@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from pydantic import ValidationError
 
@@ -24,9 +24,24 @@ class ErrorKind(StrEnum):
     FAILED = "failed"  # a bug while applying it; kept so that the stream goes on and a person can replay it
 
 
+class Record(Protocol):
+    """What is read of a consumed record. aiokafka's ConsumerRecord fits, so the usage path keeps the records
+    it fetched and builds a RawMessage only for the few it sets aside (ops/bench/PROFILE.md)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
 class RawMessage(NamedTuple):
-    """One record as read from a topic. A NamedTuple, not a dataclass: the usage path builds one per record,
-    and a frozen dataclass costs several times as much to construct (ops/bench/PROFILE.md)."""
+    """One record as read from a topic. A NamedTuple, not a dataclass: cheap to build, and comparable."""
 
     topic: str
     partition: int
@@ -39,6 +54,13 @@ class RawMessage(NamedTuple):
     def position(self) -> str:
         return f"{self.topic}:{self.partition}:{self.offset}"
 
+    @classmethod
+    def of(cls, record: Record) -> RawMessage:
+        if isinstance(record, RawMessage):
+            return record
+        return cls(record.topic, record.partition, record.offset, record.key, record.value,
+                   getattr(record, "timestamp", None))  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -46,7 +68,7 @@ class Rejection:
     reason: str
 
 
-def decode(message: RawMessage, spec: TopicSpec) -> Event | Rejection:
+def decode(message: Record, spec: TopicSpec) -> Event | Rejection:
     if not message.value:
         return Rejection(ErrorKind.UNDECODABLE, "empty message value (a tombstone is not an event)")
     try:
@@ -64,7 +86,7 @@ def _classify(error: ValidationError) -> Rejection:
     return Rejection(ErrorKind.INVALID, explain(error))
 
 
-def _check_key(message: RawMessage, event: Event) -> Rejection | None:
+def _check_key(message: Record, event: Event) -> Rejection | None:
     # Per-account order rests on the key: a record keyed otherwise may be in another partition than the
     # account's other events, so it is refused rather than applied out of order.
     account_id = event.payload.account_id

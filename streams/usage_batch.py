@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from streams.decoding import ErrorKind, RawMessage, Rejection, decode
+from streams.decoding import ErrorKind, RawMessage, Record, Rejection, decode
 from streams.topics import USAGE
 from streams.usage_fastpath import Usage, fast_usage, usage_from_event
 from streams.usage_rating import RatedRow
@@ -23,7 +23,7 @@ USAGE_COLUMNS: tuple[str, ...] = (
 @dataclass
 class PreparedBatch:
     usages: list[Usage] = field(default_factory=list)
-    messages: list[RawMessage] = field(default_factory=list)  # parallel to usages
+    messages: list[Record] = field(default_factory=list)  # parallel to usages
     rejections: list[tuple[RawMessage, Rejection]] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     first_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -37,19 +37,19 @@ class PreparedBatch:
         return {f"{t}:{p}": [self.first_offsets[(t, p)], end] for (t, p), end in self.next_offsets.items()}
 
     def reject(self, index: int, reason: str) -> None:
-        self.rejections.append((self.messages[index], Rejection(ErrorKind.REJECTED, reason)))
+        self.rejections.append((RawMessage.of(self.messages[index]), Rejection(ErrorKind.REJECTED, reason)))
 
 
-def prepare(messages: Iterable[RawMessage]) -> PreparedBatch:
+def prepare(messages: Iterable[Record]) -> PreparedBatch:
     return prepare_into(PreparedBatch(), messages)
 
 
-def prepare_into(batch: PreparedBatch, messages: Iterable[RawMessage]) -> PreparedBatch:
+def prepare_into(batch: PreparedBatch, messages: Iterable[Record]) -> PreparedBatch:
     """Decode ``messages`` and add them to ``batch`` (a batch may be prepared a slice at a time)."""
     for message in messages:
         usage = _decode(message)
         if isinstance(usage, Rejection):
-            batch.rejections.append((message, usage))
+            batch.rejections.append((RawMessage.of(message), usage))
         else:
             batch.usages.append(usage)
             batch.messages.append(message)
@@ -59,7 +59,7 @@ def prepare_into(batch: PreparedBatch, messages: Iterable[RawMessage]) -> Prepar
     return batch
 
 
-def _decode(message: RawMessage) -> Usage | Rejection:
+def _decode(message: Record) -> Usage | Rejection:
     usage = fast_usage(message.value) if message.value else None
     if usage is not None and message.key is not None and message.key == usage.account_id.encode():
         return usage
@@ -67,7 +67,7 @@ def _decode(message: RawMessage) -> Usage | Rejection:
     return decoded if isinstance(decoded, Rejection) else usage_from_event(decoded)
 
 
-def usage_row(row: RatedRow, message: RawMessage) -> tuple:
+def usage_row(row: RatedRow, message: Record) -> tuple:
     """The usage_events row, in USAGE_COLUMNS order (Usage's own fields lead it, in the same order)."""
     return row.usage + (message.partition, message.offset, row.billable_units, row.plan_id, row.plan_version,
                         row.cycle_start)  # fmt: skip

@@ -22,7 +22,6 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streams.concurrency import all_or_none
 from streams.context import WorkerContext, create_pool
-from streams.decoding import RawMessage
 from streams.retry import retry_transient
 from streams.topics import USAGE
 from streams.usage_batch import PreparedBatch, prepare_into
@@ -99,7 +98,7 @@ class UsageConsumer:
             for tp, fetched in records.items():
                 lane = lanes[tp.partition % self.lanes]
                 for start in range(0, len(fetched), SLICE):
-                    prepare_into(lane, [_raw(r) for r in fetched[start : start + SLICE]])
+                    prepare_into(lane, fetched[start : start + SLICE])  # aiokafka's records as they are
                     await asyncio.sleep(0)
         finally:
             accounts = await reading
@@ -185,9 +184,6 @@ class UsageConsumer:
         self.ctx.metrics.retries.labels(USAGE.name).inc()
         self.log.warning("transient failure, retrying batch", error=repr(error), attempt=attempt)
 
-
-def _raw(record) -> RawMessage:
-    return RawMessage(record.topic, record.partition, record.offset, record.key, record.value, record.timestamp)
 
 
 async def _make_stage(conn: asyncpg.Connection) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from streams.decoding import RawMessage
+from streams.decoding import Record
 from streams.usage_batch import USAGE_COLUMNS
 from streams.usage_rating import AccountView
 
@@ -72,7 +72,7 @@ _INSERT_RATED = (
 )
 
 
-async def park(conn: asyncpg.Connection, items: Sequence[tuple[str, str, RawMessage]]) -> None:
+async def park(conn: asyncpg.Connection, items: Sequence[tuple[str, str, Record]]) -> None:
     """Keep usage for accounts not known yet: (event_id, account_id, message)."""
     await conn.executemany(
         'INSERT INTO parked_usage (event_id, account_id, partition, "offset", key, value)'

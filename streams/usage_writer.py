@@ -102,7 +102,9 @@ class UsageWriter:
         result.inserted = inserted
         result.duplicates += len(rows) - inserted
         rejections = list(batch.rejections)
-        rejections += [(messages[i], Rejection(ErrorKind.REJECTED, reason)) for i, reason in outcome.refused]
+        rejections += [
+            (RawMessage.of(messages[i]), Rejection(ErrorKind.REJECTED, reason)) for i, reason in outcome.refused
+        ]
         if rejections:
             result.dead = await record_dead_letters(conn, rejections)
         if outcome.parked:
