@@ -5,8 +5,10 @@ share the usage partitions. A crash before the commit replays the batch; the eve
 
 Each fetched batch is split into lanes by partition (``USAGE_STORE_LANES``), and the lanes are written at
 once, each in its own transaction on its own connection, each committing its own partitions' offsets. One
-PostgreSQL backend runs one transaction on one core; lanes let the database use a second core. Records are
-keyed by account, so lanes never touch the same account's totals and never wait on each other's locks.
+PostgreSQL backend runs one transaction on one core; lanes let the database use a second core when a batch
+holds several partitions. Records are keyed by account, so lanes never touch the same account's totals and
+never wait on each other's locks, and the next batch's lanes start only once all of this batch's have
+committed, so a partition is never in two transactions at once.
 """
 
 from __future__ import annotations
