@@ -140,6 +140,9 @@ def _wait_for_signal() -> None:
     def stop(signum: int, frame: object) -> None:
         raise _Stop
 
+    # SIGINT too: a process started in the background by a non-interactive shell (CI steps, `nohup ... &`)
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so Ctrl-C did nothing.
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
         while True:

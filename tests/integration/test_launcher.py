@@ -27,7 +27,14 @@ def _billing(args: list[str], state: Path, **env: str) -> subprocess.Popen:
     clean = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
     clean.update(STATE_DIR=str(state), **env)
     return subprocess.Popen([sys.executable, "-m", "ops.cli", *args], cwd=ROOT, env=clean,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_if_started_in_the_background)  # fmt: skip
+
+
+def _as_if_started_in_the_background() -> None:
+    # A non-interactive shell starts background jobs with SIGINT ignored (a CI step, `nohup billing up &`);
+    # Python then installs no KeyboardInterrupt handler, and Ctrl-C once did nothing at all.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _descendants_listening(pids: set[int]) -> list[tuple[int, int]]:
