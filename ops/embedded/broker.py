@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from .procs import (
     log_tail,
     pid_alive,
     port_is_free,
+    run_sync,
     stop_process,
     wait_for_port,
 )
@@ -64,30 +64,7 @@ def resolve_broker_binary() -> str:
     return path
 
 
-def _run_sync(coro_factory):
-    """Run ``coro_factory()`` to completion from sync code.
 
-    Uses ``asyncio.run`` directly, or a helper thread if this thread already
-    runs an event loop (``asyncio.run`` refuses to nest).
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro_factory())
-    result: dict = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(coro_factory())
-        except BaseException as exc:  # re-raised in the caller's thread
-            result["error"] = exc
-
-    t = threading.Thread(target=target, name="embedded-broker-probe", daemon=True)
-    t.start()
-    t.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 async def _metadata_ok(bootstrap: str, timeout: float) -> bool:
@@ -268,7 +245,7 @@ class EmbeddedBroker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
-        if _run_sync(probe):
+        if run_sync(probe):
             return
         if proc.poll() is not None:
             raise died_error("Embedded Kafka broker", proc, self.log_path)

@@ -16,104 +16,30 @@ shutdown) and escalates to SIGKILL on the process group.
 from __future__ import annotations
 
 import asyncio
-import glob
-import grp
 import logging
-import os
-import pwd
-import re
 import shutil
 import signal
-import stat
 import subprocess
-import threading
 import time
 from pathlib import Path
 
-from .procs import (
-    PrerequisiteError,
-    died_error,
-    free_port,
-    log_tail,
-    pid_alive,
-    port_is_free,
-    stop_process,
-    wait_for_port,
+from .pg_host import (
+    RunAs,
+    child_kwargs,
+    chown_tree,
+    ensure_traversable,
+    find_pg_bindir,
+    server_user,
+    stop_leftover_postmaster,
 )
+from .procs import PrerequisiteError, died_error, free_port, log_tail, port_is_free, run_sync, stop_process, wait_for_port
 
 log = logging.getLogger("ops.embedded")
 
 __all__ = ["EmbeddedPostgres", "find_pg_bindir"]
 
-_INSTALL_HINT = "install postgresql-15 (apt-get install postgresql-15) or set DATABASE_URL"
 _SUPERUSER = "postgres"
-_OS_USER = "postgres"
 _SOCKET_PATH_MAX = 107  # sizeof(sun_path) - 1 on Linux
-
-
-# ---------------------------------------------------------------------------
-# binaries
-# ---------------------------------------------------------------------------
-def _has_server(bindir: str | Path) -> bool:
-    return all(os.access(os.path.join(bindir, b), os.X_OK) for b in ("postgres", "initdb"))
-
-
-def _version_key(path: str) -> tuple:
-    m = re.search(r"/(\d+)(?:\.(\d+))?/bin$", path)
-    return (int(m.group(1)), int(m.group(2) or 0)) if m else (0, 0)
-
-
-def find_pg_bindir(major: str | None = None) -> Path:
-    """Directory holding ``postgres`` and ``initdb``.
-
-    Order: ``pg_config --bindir``, then ``/usr/lib/postgresql/*/bin`` (newest
-    first), ``/usr/pgsql-*/bin``, then ``initdb`` on PATH.  With *major*, only a
-    bindir of that major version is accepted.
-    """
-    candidates: list[str] = []
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        try:
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
-            ).stdout.strip()
-            if out:
-                candidates.append(out)
-        except (OSError, subprocess.SubprocessError):
-            pass
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
-    candidates += sorted(glob.glob("/usr/pgsql-*/bin"), key=_version_key, reverse=True)
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(os.path.dirname(initdb))
-
-    for c in candidates:
-        if _has_server(c) and (major is None or _bindir_major(c) == major):
-            return Path(c)
-    if major is not None:
-        raise PrerequisiteError(
-            f"PostgreSQL {major} server binaries not found for an existing cluster: "
-            f"install postgresql-{major} (apt-get install postgresql-{major}) or set DATABASE_URL."
-        )
-    raise PrerequisiteError(f"PostgreSQL server binaries not found: {_INSTALL_HINT}.")
-
-
-_major_cache: dict[str, str | None] = {}
-
-
-def _bindir_major(bindir: str | Path) -> str | None:
-    key = str(bindir)
-    if key not in _major_cache:
-        try:
-            out = subprocess.run(
-                [os.path.join(key, "postgres"), "--version"],
-                capture_output=True, text=True, timeout=10,
-            ).stdout
-            m = re.search(r"(\d+)(?:\.\d+)?", out)
-            _major_cache[key] = m.group(1) if m else None
-        except (OSError, subprocess.SubprocessError):
-            _major_cache[key] = None
-    return _major_cache[key]
 
 
 # ---------------------------------------------------------------------------
@@ -121,35 +47,6 @@ def _bindir_major(bindir: str | Path) -> str | None:
 # ---------------------------------------------------------------------------
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _run_sync(coro_factory):
-    """``asyncio.run`` from sync code, in a helper thread if a loop is running here."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro_factory())
-    result: dict = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(coro_factory())
-        except BaseException as exc:
-            result["error"] = exc
-
-    t = threading.Thread(target=target, name="embedded-postgres-probe", daemon=True)
-    t.start()
-    t.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
-def _proc_cmdline(pid: int) -> list[bytes]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return []
 
 
 class EmbeddedPostgres:
@@ -180,7 +77,7 @@ class EmbeddedPostgres:
         self._proc: subprocess.Popen | None = None
         self._bindir: Path | None = None
         # (uid, gid) to run the server as when we are root, else None
-        self._run_as: tuple[int, int] | None = None
+        self._run_as: RunAs = None
         # timings of the last start(), for diagnostics
         self.initdb_seconds: float | None = None
         self.ready_seconds: float | None = None
@@ -208,14 +105,14 @@ class EmbeddedPostgres:
         deadline = started + timeout
         self.initdb_seconds = None
 
-        self._prepare_user()
+        self._run_as = server_user()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._ensure_traversable(self.data_dir)
+        ensure_traversable(self.data_dir, self._run_as)
         existing_major = self._cluster_major()
         self._bindir = find_pg_bindir(existing_major)
 
         if existing_major is not None:
-            self._handle_leftover_postmaster()
+            stop_leftover_postmaster(self.pgdata)
         self.port = self._choose_port()  # before initdb: fail fast on a busy port
         if existing_major is None:
             self._initdb()
@@ -225,7 +122,7 @@ class EmbeddedPostgres:
                 self.host, self.port, max(0.0, deadline - time.monotonic()),
                 proc=self._proc, log_path=self.log_path, what="Embedded PostgreSQL",
             )
-            _run_sync(lambda: self._bootstrap(deadline))
+            run_sync(lambda: self._bootstrap(deadline))
         except BaseException:
             self.stop(timeout=5)
             raise
@@ -249,61 +146,6 @@ class EmbeddedPostgres:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # -- OS user / permissions ------------------------------------------------
-    def _prepare_user(self) -> None:
-        """PostgreSQL refuses to run as root: when root, run it as 'postgres'."""
-        if os.geteuid() != 0:
-            self._run_as = None
-            return
-        try:
-            pw = pwd.getpwnam(_OS_USER)
-        except KeyError:
-            raise PrerequisiteError(
-                "PostgreSQL cannot run as root and there is no 'postgres' OS user: "
-                "create one (useradd --system postgres) or set DATABASE_URL."
-            ) from None
-        self._run_as = (pw.pw_uid, pw.pw_gid)
-
-    def _ensure_traversable(self, path: Path) -> None:
-        """Make sure the server's OS user can reach *path* (search bit on ancestors)."""
-        if self._run_as is None:
-            return
-        uid, gid = self._run_as
-        groups = {gid} | {g.gr_gid for g in grp.getgrall() if _OS_USER in g.gr_mem}
-        for d in [path, *path.parents]:
-            st = d.stat()
-            if st.st_uid == uid:
-                ok = st.st_mode & stat.S_IXUSR
-            elif st.st_gid in groups:
-                ok = st.st_mode & stat.S_IXGRP
-            else:
-                ok = st.st_mode & stat.S_IXOTH
-            if not ok:
-                # Search-only (no read/list) permission is enough for the server
-                # to reach its data directory.
-                log.warning("adding o+x to %s so the '%s' user can reach %s", d, _OS_USER, path)
-                os.chmod(d, stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
-
-    def _chown_tree(self, path: Path) -> None:
-        if self._run_as is None:
-            return
-        uid, gid = self._run_as
-        os.chown(path, uid, gid)
-        for root, dirs, files in os.walk(path):
-            for name in dirs + files:
-                os.lchown(os.path.join(root, name), uid, gid)
-
-    def _child_kwargs(self) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        env.update(LC_ALL="C", LANG="C")
-        kw: dict = dict(env=env, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-        if self._run_as is not None:
-            uid, gid = self._run_as
-            pw = pwd.getpwuid(uid)
-            env.update(HOME=pw.pw_dir, USER=pw.pw_name, LOGNAME=pw.pw_name)
-            kw.update(user=uid, group=gid, extra_groups=[])
-        return kw
-
     # -- cluster --------------------------------------------------------------
     def _cluster_major(self) -> str | None:
         try:
@@ -325,7 +167,7 @@ class EmbeddedPostgres:
         if scratch.exists():
             shutil.rmtree(scratch)
         scratch.mkdir(mode=0o700)
-        self._chown_tree(scratch)
+        chown_tree(scratch, self._run_as)
 
         t0 = time.monotonic()
         cmd = [
@@ -346,7 +188,7 @@ class EmbeddedPostgres:
         with open(self.initdb_log_path, "ab") as logf:
             logf.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
             logf.flush()
-            kw = self._child_kwargs()
+            kw = child_kwargs(self._run_as)
             kw.update(stdout=logf, stderr=subprocess.STDOUT, cwd=str(scratch))
             proc = subprocess.Popen(cmd, **kw)
             try:
@@ -365,35 +207,6 @@ class EmbeddedPostgres:
         scratch.rename(self.pgdata)
         self.initdb_seconds = time.monotonic() - t0
         log.info("initialised PostgreSQL cluster in %s (%.2fs)", self.pgdata, self.initdb_seconds)
-
-    def _handle_leftover_postmaster(self) -> None:
-        """Deal with postmaster.pid from an earlier run."""
-        pidfile = self.pgdata / "postmaster.pid"
-        try:
-            lines = pidfile.read_text().splitlines()
-            pid = int(lines[0])
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError, IndexError):
-            log.warning("removing unreadable %s", pidfile)
-            pidfile.unlink(missing_ok=True)
-            return
-        cmd = _proc_cmdline(pid)
-        is_postgres = pid_alive(pid) and bool(cmd) and os.path.basename(cmd[0]) in (b"postgres", b"postmaster")
-        if is_postgres:
-            # The postmaster chdirs into its data directory; a different cwd
-            # means the pid was reused by some other cluster's server.
-            try:
-                is_postgres = os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(self.pgdata)
-            except OSError:
-                pass
-        if not is_postgres:
-            log.info("removing stale %s (pid %d is not running)", pidfile, pid)
-            pidfile.unlink(missing_ok=True)
-            return
-        log.warning("a PostgreSQL server from an earlier run (pid %d) still owns %s; stopping it", pid, self.pgdata)
-        stop_process(pid, timeout=30, sig=signal.SIGINT)
-        pidfile.unlink(missing_ok=True)  # only left behind if it had to be SIGKILLed
 
     def _choose_port(self) -> int:
         if self.requested_port is not None:
@@ -434,17 +247,17 @@ class EmbeddedPostgres:
 
     def _spawn(self) -> None:
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
-        self._chown_tree(self.socket_dir)
+        chown_tree(self.socket_dir, self._run_as)
         if self._run_as is not None:
             uid, gid = self._run_as
             st = self.pgdata.stat()
             if (st.st_uid, st.st_gid) != (uid, gid):
-                self._chown_tree(self.pgdata)
+                chown_tree(self.pgdata, self._run_as)
         cmd = self._server_cmd()
         with open(self.log_path, "ab") as logf:
             logf.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
             logf.flush()
-            kw = self._child_kwargs()
+            kw = child_kwargs(self._run_as)
             kw.update(stdout=logf, stderr=subprocess.STDOUT, cwd=str(self.pgdata))
             self._proc = subprocess.Popen(cmd, **kw)
 

@@ -8,12 +8,14 @@ Their output always goes to log files, never to our stdout.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Union
@@ -228,3 +230,29 @@ def stop_process(proc_or_pid: ProcOrPid, timeout: float = 10, sig: int = signal.
     _signal(pid, signal.SIGKILL, group=leader)
     if not _wait_gone(proc, pid, 5.0):
         raise RuntimeError(f"pid {pid} is still running after SIGKILL")
+
+
+def run_sync(coro_factory):
+    """Run ``coro_factory()`` to completion from sync code.
+
+    Uses ``asyncio.run`` directly, or a helper thread if this thread already
+    runs an event loop (``asyncio.run`` refuses to nest).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro_factory())
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro_factory())
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    t = threading.Thread(target=target, name="embedded-service-probe", daemon=True)
+    t.start()
+    t.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

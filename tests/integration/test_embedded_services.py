@@ -238,10 +238,10 @@ def test_broker_binary_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_postgres_binaries_missing(pg_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ops.embedded.postgres as pgmod
+    import ops.embedded.pg_host as pg_host
 
-    monkeypatch.setattr(pgmod.shutil, "which", lambda *a, **k: None)
-    monkeypatch.setattr(pgmod.glob, "glob", lambda *a, **k: [])
+    monkeypatch.setattr(pg_host.shutil, "which", lambda *a, **k: None)
+    monkeypatch.setattr(pg_host.glob, "glob", lambda *a, **k: [])
     with pytest.raises(PrerequisiteError) as exc:
         EmbeddedPostgres(pg_dir / "pg").start()
     msg = str(exc.value)
