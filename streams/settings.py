@@ -52,8 +52,9 @@ class Settings(BaseSettings):
     broker_heartbeat_interval_s: float = Field(1.0, gt=0, description="Consumer heartbeat interval.")
     usage_batch_max: int = Field(10_000, ge=1, description="Most usage events fetched and rated as one batch.")
     usage_store_lanes: int = Field(
-        4, ge=1, le=16, description="Usage transactions written at once, each for its own share of the partitions."
-    )
+        4, ge=1, le=16,
+        description="Usage transactions written at once, each for its own partitions; one more PostgreSQL connection each.",
+    )  # fmt: skip
     usage_batch_wait_ms: int = Field(200, ge=0, description="Longest wait to fill a usage batch.")
     outbox_poll_ms: int = Field(200, ge=10, description="How often the outbox relay looks for unpublished events.")
     outbox_send_timeout_s: float = Field(

@@ -78,7 +78,8 @@ class UsageConsumer:
                     await in_flight
                     in_flight = None
                 if assessed:
-                    in_flight = asyncio.ensure_future(all_or_none([self.handle(consumer, lane, a) for lane, a in assessed]))
+                    lanes_written = all_or_none([self.handle(consumer, lane, a) for lane, a in assessed])
+                    in_flight = asyncio.ensure_future(lanes_written)
                 self._update_lag(consumer)
             if in_flight is not None:
                 await in_flight  # a stop request lets the batch in flight commit

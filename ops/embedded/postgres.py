@@ -32,7 +32,16 @@ from .pg_host import (
     server_user,
     stop_leftover_postmaster,
 )
-from .procs import PrerequisiteError, died_error, free_port, log_tail, port_is_free, run_sync, stop_process, wait_for_port
+from .procs import (
+    PrerequisiteError,
+    died_error,
+    free_port,
+    log_tail,
+    port_is_free,
+    run_sync,
+    stop_process,
+    wait_for_port,
+)
 
 log = logging.getLogger("ops.embedded")
 
@@ -42,9 +51,6 @@ _SUPERUSER = "postgres"
 _SOCKET_PATH_MAX = 107  # sizeof(sun_path) - 1 on Linux
 
 
-# ---------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

@@ -40,7 +40,8 @@ def test_a_rated_row_is_written_with_every_value_under_its_own_column() -> None:
     record = record_of(event)
     message = RawMessage(record.topic, 3, 4711, record.key, record.value)
     (usage,) = prepare([message]).usages
-    row = dict(zip(USAGE_COLUMNS, usage_row(RatedRow(usage, 120, "plan-x", 2, date(2026, 10, 1)), message), strict=True))
+    rated = RatedRow(usage, 120, "plan-x", 2, date(2026, 10, 1))
+    row = dict(zip(USAGE_COLUMNS, usage_row(rated, message), strict=True))
     assert row == {
         "event_id": event.event_id, "account_id": event.payload.account_id, "record_id": event.payload.record_id,
         "service": str(event.payload.service), "quantity": event.payload.quantity, "unit": str(event.payload.unit),
