@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from streams.decoding import ErrorKind, RawMessage, Record, Rejection, decode
+from streams.decoding import RawMessage, Record, Rejection, decode
 from streams.topics import USAGE
 from streams.usage_fastpath import Usage, fast_usage, usage_from_event
 from streams.usage_rating import RatedRow
@@ -35,9 +35,6 @@ class PreparedBatch:
     def offset_ranges(self) -> dict[str, list[int]]:
         """{"topic:partition": [first offset, next offset]} of the messages in this batch."""
         return {f"{t}:{p}": [self.first_offsets[(t, p)], end] for (t, p), end in self.next_offsets.items()}
-
-    def reject(self, index: int, reason: str) -> None:
-        self.rejections.append((RawMessage.of(self.messages[index]), Rejection(ErrorKind.REJECTED, reason)))
 
 
 def prepare(messages: Iterable[Record]) -> PreparedBatch:

@@ -18,9 +18,7 @@ import orjson
 
 from schemas.base import JSON_SAFE_MAX
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _MSISDN = re.compile(r"[0-9]{5,15}")
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
 _UNIT_OF = {"voice": "second", "sms": "message", "data": "byte"}
 _ENVELOPE_KEYS = frozenset({"event_id", "type", "source", "occurred_at", "schema_version", "payload"})
 _REQUIRED = frozenset({"account_id", "record_id", "service", "quantity", "unit", "started_at"})
@@ -57,6 +55,8 @@ PRODUCER_LAYOUT = re.compile(
     + _TS + r'"(?:,"msisdn":(?:null|"[0-9]{5,15}"))?(?:,"destination":(?:null|"' + _PLAIN + r'"))?\}\}',
     re.ASCII,
 )  # fmt: skip
+_ID = re.compile(_IDS)  # the same patterns for the general path, one field at a time
+_TIMESTAMP = re.compile(_TS, re.ASCII)
 _parse_time = datetime.fromisoformat
 
 

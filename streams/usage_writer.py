@@ -73,10 +73,10 @@ class UsageWriter:
         the next batch is assessed while the previous one is being written. ``read`` holds account views the
         caller already read for this batch (by record key, while the batch was decoded); only the others are read.
         """
-        accounts = dict(read or {})
+        accounts: Mapping[str, AccountView] = read if read is not None else {}
         unread = {u.account_id for u in batch.usages} - accounts.keys()
-        if unread:
-            accounts.update(await self.accounts.views(conn, unread))
+        if unread:  # a new mapping: the caller's is shared by the batch's lanes
+            accounts = {**accounts, **await self.accounts.views(conn, unread)}
         outcome, limits = RatingOutcome(), self.limits()
         for start in range(0, len(batch.usages), SLICE):
             outcome.extend(rate_batch(batch.usages[start : start + SLICE], accounts, self.catalog, limits), start)
