@@ -12,27 +12,11 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, StringConstraints
 
 from schemas.base import JSON_SAFE_MAX, FrozenModel
+from streams.billing.money import CURRENCY_EXPONENTS, currency_exponent, to_major_units
 
-# ISO 4217 minor-unit exponents for currencies we expect to bill in. Unknown
-# codes are rejected rather than defaulted to 2, since a wrong exponent would
-# misprice every amount by a factor of 10 or 100.
-CURRENCY_EXPONENTS: dict[str, int] = {
-    "AED": 2, "AUD": 2, "BGN": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2,
-    "CLP": 0, "CNY": 2, "CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2, "HKD": 2,
-    "HUF": 2, "IDR": 2, "ILS": 2, "INR": 2, "IQD": 3, "ISK": 0, "JOD": 3,
-    "JPY": 0, "KRW": 0, "KWD": 3, "LYD": 3, "MXN": 2, "MYR": 2, "NOK": 2,
-    "NZD": 2, "OMR": 3, "PLN": 2, "PYG": 0, "RON": 2, "RSD": 2, "SAR": 2,
-    "SEK": 2, "SGD": 2, "THB": 2, "TND": 3, "TRY": 2, "TWD": 2, "UAH": 2,
-    "UGX": 0, "USD": 2, "VND": 0, "XAF": 0, "XOF": 0, "ZAR": 2,
-}  # fmt: skip
-
-
-def currency_exponent(code: str) -> int:
-    """Number of minor-unit digits for `code`; ValueError if unknown."""
-    try:
-        return CURRENCY_EXPONENTS[code]
-    except KeyError:
-        raise ValueError(f"unknown currency code '{code}'") from None
+# CURRENCY_EXPONENTS, the one ISO 4217 table, belongs to the money owner (streams/billing/money.py) and is
+# re-exported here for producers. An unknown code is refused rather than defaulted to 2, since a wrong exponent
+# would misprice every amount by a factor of 10 or 100.
 
 
 def _known_currency(code: str) -> str:
@@ -64,8 +48,7 @@ class Money(FrozenModel):
 
     def as_decimal(self) -> Decimal:
         """Major-unit value for display (e.g. 1999 EUR -> Decimal('19.99'))."""
-        exponent = currency_exponent(self.currency)
-        return Decimal(self.amount_minor).scaleb(-exponent)
+        return to_major_units(self.amount_minor, self.currency)
 
 
 def _positive(money: Money) -> Money:

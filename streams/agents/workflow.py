@@ -7,6 +7,7 @@ import faust
 
 from streams.agents import retention
 from streams.agents.raw import raw_agent
+from streams.catalog_config import load_catalog
 from streams.context import WorkerContext
 from streams.decoding import RawMessage
 from streams.processor import EventProcessor, Handler
@@ -16,7 +17,6 @@ from streams.queues.routing_tasks import with_task_routing
 from streams.topics import ACCOUNTS, CUSTOMER_CALLS, DISCOUNTS_GRANTED, DISPUTES, INVOICES_ISSUED, TopicSpec
 
 WORKFLOW_STREAMS: tuple[tuple[TopicSpec, dict[str, Handler]], ...] = (
-    (ACCOUNTS, accounts.HANDLERS),
     (INVOICES_ISSUED, ledger.INVOICE_HANDLERS),
     (CUSTOMER_CALLS, calls.HANDLERS),
     (DISPUTES, ledger.DISPUTE_HANDLERS),
@@ -26,7 +26,9 @@ WORKFLOW_STREAMS: tuple[tuple[TopicSpec, dict[str, Handler]], ...] = (
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     care = load_care_config(ctx.settings)
-    for spec, handlers in WORKFLOW_STREAMS:
+    # The account projection refuses accounts the catalog cannot bill, so it judges by the worker's catalog.
+    projections = ((ACCOUNTS, accounts.handlers(load_catalog(ctx.settings))), *WORKFLOW_STREAMS)
+    for spec, handlers in projections:
         # Calls, disputes and held invoices also become agent-queue tasks in the projection's transaction.
         routed = with_task_routing(spec, handlers, care, ctx.metrics)
         _register_one(app, ctx, spec, EventProcessor(spec, routed, ctx))

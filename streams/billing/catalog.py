@@ -7,7 +7,8 @@ were in force when it happened.
 Dict layout accepted by ``Catalog.from_dict`` (e.g. loaded from YAML/JSON)::
 
     {
-      "taxes": {"DE": 1900, "US": 0, "US-CA": 725},        # basis points
+      "taxes": {"DE": 1900, "US-CA": 725, "CA-QC": "1497.5"},  # basis points: int or
+                                                       # exact decimal string
       "plans": [
         {
           "plan_id": "mobile-s",
@@ -95,6 +96,26 @@ class Catalog:
     def plan_ids(self) -> tuple[str, ...]:
         return tuple(sorted(self._versions_by_plan))
 
+    @property
+    def currencies(self) -> frozenset[str]:
+        """The currencies some plan of the catalog is priced in."""
+        return frozenset(plan.currency for plan in self.plans)
+
+    def unbillable_reason(self, plan_id: str, currency: str, jurisdiction: str | None = None) -> str | None:
+        """Why an account on ``plan_id`` in ``currency`` (taxed in ``jurisdiction``) could never be invoiced,
+        or None: refused when it is opened or changes plan, rather than discovered when its cycle closes."""
+        if currency not in self.currencies:
+            priced = ", ".join(sorted(self.currencies))
+            return f"no plan of the catalog is priced in {currency} (the catalog prices {priced})"
+        if plan_id not in self._versions_by_plan:
+            return f"plan {plan_id!r} is not in the catalog"
+        plan_currency = self._versions_by_plan[plan_id][0].currency
+        if plan_currency != currency:
+            return f"plan {plan_id!r} is priced in {plan_currency}, not in the account's currency {currency}"
+        if jurisdiction is not None and not self.taxes.knows(jurisdiction):
+            return f"the catalog has no tax rate for jurisdiction {jurisdiction!r}"
+        return None
+
     def versions(self, plan_id: str) -> tuple[PricePlan, ...]:
         try:
             return self._versions_by_plan[plan_id]
@@ -140,5 +161,5 @@ def _ordered_versions(plan_id: str, plans: list[PricePlan]) -> tuple[PricePlan, 
 
 
 def demo_catalog() -> Catalog:
-    """A realistic catalog for demos and tests (two EUR plans, one JPY plan)."""
+    """A realistic catalog for demos and tests (two EUR plans, one JPY plan, one JOD plan)."""
     return Catalog.from_dict(DEMO_CATALOG_DATA)

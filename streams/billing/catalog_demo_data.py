@@ -1,7 +1,7 @@
 """Demo catalog in the plain-dict layout documented in ``catalog.py``.
 
 Prices are minor units per billing unit: EUR cents per second / message /
-byte, JPY yen per second / message / byte. Data is rated in bytes and
+byte, JPY yen and JOD fils (3 decimals) per second / message / byte. Data is rated in bytes and
 rounded up to started kB (1024/1024); 0.0000001 cent per byte is about
 1.07 EUR per GiB beyond the allowance.
 """
@@ -52,7 +52,7 @@ def _eur_services(
 
 
 DEMO_CATALOG_DATA: dict[str, Any] = {
-    "taxes": {"DE": 1900, "FR": 2000, "AT": 2000, "US": 0, "US-CA": 725, "JP": 1000},
+    "taxes": {"DE": 1900, "FR": 2000, "AT": 2000, "US": 0, "US-CA": 725, "JP": 1000, "JO": 1600},
     "plans": [
         {
             "plan_id": "mobile-s",
@@ -102,6 +102,34 @@ DEMO_CATALOG_DATA: dict[str, Any] = {
                     "included_units": 3 * _GIB,
                     "increment": _PER_STARTED_KB,
                     "tiers": [_open_tier("0.000001")],
+                },
+            },
+        },
+        {
+            # Jordanian dinar: 3 decimals, prices in fils (1/1000 JOD) per unit.
+            "plan_id": "mobile-jo",
+            "version": 1,
+            "effective_from": "2026-01-01T00:00:00+00:00",
+            "currency": "JOD",
+            "recurring_fee_minor": 7_500,
+            "services": {
+                "voice": {
+                    "unit": "second",
+                    "included_units": 3000,
+                    "increment": _PER_SECOND_AFTER_FIRST_MINUTE,
+                    "tiers": [{"up_to_units": 6000, "unit_price": "0.35"}, _open_tier("0.2")],
+                },
+                "sms": {
+                    "unit": "message",
+                    "included_units": 50,
+                    "increment": _PER_MESSAGE,
+                    "tiers": [_open_tier("12.5")],
+                },
+                "data": {
+                    "unit": "byte",
+                    "included_units": 5 * _GIB,
+                    "increment": _PER_STARTED_KB,
+                    "tiers": [_open_tier("0.000002")],
                 },
             },
         },

@@ -151,10 +151,25 @@ def _parse_plan(raw: Any, where: str) -> PricePlan:
     )
 
 
+def _as_tax_rate(value: Any, where: str) -> Decimal:
+    """Basis points: an integer (1900 = 19 %) or an exact decimal string for a fractional rate
+    ("1497.5" = 14.975 %); a float is refused, as for prices."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if not isinstance(value, str):
+        raise CatalogError(
+            f"{where}: tax rates are basis points, an integer or a decimal string such as \"1497.5\", got {value!r}"
+        )
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise CatalogError(f"{where}: not a decimal number of basis points: {value!r}") from None
+
+
 def _parse_taxes(raw: Any) -> TaxTable:
     taxes = _as_mapping(raw, "taxes")
     rates = {
-        str(jurisdiction): _as_int(rate, f"taxes.{jurisdiction}")
+        str(jurisdiction): _as_tax_rate(rate, f"taxes.{jurisdiction}")
         for jurisdiction, rate in taxes.items()
     }
     return _build("taxes", TaxTable, rates_bp=rates)

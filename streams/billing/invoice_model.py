@@ -115,7 +115,7 @@ class InvoiceInput:
     cycle: Cycle
     plan_segments: tuple[PlanSegment, ...]
     usage_totals: Mapping[UsageKey, int]
-    tax_rate_bp: int
+    tax_rate_bp: int | Decimal  # exact; may have a fraction of a basis point (1497.5 = 14.975 %)
     late_usage: tuple[LateUsage, ...] = ()
     adjustments: tuple[Adjustment, ...] = ()
     # Account closed: segments end at the close date, not at the cycle end.
@@ -127,6 +127,8 @@ class InvoiceInput:
         object.__setattr__(self, "adjustments", tuple(self.adjustments))
         normalised = {UsageKey(*key): units for key, units in self.usage_totals.items()}
         object.__setattr__(self, "usage_totals", MappingProxyType(normalised))
+        if isinstance(self.tax_rate_bp, float):
+            raise InvoiceError("tax_rate_bp must be an int or a Decimal, never a float")
         if self.tax_rate_bp < 0:
             raise InvoiceError(f"tax_rate_bp must not be negative, got {self.tax_rate_bp}")
 

@@ -18,6 +18,7 @@ Line ids are deterministic so a re-run produces the same lines:
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from functools import lru_cache
 from typing import Iterable, Mapping
 
@@ -189,6 +190,11 @@ def _grant_lines(applications: Iterable[GrantApplication], kind: LineKind) -> li
     ]
 
 
+def _percent(basis_points: int | Decimal) -> str:
+    """1900 -> "19", 1497.5 -> "14.975": the rate as printed on a bill."""
+    return f"{Decimal(basis_points).scaleb(-2).normalize():f}"
+
+
 def _total(lines: Iterable[InvoiceLine]) -> int:
     return sum(line.amount_minor for line in lines)
 
@@ -207,7 +213,7 @@ def build_invoice(invoice: InvoiceInput) -> InvoiceDraft:
     discount_lines = _grant_lines(discounts, LineKind.DISCOUNT)
     taxable = subtotal + _total(discount_lines)
     tax = percent_of(taxable, invoice.tax_rate_bp)
-    tax_line = InvoiceLine("tax", LineKind.TAX, f"tax {invoice.tax_rate_bp} bp", tax)
+    tax_line = InvoiceLine("tax", LineKind.TAX, f"tax {_percent(invoice.tax_rate_bp)} %", tax)
     credits = apply_credits(taxable + tax, invoice.adjustments)
     credit_lines = _grant_lines(credits, LineKind.CREDIT)
     return InvoiceDraft(

@@ -125,19 +125,41 @@ class PricePlan:
 
 @dataclass(frozen=True)
 class TaxTable:
-    """Tax rates in basis points by jurisdiction; "US-CA" falls back to "US"."""
+    """Tax rates in basis points by jurisdiction; "US-CA" falls back to "US".
 
-    rates_bp: Mapping[str, int]
+    A rate is an exact ``Decimal`` of basis points, so a fractional one such as Quebec's combined 14.975 %
+    (1497.5 bp) is held as it is written; the tax line rounds once (``money.percent_of``).
+    """
+
+    rates_bp: Mapping[str, Decimal]
 
     def __post_init__(self) -> None:
-        if any(rate < 0 for rate in self.rates_bp.values()):
-            raise CatalogError("tax rates must not be negative")
-        object.__setattr__(self, "rates_bp", MappingProxyType(dict(self.rates_bp)))
+        rates = {jurisdiction: _exact_rate(jurisdiction, rate) for jurisdiction, rate in self.rates_bp.items()}
+        object.__setattr__(self, "rates_bp", MappingProxyType(rates))
 
-    def rate_bp(self, jurisdiction: str) -> int:
+    def knows(self, jurisdiction: str) -> bool:
+        return self._rate_or_none(jurisdiction) is not None
+
+    def rate_bp(self, jurisdiction: str) -> Decimal:
+        rate = self._rate_or_none(jurisdiction)
+        if rate is None:
+            raise CatalogError(f"no tax rate for jurisdiction {jurisdiction!r}")
+        return rate
+
+    def _rate_or_none(self, jurisdiction: str) -> Decimal | None:
         candidate = jurisdiction
         while candidate:
             if candidate in self.rates_bp:
                 return self.rates_bp[candidate]
             candidate = candidate.rpartition("-")[0]
-        raise CatalogError(f"no tax rate for jurisdiction {jurisdiction!r}")
+        return None
+
+
+def _exact_rate(jurisdiction: str, rate: object) -> Decimal:
+    # An int is taken as it is; a float is refused because 14.975 as a float is not 14.975.
+    if isinstance(rate, bool) or not isinstance(rate, (int, Decimal)):
+        raise CatalogError(f"tax rate of {jurisdiction!r} must be an int or a Decimal of basis points, got {rate!r}")
+    exact = Decimal(rate)
+    if not exact.is_finite() or exact < 0:
+        raise CatalogError(f"tax rates must not be negative, got {rate} for {jurisdiction!r}")
+    return exact

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import asyncpg
 
 from schemas import Event
+from streams.billing.catalog import Catalog
 from streams.billing.cycles import cycle_for
 from streams.processor import Handler, Rejected
 
 
-async def on_opened(conn: asyncpg.Connection, event: Event) -> None:
+async def on_opened(catalog: Catalog, conn: asyncpg.Connection, event: Event) -> None:
     p = event.payload
+    # An account no plan of the catalog can price would only fail at its first cycle close, weeks later;
+    # refused here it is a dead letter with the reason, the moment it is opened.
+    unbillable = catalog.unbillable_reason(p.plan_id, p.currency, p.jurisdiction)
+    if unbillable:
+        raise Rejected(f"account {p.account_id} cannot be billed: {unbillable}")
     first_cycle = cycle_for(p.billing_anchor_day, p.opened_at)
     inserted = await conn.fetchval(
         "INSERT INTO accounts (account_id, plan_id, billing_anchor_day, currency, jurisdiction, contact, status,"
@@ -28,9 +36,12 @@ async def on_opened(conn: asyncpg.Connection, event: Event) -> None:
     )
 
 
-async def on_plan_changed(conn: asyncpg.Connection, event: Event) -> None:
+async def on_plan_changed(catalog: Catalog, conn: asyncpg.Connection, event: Event) -> None:
     p = event.payload
-    await _require_active(conn, p.account_id)
+    currency = await _require_active(conn, p.account_id)
+    unbillable = catalog.unbillable_reason(p.plan_id, currency)
+    if unbillable:
+        raise Rejected(f"account {p.account_id} cannot change to plan {p.plan_id!r}: {unbillable}")
     await conn.execute(
         "INSERT INTO account_plan_changes (event_id, account_id, plan_id, effective_at) VALUES ($1, $2, $3, $4)",
         event.event_id, p.account_id, p.plan_id, p.effective_at,
@@ -55,16 +66,20 @@ async def on_closed(conn: asyncpg.Connection, event: Event) -> None:
     )
 
 
-async def _require_active(conn: asyncpg.Connection, account_id: str) -> None:
-    status = await conn.fetchval("SELECT status FROM accounts WHERE account_id = $1 FOR UPDATE", account_id)
-    if status is None:
+async def _require_active(conn: asyncpg.Connection, account_id: str) -> str:
+    """The account's currency, once it is known to be active (locked for the change)."""
+    row = await conn.fetchrow("SELECT status, currency FROM accounts WHERE account_id = $1 FOR UPDATE", account_id)
+    if row is None:
         raise Rejected(f"account {account_id} is not known (no account.opened.v1 applied)")
-    if status != "active":
-        raise Rejected(f"account {account_id} is {status}")
+    if row["status"] != "active":
+        raise Rejected(f"account {account_id} is {row['status']}")
+    return row["currency"].strip()
 
 
-HANDLERS: dict[str, Handler] = {
-    "account.opened.v1": on_opened,
-    "account.plan_changed.v1": on_plan_changed,
-    "account.closed.v1": on_closed,
-}
+def handlers(catalog: Catalog) -> dict[str, Handler]:
+    """The account projection's handlers, judging openings and plan changes against the worker's catalog."""
+    return {
+        "account.opened.v1": partial(on_opened, catalog),
+        "account.plan_changed.v1": partial(on_plan_changed, catalog),
+        "account.closed.v1": on_closed,
+    }

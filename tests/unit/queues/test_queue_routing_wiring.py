@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from streams.billing.catalog import demo_catalog
 from streams.metrics import Metrics
 from streams.projections import accounts, calls, ledger
 from streams.queues import routing_tasks
@@ -22,7 +23,7 @@ def _wrapped(spec, handlers) -> set[str]:
 def test_only_the_task_making_and_task_ending_events_are_wrapped() -> None:
     assert _wrapped(CUSTOMER_CALLS, calls.HANDLERS) == {"call.started.v1", "call.abandoned.v1"}
     assert _wrapped(DISPUTES, ledger.DISPUTE_HANDLERS) == {"dispute.opened.v1"}
-    assert _wrapped(ACCOUNTS, accounts.HANDLERS) == {"account.closed.v1"}
+    assert _wrapped(ACCOUNTS, accounts.handlers(demo_catalog())) == {"account.closed.v1"}
     assert _wrapped(DISCOUNTS_GRANTED, ledger.DISCOUNT_HANDLERS) == set()
 
 
