@@ -45,11 +45,12 @@ class PlanSegment:
 class LateUsage:
     """Units of an earlier, already invoiced cycle that arrived after it closed.
 
-    ``previously_billed_units`` is what that cycle's invoice already priced
-    for the same plan version and service; the late units are priced on top
-    of it so the allowance is not granted twice and tiers continue where the
-    earlier invoice stopped. The plan's full allowance is assumed for that
-    period; a period with a prorated allowance is not re-prorated here.
+    ``previously_billed_units`` is what that cycle's invoice already priced for the same plan version and
+    service; the late units are priced on top of it so the allowance is not granted twice and tiers continue
+    where the earlier invoice stopped. ``days_on_plan`` is how many days of ``period`` the account spent on
+    this plan version as that cycle's invoice counted them (a mid-cycle plan change, a price-version change,
+    a final invoice's partial period): the allowance is prorated by them as it was on that invoice, so late
+    units cost exactly what they would have cost on time. None means the whole period.
     """
 
     period: Cycle
@@ -57,10 +58,15 @@ class LateUsage:
     service: ServiceKind
     units: int
     previously_billed_units: int
+    days_on_plan: int | None = None
 
     def __post_init__(self) -> None:
         if self.units < 0 or self.previously_billed_units < 0:
             raise InvoiceError("late usage units must not be negative")
+        if self.days_on_plan is not None and not 0 < self.days_on_plan <= self.period.days:
+            raise InvoiceError(
+                f"{self.plan.label} has {self.days_on_plan} days in {self.period}; late usage needs 1..{self.period.days}"
+            )
 
 
 class AdjustmentKind(StrEnum):

@@ -5,8 +5,8 @@ plan version is prorated by the days the account spent on it, and usage is
 priced per (plan, version, service) from the cycle's summed billable units.
 Allowances are prorated by the same days as the fee, so a mid-cycle plan
 change neither doubles nor loses an allowance. Late usage of an earlier
-cycle is billed as the price difference it makes to that cycle, on a line
-naming the cycle.
+cycle is billed as the price difference it makes to that cycle, with that
+cycle's prorated allowance, on a line naming the cycle.
 
 Line ids are deterministic so a re-run produces the same lines:
 ``recurring:mobile-s:v2``, ``usage:mobile-s:v2:voice:tier1``,
@@ -69,7 +69,9 @@ def _check_input(invoice: InvoiceInput) -> None:
     if foreign:
         raise InvoiceError(f"plans {sorted(foreign)} are not priced in {invoice.currency}")
     for late in invoice.late_usage:
-        if late.period.end > invoice.cycle.start:
+        # Starts, not ends: a closed account's final adjustment begins the day after its closing, inside the
+        # final cycle whose late usage it bills.
+        if late.period.start >= invoice.cycle.start:
             raise InvoiceError(f"late usage period {late.period} is not before this cycle")
     check_unique_grants(invoice.adjustments)
 
@@ -163,16 +165,18 @@ def _prorated_rate(rate: ServiceRate, days: int, cycle_days: int) -> ServiceRate
 
 
 def _late_usage_line(late: LateUsage) -> InvoiceLine:
-    """The price difference the late units make to their own cycle."""
-    rate = late.plan.rate_for(late.service)
-    already_billed = price_service(rate, late.previously_billed_units).total_minor
-    with_late = price_service(rate, late.previously_billed_units + late.units).total_minor
+    """The price difference the late units make to their own cycle, priced as that cycle's invoice priced its
+    usage: the plan version they were rated under, its allowance prorated by its days in that cycle."""
+    days = late.period.days if late.days_on_plan is None else late.days_on_plan
+    key = UsageKey(late.plan.plan_id, late.plan.version, late.service)
+    already_billed = _price_prorated(late.plan, key, late.previously_billed_units, days, late.period.days)
+    with_late = _price_prorated(late.plan, key, late.previously_billed_units + late.units, days, late.period.days)
     period = late.period
     return InvoiceLine(
         line_id=f"adjustment:{period.start.isoformat()}:{late.plan.label}:{late.service}",
         kind=LineKind.LATE_USAGE,
         description=f"late {late.service} usage of the cycle starting {period.start}",
-        amount_minor=with_late - already_billed,
+        amount_minor=with_late.total_minor - already_billed.total_minor,
         units=late.units,
         period=period,
     )

@@ -111,38 +111,52 @@ def _build_batch(
     calendar: inputs.PlanCalendar, settings: Settings, due: Sequence[DueAccount], fetched: BatchInputs, issued_at: datetime
 ) -> _Batch:
     batch = _Batch()
+    late_days = settings.late_usage_limit_days
     for account in due:
         period = inputs.billing_period(account)
         if period is None or account.account_id in fetched.already_invoiced:
-            # Nothing to bill (closed in a cycle already invoiced) or invoiced before: just move on.
+            # Nothing to bill or invoiced before: just move on.
             batch.skipped += 1
-            batch.advances.append(_advance_past(account, period))
+            batch.advances.append(_advance_past(account, period, late_days))
+            continue
+        if period.adjustment and account.cycle_end < inputs.adjustment_deadline(account, late_days):
+            # A closing that arrived after its cycle was invoiced: its final adjustment waits for the deadline too.
+            batch.skipped += 1
+            batch.advances.append(Advance(account.account_id, account.cycle_start,
+                                          inputs.adjustment_deadline(account, late_days)))  # fmt: skip
             continue
         try:
-            batch.closed.append(_close_one(calendar, settings, account, period, fetched, issued_at))
+            closed = _close_one(calendar, settings, account, period, fetched, issued_at)
         except ValueError as error:  # InvoiceError, CatalogError, schema errors: this account's data, not ours
             batch.failed[account.account_id] = str(error)
             continue
-        batch.advances.append(inputs.advance_after(account, period[0], period[2]))
+        if closed is None:
+            batch.skipped += 1  # a final adjustment with no late usage: no invoice, the account is done
+        else:
+            batch.closed.append(closed)
+        batch.advances.append(inputs.advance_after(account, period, late_days))
     return batch
 
 
-def _advance_past(account: DueAccount, period: tuple | None) -> Advance:
+def _advance_past(account: DueAccount, period: inputs.BillingPeriod | None, late_days: int) -> Advance:
     if period is None:
         return Advance(account.account_id, None, None)
-    return inputs.advance_after(account, period[0], period[2])
+    return inputs.advance_after(account, period, late_days)
 
 
 def _close_one(
-    calendar: inputs.PlanCalendar, settings: Settings, account: DueAccount, period: tuple, fetched: BatchInputs,
-    issued_at: datetime,
-) -> ClosedCycle:  # fmt: skip
+    calendar: inputs.PlanCalendar, settings: Settings, account: DueAccount, period: inputs.BillingPeriod,
+    fetched: BatchInputs, issued_at: datetime,
+) -> ClosedCycle | None:  # fmt: skip
+    """The cycle's invoice; None for a final adjustment that has no late usage to bill."""
     account_id = account.account_id
-    usage = fetched.usage.get(account_id, [])
+    usage = inputs.billable_rows(account, fetched.usage.get(account_id, []), period)
     invoice = inputs.invoice_input(
         calendar, account, period, fetched.plan_changes.get(account_id, []), usage,
         fetched.grants.get(account_id, []), issued_at,
     )  # fmt: skip
+    if period.adjustment and not invoice.late_usage:
+        return None
     draft = inputs.without_stand_in(build_invoice(invoice))
     history = fetched.history.get(account_id, [])
     hold_reason = None
@@ -156,7 +170,7 @@ def _close_one(
             f" last {len(history)} issued invoices; held for review"
         )
     return ClosedCycle(
-        account=account, invoice_id=invoice_id_for(account_id, account.cycle_start), period_end=period[1],
+        account=account, invoice_id=invoice_id_for(account_id, account.cycle_start), period_end=period.end,
         draft=draft, lines=wire_lines(draft), hold_reason=hold_reason,
         grant_applications=inputs.grant_applications(draft), priced_usage=tuple(usage),
         recent_totals=tuple(history),

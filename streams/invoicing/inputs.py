@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from streams.billing.catalog import Catalog, PricePlan, ServiceKind
 from streams.billing.cycles import Cycle, cycle_containing, next_cycle, utc_date
@@ -40,25 +40,49 @@ def _not_yet_open(currency: str) -> PricePlan:
     return PricePlan(NOT_YET_OPEN, 1, _EPOCH, currency, recurring_fee_minor=0, services={})
 
 
-def billing_period(account: DueAccount) -> tuple[Cycle, date, bool] | None:
-    """(the full cycle, the day the invoice's period ends, final?); None when nothing is left to bill.
+class BillingPeriod(NamedTuple):
+    cycle: Cycle  # the full cycle, or for a final adjustment its window (the day after closing to the deadline)
+    end: date  # the day the invoice's period ends (exclusive)
+    is_final: bool
+    # A closed account after its final invoice: only its late usage is billed, on a final adjustment invoice.
+    adjustment: bool = False
 
-    A closed account's last cycle ends after its closing day; if that day fell in a cycle that was already
-    invoiced (the closing arrived late), there is nothing more to bill here.
+
+def billing_period(account: DueAccount) -> BillingPeriod | None:
+    """The period the account's next invoice covers; None when nothing is left to bill.
+
+    A closed account's last cycle ends after its closing day. Once that final invoice is out, the account's
+    next period starts after its closing day: the final adjustment (``adjustment_deadline``).
     """
     cycle = cycle_containing(account.anchor_day, account.cycle_start)
     closed = account.closed_on
     if closed is None or closed >= cycle.end:
-        return cycle, cycle.end, False
-    if closed < cycle.start:
-        return None
-    return cycle, closed + ONE_DAY, True
+        return BillingPeriod(cycle, cycle.end, False)
+    if closed < account.cycle_start:
+        end = max(account.cycle_end, account.cycle_start + ONE_DAY)
+        return BillingPeriod(Cycle(account.cycle_start, end), end, True, adjustment=True)
+    return BillingPeriod(cycle, closed + ONE_DAY, True)
 
 
-def advance_after(account: DueAccount, cycle: Cycle, is_final: bool) -> Advance:
-    if is_final:
+def adjustment_deadline(account: DueAccount, late_limit_days: int) -> date:
+    """When a closed account's final adjustment is due: the day after the late limit of the cycle it closed in.
+
+    Usage of that cycle (or an earlier one) arriving later is dead-lettered by the rating's late-limit rule, so
+    once the closer's clock passes this day (plus the grace period) no usage can still arrive to be billed.
+    """
+    closed = account.closed_on
+    assert closed is not None, "only a closed account has a final adjustment"
+    closing_cycle = cycle_containing(account.anchor_day, closed)
+    return max(closed + 2 * ONE_DAY, closing_cycle.end + timedelta(days=late_limit_days) + ONE_DAY)
+
+
+def advance_after(account: DueAccount, period: BillingPeriod, late_limit_days: int) -> Advance:
+    if period.adjustment:
         return Advance(account.account_id, None, None)
-    following = next_cycle(cycle)
+    if period.is_final:
+        # Not the end yet: usage of the final cycle may still arrive late, and is billed after the deadline.
+        return Advance(account.account_id, period.end, adjustment_deadline(account, late_limit_days))
+    following = next_cycle(period.cycle)
     end = following.end
     if account.closed_on is not None:
         # Closed in a later cycle than this one: that later cycle stops after the closing day.
@@ -128,23 +152,63 @@ def plan_segments(
 
 
 def split_usage(
-    catalog: Catalog, account: DueAccount, rows: Sequence[UsageRow]
+    calendar: PlanCalendar, account: DueAccount, changes: Sequence[PlanChange], rows: Sequence[UsageRow],
+    period: BillingPeriod,
 ) -> tuple[dict[UsageKey, int], list[LateUsage]]:
     """This cycle's billable units per usage key, and earlier cycles' units not billed yet."""
     totals: dict[UsageKey, int] = defaultdict(int)
     late: list[LateUsage] = []
-    for row in rows:
+    days_on_plans = _LateDays(calendar, account, changes, period)
+    for row in billable_rows(account, rows, period):
         service = ServiceKind(row.service)
-        if row.cycle_start == account.cycle_start:
+        if row.cycle_start == account.cycle_start and not period.adjustment:
             if row.billable_units:
                 totals[UsageKey(row.plan_id, row.plan_version, service)] += row.billable_units
         elif row.billable_units > row.billed_units:
+            late_period = cycle_containing(account.anchor_day, row.cycle_start)
             late.append(LateUsage(
-                period=cycle_containing(account.anchor_day, row.cycle_start),
-                plan=catalog.plan_version(row.plan_id, row.plan_version), service=service,
-                units=row.billable_units - row.billed_units, previously_billed_units=row.billed_units,
+                period=late_period, plan=calendar.catalog.plan_version(row.plan_id, row.plan_version),
+                service=service, units=row.billable_units - row.billed_units, previously_billed_units=row.billed_units,
+                days_on_plan=days_on_plans.of(late_period, row.plan_id, row.plan_version),
             ))  # fmt: skip
     return dict(totals), late
+
+
+def billable_rows(account: DueAccount, rows: Sequence[UsageRow], period: BillingPeriod) -> list[UsageRow]:
+    """The rows the invoice prices (and marks billed). A final adjustment leaves out rows of cycles after the
+    closing's (usage after the closing, rated before the closing arrived): it is not the closed account's."""
+    if not period.adjustment:
+        return list(rows)
+    closing_cycle = cycle_containing(account.anchor_day, account.closed_on)
+    return [row for row in rows if row.cycle_start <= closing_cycle.start]
+
+
+class _LateDays:
+    """Days on a plan version in an earlier period, counted as that period's invoice counted them."""
+
+    def __init__(
+        self, calendar: PlanCalendar, account: DueAccount, changes: Sequence[PlanChange], period: BillingPeriod
+    ) -> None:
+        self.calendar, self.account, self.changes = calendar, account, changes
+        closed = account.closed_on
+        # The final invoice ended the closing's cycle after the closing day (then the adjustment starts the day
+        # after). A closing that arrived after its cycle was invoiced in full leaves that cycle whole.
+        self.final_end = closed + ONE_DAY if period.adjustment and account.cycle_start == closed + ONE_DAY else None
+        self._days: dict[date, dict[tuple[str, int], int]] = {}
+
+    def of(self, period: Cycle, plan_id: str, version: int) -> int:
+        if period.start not in self._days:
+            end = period.end
+            if self.final_end is not None and period.start < self.final_end <= period.end:
+                end = self.final_end
+            days: dict[tuple[str, int], int] = defaultdict(int)
+            for segment in plan_segments(self.calendar, self.changes, period.start, end, self.account.currency):
+                days[(segment.plan.plan_id, segment.plan.version)] += segment.days
+            self._days[period.start] = days
+        found = self._days[period.start].get((plan_id, version), 0)
+        if found == 0:  # on time, such usage would have refused its cycle's invoice the same way
+            raise InvoiceError(f"late usage rated under {plan_id}:v{version}, not in force in the cycle {period}")
+        return found
 
 
 def adjustments(grants: Sequence[GrantRow], currency: str, issued_at: datetime) -> tuple[Adjustment, ...]:
@@ -182,17 +246,22 @@ def grant_applications(draft: InvoiceDraft) -> tuple[tuple[str, int], ...]:
 
 
 def invoice_input(
-    calendar: PlanCalendar, account: DueAccount, period: tuple[Cycle, date, bool],
+    calendar: PlanCalendar, account: DueAccount, period: BillingPeriod,
     changes: Sequence[PlanChange], usage: Sequence[UsageRow], grants: Sequence[GrantRow], issued_at: datetime,
 ) -> InvoiceInput:  # fmt: skip
-    cycle, end, is_final = period
+    cycle, end, is_final = period.cycle, period.end, period.is_final
     catalog = calendar.catalog
-    totals, late = split_usage(catalog, account, usage)
+    totals, late = split_usage(calendar, account, changes, usage, period)
+    # A final adjustment bills late usage only: its window is covered by the free stand-in plan, no fee.
+    segments = (
+        (PlanSegment(_not_yet_open(account.currency), cycle.start, end),) if period.adjustment
+        else plan_segments(calendar, changes, cycle.start, end, account.currency)
+    )  # fmt: skip
     return InvoiceInput(
         account_id=account.account_id,
         currency=account.currency,
         cycle=cycle,
-        plan_segments=plan_segments(calendar, changes, cycle.start, end, account.currency),
+        plan_segments=segments,
         usage_totals=totals,
         tax_rate_bp=catalog.taxes.rate_bp(account.jurisdiction),
         late_usage=tuple(late),

@@ -227,16 +227,17 @@ async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(li
     december = await close_for(own, [eur], DEC_CLOSE)
     assert (december.issued, december.errors) == (1, [])
     invoice = await invoice_of(live, eur, date(2026, 12, 1))
-    # The late line is the difference it makes to its own cycle, priced with the plan's full allowance
-    # (6000 s): 10060 s billed -> 4060 x 0.14 = 568.40 -> 568; with 500 s more 4560 x 0.14 = 638.40 -> 638;
-    # the adjustment is 638 - 568 = 70.
-    # December on mobile-l the whole cycle: 2999. Subtotal 2999 + 70 = 3069; tax 583.11 -> 583; total 3652.
+    # The late line is the difference it makes to its own cycle, priced as November priced its usage: with the
+    # allowance prorated to mobile-s's 15 days (3000 s). 10060 s billed -> 840 + 85 = 925 (above); with 500 s
+    # more: 7560 s chargeable, tier 1 840, tier 2 1560 x 0.08 = 124.80 -> 125; the adjustment is 965 - 925 = 40.
+    # (It was 70, priced with the full 6000 s allowance: issue 16, point 6.)
+    # December on mobile-l the whole cycle: 2999. Subtotal 2999 + 40 = 3039; tax 577.41 -> 577; total 3616.
     assert amounts(invoice) == {
         "recurring:mobile-l:v1": (2999, None),
-        "adjustment:2026-11-01:mobile-s:v2:voice": (70, 500),
-        "tax": (583, None),
+        "adjustment:2026-11-01:mobile-s:v2:voice": (40, 500),
+        "tax": (577, None),
     }
-    assert invoice["total_minor"] == 3652
+    assert invoice["total_minor"] == 3616
     late = next(line for line in orjson.loads(invoice["lines_json"]) if line["kind"] == "adjustment")
     assert "2026-11-01" in late["description"]
 
@@ -244,7 +245,7 @@ async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(li
     events = await find_on_topic(live, "billing.invoice-issued.v1",
                                  {f"invoice-issued:{r['invoice_id']}" for r in (november, yen, invoice)})  # fmt: skip
     assert {e["payload"]["invoice_number"]: e["payload"]["total_minor"] for e in events.values()} == {
-        november["invoice_number"]: 3540, yen["invoice_number"]: 3372, invoice["invoice_number"]: 3652}
+        november["invoice_number"]: 3540, yen["invoice_number"]: 3372, invoice["invoice_number"]: 3616}
     # The ledger projection saw its own invoices come back and wrote no second row for them.
     assert await fetchval(live.require_database_url(),
                           "SELECT count(*) FROM invoices_issued WHERE account_id = ANY($1)", [eur, jpy]) == 0  # fmt: skip
