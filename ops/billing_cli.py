@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import TypeVar
 
 import asyncpg
@@ -92,6 +92,11 @@ def _print_open_cycle(cycle) -> None:
         click.echo("open cycle: none (final invoice issued)")
         return
     draft = cycle.draft
+    closed_on = cycle.account.closed_on
+    if closed_on is not None and closed_on < cycle.account.cycle_start:
+        click.echo(f"final invoice issued; late usage is billed on a final adjustment after {cycle.period_end}:"
+                   f" {money(draft.total_minor, draft.currency)} incl. tax so far")  # fmt: skip
+        return
     click.echo(f"open cycle: {cycle.account.cycle_start} to {cycle.period_end} (exclusive)")
     if not cycle.usage:
         click.echo("  no usage yet")
@@ -121,8 +126,13 @@ def cycles() -> None:
               help="Close every cycle due at 00:00 UTC of this date: ended, and its grace period over.")  # fmt: skip
 @click.option("--batch", "batch_size", default=1000, show_default=True, help="Accounts per transaction.")
 @click.option("--account", "only", multiple=True, help="Close only this account's cycles (repeatable).")
-def cycles_close(as_of: datetime, batch_size: int, only: tuple[str, ...]) -> None:
-    """Close every cycle due as of a date; invoices are dated that day. A re-run changes nothing."""
+@click.option("--force", is_flag=True, help="Close as of a date later than the event-time clock and today.")
+def cycles_close(as_of: datetime, batch_size: int, only: tuple[str, ...], force: bool) -> None:
+    """Close every cycle due as of a date; invoices are dated that day. A re-run changes nothing.
+
+    A date later than both the event-time clock (the usage time every partition has reached) and today is
+    refused unless --force: it would bill cycles whose usage may not have arrived yet.
+    """
     from streams.catalog_config import load_catalog
     from streams.invoicing import close_due_cycles, due_cutoff
     from streams.invoicing.model import CloseReport
@@ -132,6 +142,8 @@ def cycles_close(as_of: datetime, batch_size: int, only: tuple[str, ...]) -> Non
     settings = _settings()
     tune_gc()
     moment = datetime.combine(as_of.date(), time.min, UTC)
+    if not force:
+        _refuse_future(settings, as_of.date())
     click.echo(f"closing cycles ending on or before {due_cutoff(moment, settings)}", err=True)
 
     def progress(report: CloseReport) -> None:
@@ -145,6 +157,20 @@ def cycles_close(as_of: datetime, batch_size: int, only: tuple[str, ...]) -> Non
                f" {report.skipped:,} skipped, in {report.seconds:.2f} s ({report.per_second:,.0f} invoices/s)")  # fmt: skip
     for error in report.errors:
         click.echo(f"  not closed: {error}")
+
+
+def _refuse_future(settings: Settings, as_of: date) -> None:
+    """Exit 2 when ``as_of`` is later than both the event-time clock and today (UTC)."""
+    from streams.invoicing import event_time_clock
+
+    clock = _with_pool(settings, event_time_clock)
+    today = datetime.now(UTC).date()
+    latest = max(today, clock.astimezone(UTC).date()) if clock is not None else today
+    if as_of > latest:
+        seen = f"the event-time clock is at {clock.astimezone(UTC).date()}" if clock else "no usage has arrived yet"
+        click.secho(f"error: --as-of {as_of} is later than today ({today}) and {seen}, so cycles would be billed"
+                    " before their usage is in; pass --force to close them anyway.", fg="red", err=True)  # fmt: skip
+        sys.exit(2)
 
 
 @click.group()

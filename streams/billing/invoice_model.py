@@ -65,7 +65,8 @@ class LateUsage:
             raise InvoiceError("late usage units must not be negative")
         if self.days_on_plan is not None and not 0 < self.days_on_plan <= self.period.days:
             raise InvoiceError(
-                f"{self.plan.label} has {self.days_on_plan} days in {self.period}; late usage needs 1..{self.period.days}"
+                f"{self.plan.label} has {self.days_on_plan} days in {self.period};"
+                f" late usage needs 1..{self.period.days}"
             )
 
 

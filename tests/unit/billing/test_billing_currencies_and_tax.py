@@ -138,7 +138,8 @@ def test_a_fractional_basis_point_tax_rate_is_parsed_exactly_and_rounded_once() 
     assert catalog.taxes.rate_bp("CA-ON") == 500  # falls back to "CA"
     plan = catalog.plan_version("qc-basic", 1)
     draft = build_invoice(InvoiceInput(
-        account_id="acc-qc", currency="CAD", cycle=NOVEMBER, plan_segments=(PlanSegment(plan, NOVEMBER.start, NOVEMBER.end),),
+        account_id="acc-qc", currency="CAD", cycle=NOVEMBER,
+        plan_segments=(PlanSegment(plan, NOVEMBER.start, NOVEMBER.end),),
         usage_totals={("qc-basic", 1, "sms"): 1}, tax_rate_bp=catalog.taxes.rate_bp("CA-QC"),
     ))  # fmt: skip
     # Fee 100000 + one SMS at 25 = 100025 cents; tax 100025 x 14.975 % = 14978.74375 -> 14979 (once, half up).
