@@ -74,10 +74,29 @@ UtcDatetime = Annotated[
 IsoDate = Annotated[date, BeforeValidator(_date_only)]
 
 
+# Any code point from U+D800 to U+DFFF left in a decoded str is unpaired (JSON's "\\ud83d\\ude00" pairs decode
+# to one character), and UTF-8 cannot encode it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL's text and jsonb cannot hold NUL, and no UTF-8 store can hold a lone surrogate: refused here as
+    # malformed input rather than failing later in a database write (a 500, or a poison event).
+    if "\x00" in value:
+        raise ValueError("text must not contain a NUL character")
+    if _SURROGATE.search(value):
+        raise ValueError("text must not contain an unpaired surrogate")
+    return value
+
+
+# Text that can be stored and sent on: every free-text type below, in events and API requests alike, ends with it.
+STORABLE = AfterValidator(_storable)
+PlainText = Annotated[str, STORABLE]
+
 # Bounded free text, non-empty because a blank value carries no meaning.
 # Named aliases (not a factory) so static type checkers can follow them.
-Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Text2000 = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), STORABLE]
+Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), STORABLE]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200), STORABLE]
+Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500), STORABLE]
+Text2000 = Annotated[str, StringConstraints(min_length=1, max_length=2000), STORABLE]
