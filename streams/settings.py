@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field("json", description="json for machines, console for people.")
     api_host: str = Field("127.0.0.1", description="Interface the agent API binds (`billing api`).")
     api_port: int = Field(8080, ge=0, le=65535, description="Port of the agent API; 0: `billing up` starts no API.")
+    api_max_body_bytes: int = Field(
+        65536, ge=1024, description="Largest request body the agent API reads (counted as it arrives); a larger one "
+        "answers 413."
+    )
     agent_role_queues: str = Field(
         "agent=billing,disputes,retention;tier2=billing,disputes,retention,tier2;"
         "supervisor=billing,disputes,retention,tier2,supervisors;analyst=",
