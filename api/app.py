@@ -32,6 +32,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc.notifications.start()  # codes left pending by a previous run with the same key go out now
         yield
         await svc.close()
 

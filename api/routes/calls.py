@@ -82,10 +82,12 @@ async def send_code(
         raise _locked(state.locked_until)
     try:
         sent_to, expires_at = await verification.send_code(
-            pool, call_id, task.account_id, body.channel, timedelta(seconds=svc.settings.otp_ttl_s), now
+            pool, call_id, task.account_id, body.channel, timedelta(seconds=svc.settings.otp_ttl_s), now,
+            svc.code_seal,
         )
     except verification.NoContact as exc:
         raise ApiError(422, "no_contact", str(exc)) from None
     except verification.TooManyCodes as exc:
         raise ApiError(429, "too_many_codes", str(exc)) from None
+    svc.notifications.kick()
     return {"call_id": call_id, "channel": body.channel, "sent_to": sent_to, "expires_at": expires_at}
