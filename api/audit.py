@@ -25,12 +25,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import failure_response, unavailable
 from api.masking import mask_card_numbers
+from schemas.base import UNSTORABLE
 from streams.logs import get_logger
 
 # Not actions: probes and documentation are not audited, and need no token.
 UNAUDITED_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 log = get_logger("billing.api")
 
 
@@ -165,4 +165,4 @@ def _bounded(value: Any) -> str | None:
 
 def _storable(text: str) -> str:
     """What the request carried, in a form PostgreSQL's text takes: NUL and lone surrogates written as escapes."""
-    return _UNSTORABLE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+    return UNSTORABLE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)

@@ -74,18 +74,18 @@ UtcDatetime = Annotated[
 IsoDate = Annotated[date, BeforeValidator(_date_only)]
 
 
-# Any code point from U+D800 to U+DFFF left in a decoded str is unpaired (JSON's "\\ud83d\\ude00" pairs decode
-# to one character), and UTF-8 cannot encode it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# What no text column can hold: NUL (PostgreSQL's text and jsonb refuse it), and any code point from U+D800 to
+# U+DFFF left in a decoded str, which is unpaired (a JSON pair like \ud83d\ude00 decodes to one character) and
+# which UTF-8 cannot encode.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _storable(value: str) -> str:
-    # PostgreSQL's text and jsonb cannot hold NUL, and no UTF-8 store can hold a lone surrogate: refused here as
-    # malformed input rather than failing later in a database write (a 500, or a poison event).
-    if "\x00" in value:
-        raise ValueError("text must not contain a NUL character")
-    if _SURROGATE.search(value):
-        raise ValueError("text must not contain an unpaired surrogate")
+    # Refused here as malformed input rather than failing later in a database write (a 500, or a poison event).
+    found = UNSTORABLE.search(value)
+    if found is not None:
+        what = "a NUL character" if found.group() == "\x00" else "an unpaired surrogate"
+        raise ValueError(f"text must not contain {what}")
     return value
 
 
