@@ -3,6 +3,7 @@
 The token is checked by a middleware before anything else of the request is read: a request without a valid
 one answers 401 whatever its body (malformed, nested, huge), and the body of a stranger is never parsed.
 Only the probes and the documentation (api.audit.UNAUDITED_PATHS) are open.
+
 Each route declares the roles it admits with `admits(...)`: that both adds the check and writes the roles into
 the OpenAPI document (`x-roles`), where the route-table test reads them, so a new route cannot skip the check
 unnoticed.
