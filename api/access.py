@@ -14,6 +14,7 @@ from fastapi import Request
 from api.agent_store import Agent
 from api.audit import touch
 from api.errors import ApiError, forbidden, not_found
+from api.masking import mask_card_numbers
 from api.services import ApiServices
 from streams.queues import store
 from streams.queues.model import HELD_STATES, QueueTask
@@ -47,9 +48,11 @@ async def task_of_held_call(request: Request, services: ApiServices, agent: Agen
 
 
 def task_json(task: QueueTask) -> dict[str, Any]:
+    # The reason is free text from upstream (a held invoice's) or another agent (a discount's reason code).
     return {
         "task_id": task.task_id, "kind": task.kind, "account_id": task.account_id, "call_id": task.call_id,
-        "dispute_id": task.dispute_id, "invoice_id": task.invoice_id, "reason": task.reason, "rule": task.rule,
+        "dispute_id": task.dispute_id, "invoice_id": task.invoice_id, "reason": mask_card_numbers(task.reason),
+        "rule": task.rule,
         "queue": task.queue, "tier": task.tier, "priority": task.priority, "state": task.state,
         "holder_agent_id": task.holder_agent_id, "lease_expires_at": task.lease_expires_at,
         "routed_at": task.routed_at, "accepted_at": task.accepted_at, "completed_at": task.completed_at,

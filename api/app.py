@@ -13,7 +13,9 @@ from fastapi.responses import Response
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from api import routes_money, routes_offer
-from api.audit import install_audit
+from api.audit import AuditMiddleware
+from api.auth import AuthenticateFirst
+from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.routes import accounts, calls, tasks
 from api.services import ApiServices, Clock, utc_now
@@ -30,13 +32,17 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc.notifications.start()  # codes left pending by a previous run with the same key go out now
         yield
         await svc.close()
 
     app = FastAPI(title="Billing agent API", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = svc
     install_error_handlers(app)
-    install_audit(app)
+    # The last added runs first: the audit row (and the 500 of last resort), then the token, then the body.
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(AuthenticateFirst)
+    app.add_middleware(AuditMiddleware)
     for module in (tasks, calls, accounts, routes_money, routes_offer):
         app.include_router(module.router)
 

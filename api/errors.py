@@ -1,8 +1,10 @@
 """Every refusal is one JSON shape, {"error": code, "message": sentence}, with the status that says why.
 
 401 no or bad token, 403 wrong role or not your task, 404 unknown, 409 conflict with the task's state,
-422 malformed request (FastAPI's validation detail turned into one readable sentence), 423 locked out.
-The error code is also kept on the request, so the audit row records which refusal it was.
+413 body too large, 422 malformed request (FastAPI's validation detail turned into one readable sentence), 423
+locked out; 500 a failure on our side, 503 the database is unreachable. The error code is also kept on the
+request, so the audit row records which refusal it was. Messages pass through the card-number mask, since some
+echo what the caller sent.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.masking import mask_card_numbers
 from streams.logs import get_logger
 from streams.queues.model import TaskConflict, TaskNotFound
 from streams.retry import TRANSIENT_ERRORS
@@ -31,7 +34,8 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     403: {"model": ErrorBody, "description": "The role may not do this, or the task or call is not held by you."},
     404: {"model": ErrorBody, "description": "No such task, call, invoice or line."},
     409: {"model": ErrorBody, "description": "The task's state does not allow this (e.g. the lease ran out)."},
-    422: {"model": ErrorBody, "description": "The body is malformed: which field and why."},
+    413: {"model": ErrorBody, "description": "The body is larger than API_MAX_BODY_BYTES."},
+    422: {"model": ErrorBody, "description": "The body, a path id or a query value is malformed: which and why."},
     423: {"model": ErrorBody, "description": "Verification is locked for this account."},
     429: {"model": ErrorBody, "description": "Too many one-time codes are valid for this call already."},
 }
@@ -58,13 +62,23 @@ def not_found(message: str) -> ApiError:
 def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
     request.state.error_code = code
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+    return JSONResponse({"error": code, "message": mask_card_numbers(message)}, status_code=status, headers=headers)
 
 
 def unavailable(request: Request) -> JSONResponse:
     response = error_response(request, 503, "unavailable", "the service cannot reach its database; try again shortly")
     response.headers["Retry-After"] = "1"
     return response
+
+
+def failure_response(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an exception no handler took: 503 when the database (or the network to it) is down, which is
+    not the request's fault, else 500. Logged here, with the traceback for a 500."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        log.warning("api dependency unavailable", error=repr(exc), path=request.url.path)
+        return unavailable(request)
+    log.error("api request failed", exc_info=exc, path=request.url.path)
+    return error_response(request, 500, "internal_error", "the request failed on our side; it was logged")
 
 
 def readable_validation(exc: RequestValidationError) -> str:
@@ -76,7 +90,7 @@ def readable_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "the request is malformed"
 
 
-_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -96,21 +110,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _task_conflict(request: Request, exc: TaskConflict) -> JSONResponse:
         return error_response(request, 409, "conflict", str(exc))
 
-    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # The database (or the network to it) is down: not the request's fault, so 503 and "try again".
-        log.warning("api dependency unavailable", error=repr(exc), path=request.url.path)
-        return unavailable(request)
-
-    for transient in TRANSIENT_ERRORS:
-        app.add_exception_handler(transient, _unavailable)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("api request failed", exc_info=exc, path=request.url.path)
-        return error_response(request, 500, "internal_error", "the request failed on our side; it was logged")
+    # No handler for Exception here: Starlette hands that one to its ServerErrorMiddleware, which re-raises after
+    # answering, and uvicorn then drops the keep-alive connection. api.audit answers 500 and 503 instead.
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body json.loads cannot read: not UTF-8, or nested past Python's recursion limit.
+            return error_response(request, 422, "malformed_request", "the body is not JSON this API can read")
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = "no such route" if exc.status_code == 404 else str(exc.detail)
         return error_response(request, exc.status_code, code, message)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -25,7 +25,9 @@ from api.auth import admits, current_agent, services
 from api.errors import ApiError, not_found
 from api.roles import Role, WORKERS
 from api.services import ApiServices
+from schemas.base import AccountId, Identifier, PlainText, Text500
 from schemas.disputes import DisputeOutcome
+from schemas.money import MAX_AMOUNT_MINOR
 from streams.authority.grants import AgentProfile, GrantRequest
 from streams.authority.policy import GrantKind
 from streams.authority.policy import Role as AuthorityRole
@@ -45,24 +47,26 @@ class DiscountBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: GrantKind
-    amount_minor: int | None = Field(None, ge=1, strict=True, description="fixed and credit kinds, minor units")
+    amount_minor: int | None = Field(
+        None, ge=1, le=MAX_AMOUNT_MINOR, strict=True, description="fixed and credit kinds, minor units"
+    )
     percent_bp: int | None = Field(None, ge=1, le=10_000, strict=True, description="percent kind: 1500 = 15 %")
     invoice_count: int | None = Field(None, ge=1, le=24, strict=True, description="percent kind")
-    invoice_id: str | None = Field(None, max_length=128, description="credit_note kind: the invoice to credit")
+    invoice_id: Identifier | None = Field(None, description="credit_note kind: the invoice to credit")
     reason_code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-    criteria: list[str] = Field(min_length=1, max_length=10, description="what made the customer eligible")
+    criteria: list[PlainText] = Field(min_length=1, max_length=10, description="what made the customer eligible")
 
 
 class ResolveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: DisputeOutcome
-    credit_minor: int | None = Field(None, ge=1, strict=True)
-    reason: str = Field(min_length=1, max_length=500)
+    credit_minor: int | None = Field(None, ge=1, le=MAX_AMOUNT_MINOR, strict=True)
+    reason: Text500
 
 
 async def _held(
-    task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+    task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> QueueTask:
     """The access rule as a dependency, so a task held by someone else answers 403 before the body is read."""
     return await held_task(request, svc, agent, task_id)
@@ -167,7 +171,7 @@ async def approve(
 
 @router.post("/tasks/{task_id}/refuse", name="approvals.refuse", **admits(WORKERS))
 async def refuse(
-    request: Request, reason: str = Query(min_length=1, max_length=500), task: QueueTask = Depends(_held),
+    request: Request, reason: Annotated[Text500, Query()], task: QueueTask = Depends(_held),
     agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
     idempotency_key: str | None = Header(None, max_length=128),
 ) -> JSONResponse:  # fmt: skip
@@ -213,7 +217,7 @@ async def _decide(decide) -> service.GrantOutcome:
 
 @router.post("/tasks/{task_id}/disputes/{dispute_id}/resolve", name="disputes.resolve", **admits(WORKERS))
 async def resolve_dispute(
-    dispute_id: str, body: ResolveBody, request: Request, task: QueueTask = Depends(_held),
+    dispute_id: Identifier, body: ResolveBody, request: Request, task: QueueTask = Depends(_held),
     agent: Agent = Depends(current_agent),
     svc: ApiServices = Depends(services), idempotency_key: str | None = Header(None, max_length=128),
 ) -> JSONResponse:  # fmt: skip
@@ -240,7 +244,7 @@ async def resolve_dispute(
 
 @router.get("/audit", name="audit.query", **admits(AUDITORS))
 async def audit(
-    account: str | None = Query(None, max_length=128), agent_id: str | None = Query(None, alias="agent", max_length=128),
+    account: AccountId | None = Query(None), agent_id: Identifier | None = Query(None, alias="agent"),
     limit: int = Query(200, ge=1, le=1000), svc: ApiServices = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
     """Audit rows (every grant, approval, refusal and credit is one) for an account and/or an agent, newest first."""

@@ -20,6 +20,7 @@ from api.auth import admits, current_agent, services
 from api.errors import not_found
 from api.roles import WORKERS
 from api.services import ApiServices
+from schemas.base import Identifier
 from schemas.tasks import TaskKind
 from streams.authority.policy import GrantKind, Role as AuthorityRole
 from streams.discounts.policy_config import load_policy
@@ -59,7 +60,7 @@ async def account_facts(pool: asyncpg.Pool, account_id: str, now: datetime) -> A
 
 @router.get("/tasks/{task_id}/offer", name="tasks.offer", **admits(WORKERS))
 async def offer(
-    task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+    task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
     """The suggested offer for the task's customer: `offer` is null in the control arm or when none is allowed."""
     task = await held_task(request, svc, agent, task_id)

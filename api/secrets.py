@@ -4,6 +4,9 @@ Agent tokens are 256 random bits, so one SHA-256 of them cannot be guessed back 
 that keeps the per-request lookup a single indexed equality. PINs and one-time codes come from a tiny space
 (10,000 PINs), so they are stored only as salted scrypt hashes, which make each guess against a stolen table
 cost memory and time.
+
+A one-time code must also reach the customer, so until the delivery channel has it, it is kept sealed (Fernet:
+AES-128-CBC with an HMAC-SHA256, from the `cryptography` package) with a key that is not in the database.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+
+from cryptography.fernet import Fernet
 
 TOKEN_BYTES = 32
 # scrypt cost: n=2**14, r=8 uses 16 MiB and about 50 ms per hash here; enough for 4-6 digit secrets at
@@ -66,3 +71,24 @@ def _b64(raw: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class CodeSeal:
+    """Seals one-time codes for the time between their creation and their delivery.
+
+    `key_id` names the key (a hash prefix, which says nothing about the key), so a relay only takes the codes it
+    can open. Without a configured key each instance makes its own: fine for one process, and a code it leaves
+    undelivered simply expires.
+    """
+
+    def __init__(self, key: str | None = None) -> None:
+        raw = key.encode("ascii") if key else Fernet.generate_key()
+        self._fernet = Fernet(raw)  # ValueError for a malformed key
+        self.key_id = hashlib.sha256(raw).hexdigest()[:16]
+
+    def seal(self, code: str) -> str:
+        return self._fernet.encrypt(code.encode()).decode("ascii")
+
+    def open(self, sealed: str) -> str:
+        """The code; cryptography.fernet.InvalidToken when `sealed` was not made with this key or was altered."""
+        return self._fernet.decrypt(sealed.encode("ascii")).decode()

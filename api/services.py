@@ -1,4 +1,5 @@
-"""What the API's routes share: settings, the database pool (opened on first use, never at import), the clock."""
+"""What the API's routes share: settings, the database pool (opened on first use, never at import), the clock,
+and the notification relay (started with the server, or by the first code sent)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import asyncpg
 
 from api.lockout import LockoutPolicy
 from api.metrics import ApiMetrics
+from api.notifications import NotificationRelay, sender_for
 from api.roles import Role, parse_role_queues
+from api.secrets import CodeSeal
 from streams.context import LazyPool
 from streams.settings import Settings
 
@@ -32,6 +35,9 @@ class ApiServices:
         # Basis points, as the retention arms take it: 0.10 -> 1000.
         self.holdout_share_bp = round(settings.retention_holdout_share * 10_000)
         self._pool = LazyPool(settings)
+        key = settings.notification_key
+        self.code_seal = CodeSeal(key.get_secret_value() if key is not None else None)
+        self.notifications = NotificationRelay(self.pool, self.code_seal, sender_for(settings), clock)
 
     def queues_for(self, role: Role) -> tuple[str, ...]:
         return self.role_queues[role]
@@ -40,4 +46,5 @@ class ApiServices:
         return await self._pool.get()
 
     async def close(self) -> None:
+        await self.notifications.stop()
         await self._pool.close()

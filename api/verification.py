@@ -16,7 +16,8 @@ import asyncpg
 
 from api.lockout import LockoutPolicy, LockoutState, after_failure, after_success
 from api.masking import mask_email, mask_phone
-from api.secrets import hash_secret, new_one_time_code, verify_secret
+from api.notifications import CODE_SLOT
+from api.secrets import CodeSeal, hash_secret, new_one_time_code, verify_secret
 
 
 class Method(StrEnum):
@@ -55,6 +56,7 @@ class TooManyCodes(Exception):
 
 # Codes alive at once per call: enough for a lost SMS and a retry by e-mail, too few to flood a customer's phone.
 MAX_LIVE_CODES = 3
+CODE_MESSAGE = f"Your verification code is {CODE_SLOT}. Never share it."
 
 
 async def verify(pool: asyncpg.Pool, attempt: Attempt, policy: LockoutPolicy, now: datetime) -> Verdict:
@@ -95,9 +97,11 @@ async def is_verified(pool: asyncpg.Pool, call_id: str, account_id: str) -> bool
 
 
 async def send_code(
-    pool: asyncpg.Pool, call_id: str, account_id: str, channel: Channel, ttl: timedelta, now: datetime
-) -> tuple[str, datetime]:
-    """Store a new code's hash and "send" it: a notifications row the delivery channel picks up.
+    pool: asyncpg.Pool, call_id: str, account_id: str, channel: Channel, ttl: timedelta, now: datetime,
+    seal: CodeSeal,
+) -> tuple[str, datetime]:  # fmt: skip
+    """Store a new code's hash and queue it for delivery: a notifications row with the message (without the code)
+    and the code sealed, which the relay (api.notifications) delivers and then clears.
 
     Returns the masked destination and the expiry. Raises NoContact when the contact of record lacks the channel,
     TooManyCodes when the call has MAX_LIVE_CODES valid codes already.
@@ -122,8 +126,9 @@ async def send_code(
             call_id, account_id, stored, expires_at, now,
         )  # fmt: skip
         await conn.execute(
-            "INSERT INTO notifications (account_id, channel, destination, body, created_at) VALUES ($1, $2, $3, $4, $5)",
-            account_id, channel.value, destination, f"Your verification code is {code}. Never share it.", now,
+            "INSERT INTO notifications (account_id, channel, destination, body, sealed_code, key_id, expires_at,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            account_id, channel.value, destination, CODE_MESSAGE, seal.seal(code), seal.key_id, expires_at, now,
         )  # fmt: skip
     masked = mask_phone(destination) if channel is Channel.SMS else mask_email(destination)
     return masked or "", expires_at

@@ -74,10 +74,29 @@ UtcDatetime = Annotated[
 IsoDate = Annotated[date, BeforeValidator(_date_only)]
 
 
+# What no text column can hold: NUL (PostgreSQL's text and jsonb refuse it), and any code point from U+D800 to
+# U+DFFF left in a decoded str, which is unpaired (a JSON pair like \ud83d\ude00 decodes to one character) and
+# which UTF-8 cannot encode.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: str) -> str:
+    # Refused here as malformed input rather than failing later in a database write (a 500, or a poison event).
+    found = UNSTORABLE.search(value)
+    if found is not None:
+        what = "a NUL character" if found.group() == "\x00" else "an unpaired surrogate"
+        raise ValueError(f"text must not contain {what}")
+    return value
+
+
+# Text that can be stored and sent on: every free-text type below, in events and API requests alike, ends with it.
+STORABLE = AfterValidator(_storable)
+PlainText = Annotated[str, STORABLE]
+
 # Bounded free text, non-empty because a blank value carries no meaning.
 # Named aliases (not a factory) so static type checkers can follow them.
-Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Text2000 = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), STORABLE]
+Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), STORABLE]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200), STORABLE]
+Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500), STORABLE]
+Text2000 = Annotated[str, StringConstraints(min_length=1, max_length=2000), STORABLE]

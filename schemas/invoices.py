@@ -13,6 +13,7 @@ from schemas.base import (
     Count,
     FrozenModel,
     Identifier,
+    STORABLE,
     IsoDate,
     Text200,
     Text500,
@@ -23,7 +24,7 @@ from schemas.usage import ServiceKind
 
 # Printed on the document, e.g. "INV-2026-000123"; numbering schemes vary by
 # jurisdiction, so only the length is fixed.
-InvoiceNumber = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+InvoiceNumber = Annotated[str, StringConstraints(min_length=1, max_length=32), STORABLE]
 
 
 class InvoiceLineKind(StrEnum):

@@ -60,3 +60,11 @@ def _positive(money: Money) -> Money:
 # Signed Money is the default; models that need a strictly positive amount
 # (dispute claims, credits, grants) say so with this alias.
 PositiveMoney = Annotated[Money, AfterValidator(_positive)]
+
+
+# The largest amount, in minor units, that any API request or event may carry (every amount field is bounded
+# by it, ±): 2**53 - 1, about 90 trillion euros in cents. It is the largest integer every JSON reader keeps
+# exactly (JavaScript's numbers are doubles), far beyond any telecom bill, and 1,024 such amounts still add up
+# within PostgreSQL's bigint, so sums in SQL cannot overflow where a single amount could not. It is the same
+# number as JSON_SAFE_MAX, which MinorUnits above already uses.
+MAX_AMOUNT_MINOR = JSON_SAFE_MAX

@@ -13,12 +13,12 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from schemas.base import AccountId, FrozenModel, Identifier, Text200, UtcDatetime
+from schemas.base import JSON_SAFE_MAX, STORABLE, AccountId, FrozenModel, Identifier, Text200, UtcDatetime
 from schemas.money import CurrencyCode, NonNegativeMinor, PositiveMoney
 
 QueueName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
-Milliseconds = Annotated[int, Field(strict=True, ge=0)]
-RuleName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Milliseconds = Annotated[int, Field(strict=True, ge=0, le=JSON_SAFE_MAX)]
+RuleName = Annotated[str, StringConstraints(min_length=1, max_length=64), STORABLE]
 
 
 class TaskKind(StrEnum):

@@ -6,11 +6,12 @@ the code cannot drift apart: the README table is generated from this class (`bil
 
 from __future__ import annotations
 
+import base64
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +113,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field("json", description="json for machines, console for people.")
     api_host: str = Field("127.0.0.1", description="Interface the agent API binds (`billing api`).")
     api_port: int = Field(8080, ge=0, le=65535, description="Port of the agent API; 0: `billing up` starts no API.")
+    api_max_body_bytes: int = Field(
+        65536, ge=1024, description="Largest request body the agent API reads (counted as it arrives); a larger one "
+        "answers 413."
+    )
     agent_role_queues: str = Field(
         "agent=billing,disputes,retention;tier2=billing,disputes,retention,tier2;"
         "supervisor=billing,disputes,retention,tier2,supervisors;analyst=",
@@ -121,9 +126,29 @@ class Settings(BaseSettings):
     verify_max_failures: int = Field(5, ge=1, description="Failed caller verifications in a row that lock the account.")
     verify_lockout_s: int = Field(1800, ge=1, description="How long a locked account refuses verification (all channels).")
     otp_ttl_s: int = Field(300, ge=30, description="How long a one-time code sent to the contact of record is valid.")
+    notification_key: SecretStr | None = Field(
+        None, description="Fernet key (32 url-safe base64 bytes) that seals one-time codes in the database until "
+        "they are delivered. Unset: a new key per API process, so a code still undelivered when it stops expires "
+        "undelivered. Set one key for all API processes in production."
+    )
+    notification_webhook_url: str | None = Field(
+        None, description="Delivery channel of notifications (one-time codes): each is POSTed as JSON here (the SMS "
+        "and e-mail gateway). Unset: appended as JSON lines to NOTIFICATION_FILE (development)."
+    )
+    notification_file: Path | None = Field(
+        None, description="Where the development channel appends notifications, codes included. Unset: "
+        "STATE_DIR/notifications.jsonl."
+    )
     retention_holdout_share: float = Field(
         0.10, ge=0, le=1, description="Share of eligible accounts held out as the retention control arm (no offer)."
     )
+
+    @field_validator("notification_key")
+    @classmethod
+    def _fernet_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(_urlsafe_b64(key.get_secret_value())) != 32:
+            raise ValueError("NOTIFICATION_KEY must be 32 bytes in url-safe base64 (a Fernet key)")
+        return key
 
     @property
     def embedded_broker(self) -> bool:
@@ -148,6 +173,13 @@ class Settings(BaseSettings):
         if self.database_url is None:
             raise RuntimeError("DATABASE_URL is not set: start the stack with `billing up`.")
         return self.database_url.get_secret_value()
+
+
+def _urlsafe_b64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return b""
 
 
 def load_settings(**overrides: object) -> Settings:

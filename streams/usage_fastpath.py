@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from schemas.base import JSON_SAFE_MAX
+from schemas.base import JSON_SAFE_MAX, UNSTORABLE
 
 _MSISDN = re.compile(r"[0-9]{5,15}")
 _UNIT_OF = {"voice": "second", "sms": "message", "data": "byte"}
@@ -113,6 +113,7 @@ def _envelope_ok(doc: dict) -> bool:
         and _is_id(doc["event_id"])
         and type(source) is str
         and 1 <= len(source) <= 128
+        and UNSTORABLE.search(source) is None  # a "\u0000" escape: the model refuses it
     )
 
 
@@ -136,7 +137,8 @@ def _optional_ok(payload: dict) -> bool:
     msisdn = payload.get("msisdn")
     destination = payload.get("destination")
     return (msisdn is None or (type(msisdn) is str and _MSISDN.fullmatch(msisdn) is not None)) and (
-        destination is None or (type(destination) is str and 1 <= len(destination) <= 64)
+        destination is None
+        or (type(destination) is str and 1 <= len(destination) <= 64 and UNSTORABLE.search(destination) is None)
     )
 
 

@@ -23,6 +23,7 @@ from api.roles import WORKERS
 from api.services import ApiServices
 from schemas.base import Identifier, Text500
 from schemas.disputes import DisputeReason
+from schemas.money import MAX_AMOUNT_MINOR
 from streams.queues.model import QueueTask
 
 router = APIRouter(tags=["accounts"])
@@ -35,7 +36,8 @@ class DisputeRequest(BaseModel):
     line_id: Identifier
     reason: DisputeReason
     amount_minor: int | None = Field(
-        None, gt=0, strict=True, description="Disputed amount in minor units; default the whole line."
+        None, gt=0, le=MAX_AMOUNT_MINOR, strict=True,
+        description="Disputed amount in minor units; default the whole line.",
     )
     note: Text500 | None = None
 
@@ -49,7 +51,7 @@ async def _caller_verified(svc: ApiServices, task: QueueTask) -> bool:
 
 @router.get("/tasks/{task_id}/account", name="accounts.view", **admits(WORKERS))
 async def view_account(
-    task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+    task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
     task = await held_task(request, svc, agent, task_id)
     facts = await account_facts(await svc.pool(), task.account_id)
@@ -62,7 +64,7 @@ async def view_account(
 
 @router.post("/tasks/{task_id}/disputes", name="accounts.open_dispute", status_code=201, **admits(WORKERS))
 async def create_dispute(
-    task_id: str, body: DisputeRequest, request: Request,
+    task_id: Identifier, body: DisputeRequest, request: Request,
     agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
 ) -> Any:  # fmt: skip
     """Open a dispute on one line of one of the account's invoices; emits dispute.opened.v1 through the outbox."""

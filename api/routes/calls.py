@@ -18,6 +18,7 @@ from api.errors import ApiError
 from api.roles import WORKERS
 from api.services import ApiServices
 from api.verification import Attempt, Channel, Method
+from schemas.base import Identifier
 
 router = APIRouter(tags=["calls"])
 
@@ -47,7 +48,7 @@ def _locked(until: Any) -> ApiError:
 
 @router.post("/calls/{call_id}/verify", name="calls.verify", **admits(WORKERS))
 async def verify(
-    call_id: str, body: Proof, request: Request,
+    call_id: Identifier, body: Proof, request: Request,
     agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
     """Check the caller's PIN or one-time code; 5 failures in a row lock the account for 30 minutes."""
@@ -69,7 +70,7 @@ async def verify(
 
 @router.post("/calls/{call_id}/otp", name="calls.send_code", status_code=202, **admits(WORKERS))
 async def send_code(
-    call_id: str, body: CodeRequest, request: Request,
+    call_id: Identifier, body: CodeRequest, request: Request,
     agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
     """Send a one-time code to the contact of record (never to a number the caller dictates)."""
@@ -81,10 +82,12 @@ async def send_code(
         raise _locked(state.locked_until)
     try:
         sent_to, expires_at = await verification.send_code(
-            pool, call_id, task.account_id, body.channel, timedelta(seconds=svc.settings.otp_ttl_s), now
+            pool, call_id, task.account_id, body.channel, timedelta(seconds=svc.settings.otp_ttl_s), now,
+            svc.code_seal,
         )
     except verification.NoContact as exc:
         raise ApiError(422, "no_contact", str(exc)) from None
     except verification.TooManyCodes as exc:
         raise ApiError(429, "too_many_codes", str(exc)) from None
+    svc.notifications.kick()
     return {"call_id": call_id, "channel": body.channel, "sent_to": sent_to, "expires_at": expires_at}

@@ -15,6 +15,8 @@ from api.audit import touch
 from api.auth import admits, current_agent, services
 from api.roles import EVERYONE, WORKERS
 from api.services import ApiServices
+from schemas.base import Identifier
+from schemas.money import MAX_AMOUNT_MINOR
 from schemas.tasks import Practice, TaskOutcome
 from streams.queues import store
 from streams.queues.model import QueueTask
@@ -28,7 +30,9 @@ class Completion(BaseModel):
 
     outcome: TaskOutcome
     practice: Practice
-    discount_minor: int = Field(0, ge=0, strict=True, description="Money granted in this case, minor units.")
+    discount_minor: int = Field(
+        0, ge=0, le=MAX_AMOUNT_MINOR, strict=True, description="Money granted in this case, minor units."
+    )
 
 
 @router.get("/queues", name="queues.overview", **admits(EVERYONE))
@@ -53,21 +57,21 @@ async def claim(
 
 @router.post("/tasks/{task_id}/accept", name="tasks.accept", **admits(WORKERS))
 async def accept(
-    task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+    task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
     return await _step(store.accept, request, svc, agent, task_id)
 
 
 @router.post("/tasks/{task_id}/reject", name="tasks.reject", **admits(WORKERS))
 async def reject(
-    task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+    task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
     return await _step(store.reject, request, svc, agent, task_id)
 
 
 @router.post("/tasks/{task_id}/wrap-up", name="tasks.wrap_up", **admits(WORKERS))
 async def wrap_up(
-    task_id: str, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+    task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
     return await _step(store.wrap_up, request, svc, agent, task_id)
 
@@ -82,7 +86,7 @@ async def _step(
 
 @router.post("/tasks/{task_id}/complete", name="tasks.complete", **admits(WORKERS))
 async def complete(
-    task_id: str, body: Completion, request: Request,
+    task_id: Identifier, body: Completion, request: Request,
     agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
 ) -> dict[str, Any]:  # fmt: skip
     await held_task(request, svc, agent, task_id)

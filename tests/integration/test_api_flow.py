@@ -8,6 +8,7 @@ failures lock the account for every channel and agent until 30 minutes have pass
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -285,9 +286,9 @@ async def test_a_one_time_code_goes_to_the_contact_of_record_and_works_once(api)
     call_id, token = await held_call_task(pool, queue, account)
     sent = await client.post(f"/calls/{call_id}/otp", headers=bearer(token), json={"channel": "sms"})
     assert sent.status_code == 202 and sent.json()["sent_to"] == "***78"
-    note = await pool.fetchrow("SELECT destination, body FROM notifications WHERE account_id = $1", account)
+    note = await pool.fetchrow("SELECT notification_id, destination FROM notifications WHERE account_id = $1", account)
     assert note["destination"] == "+4915112345678"
-    code = note["body"].split("code is ")[1][:6]
+    code = (await delivered(api["live"], note["notification_id"]))["body"].split("code is ")[1][:6]
     assert await pool.fetchval("SELECT count(*) FROM one_time_codes WHERE code_hash LIKE $1", f"%{code}%") == 0
     wrong = "000000" if code != "000000" else "111111"
     assert (await verify(client, call_id, token, code=wrong)).json()["verified"] is False
@@ -300,6 +301,17 @@ async def test_a_one_time_code_goes_to_the_contact_of_record_and_works_once(api)
     flood = await client.post(f"/calls/{call_id}/otp", headers=bearer(token), json={"channel": "sms"})
     assert (flood.status_code, flood.json()["error"]) == (429, "too_many_codes")
     assert await pool.fetchval("SELECT count(*) FROM notifications WHERE account_id = $1", account) == 3
+
+
+async def delivered(live, notification_id: int) -> dict:
+    """The message as the development channel (NOTIFICATION_FILE, by default under STATE_DIR) received it."""
+    outbox = live.notification_file or live.state_dir / "notifications.jsonl"
+
+    async def find() -> dict | None:
+        lines = outbox.read_text().splitlines() if outbox.exists() else []
+        return next((m for m in map(json.loads, lines) if m["notification_id"] == notification_id), None)
+
+    return await eventually(find, lambda message: message is not None)
 
 
 async def test_parallel_guesses_are_counted_one_by_one(api) -> None:

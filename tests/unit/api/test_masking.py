@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.account_view import AccountFacts, account_view
-from api.masking import CARD_NUMBER, mask_card_numbers, mask_email, mask_name, mask_phone
+from api.masking import CARD_NUMBER, luhn_valid, mask_card_numbers, mask_email, mask_name, mask_phone
 
 FACTS = AccountFacts(
     account_id="acc-100042",
@@ -37,8 +37,18 @@ def test_card_numbers_keep_only_their_last_four_digits() -> None:
     assert mask_card_numbers("invoice INV-2026-000123, 184 s") == "invoice INV-2026-000123, 184 s"
 
 
-card_digits = st.text(alphabet="0123456789", min_size=13, max_size=19)
-separators = st.sampled_from(["", " ", "-"])
+def check_digit(body: str) -> str:
+    """The digit that makes `body` + digit pass Luhn (worked by the rule, not by calling the code under test)."""
+    total = 0
+    for position, char in enumerate(reversed(body)):  # the check digit will take position 0
+        value = int(char) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return str(-total % 10)
+
+
+# A card number: 12 to 18 random digits and the check digit that makes them pass Luhn (13 to 19 in all).
+card_digits = st.text(alphabet="0123456789", min_size=12, max_size=18).map(lambda body: body + check_digit(body))
+separators = st.sampled_from(["", " ", "-", ".", "  ", " - ", "\u00a0", "/", "_", "\u2013", ". ", "\u200b"])
 
 
 @st.composite
@@ -93,3 +103,57 @@ def test_a_masked_view_never_shows_a_whole_name_address_or_number(first, last, l
     assert first.title() not in shown and last.title() not in shown
     assert f"{local}@" not in shown and f"@{host}" not in shown
     assert view["contact"]["phone"] == "***" + phone[-2:]  # two digits of the number, never more
+
+
+def test_the_check_digit_helper_agrees_with_known_test_cards() -> None:
+    # Published test numbers: Visa 4111 1111 1111 1111, Visa 4000 0000 0000 0002, Amex 3782 822463 10005.
+    assert check_digit("411111111111111") == "1"
+    assert check_digit("400000000000000") == "2"
+    assert check_digit("37828224631000") == "5"
+    assert luhn_valid("4111111111111111") and luhn_valid("378282246310005")
+    assert not luhn_valid("4111111111111112") and not luhn_valid("1234567890123456")
+
+
+def test_cards_with_other_separators_are_masked_and_other_numbers_stay() -> None:
+    assert mask_card_numbers("4000.0000.0000.0002") == "****.****.****.0002"
+    assert mask_card_numbers("3782  822463  10005") == "****  ******  *0005"
+    assert mask_card_numbers("4111 - 1111 - 1111 - 1111") == "**** - **** - **** - 1111"
+    assert mask_card_numbers("4111\u200b1111\u200b1111\u200b1111") == "****\u200b****\u200b****\u200b1111"
+    full_width = "４１１１ １１１１ １１１１ １１１１"
+    assert mask_card_numbers(full_width) == "**** **** **** １１１１"
+    # Next to other numbers the card is still found, and only the card is masked.
+    assert mask_card_numbers("4000-0000-0000-0002 12/28") == "****-****-****-0002 12/28"
+    assert mask_card_numbers("ref 12 4111 1111 1111 1111") == "ref 12 **** **** **** 1111"
+    # Digits that fail the Luhn check are a reference, not a card.
+    assert mask_card_numbers("Order 1234 5678 9012 3456") == "Order 1234 5678 9012 3456"
+    assert mask_card_numbers("41111111111111112") == "41111111111111112"  # 17 digits, one run: fails Luhn
+
+
+gaps = st.lists(st.sampled_from([" ", "-", ".", "\u00a0", "/", "_", "\u2013", "\u200b", "\t"]), max_size=3).map("".join)
+prose = st.text(alphabet="abcxyz ,:;()!?", max_size=12)
+
+
+@st.composite
+def card_split_anywhere(draw: st.DrawFn) -> tuple[str, str]:
+    """(the digits, the card as written): any mix of separators, repeated, between any two digits."""
+    digits = draw(card_digits)
+    written = digits[0] + "".join(draw(gaps) + digit for digit in digits[1:])
+    return digits, written
+
+
+@given(card=card_split_anywhere(), before=prose, after=prose)
+def test_a_card_written_any_way_keeps_only_its_last_four_digits(card: tuple[str, str], before: str, after: str) -> None:
+    digits, written = card
+    masked = mask_card_numbers(before + written + after)
+    assert [c for c in masked if c.isdigit()] == list(digits[-4:])
+    assert masked.count("*") == len(digits) - 4  # every other digit hidden
+    assert len(masked) == len(before + written + after)  # the layout stays: one star per hidden digit
+    assert mask_card_numbers(masked) == masked
+
+
+@given(body=st.text(alphabet="0123456789", min_size=13, max_size=16), sep=separators, before=prose, after=prose)
+def test_digits_that_fail_the_luhn_check_stay_as_they_are(body: str, sep: str, before: str, after: str) -> None:
+    # 13 to 16 digits in groups of 4: no stretch of whole groups but the whole is 13 digits or more.
+    digits = body if not luhn_valid(body) else body[:-1] + str((int(body[-1]) + 1) % 10)
+    text = before + sep.join(digits[i : i + 4] for i in range(0, len(digits), 4)) + after
+    assert mask_card_numbers(text) == text
