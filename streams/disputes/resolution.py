@@ -108,7 +108,8 @@ async def _credit_ask(
     conn: asyncpg.Connection, dispute: Dispute, credit_minor: int, reason: str, task_id: str | None
 ) -> DiscountAsk:
     earlier = await approvals.requests_for_dispute(conn, dispute.dispute_id)
-    grant_id = f"dispute:{dispute.dispute_id}"[:128] if earlier == 0 else f"dispute:{dispute.dispute_id}"[:120] + f":{earlier + 1}"
+    grant_id = f"dispute:{dispute.dispute_id}"
+    grant_id = grant_id[:128] if earlier == 0 else f"{grant_id[:120]}:{earlier + 1}"
     request = GrantRequest(grant_id, dispute.account_id, GrantKind.CREDIT_NOTE, dispute.currency,
                            amount_minor=credit_minor)  # fmt: skip
     return DiscountAsk(request, REASON_CODE, (f"dispute {dispute.dispute_id}"[:64],), dispute.invoice_id, task_id,
