@@ -28,8 +28,8 @@ from api.services import ApiServices
 from schemas.tasks import TaskKind
 from streams.authority.policy import GrantKind, Role as AuthorityRole
 from streams.discounts.policy_config import load_policy
-from streams.retention.arms import assign_arm
 from streams.queues.model import QueueTask
+from streams.retention.arms import assign_arm
 from streams.retention.offers import AccountFacts, suggest_offer
 
 router = APIRouter(tags=["retention"])

@@ -29,8 +29,6 @@ APPROVAL_QUEUE = "supervisors"
 APPROVAL_TIER = 2
 # Above routine work: an agent (and a customer) are waiting on the answer. Ages like any task after that.
 APPROVAL_PRIORITY = 60
-# Refusals about the approver rather than the request: another approver may still approve it.
-APPROVER_RULES = frozenset({"separation_of_duties", "can_approve_others"})
 
 _COLUMNS = (
     "request_id, account_id, task_id, kind, currency, amount_minor, percent_bp, invoice_count, invoice_id,"

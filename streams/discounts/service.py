@@ -29,7 +29,6 @@ from streams.authority.decisions import approve, decide
 from streams.authority.grants import (
     AgentProfile,
     Approved,
-    CustomerStanding,
     NeedsApproval,
     PastGrant,
     Refused,
