@@ -3,19 +3,32 @@
 Unknown ids answer 404; ids of tasks held by someone else (or nobody) answer 403; the agent's own finished task
 answers 409. Either way the audit row
 records which task, call and account were asked for, so browsing attempts show up in the log.
+
+THE VERIFIED CALLER: every task route that moves money or discloses the account's facts (amounts, bills,
+invoices, offers derived from them, contact) depends on ``verified_task``: the held task, and for a task with a
+call the caller verified on that call (403 ``caller_not_verified`` otherwise, before the body is looked at and
+before any figure is read). A task without a call is back-office work (a held invoice, a discount approval):
+nobody is on the line, holding the task is the access. The routes: open a dispute, request a discount, approve
+or refuse one, resolve a dispute, the retention offer. The account view is the one exception by design: before
+verification it answers a masked card (name and contact masked, no history) instead of refusing, so the agent
+can greet the caller. tests/integration/test_api_access.py walks the route table, so a new task route needs the
+verified caller unless it is listed there as neither moving money nor showing account facts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
+from api import verification
 from api.agent_store import Agent
 from api.audit import touch
+from api.auth import current_agent, services
 from api.errors import ApiError, forbidden, not_found
 from api.masking import mask_card_numbers
 from api.services import ApiServices
+from schemas.base import Identifier
 from streams.queues import store
 from streams.queues.model import HELD_STATES, QueueTask
 
@@ -29,6 +42,23 @@ async def held_task(request: Request, services: ApiServices, agent: Agent, task_
     if task.state not in HELD_STATES:
         # The agent's own task, finished: no longer a way to the account (and a retried request learns why).
         raise ApiError(409, "conflict", f"task {task_id} is {task.state}")
+    return task
+
+
+async def caller_verified(services: ApiServices, task: QueueTask) -> bool:
+    """A task without a call is back-office work (no caller on the line): holding it is the access."""
+    if task.call_id is None:
+        return True
+    return await verification.is_verified(await services.pool(), task.call_id, task.account_id)
+
+
+async def verified_task(
+    task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
+) -> QueueTask:
+    """The access rule plus the verified caller, as a dependency: refused before the body is even read."""
+    task = await held_task(request, svc, agent, task_id)
+    if not await caller_verified(svc, task):
+        raise forbidden("caller_not_verified", "verify the caller on this call before acting on the account")
     return task
 
 

@@ -1,11 +1,18 @@
 """Money-moving agent actions: discounts within authority, approvals by a second person, dispute resolutions;
 and the audit trail per account and per agent for supervisors and analysts.
 
-Approvals are task-scoped: the approver holds the discount_approval task (claimed from the supervisors queue),
-the access rule every other action follows. Every action accepts an `Idempotency-Key` header: the same key with
-the same body answers the first response again (and changes nothing); the same key with a different body is
-refused with 409. A refused grant answers
-422 with the rule that refused it as the error code (so the audit row names the rule too).
+Every money route sits behind the verified caller (api/access.py ``verified_task``: the held task, and the
+caller verified on its call; back-office tasks without a call, such as approvals, need none). Approvals are
+task-scoped: the approver holds the discount_approval task (claimed from the supervisors queue), the access rule
+every other action follows. A dispute credit is decided by the same authority as a discount
+(streams/disputes/resolution.py): within the resolver's authority 200, above it 202 with an approval task.
+
+Every action REQUIRES an `Idempotency-Key` header (400 ``idempotency_key_required`` without one, before
+anything is done): the same key with the same body answers the first response again (and changes nothing); the
+same key with a different body is refused with 409. A refusal by a rule answers 422 (403 for rules about the
+person: separation of duties, approving others, crediting a dispute one opened; 409 for the dispute's state)
+with the rule as the error code, so the audit row names it too, and changes nothing: the transaction, key
+included, rolls back, and only the audit row (written outside it) remains.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import held_task
+from api.access import verified_task
 from api.agent_store import Agent
 from api.audit import note_result
 from api.auth import admits, current_agent, services
@@ -35,6 +42,7 @@ from streams.discounts import service
 from streams.discounts.idempotency_store import IdempotencyConflict, Response, run_once
 from streams.catalog_config import load_catalog
 from streams.discounts.policy_config import load_policy
+from streams.disputes import resolution
 from streams.disputes import store as disputes
 from streams.queues.model import QueueTask
 
@@ -65,13 +73,6 @@ class ResolveBody(BaseModel):
     reason: Text500
 
 
-async def _held(
-    task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
-) -> QueueTask:
-    """The access rule as a dependency, so a task held by someone else answers 403 before the body is read."""
-    return await held_task(request, svc, agent, task_id)
-
-
 def _profile(agent: Agent) -> AgentProfile:
     if agent.role not in WORKERS:
         raise ApiError(403, "forbidden_role", f"role {agent.role} has no discount authority")
@@ -92,20 +93,47 @@ def _plan_fee(svc: ApiServices):
     return lambda plan_id, at: catalog.plan_in_force(plan_id, at).recurring_fee_minor
 
 
+class _Refusal(Exception):
+    """A rule refused the action: raised inside the transaction so that all of it rolls back, key included."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response[1].get("error"))
+        self.response = response
+
+
+_PERSON_RULES = frozenset({"separation_of_duties", "can_approve_others", "max_credit_by_opener_minor"})
+_STATE_RULES = frozenset({"dispute_state", "credit_pending_approval"})
+
+
+def _refused(rule: str | None, reason: str | None) -> Response:
+    """A refusal's status and body: 403 for rules about the person, 409 for the dispute's state, else 422."""
+    status = 403 if rule in _PERSON_RULES else 409 if rule in _STATE_RULES else 422
+    return status, {"error": rule or "refused", "message": reason or "refused"}
+
+
 async def _once(
     request: Request, svc: ApiServices, agent: Agent, key: str | None, action: str, body: dict[str, Any], perform
 ) -> JSONResponse:
-    """Run ``perform(conn)`` in one transaction, under the idempotency key when one was sent."""
+    """Run ``perform(conn)`` in one transaction under the idempotency key; a refusal rolls it all back."""
+    if key is None or not key.strip():
+        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header with every request that"
+                       " moves money: a new unique value per action, the same value when retrying it")  # fmt: skip
+
+    async def checked(conn) -> Response:
+        status, payload = await perform(conn)
+        if status >= 400:
+            raise _Refusal((status, payload))
+        return status, payload
+
     pool = await svc.pool()
     try:
         async with pool.acquire() as conn, conn.transaction():
-            if key is None:
-                status, payload = await perform(conn)
-            else:
-                (status, payload), replayed = await run_once(conn, agent.agent_id, key, action, body,
-                                                             lambda: perform(conn))  # fmt: skip
-                if replayed:
-                    note_result(request, "replayed")
+            (status, payload), replayed = await run_once(conn, agent.agent_id, key, action, body,
+                                                         lambda: checked(conn))  # fmt: skip
+            if replayed:
+                note_result(request, "replayed")
+    except _Refusal as refusal:
+        status, payload = refusal.response
     except IdempotencyConflict as conflict:
         raise ApiError(409, "idempotency_key_reused", str(conflict)) from None
     if status >= 400:
@@ -117,14 +145,17 @@ async def _once(
 
 def _grant_response(outcome: service.GrantOutcome) -> Response:
     if outcome.status == "refused":
-        return 422, {"error": outcome.rule, "message": outcome.reason, **outcome.as_dict()}
+        return _refused(outcome.rule, outcome.reason)
     return _STATUS[outcome.status], outcome.as_dict()
+
+
+_KEY = Header(None, max_length=128, description="Required: a unique value per action, the same on a retry.")
 
 
 @router.post("/tasks/{task_id}/discounts", name="discounts.request", **admits(WORKERS))
 async def request_discount(
-    body: DiscountBody, request: Request, task: QueueTask = Depends(_held), agent: Agent = Depends(current_agent),
-    svc: ApiServices = Depends(services), idempotency_key: str | None = Header(None, max_length=128),
+    body: DiscountBody, request: Request, task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services), idempotency_key: str | None = _KEY,
 ) -> JSONResponse:  # fmt: skip
     """Grant within the agent's authority (201), or open an approval task for a supervisor (202)."""
     task_id = task.task_id
@@ -151,19 +182,18 @@ async def request_discount(
 
 @router.post("/tasks/{task_id}/approve", name="approvals.approve", **admits(WORKERS))
 async def approve(
-    request: Request, task: QueueTask = Depends(_held), agent: Agent = Depends(current_agent),
-    svc: ApiServices = Depends(services), idempotency_key: str | None = Header(None, max_length=128),
+    request: Request, task: QueueTask = Depends(verified_task), agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services), idempotency_key: str | None = _KEY,
 ) -> JSONResponse:  # fmt: skip
     """The holder of a discount_approval task approves it: a different person with enough authority; the grant
-    is charged to their budget. Complete the task afterwards as usual."""
+    is charged to their budget (a dispute credit's dispute is resolved). Complete the task afterwards as usual."""
 
     async def perform(conn) -> Response:
         request_id = await _request_of(conn, task)
-        outcome = await _decide(lambda: service.approve_request(
+        outcome = await _decide(lambda: resolution.approve(
             conn, _policy(svc), request_id, _profile(agent), svc.clock()))  # fmt: skip
         if outcome.status == "refused":
-            status = 403 if outcome.rule in {"separation_of_duties", "can_approve_others"} else 422
-            return status, {"error": outcome.rule, "message": outcome.reason, **outcome.as_dict()}
+            return _refused(outcome.rule, outcome.reason)
         return 200, outcome.as_dict()
 
     return await _once(request, svc, agent, idempotency_key, "approvals.approve", {"task_id": task.task_id}, perform)
@@ -171,9 +201,8 @@ async def approve(
 
 @router.post("/tasks/{task_id}/refuse", name="approvals.refuse", **admits(WORKERS))
 async def refuse(
-    request: Request, reason: Annotated[Text500, Query()], task: QueueTask = Depends(_held),
-    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
-    idempotency_key: str | None = Header(None, max_length=128),
+    request: Request, reason: Annotated[Text500, Query()], task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services), idempotency_key: str | None = _KEY,
 ) -> JSONResponse:  # fmt: skip
     """The holder of a discount_approval task turns it down, with a reason (same separation rules)."""
 
@@ -182,21 +211,11 @@ async def refuse(
         outcome = await _decide(lambda: service.refuse_request(
             conn, _policy(svc), request_id, _profile(agent), reason, svc.clock()))  # fmt: skip
         if outcome.rule != "refused_by_approver":
-            return 403, {"error": outcome.rule, "message": outcome.reason, **outcome.as_dict()}
+            return 403, {"error": outcome.rule, "message": outcome.reason}
         return 200, outcome.as_dict()
 
     return await _once(request, svc, agent, idempotency_key, "approvals.refuse",
                        {"task_id": task.task_id, "reason": reason}, perform)  # fmt: skip
-
-
-def _credit_limit(svc: ApiServices, agent: Agent):
-    policy, role = _policy(svc), _profile(agent).role
-
-    def limit(currency: str) -> int:
-        # A currency without configured authority allows no credit at all rather than an unlimited one.
-        return policy.authority_for(currency, role).max_per_grant_minor if policy.supports(currency) else 0
-
-    return limit
 
 
 async def _request_of(conn, task: QueueTask) -> str:
@@ -213,26 +232,30 @@ async def _decide(decide) -> service.GrantOutcome:
         raise not_found(str(missing)) from None
     except service.RequestConflict as conflict:
         raise ApiError(409, "request_not_pending", str(conflict)) from None
+    except disputes.DisputeRefused as refused:  # the dispute of a credit was resolved meanwhile
+        status, body = _refused(refused.rule, refused.reason)
+        raise ApiError(status, body["error"], body["message"]) from None
 
 
 @router.post("/tasks/{task_id}/disputes/{dispute_id}/resolve", name="disputes.resolve", **admits(WORKERS))
 async def resolve_dispute(
-    dispute_id: Identifier, body: ResolveBody, request: Request, task: QueueTask = Depends(_held),
-    agent: Agent = Depends(current_agent),
-    svc: ApiServices = Depends(services), idempotency_key: str | None = Header(None, max_length=128),
+    dispute_id: Identifier, body: ResolveBody, request: Request, task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services), idempotency_key: str | None = _KEY,
 ) -> JSONResponse:  # fmt: skip
-    """Credit (a credit note, never more than what remains creditable) or reject, with a reason."""
+    """Reject, or credit (a credit note, never more than disputed nor than remains creditable) within the
+    resolver's authority (200); above it 202 with an approval task for a second person."""
 
     async def perform(conn) -> Response:
         owner = await conn.fetchval("SELECT account_id FROM disputes WHERE dispute_id = $1", dispute_id)
         if owner != task.account_id:  # another account's dispute is out of reach, whatever exists
             return 404, {"error": "not_found", "message": f"no dispute {dispute_id} on this task's account"}
         try:
-            done = await disputes.resolve(conn, dispute_id, agent.agent_id, body.outcome, body.credit_minor,
-                                          body.reason, svc.clock(), _credit_limit(svc, agent))  # fmt: skip
+            done = await resolution.resolve(conn, _policy(svc), _profile(agent), dispute_id, body.outcome,
+                                            body.credit_minor, body.reason, svc.clock(), task.task_id)  # fmt: skip
         except disputes.DisputeRefused as refused:
-            status = 409 if refused.rule == "dispute_state" else 422
-            return status, {"error": refused.rule, "message": refused.reason}
+            return _refused(refused.rule, refused.reason)
+        if isinstance(done, service.GrantOutcome):  # above the resolver's authority: waiting for approval
+            return 202, {"dispute_id": dispute_id, **done.as_dict()}
         note = done.credit_note
         return 200, {"dispute_id": dispute_id, "outcome": done.outcome.value, "resolve_ms": done.resolve_ms,
                      "credit_note_number": note.credit_note_number if note else None,

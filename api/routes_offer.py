@@ -1,6 +1,11 @@
 """`GET /tasks/{task_id}/offer`: the retention offer to suggest for a held task (none in the control arm).
 
-The access rule first (the agent must hold the task: 403 otherwise, 404 for an unknown task). The arm is the
+The access rule first (the agent must hold the task: 403 otherwise, 404 for an unknown task), and the caller
+verified on the task's call (403 ``caller_not_verified``): every figure of an offer comes from the account (its
+money value from the last bill, the number of invoices from that value and the agent's cap, whether there is an
+offer at all from tenure, standing and past discounts), so before verification there is no offer to show, not
+even its kind; the agent cannot grant it to an unverified caller anyway. Tasks without a call (held invoices,
+approvals) are back-office work and answer as before. The arm is the
 one the queue store will record when the task completes: the account's deterministic hash and the holdout
 share, and `not_eligible` for tasks that are not a customer contact. The offer itself is the pure
 `suggest_offer` over the account's facts and the discount policy, within the agent's own authority.
@@ -12,9 +17,9 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from api.access import held_task
+from api.access import verified_task
 from api.agent_store import Agent
 from api.auth import admits, current_agent, services
 from api.errors import not_found
@@ -24,6 +29,7 @@ from schemas.base import Identifier
 from schemas.tasks import TaskKind
 from streams.authority.policy import GrantKind, Role as AuthorityRole
 from streams.discounts.policy_config import load_policy
+from streams.queues.model import QueueTask
 from streams.retention.arms import assign_arm
 from streams.retention.offers import AccountFacts, suggest_offer
 
@@ -60,10 +66,10 @@ async def account_facts(pool: asyncpg.Pool, account_id: str, now: datetime) -> A
 
 @router.get("/tasks/{task_id}/offer", name="tasks.offer", **admits(WORKERS))
 async def offer(
-    task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
-) -> dict[str, Any]:
+    task_id: Identifier, task: QueueTask = Depends(verified_task), agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+) -> dict[str, Any]:  # fmt: skip
     """The suggested offer for the task's customer: `offer` is null in the control arm or when none is allowed."""
-    task = await held_task(request, svc, agent, task_id)
     now = svc.clock()
     facts = await account_facts(await svc.pool(), task.account_id, now)
     if facts is None:

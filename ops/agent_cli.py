@@ -1,5 +1,10 @@
-"""`billing agent`: a reference agent tool on the agent API (claim, verify, view, complete), plus the two
-administrative commands that work on the database directly (create an agent, set a customer's PIN).
+"""`billing agent`: a reference agent tool on the agent API (claim, verify, view, complete; discount, approve,
+refuse, resolve), plus the two administrative commands that work on the database directly (create an agent,
+set a customer's PIN).
+
+The money commands send the Idempotency-Key the API requires: `--idempotency-key`, or a new key per invocation,
+printed on stderr, so that a command that failed half-way (a timeout) is retried with the same key and never
+grants or credits twice.
 
 The tool reads its token from AGENT_TOKEN and the API's address from API_URL (defaults to API_HOST:API_PORT).
 They are the client's, not the server's, so they are options of this command and not service settings.
@@ -10,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid
 from typing import Any
 
 import click
 import httpx
 
+from schemas.disputes import DisputeOutcome
 from schemas.tasks import Practice, TaskOutcome
+from streams.authority.policy import GrantKind
 from streams.settings import load_settings
 
 _TIMEOUT_S = 15.0
@@ -160,13 +168,88 @@ def complete(obj: dict, task_id: str, outcome: str, practice: str, discount_mino
     _show(_call(obj, "POST", f"/tasks/{task_id}/complete", body))
 
 
-def _call(obj: dict, method: str, path: str, body: dict | None = None) -> Any:
+_KEY_OPTION = click.option(
+    "--idempotency-key", default=None,
+    help="Idempotency-Key to send; default: a new one, printed on stderr. Repeat it to retry the same action.",
+)  # fmt: skip
+
+
+@agent.command("discount")
+@click.argument("task_id")
+@click.option("--kind", required=True, type=click.Choice([kind.value for kind in GrantKind]))
+@click.option("--amount-minor", type=int, default=None, help="Fixed and credit_note kinds, minor units.")
+@click.option("--percent-bp", type=int, default=None, help="Percent kind: 1500 = 15 %.")
+@click.option("--invoice-count", type=int, default=None, help="Percent kind: how many invoices.")
+@click.option("--invoice-id", default=None, help="credit_note kind: the invoice to credit.")
+@click.option("--reason-code", required=True)
+@click.option("--criterion", "criteria", multiple=True, required=True, help="What made the customer eligible.")
+@_KEY_OPTION
+@click.pass_obj
+def discount(obj: dict, task_id: str, kind: str, amount_minor: int | None, percent_bp: int | None,
+             invoice_count: int | None, invoice_id: str | None, reason_code: str, criteria: tuple[str, ...],
+             idempotency_key: str | None) -> None:  # fmt: skip
+    """Grant a discount within your authority, or ask for a second person's approval above it."""
+    body = {"kind": kind, "amount_minor": amount_minor, "percent_bp": percent_bp, "invoice_count": invoice_count,
+            "invoice_id": invoice_id, "reason_code": reason_code, "criteria": list(criteria)}  # fmt: skip
+    body = {name: value for name, value in body.items() if value is not None}
+    _show(_call(obj, "POST", f"/tasks/{task_id}/discounts", body, key=_key(idempotency_key)))
+
+
+@agent.command("approve")
+@click.argument("task_id")
+@_KEY_OPTION
+@click.pass_obj
+def approve(obj: dict, task_id: str, idempotency_key: str | None) -> None:
+    """Approve the discount (or dispute credit) of the approval task you hold."""
+    _show(_call(obj, "POST", f"/tasks/{task_id}/approve", key=_key(idempotency_key)))
+
+
+@agent.command("refuse")
+@click.argument("task_id")
+@click.option("--reason", required=True, help="Why, for the requester.")
+@_KEY_OPTION
+@click.pass_obj
+def refuse(obj: dict, task_id: str, reason: str, idempotency_key: str | None) -> None:
+    """Turn down the discount (or dispute credit) of the approval task you hold."""
+    _show(_call(obj, "POST", f"/tasks/{task_id}/refuse", key=_key(idempotency_key), params={"reason": reason}))
+
+
+@agent.command("resolve")
+@click.argument("task_id")
+@click.argument("dispute_id")
+@click.option("--outcome", required=True, type=click.Choice([outcome.value for outcome in DisputeOutcome]))
+@click.option("--credit-minor", type=int, default=None, help="The credit, minor units (credited only).")
+@click.option("--reason", required=True)
+@_KEY_OPTION
+@click.pass_obj
+def resolve(obj: dict, task_id: str, dispute_id: str, outcome: str, credit_minor: int | None, reason: str,
+            idempotency_key: str | None) -> None:  # fmt: skip
+    """Reject a dispute on the task's account, or credit it (above your authority: an approval task)."""
+    body: dict[str, Any] = {"outcome": outcome, "reason": reason}
+    if credit_minor is not None:
+        body["credit_minor"] = credit_minor
+    _show(_call(obj, "POST", f"/tasks/{task_id}/disputes/{dispute_id}/resolve", body, key=_key(idempotency_key)))
+
+
+def _key(given: str | None) -> str:
+    if given:
+        return given
+    key = f"cli-{uuid.uuid4().hex}"
+    click.echo(f"Idempotency-Key: {key} (to retry this action safely, repeat it with --idempotency-key {key})",
+               err=True)  # fmt: skip
+    return key
+
+
+def _call(
+    obj: dict, method: str, path: str, body: dict | None = None, key: str | None = None, params: dict | None = None
+) -> Any:
     if not obj.get("token"):
         raise click.UsageError("set AGENT_TOKEN (or --token) to the token `billing agent create` printed")
     base = obj.get("api_url") or _default_url()
-    headers = {"Authorization": f"Bearer {obj['token']}"}
+    headers = {"Authorization": f"Bearer {obj['token']}", **({"Idempotency-Key": key} if key else {})}
     try:
-        response = httpx.request(method, base.rstrip("/") + path, json=body, headers=headers, timeout=_TIMEOUT_S)
+        response = httpx.request(method, base.rstrip("/") + path, json=body, params=params, headers=headers,
+                                 timeout=_TIMEOUT_S)  # fmt: skip
     except httpx.HTTPError as exc:
         click.secho(f"error: the agent API at {base} did not answer ({exc})", fg="red", err=True)
         sys.exit(2)

@@ -1,4 +1,8 @@
-"""The account behind a held task (masked until the caller is verified on this call) and disputes on its lines."""
+"""The account behind a held task (masked until the caller is verified on this call) and disputes on its lines.
+
+Opening a dispute needs the verified caller (api/access.py ``verified_task``); the view shows the masked card
+before that.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,14 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import verification
-from api.access import held_task
+from api.access import caller_verified, held_task, verified_task
 from api.account_store import account_facts, invoice_line
 from api.account_view import account_view
 from api.agent_store import Agent
 from api.audit import note_result
 from api.auth import admits, current_agent, services
 from api.disputes import DisputeDraft, open_dispute
-from api.errors import ApiError, forbidden, not_found
+from api.errors import ApiError, not_found
 from api.roles import WORKERS
 from api.services import ApiServices
 from schemas.base import Identifier, Text500
@@ -42,13 +45,6 @@ class DisputeRequest(BaseModel):
     note: Text500 | None = None
 
 
-async def _caller_verified(svc: ApiServices, task: QueueTask) -> bool:
-    """A task without a call is back-office work (no caller on the line): holding it is the access."""
-    if task.call_id is None:
-        return True
-    return await verification.is_verified(await svc.pool(), task.call_id, task.account_id)
-
-
 @router.get("/tasks/{task_id}/account", name="accounts.view", **admits(WORKERS))
 async def view_account(
     task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
@@ -57,20 +53,17 @@ async def view_account(
     facts = await account_facts(await svc.pool(), task.account_id)
     if facts is None:
         raise not_found(f"account {task.account_id} is not known yet")
-    verified = await _caller_verified(svc, task)
+    verified = await caller_verified(svc, task)
     note_result(request, "shown" if verified else "masked")
     return {"task_id": task_id, "call_id": task.call_id, "account": account_view(facts, verified)}
 
 
 @router.post("/tasks/{task_id}/disputes", name="accounts.open_dispute", status_code=201, **admits(WORKERS))
 async def create_dispute(
-    task_id: Identifier, body: DisputeRequest, request: Request,
+    task_id: Identifier, body: DisputeRequest, request: Request, task: QueueTask = Depends(verified_task),
     agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
 ) -> Any:  # fmt: skip
     """Open a dispute on one line of one of the account's invoices; emits dispute.opened.v1 through the outbox."""
-    task = await held_task(request, svc, agent, task_id)
-    if not await _caller_verified(svc, task):
-        raise forbidden("caller_not_verified", "verify the caller on this call before acting on the account")
     pool = await svc.pool()
     found = await invoice_line(pool, task.account_id, body.invoice_id, body.line_id)
     if found is None:

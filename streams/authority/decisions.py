@@ -11,6 +11,10 @@ since no approval could ever cover it.
 their role must be allowed to approve, the grant must still be eligible, and
 their own authority must cover it; the grant is then charged to them.
 
+A dispute credit is a ``credit_note`` grant decided by these same two functions; ``opener_refusal`` adds the
+one rule of its own: whoever opened the dispute may credit it, as resolver or approver, only up to the policy's
+``max_credit_by_opener_minor``.
+
 Money value of a grant (``grant_value_minor``):
 * fixed and credit kinds: the amount;
 * percent kind: ``percent_bp / 10000 * average_invoice_minor * invoice_count``
@@ -121,6 +125,18 @@ def approve(
         return Refused(first.limit, reason)
     requester_id = pending.requested_by.agent_id
     return Approved(_granted(request, requester_id, pending.value_minor, now, approver.agent_id))
+
+
+def opener_refusal(
+    credit_minor: int, currency: str, person_id: str, opened_by: str | None, policy: AuthorityPolicy
+) -> Refused | None:
+    """None unless ``person_id`` opened the dispute and ``credit_minor`` is above what an opener may credit."""
+    limit = policy.max_credit_by_opener(currency)
+    if opened_by is None or person_id != opened_by or credit_minor <= limit:
+        return None
+    rule = "max_credit_by_opener_minor"
+    return Refused(rule, f"{rule}: {person_id} opened this dispute, so may credit at most {limit} on it, not"
+                         f" {credit_minor}; someone else must decide this credit")
 
 
 def _approval_refusal(

@@ -24,8 +24,18 @@ budget without a release. Layout accepted by ``AuthorityPolicy.from_dict``::
           "max_invoice_count": 6                 # percent kind only
         },
         "fixed_next_invoice": {...}, "credit_note": {...}
+      },
+      "disputes": {                  # optional; per currency
+        "EUR": {
+          "max_credit_by_opener_minor": 1000     # the most whoever opened a dispute
+        }                                        # may credit on it (resolve or approve)
       }
     }
+
+A dispute credit is a ``credit_note`` grant and goes through the same authority as any discount. Above
+``max_credit_by_opener_minor`` the person who opened the dispute may neither resolve it with that credit nor
+approve it, so one person cannot both raise a claim and pay it out; a currency missing from ``disputes`` has 0
+(the opener never credits their own dispute).
 
 Unknown keys are refused (a misspelt limit must not silently fall back to
 nothing), integers must be real ints (not bools or floats), and authority
@@ -35,7 +45,7 @@ must not shrink with seniority, because an approval task escalates upwards.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -94,15 +104,19 @@ _LOWER_BOUNDS: Mapping[str, int] = {"max_percent_bp": 1, "max_invoice_count": 1}
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
 
+_OPENER_LIMIT = "max_credit_by_opener_minor"
+
+
 @dataclass(frozen=True)
 class AuthorityPolicy:
     authority: Mapping[str, Mapping[Role, RoleAuthority]]
     eligibility: Mapping[GrantKind, EligibilityRule]
+    opener_credit_limits: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuthorityPolicy:
         top = _mapping(data, "policy")
-        _check_keys(top, {"authority", "eligibility"}, "policy")
+        _check_keys(top, {"authority", "eligibility"}, "policy", optional=frozenset({"disputes"}))
         currencies = _mapping(top["authority"], "authority")
         if not currencies:
             raise PolicyConfigError("authority: at least one currency is required")
@@ -116,7 +130,8 @@ class AuthorityPolicy:
             kind: _parse_rule(kind, rules[kind.value], f"eligibility.{kind.value}")
             for kind in GrantKind
         }
-        return cls(MappingProxyType(authority), MappingProxyType(eligibility))
+        disputes = _parse_disputes(top.get("disputes", {}))
+        return cls(MappingProxyType(authority), MappingProxyType(eligibility), MappingProxyType(disputes))
 
     def supports(self, currency: str) -> bool:
         return currency in self.authority
@@ -130,6 +145,9 @@ class AuthorityPolicy:
 
     def rule_for(self, kind: GrantKind) -> EligibilityRule:
         return self.eligibility[kind]
+
+    def max_credit_by_opener(self, currency: str) -> int:
+        return self.opener_credit_limits.get(currency, 0)
 
 
 def default_policy() -> AuthorityPolicy:
@@ -166,6 +184,15 @@ def _check_seniority(roles: Mapping[Role, RoleAuthority], where: str) -> None:
                 )
 
 
+def _parse_disputes(data: Any) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    for code, block in _mapping(data, "disputes").items():
+        where = f"disputes.{code}"
+        _check_keys(_mapping(block, where), {_OPENER_LIMIT}, where)
+        limits[_currency(code, "disputes")] = _int(block[_OPENER_LIMIT], f"{where}.{_OPENER_LIMIT}")
+    return limits
+
+
 def _parse_rule(kind: GrantKind, data: Any, where: str) -> EligibilityRule:
     rule = _mapping(data, where)
     common = {"min_tenure_days", "good_standing_required", "no_similar_discount_within_days"}
@@ -182,9 +209,11 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _check_keys(data: Mapping[str, Any], expected: set[str], where: str) -> None:
+def _check_keys(
+    data: Mapping[str, Any], expected: set[str], where: str, optional: frozenset[str] = frozenset()
+) -> None:
     missing = sorted(expected - set(data))
-    unknown = sorted(set(data) - expected)
+    unknown = sorted(set(data) - expected - optional)
     labelled = (("missing", missing), ("unknown", unknown))
     problems = [f"{label} keys {keys}" for label, keys in labelled if keys]
     if problems:
@@ -210,7 +239,7 @@ def _bool(value: Any, where: str) -> bool:
     return value
 
 
-def _currency(code: Any) -> str:
+def _currency(code: Any, where: str = "authority") -> str:
     if not isinstance(code, str) or not _CURRENCY_CODE.match(code):
-        raise PolicyConfigError(f"authority: currency must be an ISO 4217 code, got {code!r}")
+        raise PolicyConfigError(f"{where}: currency must be an ISO 4217 code, got {code!r}")
     return code

@@ -58,4 +58,10 @@ DEFAULT_POLICY_DATA: dict[str, Any] = {
             "no_similar_discount_within_days": 0,
         },
     },
+    # Whoever opened a dispute settles a small one on the spot (a wrong 10-euro charge); a larger credit is
+    # resolved, or approved, by someone else, so no one person both raises a claim and pays it out.
+    "disputes": {
+        "EUR": {"max_credit_by_opener_minor": 1_000},
+        "JPY": {"max_credit_by_opener_minor": 1_200},
+    },
 }

@@ -1,7 +1,8 @@
 """discount_requests rows: every request an agent made, and the pending ones waiting for a second person.
 
 A pending request also becomes a ``discount_approval`` task in the supervisors queue (streams/queues), created
-in the same transaction, so the approval is claimed, accepted and completed like any other task.
+in the same transaction, so the approval is claimed, accepted and completed like any other task. A refused
+request leaves no row (the refusal rolls back; the audit log keeps it); only an approver's refusal is recorded.
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ APPROVAL_QUEUE = "supervisors"
 APPROVAL_TIER = 2
 # Above routine work: an agent (and a customer) are waiting on the answer. Ages like any task after that.
 APPROVAL_PRIORITY = 60
-# Refusals about the approver rather than the request: another approver may still approve it.
-APPROVER_RULES = frozenset({"separation_of_duties", "can_approve_others"})
 
 _COLUMNS = (
     "request_id, account_id, task_id, kind, currency, amount_minor, percent_bp, invoice_count, invoice_id,"
     " reason_code, criteria, requested_by, requester_role, value_minor, customer_since, overdue_invoice_count,"
-    " average_invoice_minor, exceeded, status, refusal_rule, refusal_reason, requested_at"
+    " average_invoice_minor, exceeded, status, refusal_rule, refusal_reason, requested_at, dispute_id,"
+    " resolution_note"
 )
 
 
@@ -62,11 +62,12 @@ async def insert_pending(
     return task_id
 
 
-async def insert_decided(
-    conn: asyncpg.Connection, ask: DiscountAsk, agent: AgentProfile, standing: CustomerStanding | None,
-    value_minor: int, status: str, now: datetime, refusal: Refused | None = None,
+async def insert_granted(
+    conn: asyncpg.Connection, ask: DiscountAsk, agent: AgentProfile, standing: CustomerStanding, value_minor: int,
+    now: datetime,
 ) -> None:  # fmt: skip
-    await _insert(conn, ask, agent, standing, value_minor, status, now, refusal, ask.task_id, [])
+    """A request granted within the requester's own authority."""
+    await _insert(conn, ask, agent, standing, value_minor, "approved", now, None, ask.task_id, [])
 
 
 async def _insert(
@@ -74,7 +75,7 @@ async def _insert(
     value_minor: int, status: str, now: datetime, refusal: Refused | None, task_id: str | None, exceeded: list[str],
 ) -> None:  # fmt: skip
     request = ask.request
-    placeholders = ", ".join(f"${i}" for i in range(1, 23))
+    placeholders = ", ".join(f"${i}" for i in range(1, 25))
     await conn.execute(
         f"INSERT INTO discount_requests ({_COLUMNS}) VALUES ({placeholders})",
         request.request_id, request.account_id, task_id, request.kind.value, request.currency, request.amount_minor,
@@ -82,6 +83,7 @@ async def _insert(
         agent.agent_id, agent.role.value, value_minor, standing.customer_since if standing else now,
         standing.overdue_invoice_count if standing else 0, standing.average_invoice_minor if standing else 0,
         json.dumps(exceeded), status, refusal.rule if refusal else None, refusal.reason if refusal else None, now,
+        ask.dispute_id, ask.note,
     )  # fmt: skip
 
 
@@ -112,7 +114,8 @@ async def load_pending(conn: asyncpg.Connection, request_id: str) -> PendingRow:
     standing = CustomerStanding(row["account_id"], currency, row["customer_since"], row["overdue_invoice_count"],
                                 row["average_invoice_minor"])  # fmt: skip
     requester = AgentProfile(row["requested_by"], Role(row["requester_role"]))
-    ask = DiscountAsk(request, row["reason_code"], tuple(row["criteria"]), row["invoice_id"], row["task_id"])
+    ask = DiscountAsk(request, row["reason_code"], tuple(row["criteria"]), row["invoice_id"], row["task_id"],
+                      dispute_id=row["dispute_id"], note=row["resolution_note"])  # fmt: skip
     return PendingRow(ask, PendingGrant(request, requester, standing, row["value_minor"], row["requested_at"]))
 
 
@@ -131,3 +134,19 @@ async def mark_refused(
         " refusal_reason = $5 WHERE request_id = $1",
         request_id, approver_id, now, refusal.rule, refusal.reason,
     )  # fmt: skip
+
+
+async def dispute_of(conn: asyncpg.Connection, request_id: str) -> str | None:
+    """The dispute a request would credit (None for a discount, or an unknown request)."""
+    return await conn.fetchval("SELECT dispute_id FROM discount_requests WHERE request_id = $1", request_id)
+
+
+async def pending_for_dispute(conn: asyncpg.Connection, dispute_id: str) -> str | None:
+    """The approval task of the credit waiting for a second person on this dispute, if one is waiting."""
+    return await conn.fetchval(
+        "SELECT task_id FROM discount_requests WHERE dispute_id = $1 AND status = 'pending'", dispute_id
+    )
+
+
+async def requests_for_dispute(conn: asyncpg.Connection, dispute_id: str) -> int:
+    return await conn.fetchval("SELECT count(*) FROM discount_requests WHERE dispute_id = $1", dispute_id)

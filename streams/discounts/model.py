@@ -16,6 +16,11 @@ class DiscountAsk:
     criteria: tuple[str, ...]
     invoice_id: str | None = None  # credit notes only: the invoice to credit
     task_id: str | None = None
+    # A dispute credit (streams/disputes/resolution.py): the dispute it settles, the amount disputed (a cap on
+    # the credit, checked when it is asked for; it never changes) and the resolver's reason.
+    dispute_id: str | None = None
+    disputed_minor: int | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,12 @@ locks, writes the outcome and emits discount.granted.v1 through the outbox, all 
   event and, for a credit note, the credit note itself. The invoicing closer applies next-invoice grants
   from the projected discount_grants table, once per invoice (grant_applications).
 * Above authority: a pending discount_requests row and a ``discount_approval`` task in the supervisors queue.
-* Refused: the row keeps the rule that refused it; the caller gets the rule and the reason.
+* Refused: nothing is written (a refusal changes nothing); the caller gets the rule and the reason, and the API
+  rolls its transaction back. An approval refused by a rule leaves the request pending for an approver to
+  refuse (``refuse_request``) or for someone with enough authority to approve.
+
+A dispute credit (streams/disputes/resolution.py) is a credit_note grant decided here like any other; its credit
+note names the dispute and carries the resolver's reason.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from streams.authority.decisions import approve, decide
 from streams.authority.grants import (
     AgentProfile,
     Approved,
-    CustomerStanding,
     NeedsApproval,
     PastGrant,
     Refused,
@@ -51,7 +55,7 @@ async def request_discount(
         return earlier  # the same request id again: its first outcome, never a second grant
     standing = await customer_standing(conn, request.account_id, now, plan_fee)
     if standing is None or standing.currency != request.currency:
-        return await _refuse_new(conn, ask, agent, standing, now, Refused(
+        return _refused(request.request_id, Refused(
             "account", f"account: no open account {request.account_id} billed in {request.currency}"))
     history = await grant_history(conn, request.account_id, [agent.agent_id], now)
     decision = decide(request, agent, history, standing, policy, now)
@@ -59,21 +63,21 @@ async def request_discount(
     if credit_refusal is not None:
         decision = credit_refusal
     if isinstance(decision, Refused):
-        return await _refuse_new(conn, ask, agent, standing, now, decision)
+        return _refused(request.request_id, decision)
     if isinstance(decision, NeedsApproval):
         task_id = await approvals.insert_pending(conn, ask, agent, decision, now)
         excess = tuple(excess.describe() for excess in decision.exceeded)
         return GrantOutcome("pending_approval", request.request_id, decision.pending.value_minor,
                             rule=decision.exceeded[0].limit, reason="; ".join(excess), task_id=task_id,
                             exceeded=excess)  # fmt: skip
-    await approvals.insert_decided(conn, ask, agent, standing, decision.grant.value_minor, "approved", now)
+    await approvals.insert_granted(conn, ask, agent, standing, decision.grant.value_minor, now)
     return await _grant(conn, ask, decision, now)
 
 
 async def approve_request(
     conn: asyncpg.Connection, policy: AuthorityPolicy, request_id: str, approver: AgentProfile, now: datetime
 ) -> GrantOutcome:
-    """A second person approves; refusals that another approver could overcome leave the request pending."""
+    """A second person approves; a refusal leaves the request pending (and writes nothing)."""
     pending_row = await approvals.load_pending(conn, request_id)
     await lock_for_decision(conn, pending_row.ask.request.account_id, approver.agent_id)
     pending_row = await approvals.load_pending(conn, request_id)
@@ -84,9 +88,6 @@ async def approve_request(
         # Other credits may have been issued on the invoice while the request waited.
         decision = await _credit_refusal(conn, pending_row.ask) or decision
     if isinstance(decision, Refused):
-        if decision.rule in approvals.APPROVER_RULES or decision.rule.endswith("_minor"):
-            return GrantOutcome("refused", request_id, pending.value_minor, decision.rule, decision.reason)
-        await approvals.mark_refused(conn, request_id, approver.agent_id, decision, now)
         return GrantOutcome("refused", request_id, pending.value_minor, decision.rule, decision.reason)
     await approvals.mark_approved(conn, request_id, approver.agent_id, now)
     return await _grant(conn, pending_row.ask, decision, now)
@@ -122,16 +123,12 @@ async def _credit_refusal(conn: asyncpg.Connection, ask: DiscountAsk) -> Refused
     invoice = await invoice_credit(conn, ask.invoice_id, request.account_id)
     if invoice is None:
         return Refused("invoice_issued", f"invoice_issued: no issued invoice {ask.invoice_id} on this account")
-    refusal = check_credit(invoice, request.amount_minor or 0, request.currency)
+    refusal = check_credit(invoice, request.amount_minor or 0, request.currency, ask.disputed_minor)
     return None if refusal is None else Refused(refusal.rule, refusal.reason)
 
 
-async def _refuse_new(
-    conn: asyncpg.Connection, ask: DiscountAsk, agent: AgentProfile, standing: CustomerStanding | None,
-    now: datetime, refusal: Refused,
-) -> GrantOutcome:  # fmt: skip
-    await approvals.insert_decided(conn, ask, agent, standing, 0, "refused", now, refusal)
-    return GrantOutcome("refused", ask.request.request_id, 0, refusal.rule, refusal.reason)
+def _refused(request_id: str, refusal: Refused) -> GrantOutcome:
+    return GrantOutcome("refused", request_id, 0, refusal.rule, refusal.reason)
 
 
 async def _grant(conn: asyncpg.Connection, ask: DiscountAsk, decision: Approved, now: datetime) -> GrantOutcome:
@@ -143,10 +140,17 @@ async def _grant(conn: asyncpg.Connection, ask: DiscountAsk, decision: Approved,
     await enqueue(conn, DISCOUNTS_GRANTED.name, grant.account_id.encode(), ev.dump_event(event))
     number = None
     if grant.kind is GrantKind.CREDIT_NOTE:
-        note = NoteRequest(grant.grant_id, grant.account_id, ask.invoice_id or "", ask.request.amount_minor or 0,
-                           grant.currency, f"goodwill credit: {ask.reason_code}", grant.agent_id, CreditSource.GOODWILL)
-        number = (await issue_credit_note(conn, note, now)).credit_note_number
+        number = (await issue_credit_note(conn, _note_request(ask, grant), now)).credit_note_number
     return GrantOutcome("granted", grant.grant_id, grant.value_minor, task_id=ask.task_id, credit_note_number=number)
+
+
+def _note_request(ask: DiscountAsk, grant: PastGrant) -> NoteRequest:
+    amount = ask.request.amount_minor or 0
+    if ask.dispute_id is not None:
+        return NoteRequest(grant.grant_id, grant.account_id, ask.invoice_id or "", amount, grant.currency,
+                           (ask.note or ask.reason_code)[:500], grant.agent_id, CreditSource.DISPUTE, ask.dispute_id)
+    return NoteRequest(grant.grant_id, grant.account_id, ask.invoice_id or "", amount, grant.currency,
+                       f"goodwill credit: {ask.reason_code}", grant.agent_id, CreditSource.GOODWILL)  # fmt: skip
 
 
 async def _charge_budget(conn: asyncpg.Connection, grant: PastGrant) -> None:

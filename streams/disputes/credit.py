@@ -55,8 +55,9 @@ def check_credit(
     if amount_minor > invoice.remaining_minor:
         return CreditRefusal(
             "creditable_remaining",
+            # The invoice's total is not repeated here: a refusal is no way to learn an account's figures.
             f"creditable_remaining: credit {amount_minor} exceeds the {invoice.remaining_minor} still creditable"
-            f" on invoice {invoice.invoice_id} (total {invoice.total_minor}, credited {invoice.credited_minor})",
+            f" on invoice {invoice.invoice_id}",
         )
     return None
 

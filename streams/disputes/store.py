@@ -2,35 +2,30 @@
 
 Each function runs in the caller's transaction and locks the dispute row first, so two agents (or two worker
 processes) acting on one dispute are serialised and the second sees the first one's state. The rules are the
-pure core's (streams/disputes/lifecycle.py, credit.py); this module reads, calls them, writes and emits.
+pure core's (streams/disputes/lifecycle.py); this module reads, calls them, writes and emits.
 
-A credit resolution is also a grant: it emits discount.granted.v1 (kind credit_note, grant id
-``dispute:<dispute_id>``) and issues the credit note in the same transaction, so every credit is a discount-
-granted event and the credit note can never be issued twice.
+Resolving is streams/disputes/resolution.py: it decides a credit through the discount authority (the credit is
+a credit_note grant, its discount.granted.v1 event and credit note issued by streams/discounts/service.py) and
+records the outcome here with ``under_review`` and ``close``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from schemas import envelope as ev
-from schemas.credit_notes import CreditSource
-from schemas.discounts import DiscountGranted, DiscountKind
 from schemas.disputes import DisputeInReview, DisputeOutcome, DisputeResolved, DisputeRouted
 from schemas.money import Money
-from streams.discounts.credit_notes import CreditNote, NoteRequest, invoice_credit, issue_credit_note, lock_invoice
-from streams.disputes.credit import CreditRefusal, check_credit
-from streams.disputes.lifecycle import DisputeState, IllegalTransition, Timing, is_open, move, path_to
+from streams.discounts.credit_notes import CreditNote
+from streams.disputes.lifecycle import DisputeState, IllegalTransition, Timing, is_open, move
 from streams.disputes.stats import summarise
 from streams.store import enqueue
-from streams.topics import DISCOUNTS_GRANTED, DISPUTES
+from streams.topics import DISPUTES
 
 SOURCE = "care/disputes"
-CreditLimit = Callable[[str], int]  # currency -> largest credit this person may give at once
 
 
 class DisputeNotFound(LookupError):
@@ -113,34 +108,40 @@ async def _catch_up_routing(conn: asyncpg.Connection, dispute: Dispute) -> Dispu
 
 async def start_review(conn: asyncpg.Connection, dispute_id: str, agent_id: str, now: datetime) -> Dispute:
     """Put the dispute in review by ``agent_id`` (from opened or routed); a no-op when already in review."""
-    dispute = await _catch_up_routing(conn, await load(conn, dispute_id))
+    return await under_review(conn, await load(conn, dispute_id), agent_id, now)
+
+
+async def load_open(conn: asyncpg.Connection, dispute_id: str) -> Dispute:
+    """The dispute, locked, while it can still be resolved; DisputeRefused (dispute_state) once it is resolved."""
+    dispute = await load(conn, dispute_id)
+    if not is_open(dispute.stage):
+        raise DisputeRefused("dispute_state", f"dispute_state: dispute {dispute_id} is already {dispute.stage}")
+    return dispute
+
+
+async def opened_by(conn: asyncpg.Connection, dispute_id: str) -> str | None:
+    """The agent who opened the dispute through the API; None for one opened elsewhere (e.g. at the desk)."""
+    return await conn.fetchval("SELECT agent_id FROM agent_disputes WHERE dispute_id = $1", dispute_id)
+
+
+async def under_review(conn: asyncpg.Connection, dispute: Dispute, agent_id: str, now: datetime) -> Dispute:
+    """``dispute`` (loaded, locked) in review: its routing caught up first, then reviewed by ``agent_id`` unless
+    it already is in review. Resolving from the queue skips "routed", never review itself."""
+    dispute = await _catch_up_routing(conn, dispute)
     if dispute.stage is DisputeState.IN_REVIEW:
         return dispute
     _legal(dispute, DisputeState.IN_REVIEW)
     return await _review(conn, dispute, agent_id, now)
 
 
-async def resolve(
-    conn: asyncpg.Connection, dispute_id: str, agent_id: str, outcome: DisputeOutcome,
-    credit_minor: int | None, reason: str, now: datetime, credit_limit: CreditLimit | None = None,
+async def close(
+    conn: asyncpg.Connection, dispute: Dispute, agent_id: str, outcome: DisputeOutcome, note: CreditNote | None,
+    reason: str, now: datetime,
 ) -> Resolution:  # fmt: skip
-    """Credit or reject; steps through review first when the agent resolves straight from the queue.
-
-    ``credit_limit(currency)`` is the resolver's authority for one credit (their role's max_per_grant_minor);
-    a larger credit is refused under that rule, for someone more senior to resolve. Dispute credits correct
-    billing errors, so they are capped per credit but not charged to the monthly discount budget.
-    """
-    dispute = await _catch_up_routing(conn, await load(conn, dispute_id))
-    if not is_open(dispute.stage):
-        raise DisputeRefused("dispute_state", f"dispute_state: dispute {dispute_id} is already {dispute.stage}")
-    if _steps_before(dispute, DisputeState(outcome.value)):
-        dispute = await _review(conn, dispute, agent_id, now)
-    note = None
-    if outcome is DisputeOutcome.CREDITED:
-        _check_limit(dispute, credit_minor, credit_limit)
-        note = await _credit(conn, dispute, agent_id, credit_minor, reason, now)
-    elif credit_minor is not None:
-        raise DisputeRefused("credit_matches_outcome", "credit_matches_outcome: a rejection carries no credit")
+    """Record the outcome of a dispute in review (with its credit note, already issued) and emit
+    dispute.resolved.v1; the held amount is released."""
+    _legal(dispute, DisputeState(outcome.value))
+    dispute_id = dispute.dispute_id
     timing = Timing(dispute.opened_at, now)
     await conn.execute(
         "UPDATE disputes SET stage = $2, status = $2, held_minor = 0, resolved_at = $3, credit_minor = $4,"
@@ -159,22 +160,6 @@ async def resolve(
     return Resolution(dispute, outcome, note, timing.resolve_ms)
 
 
-def _check_limit(dispute: Dispute, credit_minor: int | None, credit_limit: CreditLimit | None) -> None:
-    limit = None if credit_limit is None else credit_limit(dispute.currency)
-    if limit is not None and credit_minor is not None and credit_minor > limit:
-        raise DisputeRefused("max_per_grant_minor",
-                             f"max_per_grant_minor: a credit of {credit_minor} is above your {limit} per credit")
-
-
-def _steps_before(dispute: Dispute, target: DisputeState) -> tuple[DisputeState, ...]:
-    try:
-        steps = path_to(dispute.stage, target)
-    except IllegalTransition as refused:
-        raise DisputeRefused("dispute_state", f"dispute_state: {refused}") from None
-    # Resolving from the queue skips "routed" (opened -> in_review is legal), never review itself.
-    return tuple(step for step in steps if step is DisputeState.IN_REVIEW)
-
-
 def _legal(dispute: Dispute, target: DisputeState) -> None:
     try:
         move(dispute.stage, target)
@@ -189,31 +174,6 @@ async def _review(conn: asyncpg.Connection, dispute: Dispute, agent_id: str, now
                 "dispute.in_review.v1", payload)  # fmt: skip
     await conn.execute("UPDATE disputes SET reviewer_agent_id = $2 WHERE dispute_id = $1", dispute.dispute_id, agent_id)
     return Dispute(**{**dispute.__dict__, "stage": DisputeState.IN_REVIEW})
-
-
-async def _credit(
-    conn: asyncpg.Connection, dispute: Dispute, agent_id: str, credit_minor: int | None, reason: str, now: datetime
-) -> CreditNote:
-    if credit_minor is None or credit_minor < 1:
-        raise DisputeRefused("credit_matches_outcome", "credit_matches_outcome: a credit needs a positive amount")
-    await lock_invoice(conn, dispute.invoice_id)
-    invoice = await invoice_credit(conn, dispute.invoice_id, dispute.account_id)
-    if invoice is None:
-        raise DisputeRefused("invoice_issued", f"invoice_issued: no issued invoice {dispute.invoice_id}")
-    refusal: CreditRefusal | None = check_credit(invoice, credit_minor, dispute.currency, dispute.amount_minor)
-    if refusal is not None:
-        raise DisputeRefused(refusal.rule, refusal.reason)
-    grant_id = f"dispute:{dispute.dispute_id}"[:128]
-    grant = DiscountGranted(
-        account_id=dispute.account_id, grant_id=grant_id, kind=DiscountKind.CREDIT_NOTE,
-        amount=Money(amount_minor=credit_minor, currency=dispute.currency), invoice_id=dispute.invoice_id,
-        reason_code="dispute_upheld", criteria=(f"dispute {dispute.dispute_id}"[:64],), granted_by=agent_id,
-    )  # fmt: skip
-    await _emit(conn, DISCOUNTS_GRANTED.name, ev.DiscountGrantedEvent, "discount.granted.v1",
-                f"discount-granted:{grant_id}", grant, now)  # fmt: skip
-    note = NoteRequest(grant_id, dispute.account_id, dispute.invoice_id, credit_minor, dispute.currency,
-                       reason[:500], agent_id, CreditSource.DISPUTE, dispute.dispute_id)  # fmt: skip
-    return await issue_credit_note(conn, note, now)
 
 
 async def _step(

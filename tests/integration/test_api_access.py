@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
-from api.agent_store import create_agent
+from api.agent_store import create_agent, set_account_pin
 from api.app import create_app
 from api.audit import UNAUDITED_PATHS
 from api.roles import Role
@@ -29,6 +30,10 @@ QUEUE = unique("apiq")
 PUBLIC_ROUTES = {("GET", "/health")}
 ERROR_KEYS = {"error", "message"}
 MALFORMED_BODIES = [b"{not json", b"[]", b'{"unexpected": 1}']
+PIN = "2468"
+# Task routes that neither move money nor show account facts: the task's own life, and the account view, which
+# shows only a masked card until the caller is verified (tests/integration/test_api_flow.py).
+WITHOUT_VERIFICATION = {"tasks.accept", "tasks.reject", "tasks.wrap_up", "tasks.complete", "accounts.view"}
 
 
 def isolated(live):
@@ -55,6 +60,10 @@ async def world(live):
     owner_token = agents["owner"][1]
     claimed = await client.post("/tasks/claim", headers=bearer(owner_token))
     assert claimed.status_code == 200 and claimed.json()["task"]["task_id"] == task.task_id
+    # The caller gives the PIN, so the owner's requests reach the body checks of the money routes too.
+    await set_account_pin(pool, account_id, PIN)
+    verified = await client.post(f"/calls/{call_id}/verify", json={"pin": PIN}, headers=bearer(owner_token))
+    assert verified.json()["verified"] is True, verified.text
     yield {"app": app, "pool": pool, "client": client, "agents": agents, "task": task}
     await client.aclose()
     await app.state.services.close()
@@ -87,6 +96,18 @@ def every_route(app) -> set[tuple[str, str]]:
                     yield method, route.path
 
     return set(walk(app.routes))
+
+
+def api_routes(routes) -> list[APIRoute]:
+    """Every APIRoute, included routers' too (as every_route walks them)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            found += api_routes(nested.routes)
+        elif isinstance(route, APIRoute):
+            found.append(route)
+    return found
 
 
 def fill(path: str, task_id: str, call_id: str) -> str:
@@ -153,6 +174,29 @@ async def test_a_task_or_call_held_by_someone_else_gets_403_and_an_unknown_one_4
         assert mine.json()["error"] in ("not_your_task", "not_your_call")
         unknown = await send(world["client"], method, fill(path, unique("tsk"), unique("call")), other, body)
         assert_refused(unknown, 404, "not_found")
+
+
+async def test_every_other_task_route_needs_the_caller_verified_on_the_call(world) -> None:
+    """From the route table: a task route added later needs the verified caller unless it is listed above."""
+    pool, client = world["pool"], world["client"]
+    call_id = unique("call")
+    async with pool.acquire() as conn, conn.transaction():
+        task = await insert_task(conn, NewTask(
+            task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"),
+            account_id=unique("acc"), reason="bill_question", rule="default", queue=QUEUE, tier=1,
+            static_priority=10, priority=10, routed_at=datetime.now(UTC), call_id=call_id, currency="EUR",
+        ))  # fmt: skip
+    _, token = await create_agent(pool, "unverified", Role.AGENT)
+    assert (await client.post("/tasks/claim", headers=bearer(token))).json()["task"]["task_id"] == task.task_id
+    guarded = [(method, route.path) for route in api_routes(world["app"].routes)
+               if "{task_id}" in route.path and route.name not in WITHOUT_VERIFICATION for method in route.methods]
+    assert len(guarded) >= 6  # open a dispute, discount, approve, refuse, resolve, offer
+    for method, path in guarded:
+        url = fill(path, task.task_id, call_id).replace("{dispute_id}", unique("dsp"))
+        response = await client.request(method, url, content=b"{}" if method != "GET" else None,
+                                         headers={**bearer(token), "Idempotency-Key": unique("k"),
+                                                  "Content-Type": "application/json"})  # fmt: skip
+        assert_refused(response, 403, "caller_not_verified")
 
 
 async def test_malformed_bodies_get_422_with_a_readable_message(world) -> None:

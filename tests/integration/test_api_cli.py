@@ -87,3 +87,45 @@ async def test_the_agent_cli_works_a_call_through_the_api(live) -> None:
     revoked = await asyncio.to_thread(run, "queues")
     assert revoked.returncode == 1 and "error 401 unauthenticated" in revoked.stderr
     assert (await asyncio.to_thread(billing, live, "agent", "revoke", "agt-nobody")).returncode == 1
+
+
+async def test_the_agent_cli_sends_an_idempotency_key_with_every_money_command(live) -> None:
+    """A goodwill credit note of 500 on the upstream invoice of 5,950 (within an agent's 2,500 under the default
+    policy): sent twice with one key it is granted once; without a key the tool makes one and says which."""
+    account, invoice_id, call_id = unique("acc"), unique("inv"), unique("call")
+    pool = await create_pool(live)
+    try:
+        await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, datetime.now(UTC))])
+        await eventually(lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE invoice_id = $1",
+                                               invoice_id), lambda n: n == 1)  # fmt: skip
+        async with pool.acquire() as conn, conn.transaction():
+            task = await insert_task(conn, NewTask(
+                task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=account,
+                reason="bill_question", rule="default", queue="billing", tier=1, static_priority=TOP_PRIORITY,
+                priority=TOP_PRIORITY, routed_at=datetime.now(UTC), call_id=call_id, currency="EUR",
+            ))  # fmt: skip
+        token = (await asyncio.to_thread(billing, live, "agent", "create", "--name", "Cli Money", "--role",
+                                         "agent")).stdout.strip()  # fmt: skip
+        assert (await asyncio.to_thread(billing, live, "agent", "set-pin", account, "--pin", "7319")).returncode == 0
+
+        def run(*args: str) -> subprocess.CompletedProcess:
+            return billing(live, "agent", *args, token=token)
+
+        assert ok(await asyncio.to_thread(run, "claim"))["task"]["task_id"] == task.task_id
+        assert ok(await asyncio.to_thread(run, "accept", task.task_id))["task"]["state"] == "accepted"
+        assert ok(await asyncio.to_thread(run, "verify", call_id, "--pin", "7319"))["verified"] is True
+        credit = ("discount", task.task_id, "--kind", "credit_note", "--amount-minor", "500", "--invoice-id",
+                  invoice_id, "--reason-code", "billing_error", "--criterion", "charged twice")  # fmt: skip
+        first = ok(await asyncio.to_thread(run, *credit, "--idempotency-key", "cli-test-1"))
+        again = ok(await asyncio.to_thread(run, *credit, "--idempotency-key", "cli-test-1"))
+        assert first["status"] == "granted" and again == first
+        assert await pool.fetchval("SELECT count(*) FROM credit_notes WHERE invoice_id = $1", invoice_id) == 1
+
+        fresh = await asyncio.to_thread(run, *credit)
+        assert fresh.returncode == 0, fresh.stderr
+        key = fresh.stderr.split("Idempotency-Key: ")[1].split()[0]
+        assert key.startswith("cli-") and f"--idempotency-key {key}" in fresh.stderr
+        assert await pool.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = $1", key) == 1
+        assert await pool.fetchval("SELECT count(*) FROM credit_notes WHERE invoice_id = $1", invoice_id) == 2
+    finally:
+        await pool.close()

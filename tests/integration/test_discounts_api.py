@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from api.agent_store import create_agent
+from api import verification
+from api.agent_store import create_agent, set_account_pin
 from api.app import create_app
+from api.lockout import LockoutPolicy
 from api.roles import Role
 from streams.context import create_pool
 from streams.queues import store
@@ -38,7 +40,7 @@ async def api_world(live):
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
     people = {role: await create_agent(pool, f"{role} {unique('n')}", role) for role in
               (Role.AGENT, Role.TIER2, Role.SUPERVISOR, Role.ANALYST)}  # fmt: skip
-    yield {"client": client, "pool": pool, "people": people, "live": live}
+    yield {"client": client, "pool": pool, "people": people, "live": live, "app": app}
     await client.aclose()
     await app.state.services.close()
     await pool.close()
@@ -56,15 +58,29 @@ async def _hold(pool, agent_id: str, task_id: str, queue: str) -> None:
     raise AssertionError(f"task {task_id} never offered")
 
 
-async def _call_task(pool, account: str, agent_id: str) -> str:
-    """A call task for ``account`` in a queue of its own, held by ``agent_id``."""
+async def _call_task(pool, account: str, agent_id: str, verified: bool = True) -> str:
+    """A call task for ``account`` in a queue of its own, held by ``agent_id``; its caller verified unless told."""
     queue, call_id = unique("q"), unique("call")
     task_id = make_task_id("call", call_id)
     await insert_task(pool, NewTask(task_id=task_id, kind="call", source_event_id=unique("src"), account_id=account,
                                     reason="bill_question", rule="test", queue=queue, tier=1, static_priority=10,
                                     priority=10, routed_at=datetime.now(UTC), call_id=call_id))  # fmt: skip
     await _hold(pool, agent_id, task_id, queue)
+    if verified:
+        await _verify_caller(pool, account, call_id, agent_id)
     return task_id
+
+
+async def _verify_caller(pool, account: str, call_id: str, agent_id: str) -> None:
+    """The caller gives the right PIN on this call: the verification POST /calls/{id}/verify runs (not audited
+    here, so the audit trails these tests assert hold only the money steps)."""
+    await set_account_pin(pool, account, CALLER_PIN)
+    attempt = verification.Attempt(call_id, account, agent_id, verification.Method.PIN, CALLER_PIN)
+    verdict = await verification.verify(pool, attempt, LockoutPolicy(), datetime.now(UTC))
+    assert verdict.result == "passed", verdict
+
+
+CALLER_PIN = "5307"
 
 
 def _auth(token: str, key: str | None = None) -> dict[str, str]:
@@ -111,7 +127,7 @@ async def test_over_the_limit_becomes_a_supervisor_task_that_only_another_person
     charged = await fetch(world["live"].require_database_url(),
                           "SELECT charged_to, value_minor FROM discount_budget_charges WHERE account_id = $1", account)
     assert [tuple(c) for c in charged] == [(sue.agent_id, 5_000)]
-    twice = await client.post(f"/tasks/{approval}/approve", headers=_auth(sue_token))
+    twice = await client.post(f"/tasks/{approval}/approve", headers=_auth(sue_token, "k-approve-2"))
     assert (twice.status_code, twice.json()["error"]) == (409, "request_not_pending")
 
     audit = await client.get("/audit", params={"account": account}, headers=_auth(sue_token))
@@ -135,17 +151,18 @@ async def test_a_requester_holding_their_own_approval_task_still_cannot_decide_i
     tom, tom_token = people[Role.TIER2]
     account = await _open_account(world["live"], datetime.now(UTC) - timedelta(days=30))
     call_task = await _call_task(pool, account, tom.agent_id)
-    asked = await client.post(f"/tasks/{call_task}/discounts", headers=_auth(tom_token),
+    asked = await client.post(f"/tasks/{call_task}/discounts", headers=_auth(tom_token, "k-tom-1"),
                               json={**FIXED, "amount_minor": 12_000})  # over tier2's 10,000 per grant
     assert asked.status_code == 202, asked.text
     approval = asked.json()["task_id"]
     await _hold(pool, tom.agent_id, approval, "supervisors")  # e.g. a queue mapping that lets tier2 claim it
-    own = await client.post(f"/tasks/{approval}/approve", headers=_auth(tom_token))
+    own = await client.post(f"/tasks/{approval}/approve", headers=_auth(tom_token, "k-tom-2"))
     assert (own.status_code, own.json()["error"]) == (403, "separation_of_duties")
-    refuse = await client.post(f"/tasks/{approval}/refuse", params={"reason": "no"}, headers=_auth(tom_token))
+    refuse = await client.post(f"/tasks/{approval}/refuse", params={"reason": "no"},
+                               headers=_auth(tom_token, "k-tom-3"))  # fmt: skip
     assert (refuse.status_code, refuse.json()["error"]) == (403, "separation_of_duties")
     # Beyond even a supervisor's authority (50,000 per grant) is refused outright, naming the rule.
-    beyond = await client.post(f"/tasks/{call_task}/discounts", headers=_auth(tom_token),
+    beyond = await client.post(f"/tasks/{call_task}/discounts", headers=_auth(tom_token, "k-tom-4"),
                                json={**FIXED, "amount_minor": 60_000})  # fmt: skip
     assert (beyond.status_code, beyond.json()["error"]) == (422, "max_per_grant_minor")
     assert "beyond even supervisor authority" in beyond.json()["message"]

@@ -250,6 +250,12 @@ async def test_an_approved_credit_note_is_checked_again_against_what_remains(liv
     # Meanwhile only 3,569 - 1,000 = 2,569 remain creditable: the approval is refused, naming the rule.
     late = await _in_tx(live, lambda conn: approve_request(conn, POLICY, big.request_id, SUPERVISOR, GRANTED_AT))
     assert (late.status, late.rule) == ("refused", "creditable_remaining")
+    # A refusal changes nothing: the request still waits, for the approver to turn it down with a reason.
+    status = await fetchval(dsn, "SELECT status FROM discount_requests WHERE request_id = $1", big.request_id)
+    assert status == "pending"
+    turned_down = await _in_tx(live, lambda conn: refuse_request(conn, POLICY, big.request_id, SUPERVISOR,
+                                                                 "only 2,569 left to credit", GRANTED_AT))  # fmt: skip
+    assert (turned_down.status, turned_down.rule) == ("refused", "refused_by_approver")
     status = await fetchval(dsn, "SELECT status FROM discount_requests WHERE request_id = $1", big.request_id)
     assert status == "refused"
     assert await fetchval(dsn, "SELECT sum(amount_minor) FROM credit_notes WHERE invoice_id = $1", invoice_id) == 1_000

@@ -15,17 +15,27 @@ from ops.loadgen import publish, record_of
 from schemas import envelope as ev
 from api.roles import Role
 from schemas.disputes import DisputeOpened, DisputeOutcome, DisputeReason
+from streams.authority.grants import AgentProfile
+from streams.authority.policy import Role as AuthorityRole
 from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from schemas.money import Money
-from streams.disputes import store
+from streams.disputes import resolution, store
 from streams.queues.lifecycle import make_task_id
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_discounts_api import _auth, _call_task, api_world
-from tests.integration.test_discounts_scenarios import _close_months, _in_tx, _open_account
+from tests.integration.test_discounts_scenarios import POLICY, _close_months, _in_tx, _open_account
 
 pytestmark = pytest.mark.integration
 OPENED_AT = datetime(2027, 4, 6, 9, tzinfo=UTC)
 RESOLVED_AT = datetime(2027, 4, 7, 11, 30, 0, 250_000, tzinfo=UTC)
+# Credits go through the authority: tier 2 may give 10,000 at once and 15,000 per customer in 12 months.
+ANN = AgentProfile("agent-ann", AuthorityRole.TIER2)
+BOB = AgentProfile("agent-bob", AuthorityRole.TIER2)
+
+
+def _resolve(live, profile: AgentProfile, dispute_id: str, outcome: DisputeOutcome, credit: int | None, note: str):
+    return _in_tx(live, lambda conn: resolution.resolve(conn, POLICY, profile, dispute_id, outcome, credit, note,
+                                                        RESOLVED_AT))  # fmt: skip
 
 
 def _opened(account: str, invoice_id: str, amount_minor: int) -> ev.DisputeOpenedEvent:
@@ -60,9 +70,8 @@ async def test_partial_credit_then_a_credit_beyond_what_remains_is_refused(live)
     assert held == 1_250 + 3_000
 
     # 1,000 of the 1,250 disputed is credited (partial); straight from "opened", so review is recorded first.
-    resolution = await _in_tx(live, lambda conn: store.resolve(
-        conn, first.payload.dispute_id, "agent-ann", DisputeOutcome.CREDITED, 1_000, "roaming charged twice",
-        RESOLVED_AT))  # fmt: skip
+    resolution = await _resolve(live, ANN, first.payload.dispute_id, DisputeOutcome.CREDITED, 1_000,
+                                "roaming charged twice")  # fmt: skip
     assert resolution.credit_note.amount_minor == 1_000
     assert resolution.credit_note.credit_note_number.startswith("CN-2027-")
     # 2027-04-06 09:00 -> 2027-04-07 11:30:00.250 = 26 h 30 min 0.25 s = 95,400,250 ms
@@ -83,11 +92,9 @@ async def test_partial_credit_then_a_credit_beyond_what_remains_is_refused(live)
 
     # Remaining creditable: 3,569 - 1,000 = 2,569; the second dispute asks 2,600 of its 3,000.
     with pytest.raises(store.DisputeRefused) as refused:
-        await _in_tx(live, lambda conn: store.resolve(
-            conn, second.payload.dispute_id, "agent-ann", DisputeOutcome.CREDITED, 2_600, "too much", RESOLVED_AT))
+        await _resolve(live, ANN, second.payload.dispute_id, DisputeOutcome.CREDITED, 2_600, "too much")
     assert refused.value.rule == "creditable_remaining"
-    rest = await _in_tx(live, lambda conn: store.resolve(
-        conn, second.payload.dispute_id, "agent-ann", DisputeOutcome.CREDITED, 2_569, "the rest", RESOLVED_AT))
+    rest = await _resolve(live, ANN, second.payload.dispute_id, DisputeOutcome.CREDITED, 2_569, "the rest")
     assert rest.credit_note.amount_minor == 2_569
     numbers = sorted([resolution.credit_note.credit_note_number, rest.credit_note.credit_note_number])
 
@@ -123,14 +130,11 @@ async def test_rejection_releases_the_hold_and_a_resolved_dispute_stays_resolved
     reviewed = await _in_tx(live, lambda conn: store.start_review(conn, dispute_id, "agent-bob", OPENED_AT))
     assert reviewed.stage == "in_review" and reviewed.held_minor == 700
     with pytest.raises(store.DisputeRefused) as with_credit:
-        await _in_tx(live, lambda conn: store.resolve(conn, dispute_id, "agent-bob", DisputeOutcome.REJECTED, 100,
-                                                      "no", RESOLVED_AT))  # fmt: skip
+        await _resolve(live, BOB, dispute_id, DisputeOutcome.REJECTED, 100, "no")
     assert with_credit.value.rule == "credit_matches_outcome"
-    await _in_tx(live, lambda conn: store.resolve(conn, dispute_id, "agent-bob", DisputeOutcome.REJECTED, None,
-                                                  "usage confirmed by network logs", RESOLVED_AT))  # fmt: skip
+    await _resolve(live, BOB, dispute_id, DisputeOutcome.REJECTED, None, "usage confirmed by network logs")
     with pytest.raises(store.DisputeRefused) as again:
-        await _in_tx(live, lambda conn: store.resolve(conn, dispute_id, "agent-bob", DisputeOutcome.CREDITED, 100,
-                                                      "changed my mind", RESOLVED_AT))  # fmt: skip
+        await _resolve(live, BOB, dispute_id, DisputeOutcome.CREDITED, 100, "changed my mind")
     assert again.value.rule == "dispute_state"
     row = await fetch(dsn, "SELECT stage, held_minor FROM disputes WHERE dispute_id = $1", dispute_id)
     assert tuple(row[0]) == ("rejected", 0)
@@ -170,12 +174,15 @@ async def test_resolving_through_the_api_with_an_idempotency_key(world) -> None:
     assert again.json() == first.json()
     changed = await client.post(path, json={**body, "credit_minor": 900}, headers=_auth(token, "res-1"))
     assert (changed.status_code, changed.json()["error"]) == (409, "idempotency_key_reused")
-    late = await client.post(path, json=body, headers=_auth(token))  # no key: a second resolution is refused
+    late = await client.post(path, json=body, headers=_auth(token, "res-2"))  # a second resolution is refused
     assert (late.status_code, late.json()["error"]) == (409, "dispute_state")
-    # A tier-1 agent may credit at most 2,500 at once (the policy's max_per_grant_minor for the role).
-    too_big = await client.post(f"/tasks/{task_id}/disputes/{large.payload.dispute_id}/resolve", headers=_auth(token),
+    # A tier-1 agent may credit at most 2,500 at once (the policy's max_per_grant_minor for the role): above it
+    # the credit waits for a second person, as a discount does, and nothing is credited yet.
+    too_big = await client.post(f"/tasks/{task_id}/disputes/{large.payload.dispute_id}/resolve",
+                                headers=_auth(token, "res-3"),
                                 json={"outcome": "credited", "credit_minor": 2_600, "reason": "roaming"})  # fmt: skip
-    assert (too_big.status_code, too_big.json()["error"]) == (422, "max_per_grant_minor")
+    assert too_big.status_code == 202, too_big.text
+    assert (too_big.json()["status"], too_big.json()["rule"]) == ("pending_approval", "max_per_grant_minor")
     notes = await fetch(world["live"].require_database_url(),
                         "SELECT amount_minor FROM credit_notes WHERE invoice_id = $1", invoice_id)  # fmt: skip
     assert [n[0] for n in notes] == [800]

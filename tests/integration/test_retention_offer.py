@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from api.agent_store import create_agent
+from api.agent_store import create_agent, set_account_pin
 from api.app import create_app
 from api.roles import Role
 from streams.context import create_pool
@@ -19,6 +19,7 @@ from tests.integration.helpers import unique
 pytestmark = pytest.mark.integration
 
 QUEUE = unique("offerq")
+PIN = "6142"
 
 
 def account_in(arm: Arm, share_bp: int) -> str:
@@ -64,14 +65,23 @@ async def api(live):
     await pool.close()
 
 
-async def claimed_offer(api, arm: Arm) -> tuple[httpx.Response, str, dict]:
+async def claimed_offer(api, arm: Arm, verified: bool = True) -> tuple[httpx.Response, str, dict]:
+    """Claim the arranged task and ask for its offer, once the caller gave the PIN (unless ``verified`` is False)."""
     account_id = account_in(arm, api["share_bp"])
     task_id = await arrange(api["pool"], account_id)
     _, token = await create_agent(api["pool"], unique("agent"), Role.AGENT)
     headers = {"Authorization": f"Bearer {token}"}
     claimed = await api["client"].post("/tasks/claim", headers=headers)
     assert claimed.json()["task"]["task_id"] == task_id
+    if verified:
+        await verify_caller(api, account_id, claimed.json()["task"]["call_id"], headers)
     return await api["client"].get(f"/tasks/{task_id}/offer", headers=headers), task_id, headers
+
+
+async def verify_caller(api, account_id: str, call_id: str, headers: dict) -> None:
+    await set_account_pin(api["pool"], account_id, PIN)
+    passed = await api["client"].post(f"/calls/{call_id}/verify", json={"pin": PIN}, headers=headers)
+    assert passed.json()["verified"] is True, passed.text
 
 
 async def test_treatment_arm_is_offered_what_the_policy_allows(api) -> None:
@@ -95,3 +105,18 @@ async def test_another_agent_cannot_see_the_offer(api) -> None:
     _, stranger = await create_agent(api["pool"], unique("agent"), Role.AGENT)
     response = await api["client"].get(f"/tasks/{task_id}/offer", headers={"Authorization": f"Bearer {stranger}"})
     assert response.status_code == 403 and response.json()["error"] == "not_your_task"
+
+
+async def test_the_offer_waits_until_the_caller_is_verified(api) -> None:
+    """Every figure of the offer comes from the account (its size from the last bill, whether there is one at all
+    from tenure and standing): before the caller is verified on the call the route answers no offer at all."""
+    response, task_id, headers = await claimed_offer(api, Arm.TREATMENT, verified=False)
+    assert response.status_code == 403, response.text
+    assert response.json()["error"] == "caller_not_verified"
+    for figure in ("1350", "13.50", "2999", "29.99", "1500"):  # the offer, the last bill, the percent
+        assert figure not in response.text
+    account_id = await api["pool"].fetchval("SELECT account_id FROM tasks WHERE task_id = $1", task_id)
+    call_id = await api["pool"].fetchval("SELECT call_id FROM tasks WHERE task_id = $1", task_id)
+    await verify_caller(api, account_id, call_id, headers)
+    shown = await api["client"].get(f"/tasks/{task_id}/offer", headers=headers)
+    assert shown.status_code == 200 and shown.json()["offer"]["amount_minor"] == 1350  # as computed above
