@@ -1,7 +1,8 @@
 """The ACCESS RULE at the edge: an agent reaches a task, a call or an account only while holding its task.
 
 Unknown ids answer 404; ids of tasks held by someone else (or nobody) answer 403; the agent's own finished task
-answers 409. Either way the audit row
+answers 409, and so does a hold whose time ran out by the API's clock (the offer's lease, the handling or the
+wrap-up limit), whether or not a sweeper has returned the task yet. Either way the audit row
 records which task, call and account were asked for, so browsing attempts show up in the log.
 
 THE VERIFIED CALLER: every task route that moves money or discloses the account's facts (amounts, bills,
@@ -29,8 +30,16 @@ from api.errors import ApiError, forbidden, not_found
 from api.masking import mask_card_numbers
 from api.services import ApiServices
 from schemas.base import Identifier
+from streams.care.task_states import hold_lapsed_at
 from streams.queues import store
-from streams.queues.model import HELD_STATES, QueueTask
+from streams.queues.model import HELD_STATES, QueueTask, hold_limits
+
+# Per held state: the error code and what the agent should know, when the hold has run out.
+_LAPSED = {
+    "reserved": ("lease_expired", "the offer of task {task} ran out at {at}; claim a task again"),
+    "accepted": ("handle_timed_out", "the handling time of task {task} ran out at {at}; it goes back to its queue"),
+    "wrapping": ("wrap_up_timed_out", "the wrap-up time of task {task} ran out at {at}; it is closed as timed out"),
+}
 
 
 async def held_task(request: Request, services: ApiServices, agent: Agent, task_id: str) -> QueueTask:
@@ -42,6 +51,7 @@ async def held_task(request: Request, services: ApiServices, agent: Agent, task_
     if task.state not in HELD_STATES:
         # The agent's own task, finished: no longer a way to the account (and a retried request learns why).
         raise ApiError(409, "conflict", f"task {task_id} is {task.state}")
+    refuse_lapsed(services, task)
     return task
 
 
@@ -60,6 +70,12 @@ async def verified_task(
     if not await caller_verified(svc, task):
         raise forbidden("caller_not_verified", "verify the caller on this call before acting on the account")
     return task
+def refuse_lapsed(services: ApiServices, task: QueueTask) -> None:
+    """409 when the hold ran out by now, though no sweeper may have ended it yet."""
+    lapsed_at = hold_lapsed_at(task.as_core(), services.clock(), hold_limits(services.settings))
+    if lapsed_at is not None:
+        code, message = _LAPSED[task.state]
+        raise ApiError(409, code, message.format(task=task.task_id, at=lapsed_at.isoformat()))
 
 
 async def task_of_held_call(request: Request, services: ApiServices, agent: Agent, call_id: str) -> QueueTask:
@@ -74,6 +90,7 @@ async def task_of_held_call(request: Request, services: ApiServices, agent: Agen
     if not held:
         raise forbidden("not_your_call", f"you hold no task for call {call_id}")
     touch(request, task_id=held[0].task_id)
+    refuse_lapsed(services, held[0])
     return held[0]
 
 

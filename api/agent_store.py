@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets as _random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 
 from api.roles import Role
 from api.secrets import hash_secret, new_token, token_hash
+from streams.queues.holds import release_held_by
 
 _PIN = re.compile(r"^[0-9]{4,8}$")
 
@@ -37,15 +41,35 @@ async def create_agent(pool: asyncpg.Pool | asyncpg.Connection, name: str, role:
     return agent, token
 
 
-async def revoke_agent(pool: asyncpg.Pool | asyncpg.Connection, agent_id: str) -> bool:
-    """The agent's token stops working at once; the row stays, so the audit log keeps naming the agent."""
-    return await pool.fetchval("UPDATE agents SET active = false WHERE agent_id = $1 RETURNING true", agent_id) is True
+async def revoke_agent(pool: asyncpg.Pool | asyncpg.Connection, agent_id: str, now: datetime | None = None) -> bool:
+    """The agent's token stops working at once and every task it holds goes back to its queue, in one
+    transaction (nobody else could finish them otherwise); the row stays, so the audit log keeps naming the agent."""
+    async with _transaction(pool) as conn:
+        revoked = await conn.fetchval("UPDATE agents SET active = false WHERE agent_id = $1 RETURNING true", agent_id)
+        if revoked:
+            await release_held_by(conn, agent_id, now or datetime.now(UTC))
+    return revoked is True
+
+
+@asynccontextmanager
+async def _transaction(pool: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(pool, asyncpg.Connection):
+        async with pool.transaction():
+            yield pool
+        return
+    async with pool.acquire() as conn, conn.transaction():
+        yield conn
 
 
 async def agent_for_token(pool: asyncpg.Pool, token: str) -> Agent | None:
     row = await pool.fetchrow(
         "SELECT agent_id, name, role FROM agents WHERE token_hash = $1 AND active", token_hash(token)
     )
+    return Agent(row["agent_id"], row["name"], Role(row["role"])) if row else None
+
+
+async def active_agent(pool: asyncpg.Pool, agent_id: str) -> Agent | None:
+    row = await pool.fetchrow("SELECT agent_id, name, role FROM agents WHERE agent_id = $1 AND active", agent_id)
     return Agent(row["agent_id"], row["name"], Role(row["role"])) if row else None
 
 

@@ -61,7 +61,8 @@ def create(name: str, role: str) -> None:
 @agent.command("revoke")
 @click.argument("agent_id")
 def revoke(agent_id: str) -> None:
-    """Revoke an agent's token in DATABASE_URL (the agent stays in the audit log)."""
+    """Revoke an agent's token in DATABASE_URL; its held tasks go back to their queues (the agent stays in the
+    audit log)."""
     from api.agent_store import revoke_agent
 
     async def run() -> bool:
@@ -166,6 +167,23 @@ def complete(obj: dict, task_id: str, outcome: str, practice: str, discount_mino
     """Record the outcome and what was done; closes the task."""
     body = {"outcome": outcome, "practice": practice, "discount_minor": discount_minor}
     _show(_call(obj, "POST", f"/tasks/{task_id}/complete", body))
+
+
+@agent.command("reassign")
+@click.argument("task_id")
+@click.argument("agent_id")
+@click.pass_obj
+def reassign(obj: dict, task_id: str, agent_id: str) -> None:
+    """Supervisors: offer a task to AGENT_ID (taken from its holder); they accept it as after a claim."""
+    _show(_call(obj, "POST", f"/tasks/{task_id}/reassign", {"agent_id": agent_id}))
+
+
+@agent.command("release")
+@click.argument("task_id")
+@click.pass_obj
+def release(obj: dict, task_id: str) -> None:
+    """Supervisors: hand a held task back to its queue (it keeps its age)."""
+    _show(_call(obj, "POST", f"/tasks/{task_id}/release"))
 
 
 _KEY_OPTION = click.option(

@@ -37,6 +37,10 @@ class RequeueCause(StrEnum):
     REJECTED = "rejected"
     LEASE_EXPIRED = "lease_expired"
     WIDENED = "widened"
+    HANDLE_TIMED_OUT = "handle_timed_out"  # accepted, but not completed within TASK_HANDLE_TIMEOUT_S
+    AGENT_REVOKED = "agent_revoked"  # the holder's access was revoked
+    RELEASED = "released"  # a supervisor handed the task back to its queue
+    REASSIGNED = "reassigned"  # a supervisor offered the task to another agent
 
 
 class CancelCause(StrEnum):
@@ -49,6 +53,12 @@ class TaskOutcome(StrEnum):
     RESOLVED = "resolved"
     FOLLOW_UP = "follow_up"
     TRANSFERRED = "transferred"
+
+
+class SystemOutcome(StrEnum):
+    """Outcomes the queue records itself, never an agent's choice (so the agent API does not offer them)."""
+
+    WRAP_UP_TIMED_OUT = "wrap_up_timed_out"  # nobody completed the wrap-up within TASK_WRAP_UP_TIMEOUT_S
 
 
 class Practice(StrEnum):
@@ -89,6 +99,9 @@ class TaskRouted(TaskPayload):
 class TaskAccepted(TaskPayload):
     agent_id: Identifier
     waited_ms: Milliseconds  # routed -> accepted
+    # An agent answered this task before (it went back after a timeout, a revocation or a supervisor's release,
+    # or was reassigned): the caller's wait ended then, so service metrics count the task's answer once.
+    answered_before: bool = False
 
 
 class TaskRequeued(TaskPayload):
@@ -105,7 +118,7 @@ class TaskCompleted(TaskPayload):
     agent_id: Identifier
     agent_tier: Tier
     kind: TaskKind
-    outcome: TaskOutcome
+    outcome: TaskOutcome | SystemOutcome
     practice: Practice
     arm: HoldoutArm
     discount_minor: NonNegativeMinor  # money granted in this case, in `currency`

@@ -47,7 +47,8 @@ class Metrics:
             ["queue", "cause"], registry=r,
         )
         self.tasks_requeued = Counter(
-            "billing_tasks_requeued", "Tasks returned to waiting by the sweeper (lease expired) or widened.",
+            "billing_tasks_requeued",
+            "Tasks returned to waiting by the sweeper (lease or handling time ran out) or widened.",
             ["cause"], registry=r,
         )
         self.outbox_pending = Gauge("billing_outbox_pending", "Events written but not yet published.", registry=r)

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         description="Queues each agent role may claim from (role=queue,queue;...). Analysts claim from none.",
     )
     agent_lease_s: int = Field(30, ge=1, description="How long a claimed task is reserved for its agent to accept.")
+    task_handle_timeout_s: int = Field(
+        7200, ge=1, description="How long an agent may work an accepted task; then it goes back to its queue."
+    )
+    task_wrap_up_timeout_s: int = Field(
+        1800, ge=1, description="How long a wrap-up may last; then the task is completed as wrap_up_timed_out."
+    )
     verify_max_failures: int = Field(5, ge=1, description="Failed caller verifications in a row that lock the account.")
     verify_lockout_s: int = Field(1800, ge=1, description="How long a locked account refuses verification (all channels).")
     otp_ttl_s: int = Field(300, ge=30, description="How long a one-time code sent to the contact of record is valid.")

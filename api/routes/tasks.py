@@ -1,4 +1,5 @@
-"""Queue overview and the life of a task: claim, accept, reject, wrap up, complete."""
+"""Queue overview and the life of a task: claim, accept, reject, wrap up, complete; a supervisor's release and
+reassignment."""
 
 from __future__ import annotations
 
@@ -6,19 +7,21 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import held_task, task_json
-from api.agent_store import Agent
+from api.agent_store import Agent, active_agent
 from api.audit import touch
 from api.auth import admits, current_agent, services
-from api.roles import EVERYONE, WORKERS
+from api.errors import not_found
+from api.roles import EVERYONE, WORKERS, Role
 from api.services import ApiServices
 from schemas.base import Identifier
 from schemas.money import MAX_AMOUNT_MINOR
 from schemas.tasks import Practice, TaskOutcome
-from streams.queues import store
+from streams.queues import holds, store
 from streams.queues.model import QueueTask
 
 router = APIRouter(tags=["tasks"])
@@ -33,6 +36,15 @@ class Completion(BaseModel):
     discount_minor: int = Field(
         0, ge=0, le=MAX_AMOUNT_MINOR, strict=True, description="Money granted in this case, minor units."
     )
+
+
+class Reassignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: Identifier = Field(description="The agent to offer the task to; their role must serve its queue.")
+
+
+SUPERVISORS = frozenset({Role.SUPERVISOR})
 
 
 @router.get("/queues", name="queues.overview", **admits(EVERYONE))
@@ -95,3 +107,35 @@ async def complete(
         svc.clock(), agent_tier=agent.tier, holdout_share_bp=svc.holdout_share_bp,
     )  # fmt: skip
     return {"task": task_json(task)}
+
+
+@router.post("/tasks/{task_id}/reassign", name="tasks.reassign", **admits(SUPERVISORS))
+async def reassign(
+    task_id: str, body: Reassignment, request: Request, svc: ApiServices = Depends(services)
+) -> dict[str, Any]:
+    """Offer the task to a named agent, taken from its holder if it has one: they accept within AGENT_LEASE_S, as
+    after a claim. 409 for a finished task, the agent already holding it, or an agent whose role does not serve
+    its queue."""
+    pool = await _supervised(request, svc, task_id)
+    target = await active_agent(pool, body.agent_id)
+    if target is None:
+        raise not_found(f"no active agent {body.agent_id}")
+    task = await holds.reassign(pool, task_id, target.agent_id, svc.queues_for(target.role),
+                                svc.settings.agent_lease_s, svc.clock())  # fmt: skip
+    return {"task": task_json(task)}
+
+
+@router.post("/tasks/{task_id}/release", name="tasks.release", **admits(SUPERVISORS))
+async def release(task_id: str, request: Request, svc: ApiServices = Depends(services)) -> dict[str, Any]:
+    """Hand a held task (reserved, accepted or in wrap-up) back to its queue, keeping its age; 409 otherwise."""
+    pool = await _supervised(request, svc, task_id)
+    return {"task": task_json(await holds.release(pool, task_id, svc.clock()))}
+
+
+async def _supervised(request: Request, svc: ApiServices, task_id: str) -> asyncpg.Pool:
+    """The pool, once the task is known (404 otherwise) and the audit row names what it reached."""
+    touch(request, task_id=task_id)
+    pool = await svc.pool()
+    task = await store.get_task(pool, task_id)
+    touch(request, account_id=task.account_id, call_id=task.call_id)
+    return pool

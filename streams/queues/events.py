@@ -18,6 +18,7 @@ from schemas.tasks import (
     HoldoutArm,
     Practice,
     RequeueCause,
+    SystemOutcome,
     TaskAccepted,
     TaskCancelled,
     TaskCompleted,
@@ -59,9 +60,11 @@ def routed(task: QueueTask) -> ev.TaskRoutedEvent:
     )
 
 
-def accepted(task: QueueTask, now: datetime) -> ev.TaskAcceptedEvent:
+def accepted(task: QueueTask, now: datetime, answered_before: bool = False) -> ev.TaskAcceptedEvent:
+    # A task answered before waited until its first answer; the id's attempt tells this answer from that one.
+    waited_ms = millis_between(task.routed_at, task.first_accepted_at or now)
     payload = TaskAccepted(
-        **_common(task), agent_id=task.holder_agent_id, waited_ms=millis_between(task.routed_at, now)
+        **_common(task), agent_id=task.holder_agent_id, waited_ms=waited_ms, answered_before=answered_before
     )
     return ev.TaskAcceptedEvent(
         **_envelope(f"{task.task_id}:accepted:{task.attempts}", QUEUES_SOURCE, now),
@@ -79,6 +82,13 @@ def requeued(task: QueueTask, cause: RequeueCause, now: datetime, new_queue: str
     )  # fmt: skip
 
 
+def _outcome(value: str | None) -> TaskOutcome | SystemOutcome:
+    try:
+        return TaskOutcome(value)
+    except ValueError:
+        return SystemOutcome(value)  # recorded by the queue itself (a wrap-up that timed out)
+
+
 def cancelled(task: QueueTask, cause: CancelCause, now: datetime) -> ev.TaskCancelledEvent:
     payload = TaskCancelled(**_common(task), cause=cause, waited_ms=millis_between(task.routed_at, now))
     return ev.TaskCancelledEvent(
@@ -89,9 +99,9 @@ def cancelled(task: QueueTask, cause: CancelCause, now: datetime) -> ev.TaskCanc
 def completed(task: QueueTask, agent_tier: int, currency: str, now: datetime) -> ev.TaskCompletedEvent:
     payload = TaskCompleted(
         **_common(task), agent_id=task.holder_agent_id, agent_tier=Tier(agent_tier), kind=TaskKind(task.kind),
-        outcome=TaskOutcome(task.outcome), practice=Practice(task.practice), arm=HoldoutArm(task.arm),
+        outcome=_outcome(task.outcome), practice=Practice(task.practice), arm=HoldoutArm(task.arm),
         discount_minor=task.discount_minor or 0, currency=currency,
-        waited_ms=millis_between(task.routed_at, task.accepted_at or now),
+        waited_ms=millis_between(task.routed_at, task.first_accepted_at or task.accepted_at or now),
         handle_ms=millis_between(task.accepted_at, now), opened_at=task.routed_at,
     )  # fmt: skip
     return ev.TaskCompletedEvent(

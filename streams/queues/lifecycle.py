@@ -65,9 +65,11 @@ async def cancel_for_call(conn: asyncpg.Connection, call_id: str, now: datetime)
     """The caller hung up: the call's waiting (or offered) task is removed. None if it had none open.
 
     A call already accepted by an agent is not cancelled: that hang-up is the agent's to record as an outcome.
+    Nor is one answered before and back in the queue (its agent timed out or was released): the conversation
+    took place, so its outcome is still to be recorded, and the caller did not abandon a wait.
     """
-    rows = await _cancel(conn, "call_id = $1 AND state IN ('queued', 'reserved')", call_id, now,
-                         cause=CancelCause.CALLER_ABANDONED)  # fmt: skip
+    rows = await _cancel(conn, "call_id = $1 AND state IN ('queued', 'reserved') AND first_accepted_at IS NULL",
+                         call_id, now, cause=CancelCause.CALLER_ABANDONED)  # fmt: skip
     return rows[0] if rows else None
 
 

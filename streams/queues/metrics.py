@@ -58,15 +58,16 @@ def seconds_up(milliseconds: int) -> int:
 def contribution_of(event: Event) -> Contribution | None:
     """What a task event adds to its queue's statistics; None for events that move no counter.
 
-    Requeues (rejected, lease expired, widened) move none: the task is still the same wait in the same queue,
-    and its answer or abandon is counted when it happens. Cancellations other than a caller hanging up (account
-    closed, superseded) are not abandons.
+    Requeues (rejected, lease expired, widened, timed out, released, reassigned) move none: the task is still
+    the same wait in the same queue, and its answer or abandon is counted when it happens; so is a second answer
+    of a task that went back after an agent had it (`answered_before`): the caller's wait ended at the first.
+    Cancellations other than a caller hanging up (account closed, superseded) are not abandons.
     """
     p = event.payload
     found: tuple[Effect, int] | None = None
     if isinstance(p, TaskRouted):
         found = (Effect.ENTERED, 0)
-    elif isinstance(p, TaskAccepted):
+    elif isinstance(p, TaskAccepted) and not p.answered_before:
         found = (Effect.ANSWERED, seconds_up(p.waited_ms))
     elif isinstance(p, TaskCompleted):
         found = (Effect.COMPLETED, seconds_up(p.handle_ms))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from streams.care.task_states import Task, TaskState
+from streams.care.task_states import HoldLimits, Task, TaskState
 
 OPEN_STATES = ("queued", "reserved", "accepted", "wrapping")
 HELD_STATES = ("reserved", "accepted", "wrapping")
@@ -56,6 +56,7 @@ class QueueTask:
     attempts: int
     offers_rejected: int
     offers_expired: int
+    first_accepted_at: datetime | None = None  # the first agent's answer; accepted_at is the current agent's
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> QueueTask:
@@ -81,11 +82,17 @@ class QueueTask:
             offers_rejected=self.offers_rejected,
             offers_expired=self.offers_expired,
             accepted_at=self.accepted_at,
+            first_accepted_at=self.first_accepted_at,
             wrapping_at=self.wrapping_at,
             completed_at=self.completed_at,
             cancelled_at=self.cancelled_at,
             outcome=self.outcome,
         )
+
+
+def hold_limits(settings: Any) -> HoldLimits:
+    """The handling and wrap-up limits of the settings (TASK_HANDLE_TIMEOUT_S, TASK_WRAP_UP_TIMEOUT_S)."""
+    return HoldLimits(handle_s=settings.task_handle_timeout_s, wrap_up_s=settings.task_wrap_up_timeout_s)
 
 
 def millis_between(start: datetime | None, end: datetime) -> int:

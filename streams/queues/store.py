@@ -5,18 +5,20 @@ agent's queues may take, with `FOR UPDATE SKIP LOCKED`, so concurrent claimers n
 wait for each other. Every other transition locks the row, checks the move with the pure core
 (streams/care/task_states.py) and writes the row and its task event (outbox) together.
 
-The ACCESS RULE of the agent API lives here too: an agent may reach an account only while it holds a task for it
-(`holds_account`).
+The state half of the ACCESS RULE lives here too: an agent holds a task for an account while it is reserved,
+accepted or wrapping for it (`holds_account`); the agent API also ends a hold when its time runs out
+(api/access.py, with the pure `hold_lapsed_at`), whether or not the sweeper has ended it yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
-from schemas.tasks import HoldoutArm, Practice, RequeueCause, TaskKind, TaskOutcome
+from schemas.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome, TaskKind, TaskOutcome
 from streams.care import task_states
 from streams.care.task_states import TaskTransitionError
 from streams.queues import events
@@ -52,20 +54,21 @@ async def claim_next(
 
 async def accept(pool: Pool, task_id: str, agent_id: str, now: datetime) -> QueueTask:
     async def apply(conn: asyncpg.Connection, task: QueueTask) -> QueueTask:
-        _check(lambda: task_states.accept(task.as_core(), agent_id, now))
-        new = await _update(conn, task_id, "state = 'accepted', lease_expires_at = NULL, accepted_at = $2", now)
-        await events.emit(conn, events.accepted(new, now))
+        check_move(lambda: task_states.accept(task.as_core(), agent_id, now))
+        new = await update_row(conn, task_id, "state = 'accepted', lease_expires_at = NULL, accepted_at = $2,"
+                            " first_accepted_at = coalesce(first_accepted_at, $2)", now)  # fmt: skip
+        await events.emit(conn, events.accepted(new, now, answered_before=task.first_accepted_at is not None))
         return new
 
-    return await _transition(pool, task_id, apply)
+    return await transition(pool, task_id, apply)
 
 
 async def reject(pool: Pool, task_id: str, agent_id: str, now: datetime) -> QueueTask:
     """The agent declines the offer: the task goes back to its queue, keeping its age."""
 
     async def apply(conn: asyncpg.Connection, task: QueueTask) -> QueueTask:
-        _check(lambda: task_states.reject(task.as_core(), agent_id, now))
-        new = await _update(
+        check_move(lambda: task_states.reject(task.as_core(), agent_id, now))
+        new = await update_row(
             conn, task_id, "state = 'queued', holder_agent_id = NULL, lease_expires_at = NULL,"
             " offers_rejected = offers_rejected + 1",
         )  # fmt: skip
@@ -73,15 +76,15 @@ async def reject(pool: Pool, task_id: str, agent_id: str, now: datetime) -> Queu
         await events.emit(conn, events.requeued(new, RequeueCause.REJECTED, now))
         return new
 
-    return await _transition(pool, task_id, apply)
+    return await transition(pool, task_id, apply)
 
 
 async def wrap_up(pool: Pool, task_id: str, agent_id: str, now: datetime) -> QueueTask:
     async def apply(conn: asyncpg.Connection, task: QueueTask) -> QueueTask:
-        _check(lambda: task_states.wrap_up(task.as_core(), agent_id, now))
-        return await _update(conn, task_id, "state = 'wrapping', wrapping_at = $2", now)
+        check_move(lambda: task_states.wrap_up(task.as_core(), agent_id, now))
+        return await update_row(conn, task_id, "state = 'wrapping', wrapping_at = $2", now)
 
-    return await _transition(pool, task_id, apply)
+    return await transition(pool, task_id, apply)
 
 
 async def complete(
@@ -100,19 +103,36 @@ async def complete(
     async def apply(conn: asyncpg.Connection, task: QueueTask) -> QueueTask:
         if task.holder_agent_id != agent_id:
             raise TaskConflict(f"task {task_id} is {task.state} for agent {task.holder_agent_id!r}, not {agent_id!r}")
-        _check(lambda: task_states.complete(task.as_core(), outcome_value.value, now))
-        currency = await _currency_of(conn, task)
-        arm = _arm_of(task, holdout_share_bp)
+        check_move(lambda: task_states.complete(task.as_core(), outcome_value.value, now))
         tier = agent_tier if agent_tier is not None else task.tier
-        new = await _update(
-            conn, task_id, "state = 'completed', lease_expires_at = NULL, completed_at = $2, outcome = $3,"
-            " practice = $4, discount_minor = $5, arm = $6, agent_tier = $7, currency = $8",
-            now, outcome_value.value, practice_value.value, discount_minor, arm.value, tier, currency,
-        )  # fmt: skip
-        await events.emit(conn, events.completed(new, tier, currency, now))
-        return new
+        closing = Closing(outcome_value, practice_value, discount_minor, _arm_of(task, holdout_share_bp), tier)
+        return await write_completion(conn, task, closing, now)
 
-    return await _transition(pool, task_id, apply)
+    return await transition(pool, task_id, apply)
+
+
+@dataclass(frozen=True)
+class Closing:
+    """What a completion records besides its time."""
+
+    outcome: TaskOutcome | SystemOutcome
+    practice: Practice
+    discount_minor: int
+    arm: HoldoutArm
+    agent_tier: int
+
+
+async def write_completion(conn: asyncpg.Connection, task: QueueTask, closing: Closing, now: datetime) -> QueueTask:
+    """Write a checked completion and its task.completed.v1 (the caller holds the row lock)."""
+    currency = await _currency_of(conn, task)
+    new = await update_row(
+        conn, task.task_id, "state = 'completed', lease_expires_at = NULL, completed_at = $2, outcome = $3,"
+        " practice = $4, discount_minor = $5, arm = $6, agent_tier = $7, currency = $8",
+        now, closing.outcome.value, closing.practice.value, closing.discount_minor, closing.arm.value,
+        closing.agent_tier, currency,
+    )  # fmt: skip
+    await events.emit(conn, events.completed(new, closing.agent_tier, currency, now))
+    return new
 
 
 async def get_task(pool: Pool, task_id: str) -> QueueTask:
@@ -170,7 +190,8 @@ async def queue_overview(pool: Pool, now: datetime, queues: Iterable[str] = ()) 
 Apply = Callable[[asyncpg.Connection, QueueTask], Awaitable[QueueTask]]
 
 
-async def _transition(pool: Pool, task_id: str, apply: Apply) -> QueueTask:
+async def transition(pool: Pool, task_id: str, apply: Apply) -> QueueTask:
+    """Run `apply` on the task's row, locked, in one transaction."""
     async with _connection(pool) as conn, conn.transaction():
         row = await conn.fetchrow("SELECT * FROM tasks WHERE task_id = $1 FOR UPDATE", task_id)
         if row is None:
@@ -197,15 +218,16 @@ class _Borrowed:
         return None
 
 
-async def _update(conn: asyncpg.Connection, task_id: str, assignments: str, *args: object) -> QueueTask:
-    # `assignments` is code, never input; $1 is the task id, $2.. are `args`.
+async def update_row(conn: asyncpg.Connection, task_id: str, assignments: str, *args: object) -> QueueTask:
+    """Update one task row and return it. `assignments` is code, never input; $1 is the task id, $2.. are `args`."""
     row = await conn.fetchrow(f"UPDATE tasks SET {assignments} WHERE task_id = $1 RETURNING *", task_id, *args)
     return QueueTask.from_row(row)
 
 
-def _check(transition: Callable[[], object]) -> None:
+def check_move(move: Callable[[], object]) -> None:
+    """Run a pure transition as a check: its refusal becomes TaskConflict (HTTP 409)."""
     try:
-        transition()
+        move()
     except TaskTransitionError as refused:
         raise TaskConflict(str(refused)) from refused
 

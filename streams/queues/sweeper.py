@@ -1,5 +1,6 @@
-"""The queue sweeper, a loop in every worker: returns expired leases to their queue, re-computes the aging part
-of waiting tasks' priority, and widens tasks that waited long enough to broader pools.
+"""The queue sweeper, a loop in every worker: returns expired leases to their queue, ends holds whose handling
+or wrap-up limit ran out (streams/queues/holds.py), re-computes the aging part of waiting tasks' priority, and
+widens tasks that waited long enough to broader pools.
 
 Every worker runs one. Expired offers are taken with `FOR UPDATE SKIP LOCKED`, and waiting tasks are changed
 only if still as read, so two sweepers (or a sweeper and a claiming agent) never block each other for long nor
@@ -17,9 +18,11 @@ import asyncpg
 
 from schemas.tasks import RequeueCause
 from streams.context import WorkerContext
+from streams.care.task_states import HoldLimits
 from streams.queues import events
 from streams.queues.config import CareConfig
-from streams.queues.model import QueueTask
+from streams.queues.holds import time_out_holds
+from streams.queues.model import QueueTask, hold_limits
 from streams.queues.waiting import WaitingState, refresh_waiting
 from streams.retry import retry_transient
 
@@ -31,6 +34,8 @@ class SweepResult:
     expired: int
     refreshed: int
     widened: int
+    handle_timed_out: int = 0  # accepted tasks back to their queue
+    wrap_up_timed_out: int = 0  # wrap-ups completed as wrap_up_timed_out
 
 
 async def expire_leases(pool: asyncpg.Pool, now: datetime, batch: int = _BATCH) -> list[QueueTask]:
@@ -105,17 +110,19 @@ async def _refresh_page(
     return changed, widened
 
 
-async def sweep(pool: asyncpg.Pool, care: CareConfig, now: datetime) -> SweepResult:
+async def sweep(pool: asyncpg.Pool, care: CareConfig, now: datetime, limits: HoldLimits) -> SweepResult:
     expired = await expire_leases(pool, now)
+    timed_out = await time_out_holds(pool, now, limits)
     # Expired tasks are waiting again, so they are aged and widened in the same round.
     refreshed, widened = await refresh_waiting_tasks(pool, care, now)
-    return SweepResult(len(expired), refreshed, widened)
+    return SweepResult(len(expired), refreshed, widened, len(timed_out.requeued), len(timed_out.completed))
 
 
 class QueueSweeper:
     def __init__(self, ctx: WorkerContext, care: CareConfig) -> None:
         self.ctx = ctx
         self.care = care
+        self.limits = hold_limits(ctx.settings)
 
     async def run(self, stopping: asyncio.Event) -> None:
         interval = self.ctx.settings.queue_sweep_interval_s
@@ -126,15 +133,17 @@ class QueueSweeper:
                 await asyncio.wait_for(stopping.wait(), timeout=interval)
 
     async def _sweep_now(self) -> SweepResult:
-        return await sweep(await self.ctx.pool(), self.care, datetime.now(UTC))
+        return await sweep(await self.ctx.pool(), self.care, datetime.now(UTC), self.limits)
 
     def _observe(self, result: SweepResult) -> None:
-        if result.expired or result.widened:
+        if result.expired or result.widened or result.handle_timed_out or result.wrap_up_timed_out:
             self.ctx.metrics.tasks_requeued.labels("lease_expired").inc(result.expired)
             self.ctx.metrics.tasks_requeued.labels("widened").inc(result.widened)
+            self.ctx.metrics.tasks_requeued.labels("handle_timed_out").inc(result.handle_timed_out)
             self.ctx.outbox_signal.set()
             self.ctx.log.info("queue sweep", expired=result.expired, widened=result.widened,
-                              refreshed=result.refreshed)  # fmt: skip
+                              refreshed=result.refreshed, handle_timed_out=result.handle_timed_out,
+                              wrap_up_timed_out=result.wrap_up_timed_out)  # fmt: skip
 
     def _on_retry(self, error: BaseException, attempt: int) -> None:
         self.ctx.log.warning("queue sweep retrying", error=repr(error), attempt=attempt)

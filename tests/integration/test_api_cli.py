@@ -129,3 +129,39 @@ async def test_the_agent_cli_sends_an_idempotency_key_with_every_money_command(l
         assert await pool.fetchval("SELECT count(*) FROM credit_notes WHERE invoice_id = $1", invoice_id) == 2
     finally:
         await pool.close()
+
+
+async def test_a_supervisor_reassigns_and_releases_from_the_cli(live) -> None:
+    pool = await create_pool(live)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            task = await insert_task(conn, NewTask(
+                task_id=make_task_id("call", unique("call")), kind="call", source_event_id=unique("evt"),
+                account_id=unique("acc"), reason="bill_question", rule="default", queue="billing", tier=1,
+                static_priority=0, priority=0, routed_at=datetime.now(UTC), currency="EUR",
+            ))  # fmt: skip
+    finally:
+        await pool.close()
+    agents = {}
+    for role in ("supervisor", "agent"):
+        created = await asyncio.to_thread(billing, live, "agent", "create", "--name", f"Cli {role}", "--role", role)
+        agents[role] = (created.stderr.split()[1], created.stdout.strip())  # "agent agt-... (role) created; ..."
+
+    def run(role: str, *args: str) -> subprocess.CompletedProcess:
+        return billing(live, "agent", *args, token=agents[role][1])
+
+    refused = await asyncio.to_thread(run, "agent", "release", task.task_id)
+    assert refused.returncode == 1 and "error 403 forbidden_role" in refused.stderr
+    offered = ok(await asyncio.to_thread(run, "supervisor", "reassign", task.task_id, agents["agent"][0]))["task"]
+    assert (offered["state"], offered["holder_agent_id"]) == ("reserved", agents["agent"][0])
+    assert ok(await asyncio.to_thread(run, "agent", "accept", task.task_id))["task"]["state"] == "accepted"
+    back = ok(await asyncio.to_thread(run, "supervisor", "release", task.task_id))["task"]
+    assert (back["state"], back["holder_agent_id"]) == ("queued", None)
+    again = await asyncio.to_thread(run, "supervisor", "release", task.task_id)
+    assert again.returncode == 1 and "error 409" in again.stderr
+    # Leave nothing in the shared billing queue: offer it once more and close it.
+    ok(await asyncio.to_thread(run, "supervisor", "reassign", task.task_id, agents["agent"][0]))
+    ok(await asyncio.to_thread(run, "agent", "accept", task.task_id))
+    done = ok(await asyncio.to_thread(run, "agent", "complete", task.task_id, "--outcome", "resolved",
+                                      "--practice", "none"))  # fmt: skip
+    assert done["task"]["state"] == "completed"

@@ -231,7 +231,8 @@ async def held_call_task(pool, queue: str, account: str) -> tuple[str, str]:
             routed_at=datetime.now(UTC), call_id=call_id, currency="EUR",
         ))  # fmt: skip
     agent, token = await create_agent(pool, unique("agent"), Role.AGENT)
-    claimed = await store.claim_next(pool, agent.agent_id, [queue], 300, datetime.now(UTC))
+    # An hour: the lockout test moves the API's clock 30 minutes ahead, and the API refuses a lapsed lease.
+    claimed = await store.claim_next(pool, agent.agent_id, [queue], 3600, datetime.now(UTC))
     assert claimed.task_id == task.task_id
     return call_id, token
 

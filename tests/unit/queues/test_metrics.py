@@ -69,6 +69,20 @@ def test_requeues_and_cancellations_that_are_not_hang_ups_move_nothing() -> None
     assert contribution_of(_cancelled(CancelCause.ACCOUNT_CLOSED, 8_000)) is None
 
 
+def test_a_second_answer_and_the_new_requeue_causes_move_nothing() -> None:
+    """A task that went back after an agent had it (timed out, revoked, released, reassigned) was answered
+    already: its next answer is not a second answer in the service level."""
+    again = ev.TaskAcceptedEvent(**_env("e-acc-2"), type="task.accepted.v1",
+                                 payload=TaskAccepted(**TASK, agent_id="agent-2", waited_ms=5_000,
+                                                      answered_before=True))  # fmt: skip
+    assert contribution_of(again) is None
+    for cause in (RequeueCause.HANDLE_TIMED_OUT, RequeueCause.AGENT_REVOKED, RequeueCause.RELEASED,
+                  RequeueCause.REASSIGNED):  # fmt: skip
+        requeued = ev.TaskRequeuedEvent(**_env("e-q"), type="task.requeued.v1",
+                                        payload=TaskRequeued(**TASK, cause=cause))  # fmt: skip
+        assert contribution_of(requeued) is None
+
+
 def test_seconds_up() -> None:
     assert [seconds_up(ms) for ms in (0, 1, 999, 1000, 1001, 60_000)] == [0, 1, 1, 1, 2, 60]
 

@@ -68,3 +68,28 @@ def test_task_ids_are_deterministic_valid_identifiers(ref: str, kind: str) -> No
     task_id = make_task_id(kind, ref)
     assert task_id == make_task_id(kind, ref) and len(task_id) == 24
     assert parse_event(dump_event(events.routed(_task(task_id=task_id)))).payload.task_id == task_id
+
+
+def test_a_second_answer_says_so_and_keeps_the_first_wait() -> None:
+    first = events.accepted(_task(state="accepted", holder_agent_id="agent-1", attempts=1,
+                                  first_accepted_at=T0 + timedelta(seconds=7)), T0 + timedelta(seconds=7))  # fmt: skip
+    again = events.accepted(_task(state="accepted", holder_agent_id="agent-2", attempts=2,
+                                  first_accepted_at=T0 + timedelta(seconds=7)), T0 + timedelta(hours=3),
+                            answered_before=True)  # fmt: skip
+    # Both waited from routing (T0) to the first answer (T0 + 7 s): 7,000 ms; the attempt tells the ids apart.
+    assert [(e.event_id, e.payload.waited_ms, e.payload.answered_before) for e in (first, again)] == [
+        ("tsk-1:accepted:1", 7_000, False), ("tsk-1:accepted:2", 7_000, True)]  # fmt: skip
+    assert parse_event(dump_event(again)) == again
+
+
+def test_a_timed_out_wrap_up_completes_with_the_system_outcome_and_the_first_wait() -> None:
+    task = _task(
+        state="completed", holder_agent_id="agent-2", first_accepted_at=T0 + timedelta(seconds=9),
+        accepted_at=T0 + timedelta(hours=1), outcome="wrap_up_timed_out", practice="none", arm="not_eligible",
+        discount_minor=0,
+    )  # fmt: skip
+    event = events.completed(task, 1, "EUR", T0 + timedelta(hours=1, minutes=30))
+    # Waited 9 s to the first answer; handled from the latest acceptance (1 h) to completion (1 h 30 min): 1,800 s.
+    assert (event.payload.outcome, event.payload.waited_ms, event.payload.handle_ms) == (
+        "wrap_up_timed_out", 9_000, 1_800_000)  # fmt: skip
+    assert parse_event(dump_event(event)) == event
