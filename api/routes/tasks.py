@@ -111,7 +111,7 @@ async def complete(
 
 @router.post("/tasks/{task_id}/reassign", name="tasks.reassign", **admits(SUPERVISORS))
 async def reassign(
-    task_id: str, body: Reassignment, request: Request, svc: ApiServices = Depends(services)
+    task_id: Identifier, body: Reassignment, request: Request, svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
     """Offer the task to a named agent, taken from its holder if it has one: they accept within AGENT_LEASE_S, as
     after a claim. 409 for a finished task, the agent already holding it, or an agent whose role does not serve
@@ -126,7 +126,7 @@ async def reassign(
 
 
 @router.post("/tasks/{task_id}/release", name="tasks.release", **admits(SUPERVISORS))
-async def release(task_id: str, request: Request, svc: ApiServices = Depends(services)) -> dict[str, Any]:
+async def release(task_id: Identifier, request: Request, svc: ApiServices = Depends(services)) -> dict[str, Any]:
     """Hand a held task (reserved, accepted or in wrap-up) back to its queue, keeping its age; 409 otherwise."""
     pool = await _supervised(request, svc, task_id)
     return {"task": task_json(await holds.release(pool, task_id, svc.clock()))}

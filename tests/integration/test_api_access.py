@@ -33,7 +33,9 @@ MALFORMED_BODIES = [b"{not json", b"[]", b'{"unexpected": 1}']
 PIN = "2468"
 # Task routes that neither move money nor show account facts: the task's own life, and the account view, which
 # shows only a masked card until the caller is verified (tests/integration/test_api_flow.py).
-WITHOUT_VERIFICATION = {"tasks.accept", "tasks.reject", "tasks.wrap_up", "tasks.complete", "accounts.view"}
+# Neither moves money nor shows account facts; reassign and release are a supervisor's moves of the task itself.
+WITHOUT_VERIFICATION = {"tasks.accept", "tasks.reject", "tasks.wrap_up", "tasks.complete", "accounts.view",
+                        "tasks.reassign", "tasks.release"}
 
 
 def isolated(live):

@@ -17,7 +17,9 @@ import asyncpg
 import httpx
 import pytest
 
-from api.agent_store import create_agent
+from api import verification
+from api.agent_store import create_agent, set_account_pin
+from api.lockout import LockoutPolicy
 from api.notifications import FileSender, NotificationRelay, WebhookSender
 from api.roles import Role
 from api.secrets import CodeSeal
@@ -63,8 +65,11 @@ async def audited(pool, request_id: str) -> tuple[int, str] | None:
     return (row["status"], row["result"]) if row else None
 
 
-async def held_task(pool, account: str, *, call: bool = True, reason: str = "bill_question") -> tuple[str, str, str]:
-    """A task for `account` in a queue of its own, reserved by a new agent: (task id, call id, agent token)."""
+async def held_task(
+    pool, account: str, *, call: bool = True, reason: str = "bill_question", verified: bool = False
+) -> tuple[str, str, str]:
+    """A task for `account` in a queue of its own, reserved by a new agent: (task id, call id, agent token); with
+    `verified`, its caller gave the right PIN on the call, so money routes get past the verified-caller rule."""
     queue, call_id = unique("hardq"), unique("call")
     async with pool.acquire() as conn, conn.transaction():
         task = await insert_task(conn, NewTask(
@@ -75,6 +80,10 @@ async def held_task(pool, account: str, *, call: bool = True, reason: str = "bil
     agent, token = await create_agent(pool, unique("agent"), Role.AGENT)
     claimed = await store.claim_next(pool, agent.agent_id, [queue], 300, datetime.now(UTC))
     assert claimed is not None and claimed.task_id == task.task_id
+    if verified:
+        await set_account_pin(pool, account, "5307")
+        attempt = verification.Attempt(call_id, account, agent.agent_id, verification.Method.PIN, "5307")
+        assert (await verification.verify(pool, attempt, LockoutPolicy(), datetime.now(UTC))).result == "passed"
     return task.task_id, call_id, token
 
 
@@ -133,7 +142,7 @@ async def test_deeply_nested_json_answers_422(real) -> None:
 
 async def test_nul_bytes_and_lone_surrogates_answer_422_and_are_audited(real) -> None:
     client, pool = real["client"], real["pool"]
-    task_id, call_id, token = await held_task(pool, unique("acc"))
+    task_id, call_id, token = await held_task(pool, unique("acc"), verified=True)
     attempts = [
         ("POST", "/tasks/tsk-1%00x/accept", None),
         ("GET", "/tasks/tsk-%ED%A0%80/account", None),  # a UTF-8-encoded lone surrogate in the path
@@ -163,7 +172,7 @@ async def test_nul_bytes_and_lone_surrogates_answer_422_and_are_audited(real) ->
 
 async def test_amounts_beyond_the_documented_maximum_answer_422(real) -> None:
     client, pool = real["client"], real["pool"]
-    task_id, _, token = await held_task(pool, unique("acc"))
+    task_id, _, token = await held_task(pool, unique("acc"), verified=True)
     assert (await client.post(f"/tasks/{task_id}/accept", headers=bearer(token))).status_code == 200
     bodies = [
         ("complete", {"outcome": "resolved", "practice": "none", "discount_minor": BEYOND_INT64}),
