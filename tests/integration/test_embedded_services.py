@@ -246,3 +246,62 @@ def test_postgres_binaries_missing(pg_dir: Path, monkeypatch: pytest.MonkeyPatch
         EmbeddedPostgres(pg_dir / "pg").start()
     msg = str(exc.value)
     assert "apt-get install postgresql-15" in msg and "DATABASE_URL" in msg and "\n" not in msg
+
+
+# ---------------------------------------------------------------------------
+# a port of our choosing, taken by another stack's server before ours binds it
+# ---------------------------------------------------------------------------
+def _first_pick(monkeypatch: pytest.MonkeyPatch, module, taken: int) -> None:
+    """The service's first free_port() answer is a port another server already holds (what happens when two
+    stacks start at once: both saw it free); later answers are the kernel's."""
+    from ops.embedded import procs
+
+    answers = iter([taken])
+    monkeypatch.setattr(module, "free_port", lambda host="127.0.0.1": next(answers, None) or procs.free_port(host))
+
+
+async def _cluster_of(bootstrap: str) -> str:
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.protocol.metadata import MetadataRequest
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    await client.bootstrap()
+    try:
+        node = next(iter(client.cluster.brokers()))
+        return (await client.send(node.nodeId, MetadataRequest([]))).cluster_id
+    finally:
+        await client.close()
+
+
+def test_broker_whose_port_another_broker_took_starts_on_another(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ops.embedded.broker as broker_module
+
+    with EmbeddedBroker(tmp_path / "other") as other:
+        _first_pick(monkeypatch, broker_module, other.port)
+        with EmbeddedBroker(tmp_path / "ours") as ours:
+            # Before the fix the other broker's answer on that port was taken for ours (whose process had died
+            # of the busy port) and ours "started" there.
+            assert ours.port != other.port and pid_alive(ours.pid)
+            assert asyncio.run(_cluster_of(ours.bootstrap)) == ours.cluster_id != other.cluster_id
+
+
+def test_postgres_whose_port_another_cluster_took_starts_on_another(pg_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ops.embedded.postgres as postgres_module
+
+    with EmbeddedPostgres(pg_dir / "other") as other:
+        _first_pick(monkeypatch, postgres_module, other.port)
+        with EmbeddedPostgres(pg_dir / "ours") as ours:
+            # Before the fix ours died of the busy port and start() failed, or it set up its role and database
+            # in the other cluster and returned that cluster's address.
+            assert ours.port != other.port and pid_alive(ours.pid)
+            assert asyncio.run(_data_directory(ours.dsn)) == str(pg_dir / "ours" / "pgdata")
+
+
+async def _data_directory(dsn: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn.replace("billing@", "postgres@", 1))
+    try:
+        return await conn.fetchval("SHOW data_directory")
+    finally:
+        await conn.close()
