@@ -39,5 +39,8 @@ class ApiServices:
     async def pool(self) -> asyncpg.Pool:
         return await self._pool.get()
 
+    async def database_answers(self) -> bool:
+        return await self._pool.answers()
+
     async def close(self) -> None:
         await self._pool.close()

@@ -9,7 +9,6 @@ third-party module they import must come with a runtime dependency, not only wit
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import importlib.metadata
 import json
