@@ -51,7 +51,8 @@ def worker(index: int, listen_fd: int | None) -> None:
         _fail("a worker needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL: run `billing up` to start everything.")
     ensure_state_dir(settings.state_dir)
     if listen_fd is None:
-        _require_free_port(settings.worker_web_host, settings.worker_web_port + index, f"worker {index}", "WORKER_WEB_PORT")
+        port = settings.worker_web_port + index
+        _require_free_port(settings.worker_web_host, port, f"worker {index}", "WORKER_WEB_PORT")
     run_worker(settings, index, listen_fd)
 
 

@@ -118,8 +118,8 @@ class Launcher:
             if self.api.poll() is not None:
                 raise self._start_failed(f"the agent API exited with code {self.api.returncode} at start", "api.log")
             if time.monotonic() > deadline:
-                raise self._start_failed(f"the agent API did not answer on port {port} within {_API_READY_TIMEOUT_S:.0f} s",
-                                         "api.log")  # fmt: skip
+                waited = f"within {_API_READY_TIMEOUT_S:.0f} s"
+                raise self._start_failed(f"the agent API did not answer on port {port} {waited}", "api.log")
             time.sleep(0.25)
         self.progress(f"agent API: http://{host}:{port} (OpenAPI at /docs)")
 
@@ -201,15 +201,16 @@ class Launcher:
 
     def _wait_worker_ready(self, index: int, proc: subprocess.Popen) -> None:
         url = f"http://{self.settings.worker_web_host}:{self.settings.worker_web_port + index}/health"
+        log_name = f"worker-{index}.log"
         deadline = time.monotonic() + _WORKER_READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise self._start_failed(f"worker {index} exited with code {proc.returncode} at start", f"worker-{index}.log")
+                raise self._start_failed(f"worker {index} exited with code {proc.returncode} at start", log_name)
             if _healthy(url):
                 return
             time.sleep(0.25)
-        raise self._start_failed(f"worker {index} did not report healthy at {url} within {_WORKER_READY_TIMEOUT_S:.0f} s",
-                                 f"worker-{index}.log")  # fmt: skip
+        waited = f"within {_WORKER_READY_TIMEOUT_S:.0f} s"
+        raise self._start_failed(f"worker {index} did not report healthy at {url} {waited}", log_name)
 
 
 def _env_value(value: object) -> str:

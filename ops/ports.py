@@ -97,4 +97,5 @@ def _bound(host: str, port: int, what: str, setting: str) -> socket.socket:
         if getattr(error, "errno", None) == errno.EADDRINUSE:
             raise PrerequisiteError(f"port {port} for {what} is in use: stop what uses it or set {setting}.") from None
         reason = getattr(error, "strerror", None) or str(error)
-        raise PrerequisiteError(f"{what} cannot listen on {host}:{port} ({reason}): set {setting} (or its host).") from None
+        message = f"{what} cannot listen on {host}:{port} ({reason}): set {setting} (or its host)."
+        raise PrerequisiteError(message) from None

@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=16, description="Worker processes `billing up` starts (one consumer group).")
     worker_web_port: int = Field(
         6066, ge=0, le=65535,
-        description="Health and metrics port of worker 0; worker N listens on WORKER_WEB_PORT+N. 0: `billing up` picks free ones.",
+        description="Health and metrics port of worker 0; worker N listens on WORKER_WEB_PORT+N. "
+        "0: `billing up` picks free ones.",
     )
     worker_web_host: str = Field("127.0.0.1", description="Interface the worker's health and metrics endpoint binds.")
     broker_session_timeout_s: float = Field(

@@ -264,7 +264,8 @@ class EmbeddedPostgres:
         try:
             served_from = Path(await conn.fetchval("SHOW data_directory"))
             if served_from.resolve() != self.pgdata.resolve():
-                raise PortTaken(f"another PostgreSQL (data directory {served_from}) answers on {self.host}:{self.port}.")
+                where = f"{self.host}:{self.port}"
+                raise PortTaken(f"another PostgreSQL (data directory {served_from}) answers on {where}.")
             if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", self.user):
                 await conn.execute(f"CREATE ROLE {_quote_ident(self.user)} LOGIN")
                 log.info("created role %s", self.user)

@@ -48,7 +48,8 @@ def one_sentence(result: subprocess.CompletedProcess) -> str:
 
 
 def test_an_unreachable_database(state: Path, closed_port: int) -> None:
-    line = one_sentence(billing("invoices", "held", state=state, DATABASE_URL=f"postgresql://b@127.0.0.1:{closed_port}/b"))
+    dsn = f"postgresql://b@127.0.0.1:{closed_port}/b"
+    line = one_sentence(billing("invoices", "held", state=state, DATABASE_URL=dsn))
     assert f"the database at 127.0.0.1:{closed_port} does not answer (connection refused)" in line
 
 
