@@ -78,13 +78,15 @@ class _LineLogger(io.TextIOBase):
     def __init__(self, logger: logging.Logger, level: int, real) -> None:
         self._logger, self._level, self._real = logger, level, real
         self._pending = ""
+        self._lock = threading.Lock()  # threads print too: a line is never split between two of them
         self._busy = threading.local()
 
     def write(self, text: str) -> int:
         if getattr(self._busy, "on", False):
             return self._real.write(text) if self._real is not None else len(text)
-        self._pending += text
-        *lines, self._pending = self._pending.split("\n")
+        with self._lock:
+            self._pending += text
+            *lines, self._pending = self._pending.split("\n")
         for line in lines:
             self._log(line)
         return len(text)
