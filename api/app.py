@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from api import routes_money, routes_offer
@@ -47,8 +47,12 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> JSONResponse:
+        # Every route needs the database: when it does not answer, the API is down too, and says what is.
+        checks = {"database": await svc.database_answers()}
+        down = [name for name, ok in checks.items() if not ok]
+        body = {"status": "degraded", "checks": checks, "down": down} if down else {"status": "ok", "checks": checks}
+        return JSONResponse(body, status_code=503 if down else 200)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -58,13 +62,18 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     return app
 
 
-def run_api(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn handles both)."""
+def run_api(settings: Settings, listen_fd: int | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both), on API_HOST:API_PORT or on the listening socket the
+    launcher bound and handed down (`billing api --listen-fd`), which no other process can take meanwhile."""
+    import socket
+
     import uvicorn
 
-    from streams.logs import configure_logging
+    from streams.logs import configure_logging, route_process_output
 
     configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(
+    route_process_output()
+    config = uvicorn.Config(
         create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None, access_log=False
     )
+    uvicorn.Server(config).run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])

@@ -45,6 +45,9 @@ class ApiServices:
     async def pool(self) -> asyncpg.Pool:
         return await self._pool.get()
 
+    async def database_answers(self) -> bool:
+        return await self._pool.answers()
+
     async def close(self) -> None:
         await self.notifications.stop()
         await self._pool.close()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -12,9 +12,13 @@ import click
 
 from ops.agent_cli import register as register_agent_commands
 from ops.billing_cli import register as register_billing_commands
+from ops.cli_errors import BillingGroup, CommandFailed
 from ops.report_cli import register as register_report_commands
-from ops.embedded import PrerequisiteError
 from streams.settings import load_settings
+
+WORKERS = click.IntRange(1, 16)  # as the WORKERS setting allows
+# Set by the launcher: the listening socket it bound for this process (ops/ports.py).
+LISTEN_FD = click.option("--listen-fd", type=click.IntRange(min=0), default=None, hidden=True)
 
 
 def _say(message: str) -> None:
@@ -22,35 +26,45 @@ def _say(message: str) -> None:
 
 
 def _fail(message: str) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(2)
+    raise CommandFailed(message)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=BillingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Telecom billing workflow: rating, invoicing, agent queues, discounts and retention statistics."""
+    # A broker that does not answer is reported by the command, in one sentence: not by the client library's
+    # own log lines besides (a worker and the API configure their logging themselves: streams/logs.py).
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 @main.command()
-@click.option("--index", default=0, show_default=True, help="Worker number (its web port is WORKER_WEB_PORT+index).")
-def worker(index: int) -> None:
+@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Worker number (its web port is WORKER_WEB_PORT+index).")  # fmt: skip
+@LISTEN_FD
+def worker(index: int, listen_fd: int | None) -> None:
     """Run one worker process (needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL; `billing up` sets them)."""
+    from ops.launcher import ensure_state_dir
     from ops.worker import run_worker
 
     settings = load_settings()
     if settings.embedded_broker or settings.embedded_database:
         _fail("a worker needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL: run `billing up` to start everything.")
-    run_worker(settings, index)
+    ensure_state_dir(settings.state_dir)
+    if listen_fd is None:
+        port = settings.worker_web_port + index
+        _require_free_port(settings.worker_web_host, port, f"worker {index}", "WORKER_WEB_PORT")
+    run_worker(settings, index, listen_fd)
 
 
 @main.command()
-@click.option("--workers", type=int, default=None, help="Worker processes to start (default: WORKERS).")
+@click.option("--workers", type=WORKERS, default=None, help="Worker processes to start (default: WORKERS).")
 def up(workers: int | None) -> None:
     """Start the broker, PostgreSQL, topics and workers (embedded when not configured); Ctrl-C stops all."""
     from ops.launcher import Launcher
 
+    settings = load_settings()
     click.echo("starting the billing stack", err=True)
-    with _handled(), Launcher(load_settings(), progress=_say) as launcher:
+    with Launcher(settings, progress=_say) as launcher:
         settings = launcher.start(workers, api=True)
         click.echo(f"ready: KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}", err=True)
         click.echo(f"       DATABASE_URL={settings.require_database_url()}", err=True)
@@ -60,30 +74,30 @@ def up(workers: int | None) -> None:
 
 
 @main.command("api")
-def api_cmd() -> None:
+@LISTEN_FD
+def api_cmd(listen_fd: int | None) -> None:
     """Serve the agent API on API_HOST:API_PORT (needs DATABASE_URL; `billing up` starts it)."""
     from api.app import run_api
-    from api.roles import RoleQueuesError
 
     settings = load_settings()
     if settings.embedded_database:
         _fail("the agent API needs DATABASE_URL: run `billing up` to start everything.")
-    try:
-        run_api(settings)
-    except RoleQueuesError as exc:
-        _fail(f"AGENT_ROLE_QUEUES: {exc}")
+    if listen_fd is None:
+        _require_free_port(settings.api_host, settings.api_port, "the agent API", "API_PORT")
+    run_api(settings, listen_fd)  # a bad AGENT_ROLE_QUEUES fails here, in one sentence (ops/cli_errors.py)
 
 
 @main.command()
-@click.option("--accounts", default=200, show_default=True, help="Accounts in the demo population.")
-@click.option("--usage", "usage_events", default=20_000, show_default=True, help="Usage events to publish.")
-@click.option("--workers", default=2, show_default=True, help="Worker processes sharing the partitions.")
+@click.option("--accounts", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Accounts in the demo population.")  # fmt: skip
+@click.option("--usage", "usage_events", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="Usage events to publish.")  # fmt: skip
+@click.option("--workers", type=WORKERS, default=2, show_default=True, help="Worker processes sharing the partitions.")
 def demo(accounts: int, usage_events: int, workers: int) -> None:
     """Run the whole flow once on a fresh embedded stack, show what happened, and stop everything."""
     from ops.demo import run_demo
 
-    with _handled():
-        run_demo(accounts=accounts, usage_events=usage_events, workers=workers)
+    run_demo(accounts=accounts, usage_events=usage_events, workers=workers)
 
 
 @main.command("migrate")
@@ -151,19 +165,15 @@ def _wait_for_signal() -> None:
         return
 
 
-class _handled:
-    """Turn a missing prerequisite into one sentence on stderr and exit code 2, not a traceback."""
+def _require_free_port(host: str, port: int, what: str, setting: str) -> None:
+    """A server started on its own (docker compose) checks its port before it starts, to say so in one sentence."""
+    from ops.ports import listen_on
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if isinstance(exc, PrerequisiteError):
-            click.secho(f"error: {exc}", fg="red", err=True)
-            if exc.detail:
-                click.echo(exc.detail, err=True)
-            sys.exit(2)
-        return False
+    try:
+        listen_on(host, port).close()
+    except (OSError, OverflowError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        _fail(f"{what} cannot listen on {host}:{port} ({reason.lower()}): stop what uses the port or set {setting}.")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ def run_demo(accounts: int, usage_events: int, workers: int, settings: Settings 
     demo_settings = base.model_copy(update={"state_dir": state, "closer_interval_s": 3600.0})
     click.echo(f"billing demo: {accounts} accounts, {usage_events} usage events, {workers} workers", err=True)
     started = clock.monotonic()
-    with Launcher(demo_settings, progress=lambda m: click.echo(f"  {m}", err=True)) as launcher:
+    # Ports of its own choosing: a demo beside a running `billing up` (or another demo) does not collide with it.
+    with Launcher(demo_settings, progress=lambda m: click.echo(f"  {m}", err=True), any_ports=True) as launcher:
         live = launcher.start(workers)
         click.echo(f"  stack ready in {clock.monotonic() - started:.1f} s", err=True)
         demo = plan(accounts, usage_events)

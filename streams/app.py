@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 
 import faust
+from aiohttp.web import BaseSite, SockSite
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from streams.agents import queue_metrics, services, workflow
 from streams.context import WorkerContext
@@ -49,11 +52,23 @@ class _Transport(faust_kafka.Transport):
     Consumer = _Consumer
 
 
+class _InheritedSocketWeb(AiohttpWeb):
+    """Serves on the listening socket the launcher bound and handed down (`billing worker --listen-fd`): the port
+    is held from before the worker starts, so no other process can take it in between (ops/launcher.py)."""
+
+    def _new_transport_tcp(self) -> BaseSite:
+        return SockSite(self._runner, socket.socket(fileno=self.app.listen_fd))
+
+
 class BillingApp(faust.App):
     ctx: WorkerContext
+    listen_fd: int | None = None
 
     def _new_transport(self) -> faust_kafka.Transport:
         return _Transport(self.conf.broker_consumer, self)
+
+    def _new_web(self) -> AiohttpWeb:
+        return _InheritedSocketWeb(self) if self.listen_fd is not None else super()._new_web()
 
     async def on_shutdown(self) -> None:
         # After agents and loops have stopped, so nothing is mid-transaction when the pool closes.
@@ -65,7 +80,7 @@ def faust_broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip())
 
 
-def create_app(settings: Settings, worker_index: int = 0) -> BillingApp:
+def create_app(settings: Settings, worker_index: int = 0, listen_fd: int | None = None) -> BillingApp:
     app = BillingApp(
         settings.app_id,
         broker=faust_broker_url(settings.require_bootstrap()),
@@ -92,6 +107,7 @@ def create_app(settings: Settings, worker_index: int = 0) -> BillingApp:
         web_port=settings.worker_web_port + worker_index,
         web_in_thread=False,
     )
+    app.listen_fd = listen_fd  # before the routes below create the web server
     app.ctx = WorkerContext(settings)
     workflow.register(app, app.ctx)
     services.register(app, app.ctx)

@@ -40,6 +40,9 @@ class WorkerContext:
     async def pool(self) -> asyncpg.Pool:
         return await self._pool.get()
 
+    async def database_answers(self) -> bool:
+        return await self._pool.answers()
+
     async def producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             async with self._lock:
@@ -74,6 +77,19 @@ class LazyPool:
                 if self._pool is None:
                     self._pool = await create_pool(self._settings)
         return self._pool
+
+    async def answers(self, timeout_s: float = 2.0) -> bool:
+        """True when the database answers a trivial query within `timeout_s`, opening the pool if need be: what
+        a health check asks (an unreachable server must not hold the check for asyncpg's 60 s connect timeout)."""
+
+        async def probe() -> bool:
+            pool = await self.get()
+            return await pool.fetchval("SELECT 1") == 1
+
+        try:
+            return await asyncio.wait_for(probe(), timeout_s)
+        except Exception:  # noqa: BLE001 - whatever the failure, the answer is "no"
+            return False
 
     async def close(self) -> None:
         if self._pool is not None:

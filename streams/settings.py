@@ -10,11 +10,16 @@ import base64
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class MissingSetting(RuntimeError):
+    """A command needs a setting that is not set; the message says how to get it (the CLI shows it as is)."""
 
 
 class Settings(BaseSettings):
@@ -44,7 +49,9 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, description="Replication factor for created topics (3 in production).")
     workers: int = Field(1, ge=1, le=16, description="Worker processes `billing up` starts (one consumer group).")
     worker_web_port: int = Field(
-        6066, description="Health and metrics port of worker 0; worker N listens on WORKER_WEB_PORT+N."
+        6066, ge=0, le=65535,
+        description="Health and metrics port of worker 0; worker N listens on WORKER_WEB_PORT+N. "
+        "0: `billing up` picks free ones.",
     )
     worker_web_host: str = Field("127.0.0.1", description="Interface the worker's health and metrics endpoint binds.")
     broker_session_timeout_s: float = Field(
@@ -156,6 +163,19 @@ class Settings(BaseSettings):
             raise ValueError("NOTIFICATION_KEY must be 32 bytes in url-safe base64 (a Fernet key)")
         return key
 
+    @field_validator("database_url")
+    @classmethod
+    def _dsn_is_a_postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here, so a malformed DSN is a settings error naming DATABASE_URL at start, never a driver's
+        # traceback at the first connection. The value is never quoted back: it holds the password.
+        if value is None:
+            return value
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("not a PostgreSQL URL; expected postgresql://user:password@host:5432/database")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+        return value
+
     @property
     def embedded_broker(self) -> bool:
         return self.kafka_bootstrap_servers is None
@@ -172,12 +192,12 @@ class Settings(BaseSettings):
 
     def require_bootstrap(self) -> str:
         if not self.kafka_bootstrap_servers:
-            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: start the stack with `billing up`.")
+            raise MissingSetting("KAFKA_BOOTSTRAP_SERVERS is not set: start the stack with `billing up`.")
         return self.kafka_bootstrap_servers
 
     def require_database_url(self) -> str:
         if self.database_url is None:
-            raise RuntimeError("DATABASE_URL is not set: start the stack with `billing up`.")
+            raise MissingSetting("DATABASE_URL is not set: start the stack with `billing up`.")
         return self.database_url.get_secret_value()
 
 

@@ -19,7 +19,7 @@ _LAG_INTERVAL_S = 5.0
 def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.page("/health", name="health")
     async def health(web: View, request: Request) -> Response:
-        checks = {"database": await _database_ok(ctx), "kafka": not app.consumer.should_stop}
+        checks = {"database": await ctx.database_answers(), "kafka": not app.consumer.should_stop}
         status = 200 if all(checks.values()) else 503
         return web.json({"status": "ok" if status == 200 else "degraded", "checks": checks}, status=status)
 
@@ -68,10 +68,3 @@ async def _refresh_queue_metrics(ctx: WorkerContext) -> None:
     except Exception as error:  # noqa: BLE001 - metrics must not fail the scrape
         ctx.log.warning("queue metrics not refreshed", error=repr(error))
 
-
-async def _database_ok(ctx: WorkerContext) -> bool:
-    try:
-        pool = await ctx.pool()
-        return await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=2) == 1
-    except Exception:  # noqa: BLE001 - any failure means unhealthy, which is the answer
-        return False

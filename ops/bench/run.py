@@ -22,7 +22,6 @@ from ops.bench.memory import PeakRss, cpu_seconds
 from ops.bench.progress import Meter, say
 from ops.bench.report import percentile, summarize
 from ops.bench.worklog import LogFollower, persisted_times, steady_rate
-from ops.embedded import free_port, port_is_free
 from ops.launcher import Launcher
 from streams.catalog_config import load_catalog
 from streams.context import create_pool
@@ -59,16 +58,7 @@ def last_full_month(now: datetime) -> tuple[datetime, datetime]:
 
 
 def bench_settings(state_dir: Path) -> Settings:
-    return load_settings(state_dir=state_dir, worker_web_port=_free_port(), workers=1, log_format="json",
-                         log_level="INFO")  # fmt: skip
-
-
-def _free_port() -> int:
-    for _ in range(50):
-        port = free_port()
-        if port < 65000 and port_is_free("127.0.0.1", port):
-            return port
-    raise RuntimeError("no free port for the worker's web endpoint")
+    return load_settings(state_dir=state_dir, workers=1, log_format="json", log_level="INFO")
 
 
 class Bench:
@@ -80,7 +70,7 @@ class Bench:
         self.generator = UsageGenerator(self.accounts, self.period_start, self.period_end)
         state = options.state_dir or Path(tempfile.mkdtemp(prefix="billing-bench-", dir="/tmp"))
         self.scratch = None if options.state_dir else state  # removed after the run: a 1M run leaves ~2 GB
-        self.launcher = Launcher(bench_settings(state), progress=say)
+        self.launcher = Launcher(bench_settings(state), progress=say, any_ports=True)
         self.rss = PeakRss(self._worker_pid)
 
     def run(self) -> Outcome:

@@ -12,13 +12,16 @@ import logging
 import os
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 from .procs import (
+    PortTaken,
     PrerequisiteError,
     died_error,
     free_port,
     log_tail,
+    lost_port,
     pid_alive,
     port_is_free,
     run_sync,
@@ -67,9 +70,12 @@ def resolve_broker_binary() -> str:
 
 
 
-async def _metadata_ok(bootstrap: str, timeout: float) -> bool:
-    """True once the broker answers a Kafka Metadata request and lists itself."""
+async def _cluster_id(bootstrap: str, timeout: float) -> str | None:
+    """The cluster id of the broker answering a Kafka Metadata request at *bootstrap* (None: no answer yet).
+
+    The id tells our broker from another process's that holds the port (see EmbeddedBroker.start)."""
     from aiokafka.client import AIOKafkaClient
+    from aiokafka.protocol.metadata import MetadataRequest
 
     client = AIOKafkaClient(
         bootstrap_servers=bootstrap,
@@ -78,9 +84,13 @@ async def _metadata_ok(bootstrap: str, timeout: float) -> bool:
     )
     try:
         await asyncio.wait_for(client.bootstrap(), timeout)
-        return bool(client.cluster.brokers())
+        node = next(iter(client.cluster.brokers()), None)
+        if node is None:
+            return None
+        response = await asyncio.wait_for(client.send(node.nodeId, MetadataRequest([])), timeout)
+        return getattr(response, "cluster_id", None)
     except Exception:
-        return False
+        return None
     finally:
         try:
             await client.close()
@@ -107,7 +117,7 @@ class EmbeddedBroker:
         port: int | None = None,
         *,
         port_hint: str = "EmbeddedBroker(port=...)",
-        cluster_id: str = "billing-dev",
+        cluster_id: str | None = None,
         log_level: str = "warn",
     ) -> None:
         self.log_dir = Path(log_dir)
@@ -115,7 +125,8 @@ class EmbeddedBroker:
         self.requested_port = port
         self.port: int | None = port
         self.port_hint = port_hint
-        self.cluster_id = cluster_id
+        # Unique by default: a broker answering on our port with another id is not ours.
+        self.cluster_id = cluster_id or f"billing-dev-{uuid.uuid4().hex[:12]}"
         # RUST_LOG for the broker.  Always set explicitly: at "info" Tansu logs
         # every request span (with ANSI colours), which grows the log quickly,
         # and a RUST_LOG exported in the user's shell must not leak in.
@@ -156,21 +167,21 @@ class EmbeddedBroker:
 
         started = time.monotonic()
         deadline = started + timeout
-        attempts = 1 if self.requested_port is not None else 3
+        attempts = 1 if self.requested_port is not None else 5
         for attempt in range(1, attempts + 1):
             self.port = self.requested_port if self.requested_port is not None else free_port(self.host)
             self._spawn(binary)
             try:
                 self._wait_ready(deadline)
-            except PrerequisiteError:
+            except PrerequisiteError as error:
                 proc, self._proc = self._proc, None
-                died = proc is not None and proc.poll() is not None
                 if proc is not None:
                     stop_process(proc, timeout=5)
                 self._clear_pid_file()
-                # An auto-picked port can be grabbed by someone else between
-                # free_port() and the broker's bind: retry with a fresh one.
-                if died and attempt < attempts and time.monotonic() < deadline and not port_is_free(self.host, self.port):
+                # An auto-picked port can be taken by another process (another stack starting at the same
+                # moment) between free_port() and the broker's bind: start again on a fresh one.
+                taken = isinstance(error, PortTaken) or lost_port(self.log_path)
+                if taken and attempt < attempts and time.monotonic() < deadline:
                     log.info("embedded broker lost port %d to another process; retrying", self.port)
                     continue
                 raise
@@ -232,21 +243,25 @@ class EmbeddedBroker:
         )
         bootstrap = f"{self.host}:{self.port}"
 
-        async def probe() -> bool:
+        async def probe() -> str | None:
             delay = 0.02
             while True:
                 if proc.poll() is not None:
-                    return False
+                    return None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return False
-                if await _metadata_ok(bootstrap, min(5.0, max(remaining, 0.5))):
-                    return True
+                    return None
+                cluster_id = await _cluster_id(bootstrap, min(5.0, max(remaining, 0.5)))
+                if cluster_id is not None:
+                    return cluster_id
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
-        if run_sync(probe):
+        answered = run_sync(probe)
+        if answered == self.cluster_id:
             return
+        if answered is not None:
+            raise PortTaken(f"another Kafka broker (cluster {answered}) answers on {bootstrap}.")
         if proc.poll() is not None:
             raise died_error("Embedded Kafka broker", proc, self.log_path)
         raise PrerequisiteError(

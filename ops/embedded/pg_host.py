@@ -13,9 +13,10 @@ import shutil
 import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
-from .procs import PrerequisiteError, pid_alive, stop_process
+from .procs import PrerequisiteError, log_tail, pid_alive, stop_process
 
 log = logging.getLogger("ops.embedded")
 
@@ -185,3 +186,59 @@ def _proc_cmdline(pid: int) -> list[bytes]:
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return []
+
+
+# ---------------------------------------------------------------------------
+# the cluster
+# ---------------------------------------------------------------------------
+def initdb(bindir: Path, pgdata: Path, log_path: Path, run_as: RunAs, superuser: str) -> float:
+    """Create the cluster; returns the seconds it took.  initdb runs into a scratch dir that is renamed
+    into place on success, so a crash mid-initdb never leaves a half-initialised pgdata behind."""
+    if pgdata.exists():
+        # pgdata without PG_VERSION: not a cluster we can use. Keep it aside.
+        aside = pgdata.with_name(f"pgdata.broken-{int(time.time())}")
+        log.warning("%s is not an initialised cluster; moving it to %s", pgdata, aside)
+        pgdata.rename(aside)
+    scratch = pgdata.parent / "pgdata.initdb-tmp"
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir(mode=0o700)
+    chown_tree(scratch, run_as)
+
+    t0 = time.monotonic()
+    cmd = [
+        str(bindir / "initdb"),
+        "-D", str(scratch),
+        "-U", superuser,
+        # trust auth: this is a private development cluster that listens on
+        # 127.0.0.1 and a socket inside data_dir only; there are no
+        # passwords to manage and nothing but this machine can reach it.
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--locale=C",
+        # skip fsync of the freshly created files (speed); the running
+        # server itself keeps fsync=on.
+        "--no-sync",
+        "--no-instructions",
+    ]
+    with open(log_path, "ab") as logf:
+        logf.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+        logf.flush()
+        kw = child_kwargs(run_as)
+        kw.update(stdout=logf, stderr=subprocess.STDOUT, cwd=str(scratch))
+        proc = subprocess.Popen(cmd, **kw)
+        try:
+            rc = proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            stop_process(proc, timeout=5)
+            rc = proc.returncode
+    if rc != 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+        tail = log_tail(log_path)
+        last = next((ln.strip() for ln in reversed(tail.splitlines()) if ln.strip()), "")
+        raise PrerequisiteError(
+            f"initdb failed with code {rc} ({last[:200]!r}): see {log_path} for details.",
+            detail=tail,
+        )
+    scratch.rename(pgdata)
+    return time.monotonic() - t0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import signal
 import subprocess
 import time
@@ -29,14 +28,17 @@ from .pg_host import (
     chown_tree,
     ensure_traversable,
     find_pg_bindir,
+    initdb,
     server_user,
     stop_leftover_postmaster,
 )
 from .procs import (
+    PortTaken,
     PrerequisiteError,
     died_error,
     free_port,
     log_tail,
+    lost_port,
     port_is_free,
     run_sync,
     stop_process,
@@ -122,6 +124,27 @@ class EmbeddedPostgres:
         self.port = self._choose_port()  # before initdb: fail fast on a busy port
         if existing_major is None:
             self._initdb()
+        attempts = 1 if self.requested_port is not None else 5
+        for attempt in range(1, attempts + 1):
+            try:
+                self._serve(deadline)
+            except PrerequisiteError as error:
+                # A port of our choosing can be taken by another process (another stack starting at the same
+                # moment) between choosing it and the server's bind: start again on a fresh one.
+                taken = isinstance(error, PortTaken) or lost_port(self.log_path)
+                if taken and attempt < attempts and time.monotonic() < deadline:
+                    log.info("embedded PostgreSQL lost port %d to another process; retrying", self.port)
+                    self.port = free_port(self.host)
+                    continue
+                raise
+            break
+        self._port_file.write_text(f"{self.port}\n")
+        self.ready_seconds = time.monotonic() - started
+        log.info("embedded PostgreSQL ready at %s (pid %d) in %.2fs", self.dsn, self.pid, self.ready_seconds)
+        return self.dsn  # type: ignore[return-value]
+
+    def _serve(self, deadline: float) -> None:
+        """Start the server on self.port and wait until it is ours and takes connections (stopped on failure)."""
         self._spawn()
         try:
             wait_for_port(
@@ -132,10 +155,6 @@ class EmbeddedPostgres:
         except BaseException:
             self.stop(timeout=5)
             raise
-        self._port_file.write_text(f"{self.port}\n")
-        self.ready_seconds = time.monotonic() - started
-        log.info("embedded PostgreSQL ready at %s (pid %d) in %.2fs", self.dsn, self.pid, self.ready_seconds)
-        return self.dsn  # type: ignore[return-value]
 
     def stop(self, timeout: float = 15.0) -> None:
         proc, self._proc = self._proc, None
@@ -160,58 +179,8 @@ class EmbeddedPostgres:
             return None
 
     def _initdb(self) -> None:
-        """Create the cluster.  initdb runs into a scratch dir that is renamed
-        into place on success, so a crash mid-initdb never leaves a
-        half-initialised pgdata behind."""
         assert self._bindir is not None
-        if self.pgdata.exists():
-            # pgdata without PG_VERSION: not a cluster we can use. Keep it aside.
-            aside = self.pgdata.with_name(f"pgdata.broken-{int(time.time())}")
-            log.warning("%s is not an initialised cluster; moving it to %s", self.pgdata, aside)
-            self.pgdata.rename(aside)
-        scratch = self.data_dir / "pgdata.initdb-tmp"
-        if scratch.exists():
-            shutil.rmtree(scratch)
-        scratch.mkdir(mode=0o700)
-        chown_tree(scratch, self._run_as)
-
-        t0 = time.monotonic()
-        cmd = [
-            str(self._bindir / "initdb"),
-            "-D", str(scratch),
-            "-U", _SUPERUSER,
-            # trust auth: this is a private development cluster that listens on
-            # 127.0.0.1 and a socket inside data_dir only; there are no
-            # passwords to manage and nothing but this machine can reach it.
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            # skip fsync of the freshly created files (speed); the running
-            # server itself keeps fsync=on.
-            "--no-sync",
-            "--no-instructions",
-        ]
-        with open(self.initdb_log_path, "ab") as logf:
-            logf.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
-            logf.flush()
-            kw = child_kwargs(self._run_as)
-            kw.update(stdout=logf, stderr=subprocess.STDOUT, cwd=str(scratch))
-            proc = subprocess.Popen(cmd, **kw)
-            try:
-                rc = proc.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                stop_process(proc, timeout=5)
-                rc = proc.returncode
-        if rc != 0:
-            shutil.rmtree(scratch, ignore_errors=True)
-            tail = log_tail(self.initdb_log_path)
-            last = next((ln.strip() for ln in reversed(tail.splitlines()) if ln.strip()), "")
-            raise PrerequisiteError(
-                f"initdb failed with code {rc} ({last[:200]!r}): see {self.initdb_log_path} for details.",
-                detail=tail,
-            )
-        scratch.rename(self.pgdata)
-        self.initdb_seconds = time.monotonic() - t0
+        self.initdb_seconds = initdb(self._bindir, self.pgdata, self.initdb_log_path, self._run_as, _SUPERUSER)
         log.info("initialised PostgreSQL cluster in %s (%.2fs)", self.pgdata, self.initdb_seconds)
 
     def _choose_port(self) -> int:
@@ -282,7 +251,8 @@ class EmbeddedPostgres:
                     timeout=max(1.0, min(5.0, remaining)),
                 )
                 break
-            except (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError):
+            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.PostgresConnectionError):
+                # Not ready yet, or another server on the port refusing our user: ours dies of it (checked above).
                 if remaining <= 0:
                     raise PrerequisiteError(
                         f"Embedded PostgreSQL on {self.host}:{self.port} did not accept connections "
@@ -292,6 +262,10 @@ class EmbeddedPostgres:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.25)
         try:
+            served_from = Path(await conn.fetchval("SHOW data_directory"))
+            if served_from.resolve() != self.pgdata.resolve():
+                where = f"{self.host}:{self.port}"
+                raise PortTaken(f"another PostgreSQL (data directory {served_from}) answers on {where}.")
             if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", self.user):
                 await conn.execute(f"CREATE ROLE {_quote_ident(self.user)} LOGIN")
                 log.info("created role %s", self.user)

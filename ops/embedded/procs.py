@@ -26,7 +26,9 @@ ProcOrPid = Union[subprocess.Popen, int]
 
 __all__ = [
     "PrerequisiteError",
+    "PortTaken",
     "free_port",
+    "lost_port",
     "port_is_free",
     "wait_for_port",
     "stop_process",
@@ -36,21 +38,39 @@ __all__ = [
 
 
 class PrerequisiteError(RuntimeError):
-    """Something the embedded services need is missing or broken.
+    """Something the stack needs is missing or broken.
 
-    ``str(err)`` is always a single sentence on a single line telling the user
-    what to do.  Longer diagnostics (e.g. the tail of a log file) are kept in
-    :attr:`detail` so callers can show them on request.
+    :attr:`message` is always a single sentence on a single line telling the user
+    what to do (the CLI shows it).  Longer diagnostics (e.g. the tail of a log
+    file) are kept in :attr:`detail`; ``str(err)`` is the sentence followed by
+    them, so that a traceback or a test's failure shows why a process did not
+    start without its log file at hand.
     """
 
     def __init__(self, message: str, detail: str | None = None) -> None:
         message = " ".join(str(message).split())  # force a single line
         super().__init__(message)
         self.message = message
-        self.detail = detail
+        self.detail = detail or None
 
     def __str__(self) -> str:
-        return self.message
+        return f"{self.message}\n{self.detail}" if self.detail else self.message
+
+
+class PortTaken(PrerequisiteError):
+    """Another process holds the port a service was started on (it answered there, or the service could not
+    bind): with a port of our own choosing, the owner starts the service again on another."""
+
+
+# What PostgreSQL ("could not bind ...: Address already in use") and Tansu ("AddrInUse") log on a busy port.
+_ADDRESS_IN_USE = ("address already in use", "addrinuse", "address in use")
+
+
+def lost_port(log_path: Path | str | None) -> bool:
+    """True if the latest start recorded in the log (after its last "=== " header) failed to bind its port."""
+    tail = log_tail(log_path, lines=200)
+    latest = tail.rsplit("\n=== ", 1)[-1].lower()
+    return any(marker in latest for marker in _ADDRESS_IN_USE)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -78,7 +98,7 @@ def port_is_free(host: str, port: int) -> bool:
         return True
 
 
-def log_tail(path: Path | str | None, lines: int = 20) -> str:
+def log_tail(path: Path | str | None, lines: int = 40) -> str:
     """Last *lines* lines of a log file ('' if unreadable)."""
     if path is None:
         return ""

@@ -12,19 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ops.embedded import free_port, port_is_free
 from ops.launcher import Launcher
 from streams.settings import Settings, load_settings
 
 WORKERS = 2
-
-
-def _free_port_pair() -> int:
-    for _ in range(50):
-        port = free_port()
-        if port < 65000 and port_is_free("127.0.0.1", port + 1):
-            return port
-    raise RuntimeError("no two consecutive free ports for the workers' web endpoints")
 
 
 @contextlib.contextmanager
@@ -32,10 +23,9 @@ def own_stack(prefix: str, **overrides) -> Iterator[Launcher]:
     """A private stack (broker, PostgreSQL, two workers) for a module whose outcome must not depend on what the
     session's other tests publish, e.g. usage stamped "now" moving the workers' event-time clock."""
     path = Path(tempfile.mkdtemp(prefix=f"billing-{prefix}-", dir="/tmp"))
-    settings = load_settings(state_dir=path, worker_web_port=_free_port_pair(), broker_session_timeout_s=4.0,
-                             usage_batch_wait_ms=50, outbox_poll_ms=50, late_usage_limit_days=36500,
-                             api_port=free_port(), **overrides)  # fmt: skip
-    launcher = Launcher(settings)
+    settings = load_settings(state_dir=path, broker_session_timeout_s=4.0, usage_batch_wait_ms=50, outbox_poll_ms=50,
+                             late_usage_limit_days=36500, **overrides)  # fmt: skip
+    launcher = Launcher(settings, any_ports=True)  # bound by the launcher, so two stacks never collide
     try:
         launcher.start(workers=WORKERS)
         yield launcher
@@ -57,7 +47,6 @@ def state_dir() -> Iterator[Path]:
 def stack(state_dir: Path) -> Iterator[Launcher]:
     settings = load_settings(
         state_dir=state_dir,
-        worker_web_port=_free_port_pair(),
         broker_session_timeout_s=4.0,
         usage_batch_wait_ms=50,
         outbox_poll_ms=50,
@@ -68,9 +57,8 @@ def stack(state_dir: Path) -> Iterator[Launcher]:
         # (the openings go through a Faust agent, the usage through the batch path); short enough for the
         # park-limit test to see it expire.
         usage_park_limit_s=60,
-        api_port=free_port(),
     )
-    launcher = Launcher(settings)
+    launcher = Launcher(settings, any_ports=True)  # bound by the launcher, so two stacks never collide
     launcher.start(workers=WORKERS, api=True)  # the agent API process beside the workers, as `billing up` runs it
     yield launcher
     launcher.stop()

@@ -71,7 +71,7 @@ def _read_until(proc: subprocess.Popen, marker: str, timeout_s: float) -> list[s
 
 def test_up_then_ctrl_c_leaves_nothing_running() -> None:
     state = Path(tempfile.mkdtemp(prefix="billing-up-", dir="/tmp"))
-    proc = _billing(["up", "--workers", "1"], state, WORKER_WEB_PORT=str(free_port()), API_PORT=str(free_port()))
+    proc = _billing(["up", "--workers", "1"], state, WORKER_WEB_PORT="0", API_PORT=str(free_port()))
     startup = _read_until(proc, "press Ctrl-C to stop", timeout_s=90)
     started = _children(proc.pid)
     assert len(started) >= 3, "broker, PostgreSQL and a worker are running"

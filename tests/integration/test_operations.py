@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +40,43 @@ async def test_health_answers_on_every_worker(stack: Launcher) -> None:
         status, body = _get(f"http://127.0.0.1:{stack.settings.worker_web_port + index}/health")
         assert status == 200
         assert '"database":true' in body.replace(" ", "")
+
+
+async def test_the_api_health_checks_its_database(stack: Launcher) -> None:
+    status, body = _get(f"http://{stack.settings.api_host}:{stack.settings.api_port}/health")
+    assert (status, json.loads(body)) == (200, {"status": "ok", "checks": {"database": True}})
+
+
+def _log_lines(path: Path) -> tuple[list[str], str]:
+    """Complete lines, and the line still being written (no newline yet; '' if none)."""
+    *lines, partial = path.read_text(errors="replace").split("\n")
+    return lines, partial
+
+
+async def test_every_line_of_the_workers_and_apis_logs_is_one_json_object(stack: Launcher) -> None:
+    logs = [*sorted(stack.logs_dir().glob("worker-*.log")), stack.logs_dir() / "api.log"]
+    assert len(logs) == WORKERS + 1
+
+    def not_json(line: str) -> bool:
+        try:
+            return not isinstance(json.loads(line), dict)
+        except ValueError:
+            return True
+
+    async def bad_lines_and_ready_workers() -> tuple[dict[str, list[str]], int]:
+        bad, ready = {}, 0
+        for path in logs:
+            lines, partial = _log_lines(path)
+            # A line being written is judged once complete, unless it cannot be JSON's start (an escape code).
+            wrong = [line for line in lines if not_json(line)] + ([partial] if partial[:1] not in ("", "{") else [])
+            if wrong:
+                bad[path.name] = wrong
+            ready += sum('"worker ready"' in line for line in lines)
+        return bad, ready
+
+    # Until every worker has finished starting: Faust's spinner wrote a terminal escape into the log just then.
+    bad, _ = await eventually(bad_lines_and_ready_workers, lambda found: bool(found[0]) or found[1] >= WORKERS)
+    assert bad == {}
 
 
 async def test_two_workers_share_the_usage_partitions(stack: Launcher, live) -> None:

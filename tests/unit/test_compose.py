@@ -41,3 +41,22 @@ def test_every_role_is_a_billing_command() -> None:
 def test_workers_publish_distinct_host_ports() -> None:
     ports = [p for s in BILLING_ROLES.values() for p in s.get("ports", [])]
     assert len({p.split(":")[0] for p in ports}) == len(ports)
+
+
+def _mounted(service: dict, path: str) -> bool:
+    """True when `path` is on one of the service's named volumes (what survives `docker compose down`)."""
+    named = set(COMPOSE.get("volumes") or {})
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source in named and (path == target or path.startswith(target.rstrip("/") + "/")):
+            return True
+    return False
+
+
+def test_kafka_and_postgres_keep_their_data_on_the_volumes() -> None:
+    # apache/kafka writes to /tmp/kraft-combined-logs unless KAFKA_LOG_DIRS says otherwise: the topics would be
+    # lost with the container while the volume stayed empty. postgres:15 keeps PGDATA at /var/lib/postgresql/data.
+    kafka, postgres = SERVICES["kafka"], SERVICES["postgres"]
+    log_dirs = kafka["environment"].get("KAFKA_LOG_DIRS", "/tmp/kraft-combined-logs")
+    assert all(_mounted(kafka, d) for d in log_dirs.split(",")), f"KAFKA_LOG_DIRS={log_dirs} is not on a volume"
+    assert _mounted(postgres, postgres["environment"].get("PGDATA", "/var/lib/postgresql/data"))

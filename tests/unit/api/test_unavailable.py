@@ -19,4 +19,6 @@ async def test_an_unreachable_database_answers_503_and_retry_after() -> None:
     assert response.status_code == 503
     assert response.json() == {"error": "unavailable", "message": "the service cannot reach its database; try again shortly"}
     assert response.headers["Retry-After"] == "1"
-    assert health.status_code == 200  # liveness does not depend on the database
+    # Health checks what the API depends on (issue 16, point 20): it once answered 200 with the database down.
+    assert (health.status_code, health.json()) == (503, {"status": "degraded", "checks": {"database": False},
+                                                         "down": ["database"]})  # fmt: skip
