@@ -74,10 +74,18 @@ UtcDatetime = Annotated[
 IsoDate = Annotated[date, BeforeValidator(_date_only)]
 
 
+def _storable(value: str) -> str:
+    # JSON may carry a NUL as \u0000, but PostgreSQL's text and jsonb cannot hold it: refused here, with a
+    # reason, rather than failing the transaction that would store it.
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\u0000)")
+    return value
+
+
 # Bounded free text, non-empty because a blank value carries no meaning.
 # Named aliases (not a factory) so static type checkers can follow them.
-Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Text2000 = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_storable)]
+Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_storable)]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable)]
+Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_storable)]
+Text2000 = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_storable)]

@@ -113,6 +113,7 @@ def _envelope_ok(doc: dict) -> bool:
         and _is_id(doc["event_id"])
         and type(source) is str
         and 1 <= len(source) <= 128
+        and "\x00" not in source  # the schema refuses a NUL in text (PostgreSQL cannot store one)
     )
 
 
@@ -136,7 +137,7 @@ def _optional_ok(payload: dict) -> bool:
     msisdn = payload.get("msisdn")
     destination = payload.get("destination")
     return (msisdn is None or (type(msisdn) is str and _MSISDN.fullmatch(msisdn) is not None)) and (
-        destination is None or (type(destination) is str and 1 <= len(destination) <= 64)
+        destination is None or (type(destination) is str and 1 <= len(destination) <= 64 and "\x00" not in destination)
     )
 
 
