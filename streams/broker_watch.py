@@ -123,9 +123,11 @@ class BrokerWatch:
         except (BrokerUnreachable, KafkaError, OSError, asyncio.TimeoutError) as error:
             self.log.info("broker check skipped: the broker does not answer", error=repr(error))
             return
-        for (topic, partition), end in ends.items():
+        lost: set[str] = set()
+        for (topic, partition), end in sorted(ends.items()):
             floor = marks[(topic, partition)][1]
-            if end < floor:
+            if end < floor and topic not in lost:
+                lost.add(topic)
                 what = f"partition {partition} ends at offset {end}, below the {floor} we had published"
                 await self.record_loss(conn, topic, "offsets_backwards", what)
 
