@@ -53,15 +53,19 @@ async def insert_rated(conn: asyncpg.Connection, rows: list[tuple], stage_ready:
     in one statement; returns the rows new to us.
 
     COPY into a staging table, then one INSERT that skips records already billed and adds only the inserted rows
-    to cycle_usage, so a replay adds nothing twice. A record is already billed when its event id is, or when its
-    (source, record_id) is: mediation re-sends a call detail record under a new event id after a retry (the
-    unique index of migration 0016). ON CONFLICT DO NOTHING names no conflict target, so both keys skip, in the
-    same statement and transaction as the insert; it also skips a row this statement has just inserted, so a
-    record twice in one batch is inserted once. The copies of one record share their account, so they share a
-    partition and a lane; copies naming different accounts, written by two lanes or two workers at once, are
-    still inserted once: the second insert waits for the first transaction and then skips (or, in a lock cycle,
-    PostgreSQL aborts one transaction and the batch is retried). ``stage_ready``: the connection already has the
-    staging table (the usage consumer's own connections create it when they connect).
+    to cycle_usage, so a replay adds nothing twice. A record is identified by its (source, record_id): mediation
+    re-sends a call detail record under a new event id after a retry, and a redelivered event carries the same
+    record, so that key (the unique index of migration 0016) is the ON CONFLICT arbiter, checked in the same
+    statement and transaction as the insert; it also skips a row this statement has just inserted, so a record
+    twice in one batch is inserted once. The event id stays unique (the primary key), but it is not an arbiter: an
+    event id reused for a different record is a producer's error, which fails the insert and is dead-lettered by
+    the isolating store (UsageWriter.write), instead of being skipped as if it were a copy. One arbiter instead of
+    two: its pre-check is an index probe per row, about 3 µs of PostgreSQL per event (ops/bench/PROFILE.md).
+    The copies of one record share their account, so they share a partition and a lane; copies naming different
+    accounts, written by two lanes or two workers at once, are still inserted once: the second insert waits for
+    the first transaction and then skips (or, in a lock cycle, PostgreSQL aborts one and the batch is retried).
+    ``stage_ready``: the connection already has the staging table (the usage consumer's own connections create it
+    when they connect).
     """
     if not stage_ready:
         await conn.execute(STAGE_DDL)
@@ -101,7 +105,7 @@ async def insert_rated_isolating(
 # replaying one partition during a rebalance) lock them in the same order instead of deadlocking.
 _INSERT_RATED = (
     f"WITH inserted AS (INSERT INTO usage_events ({_QUOTED}) SELECT {_QUOTED} FROM usage_stage"
-    " ON CONFLICT DO NOTHING"
+    " ON CONFLICT (record_id, source) WHERE NOT billed_twice DO NOTHING"
     " RETURNING account_id, cycle_start, plan_id, plan_version, service, billable_units),"
     " totals AS (INSERT INTO cycle_usage AS t (account_id, cycle_start, plan_id, plan_version, service,"
     " billable_units, events)"

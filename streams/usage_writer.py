@@ -147,4 +147,7 @@ class UsageWriter:
 
 
 def _unstorable(error: Exception) -> str:
+    if isinstance(error, asyncpg.UniqueViolationError):  # the event id; a copy of the record would be skipped
+        return ("its event id is already billed for a different record (another source or record id): the producer"
+                " reused an event id; the rest of its batch was stored")  # fmt: skip
     return f"PostgreSQL cannot store this record ({type(error).__name__}: {error}); the rest of its batch was stored"

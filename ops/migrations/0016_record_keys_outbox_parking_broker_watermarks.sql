@@ -4,10 +4,10 @@
 -- Mediation re-sends a call detail record under a new event id after a retry: the record is identified by its
 -- source and record id too (both required by the schema, schemas/usage.py). Rows stored before this migration
 -- that repeat an earlier (source, record_id) were billed twice; they stay (they are what was billed) but are
--- marked and left out of the key, so the key can be built on any existing database. The insert's ON CONFLICT
--- DO NOTHING has no conflict target, so this index and the primary key both skip a duplicate
--- (streams/usage_store.py). record_id leads: source is nearly the same for every row, and comparisons then
--- decide on the first column.
+-- marked and left out of the key, so the key can be built on any existing database. The insert names this index
+-- as its ON CONFLICT arbiter (streams/usage_store.py): a copy of a record, under its own event id or a new one,
+-- is skipped. record_id leads: source is nearly the same for every row, and comparisons then decide on the first
+-- column.
 ALTER TABLE usage_events ADD COLUMN billed_twice boolean NOT NULL DEFAULT false;
 UPDATE usage_events u SET billed_twice = true
     FROM (SELECT event_id, row_number() OVER (PARTITION BY source, record_id ORDER BY received_at, event_id) AS nth

@@ -77,3 +77,20 @@ async def test_one_unstorable_record_is_dead_lettered_and_its_batch_is_billed(
     letter = await conn.fetchrow('SELECT error_kind, original_value FROM dead_letters WHERE source_topic = $1'
                                  ' AND partition = 0 AND "offset" = $2', USAGE.name, FAR_OFFSET + 3)  # fmt: skip
     assert letter["error_kind"] == "failed" and bytes(letter["original_value"]) == messages[3].value
+
+
+async def test_an_event_id_reused_for_another_record_is_a_dead_letter_not_a_silent_duplicate(live, conn) -> None:
+    """The record (source, record_id) decides what is a copy; the event id stays unique. A producer that reuses an
+    event id for a different record gets that record back as a dead letter with the reason, and the rest of the
+    batch is billed."""
+    population = await _opened(conn)
+    records = [record_of(e) for e in population.usage(4, id_prefix=unique("r"))]
+    messages = [RawMessage(USAGE.name, 1, FAR_OFFSET + n, r.key, r.value) for n, r in enumerate(records)]
+    batch = prepare(messages)
+    batch.usages[2] = batch.usages[2]._replace(event_id=batch.usages[0].event_id)  # a different record, same id
+
+    result = await UsageWriter(demo_catalog(), live).apply(conn, batch)
+
+    assert result.inserted == 3
+    [(message, rejection)] = result.dead
+    assert message.offset == FAR_OFFSET + 2 and "reused an event id" in rejection.reason
