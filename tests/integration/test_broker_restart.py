@@ -87,8 +87,8 @@ async def test_invoices_issued_while_the_broker_was_down_are_on_the_topic_and_th
     assert await fetchval(dsn, "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL") == 0
 
     # The command runs its own event loop, as it does for a person: here in a thread beside the test's loop.
-    replay = await asyncio.to_thread(CliRunner().invoke, main, ["outbox", "replay", "--since", started.isoformat(),
-                                                                "--topic", TOPIC], env={"DATABASE_URL": dsn})  # fmt: skip
+    args = ["outbox", "replay", "--since", started.isoformat(), "--topic", TOPIC]
+    replay = await asyncio.to_thread(CliRunner().invoke, main, args, env={"DATABASE_URL": dsn})
     assert replay.exit_code == 0, replay.output
     assert "broker data loss(es) covered" in replay.output and "done:" in replay.output
     await find_on_topic(live, TOPIC, published_before | issued_during)
