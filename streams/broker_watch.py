@@ -33,7 +33,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.cluster import ClusterMetadata
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.offset import OffsetRequest
 from aiokafka.structs import RecordMetadata, TopicPartition
 
@@ -179,11 +179,15 @@ class BrokerWatch:
                                     client_id=f"{settings.app_id}-admin")  # fmt: skip
         try:
             await admin.start()
-            await admin.create_topics([NewTopic(topic, spec.partitions(settings), settings.replication_factor)])
+            new = NewTopic(topic, spec.partitions(settings), settings.replication_factor)
+            answer = await admin.create_topics([new])
         except Exception as error:  # noqa: BLE001 - any failure leaves the topic failing, with the reason
             return f"the broker has no topic {topic} and creating it failed ({error!r})"
         finally:
             await admin.close()
+        refused = [code for _, code, *_ in answer.topic_errors if code not in (0, TopicAlreadyExistsError.errno)]
+        if refused:
+            return f"the broker has no topic {topic} and refused to create it ({for_code(refused[0]).__name__})"
         self.log.warning("created a topic the broker did not have", topic=topic, partitions=spec.partitions(settings))
         return None
 
