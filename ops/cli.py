@@ -13,6 +13,7 @@ import click
 from ops.agent_cli import register as register_agent_commands
 from ops.billing_cli import register as register_billing_commands
 from ops.cli_errors import BillingGroup, CommandFailed
+from ops.outbox_cli import register as register_outbox_commands
 from ops.report_cli import register as register_report_commands
 from streams.settings import load_settings
 
@@ -144,6 +145,7 @@ def settings_cmd() -> None:
 register_billing_commands(main)  # account show, cycles close, invoices held|release (ops/billing_cli.py)
 register_agent_commands(main)  # agent create, set-pin, claim, verify, view, complete (ops/agent_cli.py)
 register_report_commands(main)  # report retention, simulate retention (ops/report_cli.py)
+register_outbox_commands(main)  # outbox replay (ops/outbox_cli.py)
 
 
 class _Stop(Exception):

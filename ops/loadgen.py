@@ -78,7 +78,7 @@ class Population:
             at = self.start + timedelta(seconds=rng.randint(60, 20 * 86400))
             yield ev.UsageRecordedEvent(
                 **_meta(f"{id_prefix}-{n:08d}", "mediation/switch-1", at), type="usage.recorded.v1",
-                payload=UsageRecorded(account_id=account_id, record_id=f"cdr-{n:08d}", service=service,
+                payload=UsageRecorded(account_id=account_id, record_id=f"cdr-{id_prefix}-{n:08d}", service=service,
                                       quantity=quantity, unit=_UNITS[service], started_at=at),
             )  # fmt: skip
 

@@ -59,6 +59,14 @@ class Metrics:
             "billing_outbox_topic_failing", "1 while a topic's outbox rows keep failing to publish.", ["topic"],
             registry=r,
         )
+        self.outbox_parked = Counter(
+            "billing_outbox_parked", "Outbox rows set aside because the broker refuses them (too large, say).",
+            ["topic"], registry=r,
+        )
+        self.broker_data_lost = Counter(
+            "billing_broker_data_lost", "Times the broker was found without events it had acknowledged.",
+            ["topic", "what"], registry=r,
+        )
         self.batch_seconds = Histogram(
             "billing_batch_seconds",
             "Time to apply one batch (decode, write, commit).",

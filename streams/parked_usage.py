@@ -57,7 +57,11 @@ class ParkedUsageSweeper:
         result = await self.writer.apply(conn, batch)
         done = [r["event_id"] for r in rows if r["event_id"] not in set(result.parked)]
         await conn.execute("DELETE FROM parked_usage WHERE event_id = ANY($1::text[])", done)
-        self.ctx.metrics.events_applied.labels(USAGE.name, "usage.recorded.v1").inc(result.inserted)
+        metrics = self.ctx.metrics
+        metrics.events_applied.labels(USAGE.name, "usage.recorded.v1").inc(result.inserted)
+        metrics.events_duplicate.labels(USAGE.name).inc(result.duplicates)  # e.g. a record re-sent while parked
+        for _, rejection in result.dead:
+            metrics.dead_letters.labels(USAGE.name, str(rejection.kind)).inc()
 
     async def _expire(self, conn: asyncpg.Connection) -> int:
         limit_s = self.ctx.settings.usage_park_limit_s

@@ -32,7 +32,25 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def is_transient(error: BaseException) -> bool:
-    return isinstance(error, TRANSIENT_ERRORS)
+    # asyncpg files a protocol violation (08P01, e.g. a NUL byte in a statement's text) under connection errors,
+    # but waiting never cures it: retried, it would stall its partition for ever.
+    return isinstance(error, TRANSIENT_ERRORS) and not isinstance(error, asyncpg.ProtocolViolationError)
+
+
+# What PostgreSQL refuses because of a value (SQLSTATE class 22: a NUL byte in text, a number out of range; class
+# 23: a check constraint), and what asyncpg refuses while encoding one (a lone surrogate, an int beyond 64 bits).
+DATA_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProtocolViolationError,
+    ValueError,
+    OverflowError,
+)
+
+
+def caused_by_data(error: BaseException) -> bool:
+    """A failure one record's values can cause: that record is set aside, not retried and not its whole batch."""
+    return isinstance(error, DATA_ERRORS)
 
 
 async def retry_transient(
@@ -48,6 +66,8 @@ async def retry_transient(
         try:
             return await operation()
         except TRANSIENT_ERRORS as error:
+            if not is_transient(error):
+                raise
             attempt += 1
             on_retry(error, attempt)
             await asyncio.sleep(delay)

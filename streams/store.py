@@ -39,10 +39,13 @@ async def record_dead_letters(
 ) -> list[tuple[RawMessage, Rejection]]:
     """Store each bad record once (by source position) and queue it for the dead-letter topic.
 
-    Returns the ones that were new, so that a redelivered bad record is neither stored nor published twice.
+    Returns the ones that were new, so that a redelivered bad record is neither stored nor published twice. The
+    row keeps the whole original; the published letter carries an excerpt and the row's id (schemas/dead_letters.py).
     """
     new: list[tuple[RawMessage, Rejection]] = []
-    for message, rejection in items:
+    for message, refused in items:
+        # A reason may quote the input (a field name, say): it must be storable text even when the input is not.
+        rejection = Rejection(refused.kind, storable_text(refused.reason))
         row = await conn.fetchrow(
             'INSERT INTO dead_letters (source_topic, partition, "offset", error_kind, reason, original_key,'
             " original_value) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -56,12 +59,22 @@ async def record_dead_letters(
             message.value or b"",
         )
         if row is not None:
-            await enqueue(conn, DEAD_LETTERS.name, message.position.encode(), dead_letter_bytes(message, rejection))
+            letter = dead_letter_bytes(message, rejection, row["id"])
+            await enqueue(conn, DEAD_LETTERS.name, message.position.encode(), letter)
             new.append((message, rejection))
     return new
 
 
-def dead_letter_bytes(message: RawMessage, rejection: Rejection) -> bytes:
+def storable_text(text: str) -> str:
+    """``text`` with what PostgreSQL's text cannot hold (NUL) and UTF-8 cannot encode (lone surrogates) escaped."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def dead_letter_bytes(message: RawMessage, rejection: Rejection, stored_id: int | None = None) -> bytes:
     letter = DeadLetter.from_raw(
         source_topic=message.topic,
         partition=message.partition,
@@ -71,6 +84,7 @@ def dead_letter_bytes(message: RawMessage, rejection: Rejection) -> bytes:
         reason=rejection.reason[:2000],
         error_kind=str(rejection.kind),
         failed_at=datetime.now(UTC),
+        stored_id=stored_id,
     )
     return letter.model_dump_json().encode()
 

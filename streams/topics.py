@@ -103,13 +103,16 @@ EVENT_TOPICS: tuple[TopicSpec, ...] = (
 ALL_TOPICS: tuple[TopicSpec, ...] = (*EVENT_TOPICS, DEAD_LETTERS)
 
 
+QUEUE_TOPIC_PREFIX = "billing.queue."
+
+
 def queue_topic(queue: str) -> TopicSpec:
     """The topic of one agent queue: the `task.routed.v1` of that queue, for any agent tool to consume.
 
     Not in EVENT_TOPICS: the same events are also on TASK_EVENTS, which is their home topic.
     """
     return TopicSpec(
-        name=f"billing.queue.{queue}.v1",
+        name=f"{QUEUE_TOPIC_PREFIX}{queue}.v1",
         key="account_id",
         event_types=frozenset({"task.routed.v1"}),
         partition_class=PartitionClass.WORKFLOW,
@@ -128,6 +131,17 @@ def topic_for_event_type(event_type: str) -> TopicSpec:
         if spec.accepts(event_type):
             return spec
     raise KeyError(f"no topic carries event type {event_type!r}")
+
+
+def spec_for(name: str) -> TopicSpec | None:
+    """The spec of a topic this system writes, a queue's topic included, by name; None for any other name."""
+    for spec in ALL_TOPICS:
+        if spec.name == name:
+            return spec
+    queue = name.removeprefix(QUEUE_TOPIC_PREFIX).removesuffix(".v1")
+    if name.startswith(QUEUE_TOPIC_PREFIX) and name.endswith(".v1") and queue:
+        return queue_topic(queue)
+    return None
 
 
 def by_name(name: str) -> TopicSpec:

@@ -142,8 +142,8 @@ class UsageConsumer:
         self._observe(batch, result, persisted_at, timing)
 
     async def write(self, batch: PreparedBatch, assessment: Assessment) -> ApplyResult:
-        async with self.store_pool.acquire() as conn, conn.transaction():
-            return await self.writer.store(conn, batch, assessment, stage_ready=True)
+        async with self.store_pool.acquire() as conn:
+            return await self.writer.write(conn, batch, assessment, stage_ready=True)
 
     async def _open_store_pool(self) -> asyncpg.Pool:
         """One connection per lane, with the staging table made once per connection. Released connections
@@ -162,6 +162,9 @@ class UsageConsumer:
                              kind=str(rejection.kind), reason=rejection.reason[:300])  # fmt: skip
         if result.dead:
             self.ctx.outbox_signal.set()
+        if result.isolated_after is not None:
+            self.log.warning("usage batch stored record by record: PostgreSQL refused a value of some record",
+                             error=repr(result.isolated_after)[:300], ranges=batch.offset_ranges())  # fmt: skip
         # persisted_at and the offset ranges let the benchmark tell when each event became durable (ops/bench).
         self.log.info("usage batch applied", received=batch.size, rated=result.inserted,
                       duplicates=result.duplicates, parked=len(result.parked), dead_lettered=len(result.dead),

@@ -15,12 +15,13 @@ import asyncpg
 
 from streams.billing.catalog import Catalog
 from streams.decoding import ErrorKind, RawMessage, Rejection
+from streams.retry import caused_by_data
 from streams.settings import Settings
 from streams.store import record_dead_letters
 from streams.usage_batch import PreparedBatch, usage_row
 from streams.usage_rating import AccountView, RatingLimits, RatingOutcome, rate_batch
 from streams.account_cache import AccountCache
-from streams.usage_store import insert_rated, known_event_ids, park
+from streams.usage_store import insert_rated, insert_rated_isolating, known_records, park
 
 
 # Records decoded or rated before the event loop gets a turn. The previous batch's transaction runs meanwhile,
@@ -41,6 +42,7 @@ class ApplyResult:
     duplicates: int = 0
     parked: list[str] = field(default_factory=list)  # event ids still waiting for their account
     dead: list[tuple[RawMessage, Rejection]] = field(default_factory=list)
+    isolated_after: Exception | None = None  # the data error that made the batch be stored record by record
 
 
 class UsageWriter:
@@ -59,8 +61,26 @@ class UsageWriter:
         )
 
     async def apply(self, conn: asyncpg.Connection, batch: PreparedBatch) -> ApplyResult:
-        """Assess and store in one go, on one connection (the caller holds the transaction)."""
-        return await self.store(conn, batch, await self.assess(conn, batch))
+        """Assess and write in one go, on one connection (the caller holds the transaction)."""
+        return await self.write(conn, batch, await self.assess(conn, batch))
+
+    async def write(
+        self, conn: asyncpg.Connection, batch: PreparedBatch, assessment: Assessment, stage_ready: bool = False
+    ) -> ApplyResult:
+        """`store` in a transaction of its own (a savepoint inside the caller's). If PostgreSQL refuses a value of
+        some record (a NUL byte in text, a total beyond bigint), the batch is stored again with each such record
+        set aside as a dead letter, so one record never stops its partition nor takes its batch down with it."""
+        try:
+            async with conn.transaction():
+                return await self.store(conn, batch, assessment, stage_ready)
+        except Exception as error:  # noqa: BLE001 - only data errors are handled; anything else is raised
+            if not caused_by_data(error):
+                raise
+            refused = error
+        async with conn.transaction():
+            result = await self.store(conn, batch, assessment, stage_ready, isolate=True)
+        result.isolated_after = refused
+        return result
 
     async def assess(
         self, conn: asyncpg.Connection, batch: PreparedBatch, read: Mapping[str, AccountView] | None = None
@@ -81,30 +101,41 @@ class UsageWriter:
         for start in range(0, len(batch.usages), SLICE):
             outcome.extend(rate_batch(batch.usages[start : start + SLICE], accounts, self.catalog, limits), start)
             await asyncio.sleep(0)  # let the previous batch's transaction move on (see SLICE)
-        # A redelivered record that a rule now refuses (past its late limit, say) or parks was billed the first
-        # time: it is a duplicate, not a dead letter. Rated records need no lookup (ON CONFLICT skips them in
-        # `store`), which spares the common case a key probe per record.
+        # A redelivered record (or the same call detail record re-sent under a new event id) that a rule now
+        # refuses (past its late limit, say) or parks was billed the first time: a duplicate, not a dead letter.
+        # Rated records need no lookup (ON CONFLICT skips them in `store`), which spares the common case a key
+        # probe per record.
         unsettled = [i for i, _ in outcome.refused] + outcome.parked
-        known = await known_event_ids(conn, [batch.usages[i].event_id for i in unsettled]) if unsettled else set()
+        known = await known_records(conn, [batch.usages[i] for i in unsettled]) if unsettled else set()
         if known:
             outcome.refused = [(i, r) for i, r in outcome.refused if batch.usages[i].event_id not in known]
             outcome.parked = [i for i in outcome.parked if batch.usages[i].event_id not in known]
         return Assessment(outcome, len(unsettled) - len(outcome.refused) - len(outcome.parked))
 
     async def store(
-        self, conn: asyncpg.Connection, batch: PreparedBatch, assessment: Assessment, stage_ready: bool = False
+        self, conn: asyncpg.Connection, batch: PreparedBatch, assessment: Assessment, stage_ready: bool = False,
+        isolate: bool = False,
     ) -> ApplyResult:
-        """Write an assessed batch: rated rows with their cycle totals, dead letters, parked records."""
+        """Write an assessed batch: rated rows with their cycle totals, dead letters, parked records.
+        ``isolate``: rows PostgreSQL cannot store are found one by one and dead-lettered (see `write`)."""
         result = ApplyResult(duplicates=assessment.known)
         outcome, messages = assessment.outcome, batch.messages
         rows = [usage_row(row, messages[i]) for i, row in outcome.rated]
-        inserted = await insert_rated(conn, rows, stage_ready) if rows else 0
+        unstorable: list[tuple[int, Exception]] = []
+        if rows and isolate:
+            inserted, unstorable = await insert_rated_isolating(conn, rows)
+        else:
+            inserted = await insert_rated(conn, rows, stage_ready) if rows else 0
         result.inserted = inserted
-        result.duplicates += len(rows) - inserted
+        result.duplicates += len(rows) - len(unstorable) - inserted
         rejections = list(batch.rejections)
         rejections += [
             (RawMessage.of(messages[i]), Rejection(ErrorKind.REJECTED, reason)) for i, reason in outcome.refused
         ]
+        rejections += [
+            (RawMessage.of(messages[outcome.rated[n][0]]), Rejection(ErrorKind.FAILED, _unstorable(error)))
+            for n, error in unstorable
+        ]  # fmt: skip
         if rejections:
             result.dead = await record_dead_letters(conn, rejections)
         if outcome.parked:
@@ -113,3 +144,10 @@ class UsageWriter:
             result.parked = [usage.event_id for usage, _ in waiting]
         return result
 
+
+
+def _unstorable(error: Exception) -> str:
+    if isinstance(error, asyncpg.UniqueViolationError):  # the event id; a copy of the record would be skipped
+        return ("its event id is already billed for a different record (another source or record id): the producer"
+                " reused an event id; the rest of its batch was stored")  # fmt: skip
+    return f"PostgreSQL cannot store this record ({type(error).__name__}: {error}); the rest of its batch was stored"

@@ -19,9 +19,16 @@ _LAG_INTERVAL_S = 5.0
 def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.page("/health", name="health")
     async def health(web: View, request: Request) -> Response:
+        # 503 when this worker cannot work (no database, no broker); 200 "degraded" when it works but a person
+        # must act: the broker lost events the outbox had published (streams/broker_watch.py).
         checks = {"database": await ctx.database_answers(), "kafka": not app.consumer.should_stop}
         status = 200 if all(checks.values()) else 503
-        return web.json({"status": "ok" if status == 200 else "degraded", "checks": checks}, status=status)
+        losses = await _open_broker_losses(ctx) if status == 200 else []
+        body: dict = {"status": "ok" if status == 200 and not losses else "degraded", "checks": checks}
+        if losses:
+            checks["broker_data"] = False
+            body["broker_data_lost"] = losses
+        return web.json(body, status=status)
 
     @app.page("/queues/metrics", name="queue-metrics")
     async def queue_metrics(web: View, request: Request) -> Response:
@@ -67,4 +74,18 @@ async def _refresh_queue_metrics(ctx: WorkerContext) -> None:
         ctx.metrics.queue_service.update(figures, ctx.settings.service_level_threshold_s)
     except Exception as error:  # noqa: BLE001 - metrics must not fail the scrape
         ctx.log.warning("queue metrics not refreshed", error=repr(error))
+
+
+async def _open_broker_losses(ctx: WorkerContext) -> list[dict]:
+    """Losses not yet re-published (`billing outbox replay` resolves them), with what to do."""
+    try:
+        pool = await ctx.pool()
+        rows = await asyncio.wait_for(pool.fetch(
+            "SELECT topic, what, lost_since, detected_at FROM broker_data_losses WHERE resolved_at IS NULL"
+            " ORDER BY id"), timeout=2)  # fmt: skip
+    except Exception:  # noqa: BLE001 - the database check answers for the database
+        return []
+    return [{"topic": r["topic"], "what": r["what"], "detected_at": r["detected_at"].isoformat(),
+             "action": f"billing outbox replay --since {(r['lost_since'] or r['detected_at']).isoformat()}"
+                       f" --topic {r['topic']}"} for r in rows]  # fmt: skip
 

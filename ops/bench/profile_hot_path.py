@@ -70,7 +70,7 @@ def _timed_sync(name: str, function):
 
 def instrument() -> None:
     """Wrap the writer's steps (as imported by streams.usage_writer) with stage timers."""
-    for name in ("known_event_ids", "insert_rated"):
+    for name in ("known_records", "insert_rated"):
         setattr(usage_writer, name, _timed(f"db: {name}", getattr(usage_writer, name)))
     account_cache.load_accounts = _timed("db: load_accounts", account_cache.load_accounts)
     usage_writer.rate_batch = _timed_sync("rate_batch", usage_writer.rate_batch)

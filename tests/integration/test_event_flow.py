@@ -3,6 +3,7 @@ dead-lettered once with its reason and position, and never stops the valid event
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -190,3 +191,96 @@ async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -
         if await consumer.position(partition) < end:
             return True
     return False
+
+
+async def _duplicates_counted(live) -> float:
+    """billing_events_duplicate_total of the usage topic, over both workers (each counts its own partitions)."""
+    from tests.integration.test_operations import _get, _metric
+
+    ports = (live.worker_web_port, live.worker_web_port + 1)
+    return sum(_metric(_get(f"http://127.0.0.1:{port}/metrics")[1], "billing_events_duplicate_total", topic=USAGE.name)
+               for port in ports)  # fmt: skip
+
+
+async def test_a_call_detail_record_re_sent_under_a_new_event_id_is_billed_once(live) -> None:
+    """Mediation re-sends a record after a retry under a new event id: same source and record id, billed once,
+    whether the copy arrives in the same batch or long after the first was billed."""
+    population = Population.of(1, prefix=unique("cdr"))
+    account = population.account_ids[0]
+    first, marker, late_marker = population.usage(3, id_prefix=unique("m"))
+    retry = first.model_copy(update={"event_id": unique("retry")})
+    late_retry = first.model_copy(update={"event_id": unique("late-retry")})
+    duplicates_before = await _duplicates_counted(live)
+    dsn = live.require_database_url()
+    await publish(live.require_bootstrap(), [record_of(e) for e in [*population.openings(), first, retry, marker]])
+    # The marker follows both copies on the account's partition: once it is stored, both copies were handled.
+    stored = "SELECT count(*) FROM usage_events WHERE event_id = $1"
+    await eventually(lambda: fetchval(dsn, stored, marker.event_id), lambda n: n == 1)
+    await publish(live.require_bootstrap(), [record_of(e) for e in [late_retry, late_marker]])
+    await eventually(lambda: fetchval(dsn, stored, late_marker.event_id), lambda n: n == 1)
+
+    rows = await fetch(dsn, "SELECT event_id FROM usage_events WHERE source = $1 AND record_id = $2",
+                       first.source, first.payload.record_id)  # fmt: skip
+    assert [r["event_id"] for r in rows] == [first.event_id], "the re-sent record must not be billed again"
+    # Three records billed (the first copy and two markers): the cycle totals count three events, not five.
+    assert await fetchval(dsn, "SELECT sum(events) FROM cycle_usage WHERE account_id = $1", account) == 3
+    assert await fetchval(dsn, "SELECT count(*) FROM dead_letters WHERE original_key = $1", account.encode()) == 0
+    assert await eventually(lambda: _duplicates_counted(live), lambda n: n >= duplicates_before + 2)
+
+
+async def test_a_nul_byte_in_a_usage_field_is_a_dead_letter_and_the_partition_flows(live) -> None:
+    """JSON can carry \\u0000 in a string; PostgreSQL cannot store it. It stalled the partition (every retry of the
+    batch failed again); now it is refused as invalid and the records around it are billed."""
+    population = Population.of(1, prefix=unique("nul"))
+    account = population.account_ids[0]
+    good = list(population.usage(4, id_prefix=unique("n")))
+    body = good[0].model_dump(mode="json")
+    bad = {**body, "event_id": unique("nul-evt"), "source": "mediation/switch\u00001",
+           "payload": {**body["payload"], "record_id": unique("nul-cdr")}}  # fmt: skip
+    records = [*(record_of(e) for e in population.openings()), record_of(good[0]), record_of(good[1]),
+               Record(USAGE.name, account.encode(), orjson.dumps(bad)), record_of(good[2]), record_of(good[3])]
+    await publish(live.require_bootstrap(), records)
+
+    dsn = live.require_database_url()
+    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account),
+                     lambda n: n == len(good))  # fmt: skip
+    letters = await eventually(
+        lambda: fetch(dsn, "SELECT error_kind, reason, original_value FROM dead_letters WHERE original_key = $1",
+                      account.encode()),
+        lambda rows: len(rows) == 1,
+    )  # fmt: skip
+    assert letters[0]["error_kind"] == "invalid"
+    assert "source: must not contain a NUL character" in letters[0]["reason"]
+    assert bytes(letters[0]["original_value"]) == orjson.dumps(bad)
+
+
+async def test_a_huge_bad_record_is_kept_whole_and_published_as_a_bounded_letter(live) -> None:
+    """A 900 kB bad record made a dead letter larger than the broker takes; the outbox kept retrying it and, in
+    topic order, held every later letter back. Now PostgreSQL keeps the whole record and the topic gets an excerpt
+    with the size, the SHA-256 and the row's id, and the next letter follows it."""
+    account = unique("huge")
+    huge = b"\x00not json at all " + bytes(range(256)) * 3516  # 900,113 bytes
+    small = b"\x00also not json " + account.encode()
+    await publish(live.require_bootstrap(), [Record(USAGE.name, account.encode(), huge),
+                                             Record(USAGE.name, account.encode(), small)])  # fmt: skip
+    dsn = live.require_database_url()
+    rows = await eventually(
+        lambda: fetch(dsn, 'SELECT id, partition, "offset", original_value FROM dead_letters WHERE original_key = $1'
+                           ' ORDER BY "offset"', account.encode()),
+        lambda found: len(found) == 2,
+    )  # fmt: skip
+    assert [bytes(r["original_value"]) for r in rows] == [huge, small]
+    positions = {(r["partition"], r["offset"]): r["id"] for r in rows}
+
+    def ours(letters: list[dict]) -> dict[int, DeadLetter]:
+        return {x["source_offset"]: DeadLetter.model_validate(x) for x in letters
+                if x["source_topic"] == USAGE.name and (x["source_partition"], x["source_offset"]) in positions}
+
+    letters = ours(await read_dead_letters(live.require_bootstrap(), until=lambda ls: len(ours(ls)) == 2))
+    big, little = (letters[r["offset"]] for r in rows)
+    from schemas.dead_letters import VALUE_EXCERPT_MAX  # (here: the code before the fix had no such bound)
+
+    assert big.truncated and big.original_value() == huge[:VALUE_EXCERPT_MAX]
+    assert (big.original_value_size, big.original_value_sha256) == (len(huge), hashlib.sha256(huge).hexdigest())
+    assert big.stored_id == rows[0]["id"]
+    assert not little.truncated and little.original_value() == small and little.stored_id == rows[1]["id"]

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from streams.topics import queue_topic
-from tests.integration.helpers import eventually, fetchval, unique
+from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +55,28 @@ async def test_a_row_for_a_missing_topic_does_not_delay_a_row_for_an_existing_on
     assert counted, "no worker counted the failing topic's sends"
     # Rows for such a topic are retried for ever (with a backoff); this one is the test's own, so it goes.
     await fetchval(dsn, "DELETE FROM outbox WHERE id = $1 RETURNING id", stuck)
+
+
+async def test_a_row_the_broker_refuses_is_parked_and_its_topic_goes_on(live) -> None:
+    """A row no broker takes (here 1.1 MB, over the producer's and the broker's 1 MiB limit) held its topic for
+    ever: the relay keeps each topic in order and retried it first every time. Now, refused three times for what
+    it is, it is parked (kept, counted, logged) and the rows behind it are published."""
+    dsn = live.require_database_url()
+    topic = queue_topic("billing").name  # created by `billing topics`; no worker consumes it
+    conn = await asyncpg.connect(dsn)
+    try:
+        huge = await conn.fetchval("INSERT INTO outbox (topic, key, value) VALUES ($1, $2, $3) RETURNING id",
+                                   topic, b"acc-huge", b"x" * 1_100_000)  # fmt: skip
+    finally:
+        await conn.close()
+    behind = await _enqueue(dsn, topic, unique("behind-evt"))
+    await eventually(lambda: fetchval(dsn, "SELECT published_at IS NOT NULL FROM outbox WHERE id = $1", behind),
+                     lambda published: published, timeout_s=90)  # fmt: skip
+    parked = await fetch(dsn, "SELECT attempts, last_error, parked_at, published_at FROM outbox WHERE id = $1", huge)
+    assert parked[0]["parked_at"] is not None and parked[0]["published_at"] is None
+    assert parked[0]["attempts"] == 3 and "MessageSizeTooLarge" in parked[0]["last_error"]
+    ports = (live.worker_web_port, live.worker_web_port + 1)
+    counted = [line for port in ports for line in _worker_metrics(port).splitlines()
+               if line.startswith("billing_outbox_parked_total") and topic in line]  # fmt: skip
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in counted) >= 1, "no worker counted the parked row"
+    await fetchval(dsn, "DELETE FROM outbox WHERE id = $1 RETURNING id", huge)  # the test's own row

@@ -378,3 +378,35 @@ def test_any_money_round_trips(amount: int, currency: str) -> None:
 def test_money_outside_safe_range_is_refused(amount: int) -> None:
     with pytest.raises(ValidationError):
         Money(amount_minor=amount, currency="EUR")
+
+
+def test_a_dead_letter_of_a_huge_message_fits_any_broker_and_points_at_the_whole() -> None:
+    """A 900 kB refused record became a 1.2 MB letter, larger than the broker takes, and blocked the dead-letter
+    topic. The letter now carries an excerpt, the whole value's size and SHA-256, and its dead_letters row id."""
+    import hashlib
+
+    from schemas.dead_letters import KEY_EXCERPT_MAX, VALUE_EXCERPT_MAX
+
+    value, key = bytes(range(256)) * 3600, b"k" * 5000  # 921,600 bytes; a key far over any sane one
+    letter = DeadLetter.from_raw("billing.usage.v1", 2, 7, key, value, "\u2028" * 5000,
+                                 DeadLetterErrorKind.UNDECODABLE, FAILED_AT, stored_id=41)  # fmt: skip
+    body = letter.model_dump_json().encode()
+    assert len(body) < 128 * 1024 < 1024 * 1024  # the broker's default message limit is 1 MiB
+    assert letter.truncated and letter.stored_id == 41
+    assert letter.original_value() == value[:VALUE_EXCERPT_MAX] and letter.original_key() == key[:KEY_EXCERPT_MAX]
+    assert letter.original_value_size == 921_600
+    assert letter.original_value_sha256 == hashlib.sha256(value).hexdigest()
+    assert DeadLetter.model_validate_json(body) == letter
+
+
+def test_a_small_dead_letter_is_whole() -> None:
+    letter = DeadLetter.from_raw("t", 0, 0, b"k", b"tiny", "r", DeadLetterErrorKind.INVALID, FAILED_AT)
+    assert not letter.truncated and letter.original_value() == b"tiny" and letter.original_value_size == 4
+
+
+def test_free_text_refuses_a_nul_character() -> None:
+    document = _example_json("usage.recorded.v1")
+    document["source"] = "mediation\x00"
+    with pytest.raises(ValidationError) as caught:
+        EVENT_ADAPTER.validate_python(document)
+    assert explain(caught.value) == "source: must not contain a NUL character (\\u0000)"

@@ -53,3 +53,11 @@ def test_readme_examples_are_valid_messages_for_their_topic() -> None:
             continue
         event = parse_event(body.encode())
         assert by_name(topic).accepts(event.type) and event.payload.account_id == key
+
+
+def test_the_outbox_relay_knows_the_spec_of_every_topic_it_may_have_to_create() -> None:
+    from streams.topics import ALL_TOPICS, queue_topic, spec_for
+
+    assert all(spec_for(spec.name) == spec for spec in ALL_TOPICS)
+    assert spec_for("billing.queue.tier2.v1") == queue_topic("tier2")
+    assert spec_for("billing.queue..v1") is None and spec_for("someone.elses.topic") is None

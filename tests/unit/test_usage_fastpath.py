@@ -97,3 +97,19 @@ def test_generated_traffic_takes_the_one_pass_path() -> None:
         matched = one_pass(raw)
         assert matched is not None, raw
         assert matched == from_json(raw) == _verdict(raw)
+
+
+def test_a_nul_in_text_is_refused_by_both_paths_with_a_reason() -> None:
+    """PostgreSQL cannot store a NUL in text: JSON's \\u0000 is refused at decode, never accepted and failed on."""
+    for field in ("source", "destination"):
+        doc = orjson.loads(orjson.dumps(CANONICAL))
+        (doc if field == "source" else doc["payload"])[field] = "switch\x001"
+        raw = orjson.dumps(doc)
+        assert b"\\u0000" in raw
+        assert fast_usage(raw) is None
+        try:
+            parse_event(raw)
+        except ValidationError as error:
+            assert "must not contain a NUL character" in str(error)
+        else:
+            raise AssertionError(f"a NUL in {field} was accepted")
