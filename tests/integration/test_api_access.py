@@ -242,7 +242,7 @@ async def test_refusals_are_audited_and_the_log_cannot_be_edited(world) -> None:
 async def test_the_launchers_api_process_answers_over_http(live) -> None:
     base = f"http://{live.api_host}:{live.api_port}"
     async with httpx.AsyncClient(base_url=base) as client:
-        assert (await client.get("/health")).json() == {"status": "ok"}
+        assert (await client.get("/health")).json() == {"status": "ok", "checks": {"database": True}}
         assert_refused(await client.get("/queues"), 401, "unauthenticated")
         assert_refused(await client.post("/tasks/claim", headers=bearer("forged")), 401, "unauthenticated")
         schema = (await client.get("/openapi.json")).json()

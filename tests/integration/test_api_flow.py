@@ -205,11 +205,14 @@ async def test_call_to_completed_task_through_the_api(api) -> None:
 
 
 async def billing_task_events(pool) -> list[tuple[str, str, str]]:
-    """(event id, task id, type) of every accepted or completed task event the store wrote for billing, once each."""
+    """(event id, task id, type) of every answer (a task's first acceptance: one that went back to the queue and
+    was accepted again is answered_before, not a second answer) and every completion the store wrote for
+    billing, once each."""
     rows = await pool.fetch(
         "SELECT DISTINCT e->>'event_id' AS id, e->'payload'->>'task_id' AS task_id, e->>'type' AS type"
         " FROM (SELECT convert_from(value, 'UTF8')::jsonb AS e FROM outbox) AS o"
-        " WHERE e->>'type' IN ('task.accepted.v1', 'task.completed.v1') AND e->'payload'->>'queue' = 'billing'")
+        " WHERE e->>'type' IN ('task.accepted.v1', 'task.completed.v1') AND e->'payload'->>'queue' = 'billing'"
+        " AND coalesce((e->'payload'->>'answered_before')::boolean, false) = false")
     return [(r["id"], r["task_id"], r["type"]) for r in rows]
 
 

@@ -250,7 +250,7 @@ async def test_a_nul_byte_in_a_usage_field_is_a_dead_letter_and_the_partition_fl
         lambda rows: len(rows) == 1,
     )  # fmt: skip
     assert letters[0]["error_kind"] == "invalid"
-    assert "source: must not contain a NUL character" in letters[0]["reason"]
+    assert "source: text must not contain a NUL character" in letters[0]["reason"]
     assert bytes(letters[0]["original_value"]) == orjson.dumps(bad)
 
 
