@@ -24,10 +24,10 @@ integration: $(STAMP) prerequisites
 up: $(STAMP) prerequisites
 	$(BIN)/billing up
 
-# The issue 3 benchmark: 100,000 accounts, 1,000,000 usage events; writes ops/bench/results.json and .png.
+# The issue 3 benchmark: 100,000 accounts, 1,000,000 usage events; writes tools/bench/results.json and .png.
 # Smaller: make bench BENCH_ARGS="--events 100000 --accounts 10000"
 bench: $(STAMP) $(VENV)/.installed-bench prerequisites
-	$(BIN)/python -m ops.bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 $(VENV)/.installed-bench: $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable '.[test,bench]'

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.launcher import Launcher
-from streams.settings import Settings, load_settings
+from billing.entrypoints.stack.launcher import Launcher
+from billing.platform.settings import Settings, load_settings
 
 WORKERS = 2
 

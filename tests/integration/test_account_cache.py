@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from streams.account_cache import AccountCache
+from billing.usage.account_cache import AccountCache
 from tests.integration.helpers import unique
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ops.loadgen import publish, record_of
-from streams.context import create_pool
-from streams.queues.lifecycle import NewTask, insert_task, make_task_id
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.platform.context import create_pool
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from tests.integration.helpers import eventually, unique
 from tests.integration.test_api_flow import customer
 
@@ -32,7 +32,7 @@ def billing(live, *args: str, token: str | None = None) -> subprocess.CompletedP
     env.pop("AGENT_TOKEN", None)
     if token:
         env["AGENT_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "billing.entrypoints.cli.main", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)  # fmt: skip
 
 

@@ -14,20 +14,20 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from api.agent_store import create_agent, set_account_pin
-from api.app import create_app
-from api.roles import Role
-from ops.loadgen import publish, record_of
-from schemas import envelope as ev
-from schemas import parse_event
-from schemas.accounts import AccountOpened, Contact
-from schemas.calls import CallChannel, CallReason, CallStarted
-from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
-from schemas.usage import ServiceKind, UsageRecorded, UsageUnit
-from streams.context import create_pool
-from streams.queues import store
-from streams.queues.lifecycle import NewTask, insert_task, make_task_id
-from streams.topics import DISPUTES
+from billing.identity.agent_store import create_agent, set_account_pin
+from billing.entrypoints.api.app import create_app
+from billing.identity.rules.roles import Role
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.contracts import envelope as ev
+from billing.contracts import parse_event
+from billing.contracts.accounts import AccountOpened, Contact
+from billing.contracts.calls import CallChannel, CallReason, CallStarted
+from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from billing.contracts.usage import ServiceKind, UsageRecorded, UsageUnit
+from billing.platform.context import create_pool
+from billing.care import store
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
+from billing.platform.topics import DISPUTES
 from tests.integration.helpers import eventually, unique
 
 pytestmark = pytest.mark.integration

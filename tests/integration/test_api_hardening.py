@@ -17,20 +17,20 @@ import asyncpg
 import httpx
 import pytest
 
-from api import verification
-from api.agent_store import create_agent, set_account_pin
-from api.lockout import LockoutPolicy
-from api.notifications import FileSender, NotificationRelay, WebhookSender
-from api.roles import Role
-from api.secrets import CodeSeal
-from api.verification import CODE_MESSAGE
-from ops.loadgen import publish, record_of
-from schemas import envelope as ev
-from schemas.accounts import AccountOpened, Contact
-from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
-from streams.context import create_pool
-from streams.queues import store
-from streams.queues.lifecycle import NewTask, insert_task, make_task_id
+from billing.identity import verification
+from billing.identity.agent_store import create_agent, set_account_pin
+from billing.identity.rules.lockout import LockoutPolicy
+from billing.identity.notifications import FileSender, NotificationRelay, WebhookSender
+from billing.identity.rules.roles import Role
+from billing.identity.rules.secrets import CodeSeal
+from billing.identity.verification import CODE_MESSAGE
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.contracts import envelope as ev
+from billing.contracts.accounts import AccountOpened, Contact
+from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from billing.platform.context import create_pool
+from billing.care import store
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from tests.integration.helpers import eventually, unique
 from tests.integration.test_api_flow import delivered
 

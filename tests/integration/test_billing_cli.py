@@ -13,9 +13,9 @@ from datetime import UTC, date, datetime
 import pytest
 from click.testing import CliRunner
 
-from ops.cli import main
-from schemas.usage import ServiceKind
-from streams.settings import Settings
+from billing.entrypoints.cli.main import main
+from billing.contracts.usage import ServiceKind
+from billing.platform.settings import Settings
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_invoicing_month import find_on_topic, opened, publish_and_wait, used
 

@@ -18,10 +18,10 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from ops.cli import main
-from ops.embedded import EmbeddedBroker
-from ops.launcher import Launcher
-from streams.topics import INVOICES_ISSUED
+from billing.entrypoints.cli.main import main
+from billing.entrypoints.stack import EmbeddedBroker
+from billing.entrypoints.stack.launcher import Launcher
+from billing.platform.topics import INVOICES_ISSUED
 from tests.integration.conftest import own_stack
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_invoicing_month import close_for, find_on_topic, opened, publish_and_wait

@@ -4,7 +4,7 @@ on those partitions still takes effect exactly once (nothing accepted is lost, n
 The case needs a consumer group with no committed offset at all, which the session stack cannot promise (other
 tests commit on the same topics), so this module starts its own small stack: embedded broker, PostgreSQL and two
 workers in a fresh group. Worker 0 is killed once the first counts are stored (before Faust's first commit) and
-restarted at once, so its partitions go straight back to it still uncommitted. Without the seek in streams/app.py
+restarted at once, so its partitions go straight back to it still uncommitted. Without the seek in src/billing/entrypoints/worker/app.py
 (_ConsumerThread) this failed 3 runs of 3: the records fetched during the table recovery were dropped and never
 read again, and the count stayed short of 1500."""
 
@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops.launcher import Launcher
-from ops.loadgen import publish, record_of
-from ops.observe import committed_offsets
-from schemas import envelope as ev
-from schemas.tasks import TaskKind, TaskRouted, Tier
-from streams.queues.metrics import window_start
-from streams.topics import TASK_EVENTS
+from billing.entrypoints.stack.launcher import Launcher
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.entrypoints.cli.observe import committed_offsets
+from billing.contracts import envelope as ev
+from billing.contracts.tasks import TaskKind, TaskRouted, Tier
+from billing.care.rules.queue_metrics import window_start
+from billing.platform.topics import TASK_EVENTS
 from tests.integration.conftest import WORKERS, own_stack
 from tests.integration.helpers import eventually, fetchval, unique
 

@@ -16,17 +16,17 @@ from datetime import UTC, date, datetime
 import asyncpg
 import pytest
 
-from ops.loadgen import Population, Record, publish, record_of
-from schemas import envelope as ev
-from schemas.discounts import DiscountGranted, DiscountKind
-from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
-from schemas.money import Money
-from streams.authority.grants import AgentProfile, GrantRequest
-from streams.authority.policy import AuthorityPolicy, GrantKind, Role
-from streams.authority.policy_defaults import DEFAULT_POLICY_DATA
-from streams.billing.catalog import demo_catalog
-from streams.discounts.service import DiscountAsk, approve_request, refuse_request, request_discount
-from streams.invoicing.closer import close_due_cycles
+from billing.entrypoints.stack.loadgen import Population, Record, publish, record_of
+from billing.contracts import envelope as ev
+from billing.contracts.discounts import DiscountGranted, DiscountKind
+from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from billing.contracts.money import Money
+from billing.discounts.rules.grants import AgentProfile, GrantRequest
+from billing.discounts.rules.policy import AuthorityPolicy, GrantKind, Role
+from billing.discounts.rules.policy_defaults import DEFAULT_POLICY_DATA
+from billing.invoicing.rules.catalog import demo_catalog
+from billing.discounts.service import DiscountAsk, approve_request, refuse_request, request_discount
+from billing.invoicing.closer import close_due_cycles
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration

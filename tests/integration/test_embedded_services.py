@@ -1,4 +1,4 @@
-"""Integration tests for ops.embedded: real Tansu broker and real PostgreSQL."""
+"""Integration tests for billing.entrypoints.stack: real Tansu broker and real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.embedded import EmbeddedBroker, EmbeddedPostgres, PrerequisiteError, port_is_free
-from ops.embedded.procs import pid_alive, stop_process
+from billing.entrypoints.stack import EmbeddedBroker, EmbeddedPostgres, PrerequisiteError, port_is_free
+from billing.entrypoints.stack.procs import pid_alive, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -238,7 +238,7 @@ def test_broker_binary_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_postgres_binaries_missing(pg_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ops.embedded.pg_host as pg_host
+    import billing.entrypoints.stack.pg_host as pg_host
 
     monkeypatch.setattr(pg_host.shutil, "which", lambda *a, **k: None)
     monkeypatch.setattr(pg_host.glob, "glob", lambda *a, **k: [])

@@ -12,13 +12,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ops.loadgen import Population, Record, bad_usage_records, publish, record_of
-from schemas import DeadLetter, dump_event
-from schemas import envelope as ev
-from schemas.calls import CallAnswered
-from schemas.disputes import DisputeOutcome, DisputeResolved
-from schemas.money import Money
-from streams.topics import DEAD_LETTERS, USAGE
+from billing.entrypoints.stack.loadgen import Population, Record, bad_usage_records, publish, record_of
+from billing.contracts import DeadLetter, dump_event
+from billing.contracts import envelope as ev
+from billing.contracts.calls import CallAnswered
+from billing.contracts.disputes import DisputeOutcome, DisputeResolved
+from billing.contracts.money import Money
+from billing.platform.topics import DEAD_LETTERS, USAGE
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration
@@ -278,7 +278,7 @@ async def test_a_huge_bad_record_is_kept_whole_and_published_as_a_bounded_letter
 
     letters = ours(await read_dead_letters(live.require_bootstrap(), until=lambda ls: len(ours(ls)) == 2))
     big, little = (letters[r["offset"]] for r in rows)
-    from schemas.dead_letters import VALUE_EXCERPT_MAX  # (here: the code before the fix had no such bound)
+    from billing.contracts.dead_letters import VALUE_EXCERPT_MAX  # (here: the code before the fix had no such bound)
 
     assert big.truncated and big.original_value() == huge[:VALUE_EXCERPT_MAX]
     assert (big.original_value_size, big.original_value_sha256) == (len(huge), hashlib.sha256(huge).hexdigest())

@@ -7,7 +7,7 @@
 - `billing cycles close --as-of` a date later than the event-time clock and today is refused unless --force
   (point 11).
 
-Demo catalog (streams/billing/catalog_demo_data.py): mobile-s v2 fee 1099 cents, voice 6000 s included, 60/1,
+Demo catalog (src/billing/invoicing/rules/catalog_demo_data.py): mobile-s v2 fee 1099 cents, voice 6000 s included, 60/1,
 6000 s @ 0.14 then @ 0.08, tax DE 19 %; mobile-jo v1 in fils: fee 7500, voice 3000 s included, 60/1, 6000 s @
 0.35 then @ 0.2; sms 50 included then 12.5; data 5 GiB included then 0.000002 per byte (started kB); tax JO 16 %.
 Runs on the dated stack (no closer of its own; late limit 36500 days).
@@ -21,12 +21,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from ops.cli import main
-from ops.loadgen import publish, record_of
-from schemas import envelope as ev
-from schemas.accounts import AccountClosed, ClosureReason
-from schemas.usage import ServiceKind
-from streams.invoicing import event_time_clock
+from billing.entrypoints.cli.main import main
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.contracts import envelope as ev
+from billing.contracts.accounts import AccountClosed, ClosureReason
+from billing.contracts.usage import ServiceKind
+from billing.invoicing.loop import event_time_clock
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_invoicing_month import amounts, close_for, invoice_of, nov, opened, publish_and_wait, used
 

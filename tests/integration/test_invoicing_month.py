@@ -1,6 +1,6 @@
 """A telecom month through the real topics and workers, closed by the real closer, checked to the minor unit.
 
-Every amount below is worked out by hand from the demo catalog (streams/billing/catalog_demo_data.py):
+Every amount below is worked out by hand from the demo catalog (src/billing/invoicing/rules/catalog_demo_data.py):
     mobile-s v2 (from 2026-07-01): fee 1099; voice 6000 s included, 60/1, tiers 6000 s @ 0.14 then @ 0.08;
                                    sms 100 included; data 2 GiB included. EUR cents.
     mobile-l v1: fee 2999; voice 60000 s included, 60/1; sms 100; data 20 GiB (per started kB).
@@ -25,13 +25,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ops.loadgen import publish, record_of
-from schemas import envelope as ev
-from schemas.accounts import AccountOpened, AccountPlanChanged, Contact
-from schemas.usage import ServiceKind, UsageRecorded, UsageUnit
-from streams.billing.catalog import demo_catalog
-from streams.invoicing import close_due_cycles
-from streams.settings import Settings
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.contracts import envelope as ev
+from billing.contracts.accounts import AccountOpened, AccountPlanChanged, Contact
+from billing.contracts.usage import ServiceKind, UsageRecorded, UsageUnit
+from billing.invoicing.rules.catalog import demo_catalog
+from billing.invoicing.closer import close_due_cycles
+from billing.platform.settings import Settings
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime
 import asyncpg
 import pytest
 
-from streams.billing.catalog import demo_catalog
-from streams.invoicing import close_due_cycles
-from streams.settings import Settings
+from billing.invoicing.rules.catalog import demo_catalog
+from billing.invoicing.closer import close_due_cycles
+from billing.platform.settings import Settings
 from tests.integration.helpers import fetchval, unique
 from tests.integration.test_invoicing_month import opened, publish_and_wait
 

@@ -11,18 +11,18 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from ops.loadgen import publish, record_of
-from schemas import envelope as ev
-from schemas import parse_event
-from schemas.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.contracts import envelope as ev
+from billing.contracts import parse_event
+from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from click.testing import CliRunner
 
-from ops.cli import main
-from streams.authority.grants import GrantRequest
-from streams.authority.policy import GrantKind
-from streams.context import create_pool
-from streams.discounts.service import DiscountAsk, request_discount
-from streams.invoicing import ReleaseError, release_held, void_held
+from billing.entrypoints.cli.main import main
+from billing.discounts.rules.grants import GrantRequest
+from billing.discounts.rules.policy import GrantKind
+from billing.platform.context import create_pool
+from billing.discounts.service import DiscountAsk, request_discount
+from billing.invoicing.held import ReleaseError, release_held, void_held
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_discounts_scenarios import (
     AGENT,

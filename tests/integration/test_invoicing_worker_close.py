@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from schemas.usage import ServiceKind
-from streams.settings import Settings
+from billing.contracts.usage import ServiceKind
+from billing.platform.settings import Settings
 from tests.integration.conftest import own_stack
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_invoicing_month import find_on_topic, opened, publish_and_wait, used

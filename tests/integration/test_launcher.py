@@ -15,9 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ops.embedded import free_port
-from ops.launcher import Launcher
-from streams.settings import load_settings
+from billing.entrypoints.stack import free_port
+from billing.entrypoints.stack.launcher import Launcher
+from billing.platform.settings import load_settings
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _billing(args: list[str], state: Path, **env: str) -> subprocess.Popen:
     clean = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
     clean.update(STATE_DIR=str(state), **env)
-    return subprocess.Popen([sys.executable, "-m", "ops.cli", *args], cwd=ROOT, env=clean,
+    return subprocess.Popen([sys.executable, "-m", "billing.entrypoints.cli.main", *args], cwd=ROOT, env=clean,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_as_if_started_in_the_background)  # fmt: skip
 

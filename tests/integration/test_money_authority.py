@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.agent_store import create_agent, set_account_pin
-from api.roles import Role
-from ops.loadgen import publish, record_of
-from streams.authority.policy import AuthorityPolicy
-from streams.authority.policy_defaults import DEFAULT_POLICY_DATA
-from streams.queues import store
+from billing.identity.agent_store import create_agent, set_account_pin
+from billing.identity.rules.roles import Role
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.discounts.rules.policy import AuthorityPolicy
+from billing.discounts.rules.policy_defaults import DEFAULT_POLICY_DATA
+from billing.care import store
 from tests.integration.helpers import eventually, unique
 from tests.integration.test_discounts_api import CALLER_PIN, _auth, _call_task, _hold, api_world
 from tests.integration.test_discounts_scenarios import _open_account

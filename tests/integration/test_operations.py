@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.launcher import Launcher
-from ops.loadgen import Population, bad_usage_records, publish, record_of
+from billing.entrypoints.stack.launcher import Launcher
+from billing.entrypoints.stack.loadgen import Population, bad_usage_records, publish, record_of
 from tests.integration.conftest import WORKERS
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 

@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 import pytest
 
-from streams.topics import queue_topic
+from billing.platform.topics import queue_topic
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration

@@ -11,16 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops.launcher import Launcher
-from ops.loadgen import Record, publish, record_of
-from ops.observe import committed_offsets
-from schemas import envelope as ev
-from schemas.tasks import (
+from billing.entrypoints.stack.launcher import Launcher
+from billing.entrypoints.stack.loadgen import Record, publish, record_of
+from billing.entrypoints.cli.observe import committed_offsets
+from billing.contracts import envelope as ev
+from billing.contracts.tasks import (
     CancelCause, HoldoutArm, Practice, RequeueCause, TaskAccepted, TaskCancelled, TaskCompleted, TaskKind,
     TaskOutcome, TaskRequeued, TaskRouted, Tier,
 )  # fmt: skip
-from streams.queues.metrics import window_start
-from streams.topics import TASK_EVENTS
+from billing.care.rules.queue_metrics import window_start
+from billing.platform.topics import TASK_EVENTS
 from tests.integration.conftest import WORKERS
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 
@@ -123,7 +123,7 @@ async def test_queue_metrics_match_the_hand_computed_figures_on_both_workers(sta
         lambda: _json(url), lambda r: queue in r["queues"] and [r["queues"][queue][c] for c in counts] == [10, 7, 2, 5]
     )
     q = report["queues"][queue]
-    # Within 20 s means wait <= 20 (streams/care/service_level.py): 5, 10, 15, 19, 20 of the 7 answered.
+    # Within 20 s means wait <= 20 (src/billing/care/rules/service_level.py): 5, 10, 15, 19, 20 of the 7 answered.
     assert q["service_level"]["value"] == "0.7143"  # 5/7
     assert q["service_level"]["threshold_s"] == 20
     # SL2 adds the abandons: 5 answered within + 1 abandoned within (8 s; 40 s is not) over 7 + 2.

@@ -13,18 +13,18 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import pytest
 
-from ops.loadgen import publish, record_of
-from ops.observe import read_topic
-from schemas import envelope as ev
-from schemas import parse_event
-from schemas.accounts import AccountClosed, AccountOpened, ClosureReason, Contact
-from schemas.calls import CallAbandoned, CallChannel, CallReason, CallStarted
-from schemas.disputes import DisputeOpened, DisputeReason
-from schemas.invoices import InvoiceHeld, InvoiceIssued, InvoiceLine, InvoiceLineKind
-from schemas.money import Money
-from streams.queues import store
-from streams.queues.lifecycle import NewTask, insert_task, make_task_id
-from streams.topics import TASK_EVENTS, queue_topic
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.entrypoints.cli.observe import read_topic
+from billing.contracts import envelope as ev
+from billing.contracts import parse_event
+from billing.contracts.accounts import AccountClosed, AccountOpened, ClosureReason, Contact
+from billing.contracts.calls import CallAbandoned, CallChannel, CallReason, CallStarted
+from billing.contracts.disputes import DisputeOpened, DisputeReason
+from billing.contracts.invoices import InvoiceHeld, InvoiceIssued, InvoiceLine, InvoiceLineKind
+from billing.contracts.money import Money
+from billing.care import store
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
+from billing.platform.topics import TASK_EVENTS, queue_topic
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration

@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from schemas import parse_event
-from streams.queues import store
-from streams.queues.config import load_care_config
-from streams.queues.sweeper import refresh_waiting_tasks
-from streams.settings import load_settings
-from streams.queues.lifecycle import NewTask, insert_task, make_task_id
-from streams.queues.model import TaskConflict, TaskNotFound
-from streams.topics import TASK_EVENTS
+from billing.contracts import parse_event
+from billing.care import store
+from billing.care.config import load_care_config
+from billing.care.sweeper import refresh_waiting_tasks
+from billing.platform.settings import load_settings
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
+from billing.care.rules.queue_model import TaskConflict, TaskNotFound
+from billing.platform.topics import TASK_EVENTS
 from tests.integration.helpers import unique
 
 pytestmark = pytest.mark.integration

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops.launcher import Launcher
-from ops.loadgen import Population, bad_usage_records, publish, record_of
-from schemas import envelope as ev
-from schemas.usage import ServiceKind, UsageRecorded, UsageUnit
-from streams.billing.catalog import ServiceKind as PlanService
-from streams.billing.catalog import demo_catalog
-from streams.billing.cycles import cycle_for
-from streams.billing.rating import billable_units
+from billing.entrypoints.stack.launcher import Launcher
+from billing.entrypoints.stack.loadgen import Population, bad_usage_records, publish, record_of
+from billing.contracts import envelope as ev
+from billing.contracts.usage import ServiceKind, UsageRecorded, UsageUnit
+from billing.invoicing.rules.catalog import ServiceKind as PlanService
+from billing.invoicing.rules.catalog import demo_catalog
+from billing.invoicing.rules.cycles import cycle_for
+from billing.invoicing.rules.pricing import billable_units
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration

@@ -21,11 +21,11 @@ from matplotlib import image
 
 from click.testing import CliRunner
 
-from ops.cli import main
-from ops.report_retention_html import render_html
-from ops.simulate_retention import TRUE_EFFECTS, SimulationConfig, feed, simulate, wait_until_followed
-from streams.retention.queries import Cohort, retention_report
-from streams.settings import Settings
+from billing.entrypoints.cli.main import main
+from billing.retention.report_html import render_html
+from billing.retention.simulation import TRUE_EFFECTS, SimulationConfig, feed, simulate, wait_until_followed
+from billing.retention.queries import Cohort, retention_report
+from billing.platform.settings import Settings
 
 pytestmark = pytest.mark.integration
 

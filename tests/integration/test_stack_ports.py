@@ -1,7 +1,7 @@
 """Stacks on one machine never collide on a port, and a process that dies at start says why in the error.
 
 The launcher binds the workers' and the API's listening sockets itself, before anything starts, and hands them
-down (ops/ports.py); the embedded broker and PostgreSQL, which bind their own, start again elsewhere when the port
+down (src/billing/entrypoints/stack/ports.py); the embedded broker and PostgreSQL, which bind their own, start again elsewhere when the port
 they were given was taken before they bound it."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from ops.embedded import EmbeddedBroker, EmbeddedPostgres, PrerequisiteError
-from ops.embedded.procs import pid_alive
-from ops.launcher import Launcher
-from ops.ports import listen_on
-from streams.settings import Settings, load_settings
+from billing.entrypoints.stack import EmbeddedBroker, EmbeddedPostgres, PrerequisiteError
+from billing.entrypoints.stack.procs import pid_alive
+from billing.entrypoints.stack.launcher import Launcher
+from billing.entrypoints.stack.ports import listen_on
+from billing.platform.settings import Settings, load_settings
 from tests.integration.helpers import unique
 
 pytestmark = pytest.mark.integration
@@ -112,7 +112,7 @@ def test_a_worker_that_dies_at_start_puts_the_end_of_its_log_in_the_error(live: 
 def _first_pick(monkeypatch: pytest.MonkeyPatch, module, taken: int) -> None:
     """The service's first free_port() answer is a port another server already holds (what happens when two
     stacks start at once: both saw it free); later answers are the kernel's."""
-    from ops.embedded import procs
+    from billing.entrypoints.stack import procs
 
     answers = iter([taken])
     monkeypatch.setattr(module, "free_port", lambda host="127.0.0.1": next(answers, None) or procs.free_port(host))
@@ -133,7 +133,7 @@ async def _cluster_of(bootstrap: str) -> str:
 
 def test_broker_whose_port_another_broker_took_starts_on_another(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import ops.embedded.broker as broker_module
+    import billing.entrypoints.stack.broker as broker_module
 
     with EmbeddedBroker(tmp_path / "other") as other:
         _first_pick(monkeypatch, broker_module, other.port)
@@ -146,7 +146,7 @@ def test_broker_whose_port_another_broker_took_starts_on_another(tmp_path: Path,
 
 def test_postgres_whose_port_another_cluster_took_starts_on_another(pg_dir: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import ops.embedded.postgres as postgres_module
+    import billing.entrypoints.stack.postgres as postgres_module
 
     with EmbeddedPostgres(pg_dir / "other") as other:
         _first_pick(monkeypatch, postgres_module, other.port)

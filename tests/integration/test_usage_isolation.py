@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from ops.loadgen import Population, record_of
-from streams.billing.catalog import demo_catalog
-from streams.decoding import RawMessage
-from streams.topics import USAGE
-from streams.usage_batch import prepare
-from streams.usage_writer import UsageWriter
+from billing.entrypoints.stack.loadgen import Population, record_of
+from billing.invoicing.rules.catalog import demo_catalog
+from billing.platform.decoding import RawMessage
+from billing.platform.topics import USAGE
+from billing.usage.batch import prepare
+from billing.usage.writer import UsageWriter
 from tests.integration.helpers import unique
 
 pytestmark = pytest.mark.integration

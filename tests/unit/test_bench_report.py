@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ops.bench.__main__ import parse_options, table
-from ops.bench.events import UsageGenerator, account_ids, latency_event_id, published_us_of
-from ops.bench.memory import status_kib
-from ops.bench.report import REQUIRED_KEYS, build_results, machine_info, percentile, summarize, validate_results
-from ops.bench.run import last_full_month
-from ops.bench.worklog import BatchMark, parse_marks, persisted_times, steady_rate
-from schemas import parse_event
-from streams.usage_fastpath import fast_usage
+from tools.bench.__main__ import parse_options, table
+from tools.bench.events import UsageGenerator, account_ids, latency_event_id, published_us_of
+from tools.bench.memory import status_kib
+from tools.bench.report import REQUIRED_KEYS, build_results, machine_info, percentile, summarize, validate_results
+from tools.bench.run import last_full_month
+from tools.bench.worklog import BatchMark, parse_marks, persisted_times, steady_rate
+from billing.contracts import parse_event
+from billing.usage.fast_decode import fast_usage
 
 FIGURES = {"raw_consume_eps": 150_000, "rated_eps_one_worker": 60_000, "p99_publish_to_persisted_s": 0.4,
            "invoices_per_s": 6_000, "worker_peak_rss_mb": 180.5}  # fmt: skip
@@ -143,7 +143,7 @@ def test_table_marks_a_figure_not_measured() -> None:
 
 
 def test_readme_table_says_which_goals_were_met() -> None:
-    from ops.bench.report import markdown_table
+    from tools.bench.report import markdown_table
 
     document = build_results({**FIGURES, "rated_eps_one_worker": 42_000, "invoices_per_s": None},
                              machine_info("15.18", 8 * 2**30), WHEN, {"faust_per_event_eps": 5_500})  # fmt: skip
@@ -156,13 +156,13 @@ def test_readme_table_says_which_goals_were_met() -> None:
 def test_the_usage_consumers_batch_log_line_is_what_the_benchmark_reads() -> None:
     import io
 
-    from streams.context import WorkerContext
-    from streams.decoding import RawMessage
-    from streams.logs import configure_logging
-    from streams.settings import load_settings
-    from streams.usage_batch import prepare
-    from streams.usage_consumer import UsageConsumer
-    from streams.usage_writer import ApplyResult
+    from billing.platform.context import WorkerContext
+    from billing.platform.decoding import RawMessage
+    from billing.platform.logs import configure_logging
+    from billing.platform.settings import load_settings
+    from billing.usage.batch import prepare
+    from billing.usage.consumer import UsageConsumer
+    from billing.usage.writer import ApplyResult
 
     generator = UsageGenerator(account_ids(3), datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
     # Offsets 40..45, alternating partitions 2 and 5: partition 2 holds 40, 42, 44 and partition 5 holds 41, 43, 45.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiokafka.structs import RecordMetadata, TopicPartition
 
-from streams.broker_watch import _spans
+from billing.platform.broker_watch import _spans
 
 
 def _acked(topic: str, partition: int, offset: int) -> tuple[str, RecordMetadata]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.projections.call_rules import CallRuleViolation, CallState, abandon, answer, end
+from billing.care.rules.call_rules import CallRuleViolation, CallState, abandon, answer, end
 
 T0 = datetime(2026, 11, 3, 9, tzinfo=UTC)
 STARTED = CallState(call_id="c1", account_id="a1", started_at=T0)

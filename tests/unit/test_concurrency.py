@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from streams.concurrency import all_or_none
+from billing.platform.concurrency import all_or_none
 
 
 async def test_results_come_back_in_order_of_the_coroutines() -> None:

@@ -6,9 +6,9 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import dump_event, example_events
-from streams.decoding import ErrorKind, RawMessage, Rejection, decode
-from streams.topics import ACCOUNTS, USAGE
+from billing.contracts import dump_event, example_events
+from billing.platform.decoding import ErrorKind, RawMessage, Rejection, decode
+from billing.platform.topics import ACCOUNTS, USAGE
 
 USAGE_EVENT = example_events()["usage.recorded.v1"]
 ACCOUNT = USAGE_EVENT.payload.account_id

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ops.launcher import Launcher
-from streams.settings import Settings, load_settings
+from billing.entrypoints.stack.launcher import Launcher
+from billing.platform.settings import Settings, load_settings
 
 
 def test_worker_environment_reproduces_every_setting(monkeypatch) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# What a worker does first (ops/worker.py), then every kind of output that once bypassed the JSON renderer.
+# What a worker does first (src/billing/entrypoints/worker/run.py), then every kind of output that once bypassed the JSON renderer.
 PROCESS = r"""
 import logging, sys, threading, warnings
-from streams.logs import configure_logging, get_logger, route_process_output
+from billing.platform.logs import configure_logging, get_logger, route_process_output
 
 configure_logging("INFO", "json")
 route_process_output()

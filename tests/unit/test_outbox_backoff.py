@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.outbox_backoff import TopicBackoff
+from billing.platform.outbox_backoff import TopicBackoff
 
 
 def test_a_failed_topic_is_blocked_for_a_doubling_wait_and_others_are_not() -> None:

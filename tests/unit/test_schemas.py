@@ -11,24 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas import (
-    CURRENCY_EXPONENTS,
-    EVENT_ADAPTER,
-    EVENT_TYPES,
-    UNIT_FOR_SERVICE,
-    DeadLetter,
-    DeadLetterErrorKind,
-    Money,
-    ServiceKind,
-    account_id_of,
-    currency_exponent,
-    dump_event,
-    example_events,
-    explain,
-    export_json_schemas,
-    parse_event,
-)
-from schemas.base import JSON_SAFE_MAX
+from billing.contracts import CURRENCY_EXPONENTS, EVENT_ADAPTER, EVENT_TYPES, UNIT_FOR_SERVICE, DeadLetter, DeadLetterErrorKind, Money, ServiceKind, account_id_of, currency_exponent, dump_event, example_events, explain, export_json_schemas, parse_event
+from billing.contracts.base import JSON_SAFE_MAX
 
 EXAMPLES = example_events()
 JsonObject = dict[str, object]
@@ -385,7 +369,7 @@ def test_a_dead_letter_of_a_huge_message_fits_any_broker_and_points_at_the_whole
     topic. The letter now carries an excerpt, the whole value's size and SHA-256, and its dead_letters row id."""
     import hashlib
 
-    from schemas.dead_letters import KEY_EXCERPT_MAX, VALUE_EXCERPT_MAX
+    from billing.contracts.dead_letters import KEY_EXCERPT_MAX, VALUE_EXCERPT_MAX
 
     value, key = bytes(range(256)) * 3600, b"k" * 5000  # 921,600 bytes; a key far over any sane one
     letter = DeadLetter.from_raw("billing.usage.v1", 2, 7, key, value, "\u2028" * 5000,

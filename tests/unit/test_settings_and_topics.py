@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ops.settings_doc import settings_table
-from streams.settings import load_settings
-from streams.topics import ALL_TOPICS, EVENT_TOPICS, topic_for_event_type
-from schemas import EVENT_TYPES
+from billing.entrypoints.cli.settings_doc import settings_table
+from billing.platform.settings import load_settings
+from billing.platform.topics import ALL_TOPICS, EVENT_TOPICS, topic_for_event_type
+from billing.contracts import EVENT_TYPES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -42,8 +42,8 @@ def test_readme_names_every_topic() -> None:
 def test_readme_examples_are_valid_messages_for_their_topic() -> None:
     import re
 
-    from schemas import DeadLetter, parse_event
-    from streams.topics import DEAD_LETTERS, by_name
+    from billing.contracts import DeadLetter, parse_event
+    from billing.platform.topics import DEAD_LETTERS, by_name
 
     blocks = re.findall(r"`(billing\.[a-z.-]+\.v1)` \(key `([^`]+)`\):\n\n```json\n(.*?)\n```", README.read_text(), re.S)
     assert len(blocks) == len(ALL_TOPICS)
@@ -56,7 +56,7 @@ def test_readme_examples_are_valid_messages_for_their_topic() -> None:
 
 
 def test_the_outbox_relay_knows_the_spec_of_every_topic_it_may_have_to_create() -> None:
-    from streams.topics import ALL_TOPICS, queue_topic, spec_for
+    from billing.platform.topics import ALL_TOPICS, queue_topic, spec_for
 
     assert all(spec_for(spec.name) == spec for spec in ALL_TOPICS)
     assert spec_for("billing.queue.tier2.v1") == queue_topic("tier2")

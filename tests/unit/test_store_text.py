@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.store import storable_text
+from billing.platform.store import storable_text
 
 
 def test_nul_and_lone_surrogates_are_escaped_and_the_rest_is_kept() -> None:

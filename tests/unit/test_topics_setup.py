@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ops.topics_setup import task_queues
-from streams.queues.config import load_care_config
-from streams.settings import load_settings
+from billing.entrypoints.topic_setup import task_queues
+from billing.care.config import load_care_config
+from billing.platform.settings import load_settings
 
 
 def test_queues_of_the_agent_roles_and_of_code_routed_tasks_get_topics() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ops.loadgen import Population, bad_usage_records, record_of
-from streams.decoding import RawMessage
-from streams.usage_batch import prepare
+from billing.entrypoints.stack.loadgen import Population, bad_usage_records, record_of
+from billing.platform.decoding import RawMessage
+from billing.usage.batch import prepare
 
 
 def _messages(records) -> list[RawMessage]:
@@ -33,8 +33,8 @@ def test_usage_carries_the_event_values() -> None:
 def test_a_rated_row_is_written_with_every_value_under_its_own_column() -> None:
     from datetime import date
 
-    from streams.usage_batch import USAGE_COLUMNS, usage_row
-    from streams.usage_rating import RatedRow
+    from billing.usage.batch import USAGE_COLUMNS, usage_row
+    from billing.usage.rules.rating import RatedRow
 
     event = next(Population.of(1).usage(1))
     record = record_of(event)

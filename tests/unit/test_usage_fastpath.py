@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas import dump_event, example_events, parse_event
-from streams.usage_fastpath import fast_usage, from_json, one_pass, usage_from_event
+from billing.contracts import dump_event, example_events, parse_event
+from billing.usage.fast_decode import fast_usage, from_json, one_pass, usage_from_event
 
 CANONICAL = orjson.loads(dump_event(example_events()["usage.recorded.v1"]))
 
@@ -87,8 +87,8 @@ def test_the_producers_layout_is_read_in_one_pass_with_the_same_verdict(source, 
 def test_generated_traffic_takes_the_one_pass_path() -> None:
     from datetime import UTC, datetime
 
-    from ops.bench.events import UsageGenerator, account_ids
-    from ops.loadgen import Population, record_of
+    from tools.bench.events import UsageGenerator, account_ids
+    from billing.entrypoints.stack.loadgen import Population, record_of
 
     bench = [v for _, v in UsageGenerator(account_ids(50), datetime(2026, 10, 1, tzinfo=UTC),
                                           datetime(2026, 11, 1, tzinfo=UTC)).stream(300, "t")]  # fmt: skip

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from streams.billing.catalog import demo_catalog
-from streams.usage_fastpath import Usage
-from streams.usage_rating import AccountView, RatingLimits, rate_batch, rate_one
+from billing.invoicing.rules.catalog import demo_catalog
+from billing.usage.fast_decode import Usage
+from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch, rate_one
 
 CATALOG = demo_catalog()
 OPENED = datetime(2026, 6, 10, tzinfo=UTC)

@@ -8,7 +8,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from api.body_limit import BodyLimit
+from billing.entrypoints.api.body_limit import BodyLimit
 
 LIMIT = 1024
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.lockout import LockoutPolicy, LockoutState, after_failure, after_success
+from billing.identity.rules.lockout import LockoutPolicy, LockoutState, after_failure, after_success
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 POLICY = LockoutPolicy(max_failures=5, lock_for=timedelta(minutes=30))

@@ -5,8 +5,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.account_view import AccountFacts, account_view
-from api.masking import CARD_NUMBER, luhn_valid, mask_card_numbers, mask_email, mask_name, mask_phone
+from billing.accounts.rules.view import AccountFacts, account_view
+from billing.identity.rules.masking import CARD_NUMBER, luhn_valid, mask_card_numbers, mask_email, mask_name, mask_phone
 
 FACTS = AccountFacts(
     account_id="acc-100042",

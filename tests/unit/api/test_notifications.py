@@ -19,10 +19,10 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import ValidationError
 
-from api.notifications import FileSender, OutgoingMessage, WebhookSender, sender_for
-from api.secrets import CodeSeal
-from api.verification import CODE_MESSAGE
-from streams.settings import load_settings
+from billing.identity.notifications import FileSender, OutgoingMessage, WebhookSender, sender_for
+from billing.identity.rules.secrets import CodeSeal
+from billing.identity.verification import CODE_MESSAGE
+from billing.platform.settings import load_settings
 
 MESSAGE = OutgoingMessage(7, "sms", "+4915112345678", "Your verification code is 123456. Never share it.")
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.roles import DEFAULT_ROLE_QUEUES, Role, RoleQueuesError, parse_role_queues
-from streams.settings import Settings
+from billing.identity.rules.roles import DEFAULT_ROLE_QUEUES, Role, RoleQueuesError, parse_role_queues
+from billing.platform.settings import Settings
 
 
 def test_default_mapping() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.secrets import hash_secret, new_one_time_code, new_token, token_hash, verify_secret
+from billing.identity.rules.secrets import hash_secret, new_one_time_code, new_token, token_hash, verify_secret
 
 FAST_N = 2**4  # a tiny scrypt cost keeps the property tests quick; the stored n is honoured when verifying
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from api.app import create_app
-from streams.settings import load_settings
+from billing.entrypoints.api.app import create_app
+from billing.platform.settings import load_settings
 
 DEAD_DATABASE = "postgresql://billing@127.0.0.1:1/billing"  # port 1: refused at once
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from streams.authority.grants import (
+from billing.discounts.rules.grants import (
     AgentProfile,
     CustomerStanding,
     GrantHistory,
     GrantRequest,
     PastGrant,
 )
-from streams.authority.policy import AuthorityPolicy, GrantKind, Role
+from billing.discounts.rules.policy import AuthorityPolicy, GrantKind, Role
 
 ANN = AgentProfile("ann", Role.AGENT)
 BOB = AgentProfile("bob", Role.AGENT)

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from streams.authority.decisions import approve, decide, grant_value_minor
-from streams.authority.grants import Approved, GrantRequest, LimitExcess, NeedsApproval, Refused
-from streams.authority.policy import GrantKind
+from billing.discounts.rules.decisions import approve, decide, grant_value_minor
+from billing.discounts.rules.grants import Approved, GrantRequest, LimitExcess, NeedsApproval, Refused
+from billing.discounts.rules.policy import GrantKind
 
 from authority_test_factories import (
     ANN, BOB, NOW, POLICY, SUE, TIA, TOM, credit, customer, fixed, history, past, percent, utc,

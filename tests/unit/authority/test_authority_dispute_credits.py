@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from streams.authority.decisions import decide, opener_refusal
-from streams.authority.grants import Approved, NeedsApproval
-from streams.authority.policy import AuthorityPolicy, PolicyConfigError, default_policy
-from streams.disputes.credit import InvoiceCredit, check_credit
+from billing.discounts.rules.decisions import decide, opener_refusal
+from billing.discounts.rules.grants import Approved, NeedsApproval
+from billing.discounts.rules.policy import AuthorityPolicy, PolicyConfigError, default_policy
+from billing.credits.rules.credit import InvoiceCredit, check_credit
 
 from authority_test_factories import ANN, NOW, POLICY, credit, customer, history, past, policy_dict
 

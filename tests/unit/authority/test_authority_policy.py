@@ -5,8 +5,8 @@ from typing import Any, Callable
 
 import pytest
 
-from schemas.discounts import DiscountKind
-from streams.authority.policy import (
+from billing.contracts.discounts import DiscountKind
+from billing.discounts.rules.policy import (
     ROLES_BY_SENIORITY,
     AuthorityPolicy,
     GrantKind,

@@ -18,8 +18,8 @@ from datetime import timedelta
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from streams.authority.decisions import approve, decide
-from streams.authority.grants import (
+from billing.discounts.rules.decisions import approve, decide
+from billing.discounts.rules.grants import (
     CUSTOMER_WINDOW,
     Approved,
     GrantHistory,
@@ -30,7 +30,7 @@ from streams.authority.grants import (
     Refused,
     utc_month,
 )
-from streams.authority.policy import AuthorityPolicy, GrantKind
+from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
 
 from authority_test_factories import (
     ANN, BOB, NOW, POLICY, SUE, TIA, TOM, customer, policy_dict, role,

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 from itertools import count
 from typing import Any
 
-from streams.billing.catalog import Catalog, PricePlan, ServiceKind
-from streams.billing.cycles import Cycle, cycle_for
-from streams.billing.rating import RatedUsage, UsageEvent, rate_usage
+from billing.invoicing.rules.catalog import Catalog, PricePlan, ServiceKind
+from billing.invoicing.rules.cycles import Cycle, cycle_for
+from billing.invoicing.rules.pricing import RatedUsage, UsageEvent, rate_usage
 
 _event_numbers = count(1)
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from streams.billing.catalog import (
+from billing.invoicing.rules.catalog import (
     Catalog,
     CatalogError,
     RatingIncrement,

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-import schemas.money
-from ops.billing_cli import money
-from streams.billing import money as billing_money
-from streams.billing.catalog import Catalog, CatalogError, demo_catalog
-from streams.billing.cycles import Cycle
-from streams.billing.invoice_model import InvoiceInput, PlanSegment
-from streams.billing.invoicing import build_invoice
-from streams.billing.money import CURRENCY_EXPONENTS, currency_exponent, percent_of, to_major_units
-from streams.invoicing import inputs
-from streams.invoicing.model import DueAccount, PlanChange, UsageRow
-from streams.usage_fastpath import Usage
-from streams.usage_rating import AccountView, RatingLimits, rate_batch
+import billing.contracts.money
+from billing.entrypoints.cli.billing_commands import money
+from billing import money as billing_money
+from billing.invoicing.rules.catalog import Catalog, CatalogError, demo_catalog
+from billing.invoicing.rules.cycles import Cycle
+from billing.invoicing.rules.invoice_model import InvoiceInput, PlanSegment
+from billing.invoicing.rules.calculation import build_invoice
+from billing.money import CURRENCY_EXPONENTS, currency_exponent, percent_of, to_major_units
+from billing.invoicing.rules import inputs
+from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
+from billing.usage.fast_decode import Usage
+from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch
 from tests.unit.billing.billing_test_factories import open_tier, plan_dict, service
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,12 +40,12 @@ def test_every_iso_exponent_is_known_to_the_billing_core(code: str, exponent: in
 
 
 def test_the_schemas_use_the_billing_table_itself() -> None:
-    assert schemas.money.CURRENCY_EXPONENTS is billing_money.CURRENCY_EXPONENTS
+    assert billing.contracts.money.CURRENCY_EXPONENTS is billing_money.CURRENCY_EXPONENTS
     assert len(CURRENCY_EXPONENTS) > 150 and set(CURRENCY_EXPONENTS.values()) == {0, 2, 3, 4}
     # Codes without minor units in ISO 4217 (precious metals, SDR, testing, no currency) cannot be billed.
     for code in ("XAU", "XDR", "XTS", "XXX"):
         with pytest.raises(ValueError, match=code):
-            schemas.money.currency_exponent(code)
+            billing.contracts.money.currency_exponent(code)
 
 
 def test_only_one_currency_table_in_the_code_base() -> None:
@@ -55,7 +55,7 @@ def test_only_one_currency_table_in_the_code_base() -> None:
         path for path in files.stdout.split()
         if not path.startswith("tests/") and len(entry.findall((ROOT / path).read_text(encoding="utf-8"))) >= 3
     ]  # fmt: skip
-    assert holders == ["streams/billing/money.py"]
+    assert holders == ["src/billing/money.py"]
 
 
 def test_formatting_follows_the_currency() -> None:
@@ -66,7 +66,7 @@ def test_formatting_follows_the_currency() -> None:
 
 
 def _rated_jod_month(usage: list[tuple[str, int, int]]) -> list[UsageRow]:
-    """Rate like a worker (streams/usage_rating.py), then sum per cycle_usage row as PostgreSQL does."""
+    """Rate like a worker (src/billing/usage/rules/rating.py), then sum per cycle_usage row as PostgreSQL does."""
     records = [
         Usage(f"ev-{n}", "acc-jo", f"cdr-{n}", svc, quantity, "unit", NOV_1 + timedelta(days=day),
               NOV_1 + timedelta(days=day), "test")

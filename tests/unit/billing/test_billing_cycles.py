@@ -2,7 +2,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from streams.billing.cycles import Cycle, cycle_for, days_in_cycle, next_cycle, previous_cycle
+from billing.invoicing.rules.cycles import Cycle, cycle_for, days_in_cycle, next_cycle, previous_cycle
 
 
 def test_anchor_on_the_first():

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from streams.billing.cycles import Cycle
-from streams.billing.invoice_model import (
+from billing.invoicing.rules.cycles import Cycle
+from billing.invoicing.rules.invoice_model import (
     Adjustment,
     AdjustmentKind,
     InvoiceError,
@@ -13,9 +13,9 @@ from streams.billing.invoice_model import (
     LateUsage,
     PlanSegment,
 )
-from streams.billing.invoicing import build_invoice
-from streams.billing.catalog import ServiceKind
-from streams.billing.rating import UsageKey
+from billing.invoicing.rules.calculation import build_invoice
+from billing.invoicing.rules.catalog import ServiceKind
+from billing.invoicing.rules.pricing import UsageKey
 
 from billing_test_factories import build_test_catalog
 

@@ -3,11 +3,11 @@ half-up rule decides the .5 cases."""
 
 from datetime import date
 
-from streams.billing.catalog import ServiceKind, demo_catalog
-from streams.billing.cycles import Cycle
-from streams.billing.invoice_model import InvoiceInput, PlanSegment
-from streams.billing.invoicing import build_invoice
-from streams.billing.rating import usage_totals
+from billing.invoicing.rules.catalog import ServiceKind, demo_catalog
+from billing.invoicing.rules.cycles import Cycle
+from billing.invoicing.rules.invoice_model import InvoiceInput, PlanSegment
+from billing.invoicing.rules.calculation import build_invoice
+from billing.invoicing.rules.pricing import usage_totals
 
 from billing_test_factories import build_test_catalog, rated, utc
 

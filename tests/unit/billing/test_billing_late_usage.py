@@ -1,8 +1,8 @@
 """Late usage costs exactly what it would have cost on time: the allowance of its own cycle is prorated by the
 days its plan version had there (mid-cycle plan change, price-version change, final invoice's partial period).
 
-The closer's assembly (streams/invoicing/inputs.py) and the pure core, from cycle_usage rows as the closer reads
-them; demo catalog (streams/billing/catalog_demo_data.py):
+The closer's assembly (src/billing/invoicing/rules/inputs.py) and the pure core, from cycle_usage rows as the closer reads
+them; demo catalog (src/billing/invoicing/rules/catalog_demo_data.py):
     mobile-s v1 (2026-01-01): fee 999; voice 6000 s included, tiers 6000 s @ 0.15 then @ 0.09.
     mobile-s v2 (2026-07-01): fee 1099; voice 6000 s included, tiers 6000 s @ 0.14 then @ 0.08.
     mobile-l v1: fee 2999; voice 60000 s included. EUR cents, tax DE 19 %.
@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.billing.catalog import demo_catalog
-from streams.billing.invoice_model import LineKind
-from streams.billing.invoicing import build_invoice
-from streams.invoicing import inputs
-from streams.invoicing.model import DueAccount, PlanChange, UsageRow
+from billing.invoicing.rules.catalog import demo_catalog
+from billing.invoicing.rules.invoice_model import LineKind
+from billing.invoicing.rules.calculation import build_invoice
+from billing.invoicing.rules import inputs
+from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
 
 CALENDAR = inputs.PlanCalendar(demo_catalog())
 LATE_DAYS = 60

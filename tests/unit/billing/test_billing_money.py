@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from streams.billing.money import (
+from billing.money import (
     CURRENCY_EXPONENTS,
     UnknownCurrencyError,
     allocate,

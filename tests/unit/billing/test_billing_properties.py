@@ -6,12 +6,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.billing.catalog import Catalog, ServiceKind
-from streams.billing.cycles import Cycle
-from streams.billing.invoice_model import Adjustment, AdjustmentKind, InvoiceInput, PlanSegment
-from streams.billing.invoicing import build_invoice
-from streams.billing.money import allocate, round_minor
-from streams.billing.rating import merge_usage_totals, price_service, usage_totals
+from billing.invoicing.rules.catalog import Catalog, ServiceKind
+from billing.invoicing.rules.cycles import Cycle
+from billing.invoicing.rules.invoice_model import Adjustment, AdjustmentKind, InvoiceInput, PlanSegment
+from billing.invoicing.rules.calculation import build_invoice
+from billing.money import allocate, round_minor
+from billing.invoicing.rules.pricing import merge_usage_totals, price_service, usage_totals
 
 from billing_test_factories import open_tier, plan_dict, rated, service, utc
 

@@ -3,9 +3,9 @@ from decimal import Decimal
 
 import pytest
 
-from streams.billing.catalog import RatingIncrement, ServiceKind, ServiceRate, Tier
-from streams.billing.cycles import Cycle
-from streams.billing.rating import (
+from billing.invoicing.rules.catalog import RatingIncrement, ServiceKind, ServiceRate, Tier
+from billing.invoicing.rules.cycles import Cycle
+from billing.invoicing.rules.pricing import (
     RatingError,
     TierCharge,
     UsageKey,

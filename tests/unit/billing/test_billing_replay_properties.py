@@ -1,6 +1,6 @@
-"""Properties of the whole pure path a worker and the closer take: per-event rating (streams/usage_rating.py),
+"""Properties of the whole pure path a worker and the closer take: per-event rating (src/billing/usage/rules/rating.py),
 storage keyed by event id (modelled by a dict: PostgreSQL's primary key with ON CONFLICT DO NOTHING), cycle
-totals, the closer's assembly (streams/invoicing/inputs.py) and the wire form (streams/invoicing/events.py).
+totals, the closer's assembly (src/billing/invoicing/rules/inputs.py) and the wire form (src/billing/invoicing/events.py).
 
 test_billing_properties.py covers order and batching of already rated totals in the invoice builder; these add
 redelivery, arbitrary batches through the rating itself, a mid-cycle plan change, and the published event.
@@ -14,13 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.billing.catalog import demo_catalog
-from streams.billing.invoicing import build_invoice
-from streams.invoicing import inputs
-from streams.invoicing.events import draft_totals, issued_event, wire_lines
-from streams.invoicing.model import DueAccount, PlanChange, UsageRow
-from streams.usage_fastpath import Usage
-from streams.usage_rating import AccountView, RatingLimits, rate_batch
+from billing.invoicing.rules.catalog import demo_catalog
+from billing.invoicing.rules.calculation import build_invoice
+from billing.invoicing.rules import inputs
+from billing.invoicing.events import draft_totals, issued_event, wire_lines
+from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
+from billing.usage.fast_decode import Usage
+from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch
 
 CATALOG = demo_catalog()
 CALENDAR = inputs.PlanCalendar(CATALOG)

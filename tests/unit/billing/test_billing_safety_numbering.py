@@ -1,7 +1,7 @@
 import pytest
 
-from streams.billing.numbering import format_invoice_number
-from streams.billing.safety import is_outlier
+from billing.invoicing.rules.numbering import format_invoice_number
+from billing.invoicing.rules.safety import is_outlier
 
 
 def test_outlier_over_five_times_median():

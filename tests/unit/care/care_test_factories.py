@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from streams.care.routing_rules import AccountFacts
+from billing.care.rules.routing_rules import AccountFacts
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 

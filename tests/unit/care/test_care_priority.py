@@ -2,14 +2,14 @@
 
 import pytest
 
-from streams.care.priority import (
+from billing.care.rules.priority import (
     PriorityConfigError,
     PriorityWeights,
     band_points,
     explain_priority,
     priority,
 )
-from streams.care.routing_rules import Route
+from billing.care.rules.routing_rules import Route
 
 from care_test_factories import facts
 

@@ -3,10 +3,10 @@
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from streams.care.priority import PriorityWeights, explain_priority, priority
-from streams.care.routing_rules import AccountFacts, Route
-from streams.care.service_level import QueueStats, WaitHistogram
-from streams.care.task_states import (
+from billing.care.rules.priority import PriorityWeights, explain_priority, priority
+from billing.care.rules.routing_rules import AccountFacts, Route
+from billing.care.rules.service_level import QueueStats, WaitHistogram
+from billing.care.rules.task_states import (
     Task,
     TaskState,
     TaskTransitionError,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from streams.care.routing_rules import (
+from billing.care.rules.routing_rules import (
     AccountFacts,
     Route,
     RoutingConfigError,

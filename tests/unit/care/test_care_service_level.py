@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import pytest
 
-from streams.care.service_level import QueueStats, WaitHistogram, fixed_4
+from billing.care.rules.service_level import QueueStats, WaitHistogram, fixed_4
 
 ANSWER_WAITS = (0, 4, 12, 20, 25, 70)
 ABANDON_WAITS = (3, 8, 15, 40)

@@ -3,7 +3,7 @@ release and reassignment, and a second answer keeping the first one's time."""
 
 import pytest
 
-from streams.care.task_states import (
+from billing.care.rules.task_states import (
     HoldLimits,
     ReleaseReason,
     Task,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from streams.care.task_states import (
+from billing.care.rules.task_states import (
     ReleaseReason,
     Task,
     TaskState,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from streams.care.widening import (
+from billing.care.rules.widening import (
     WideningConfigError,
     WideningPolicy,
     default_widening_policy,

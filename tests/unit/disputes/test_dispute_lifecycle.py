@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.disputes.credit import InvoiceCredit, after_credit, check_credit
-from streams.disputes.lifecycle import (
+from billing.credits.rules.credit import InvoiceCredit, after_credit, check_credit
+from billing.credits.rules.dispute_lifecycle import (
     NEXT_STATES,
     DisputeState,
     IllegalTransition,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.disputes.stats import nearest_rank, summarise
+from billing.credits.rules.dispute_stats import nearest_rank, summarise
 
 
 def test_hand_case() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.discounts.idempotency import FirstUse, KeyConflict, Replay, compare, request_hash
+from billing.discounts.rules.idempotency import FirstUse, KeyConflict, Replay, compare, request_hash
 
 
 def test_hash_ignores_key_order_but_not_values_or_action() -> None:

@@ -1,6 +1,6 @@
 """Random sequences of grant requests, approvals, invoices and credits (hypothesis), through the same pure
-cores the runtime uses: streams/authority (decide, approve), streams/billing/adjustments (applying grants to
-an invoice) and streams/disputes/credit (the credit cap).
+cores the runtime uses: src/billing/discounts/rules (decide, approve), src/billing/invoicing/rules/adjustments (applying grants to
+an invoice) and src/billing/credits/credit (the credit cap).
 
 Properties: no grant exceeds the authority of the person it is charged to, and every grant above the
 requester's authority has a distinct approver allowed to approve; no invoice goes below zero and no fixed
@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.authority.decisions import approve, decide
-from streams.authority.grants import (
+from billing.discounts.rules.decisions import approve, decide
+from billing.discounts.rules.grants import (
     CUSTOMER_WINDOW,
     AgentProfile,
     Approved,
@@ -29,11 +29,11 @@ from streams.authority.grants import (
     PendingGrant,
     utc_month,
 )
-from streams.authority.policy import GrantKind, Role, default_policy
-from streams.billing.adjustments import apply_discounts
-from streams.billing.invoice_model import Adjustment, AdjustmentKind
-from streams.billing.money import percent_of
-from streams.disputes.credit import InvoiceCredit, after_credit, check_credit
+from billing.discounts.rules.policy import GrantKind, Role, default_policy
+from billing.invoicing.rules.adjustments import apply_discounts
+from billing.invoicing.rules.invoice_model import Adjustment, AdjustmentKind
+from billing.money import percent_of
+from billing.credits.rules.credit import InvoiceCredit, after_credit, check_credit
 
 POLICY = default_policy()  # EUR: agent 2,500 / tier2 10,000 / supervisor 50,000 per grant
 START = datetime(2026, 1, 5, tzinfo=UTC)

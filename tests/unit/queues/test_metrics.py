@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import envelope as ev
-from schemas.tasks import (
+from billing.contracts import envelope as ev
+from billing.contracts.tasks import (
     CancelCause, HoldoutArm, Practice, RequeueCause, TaskAccepted, TaskCancelled, TaskCompleted, TaskKind,
     TaskOutcome, TaskRequeued, TaskRouted, Tier,
 )  # fmt: skip
-from streams.care.service_level import QueueStats
-from streams.queues.metrics import (
+from billing.care.rules.service_level import QueueStats
+from billing.care.rules.queue_metrics import (
     Cell, Contribution, Effect, cell_from_state, cell_to_state, contribution_of, decide, is_retained, record,
     seconds_up, stats_from_state, stats_to_state, window_start,
 )  # fmt: skip

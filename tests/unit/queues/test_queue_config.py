@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from streams.care.config_parsing import CareConfigError
-from streams.care.routing_rules import AccountFacts
-from streams.queues.config import care_config_from_dict, default_care_config, load_care_config, plan_route
-from streams.settings import load_settings
+from billing.care.rules.config_parsing import CareConfigError
+from billing.care.rules.routing_rules import AccountFacts
+from billing.care.config import care_config_from_dict, default_care_config, load_care_config, plan_route
+from billing.platform.settings import load_settings
 
 
 def _facts(**changes: object) -> AccountFacts:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import dump_event, parse_event
-from schemas.tasks import CancelCause, RequeueCause
-from streams.queues import events
-from streams.queues.lifecycle import make_task_id
-from streams.queues.model import QueueTask, millis_between
+from billing.contracts import dump_event, parse_event
+from billing.contracts.tasks import CancelCause, RequeueCause
+from billing.care import events
+from billing.care.lifecycle import make_task_id
+from billing.care.rules.queue_model import QueueTask, millis_between
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from streams.billing.catalog import demo_catalog
-from streams.metrics import Metrics
-from streams.projections import accounts, calls, ledger
-from streams.queues import routing_tasks
-from streams.queues.config import default_care_config
-from streams.topics import ACCOUNTS, CUSTOMER_CALLS, DISCOUNTS_GRANTED, DISPUTES
+from billing.invoicing.rules.catalog import demo_catalog
+from billing.platform.metrics import Metrics
+from billing.accounts import projection as accounts, ledger
+from billing.care import calls_projection as calls
+from billing.care import routing_tasks
+from billing.care.config import default_care_config
+from billing.platform.topics import ACCOUNTS, CUSTOMER_CALLS, DISCOUNTS_GRANTED, DISPUTES
 
 CARE = default_care_config()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.queues.config import default_care_config
-from streams.queues.waiting import WaitingState, refresh_waiting
+from billing.care.config import default_care_config
+from billing.care.waiting import WaitingState, refresh_waiting
 
 CARE = default_care_config()
 FRESH = WaitingState(priority=10, eligible_queues=("billing",), tier=1)

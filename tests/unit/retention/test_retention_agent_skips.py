@@ -2,10 +2,10 @@
 
 from datetime import UTC, datetime, timedelta
 
-from schemas import envelope as ev
-from schemas.accounts import AccountClosed, AccountPlanChanged, ClosureReason
-from streams.agents.retention import CLOCK_STEP, RetentionProcessor, on_account_event
-from streams.topics import ACCOUNTS
+from billing.contracts import envelope as ev
+from billing.contracts.accounts import AccountClosed, AccountPlanChanged, ClosureReason
+from billing.retention.consumers import CLOCK_STEP, RetentionProcessor, on_account_event
+from billing.platform.topics import ACCOUNTS
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.retention.arms import Arm, arm_bucket, assign_arm
+from billing.retention.rules.arms import Arm, arm_bucket, assign_arm
 
 _SAMPLE_IDS = [f"acc-{number:06d}" for number in range(100_000)]
 _REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -44,7 +44,7 @@ def test_a_new_salt_draws_an_independent_assignment():
 def test_assignment_is_the_same_in_another_process_with_another_hash_seed():
     ids = _SAMPLE_IDS[:200]
     here = [arm_bucket(a, "retention-v1") for a in ids]
-    code = ("from streams.retention.arms import arm_bucket; "
+    code = ("from billing.retention.rules.arms import arm_bucket; "
             "print([arm_bucket(f'acc-{n:06d}', 'retention-v1') for n in range(200)])")
     env = {"PYTHONHASHSEED": "12345", "PYTHONPATH": str(_REPO_ROOT)}
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

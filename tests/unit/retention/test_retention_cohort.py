@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ops.report_retention import format_report
-from ops.simulate_retention import SimulationConfig, simulate
-from streams.retention.queries import Cohort
-from streams.retention.report import ReportInputs, build_report
-from streams.retention.counters import RetentionCounters
+from billing.retention.report_text import format_report
+from billing.retention.simulation import SimulationConfig, simulate
+from billing.retention.queries import Cohort
+from billing.retention.rules.report import ReportInputs, build_report
+from billing.retention.rules.counters import RetentionCounters
 
 
 def test_a_date_is_its_midnight_in_utc_and_a_zone_is_kept() -> None:

@@ -2,12 +2,12 @@
 
 import pytest
 
-from streams.retention.arms import Arm
-from streams.retention.counters import (
+from billing.retention.rules.arms import Arm
+from billing.retention.rules.counters import (
     DEFAULT_WAIT_BANDS, RetentionCounters, Tally, WaitBands, add_case_outcome, merge, report,
     wait_bucket_s,
 )
-from streams.retention.stats import wilson_interval
+from billing.retention.rules.stats import wilson_interval
 
 
 def _cases(counters, practice, arm, horizon, wait_s, cases, retained):

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.authority.decisions import grant_value_minor
-from streams.authority.grants import CustomerStanding, GrantRequest
-from streams.authority.policy import GrantKind, default_policy
-from streams.retention.offers import AccountFacts, Offer, suggest_offer
+from billing.discounts.rules.decisions import grant_value_minor
+from billing.discounts.rules.grants import CustomerStanding, GrantRequest
+from billing.discounts.rules.policy import GrantKind, default_policy
+from billing.retention.rules.offers import AccountFacts, Offer, suggest_offer
 
 POLICY = default_policy()  # EUR front-line agent: at most 2,500 minor per grant
 

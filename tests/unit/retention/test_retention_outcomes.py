@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.retention.outcomes import (
+from billing.retention.rules.outcomes import (
     CLOCK_GRACE,
     CaseProgress,
     SurvivalChange,

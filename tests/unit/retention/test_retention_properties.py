@@ -5,12 +5,12 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.retention.arms import Arm
-from streams.retention.counters import (
+from billing.retention.rules.arms import Arm
+from billing.retention.rules.counters import (
     HORIZONS_DAYS, RetentionCounters, Tally, add_case_outcome, merge, report,
 )
-from streams.retention.stats import cost_per_retained, two_proportion_z_test, wilson_interval
-from streams.retention.survival import km_curve, log_rank_test
+from billing.retention.rules.stats import cost_per_retained, two_proportion_z_test, wilson_interval
+from billing.retention.rules.survival import km_curve, log_rank_test
 
 
 @st.composite

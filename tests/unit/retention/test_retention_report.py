@@ -4,11 +4,11 @@ from datetime import date
 
 import pytest
 
-from ops.report_retention import format_report
-from ops.report_retention_html import render_html
-from streams.retention.arms import Arm
-from streams.retention.counters import CounterKey, RetentionCounters, Tally
-from streams.retention.report import ReportInputs, ServiceWeek, build_report
+from billing.retention.report_text import format_report
+from billing.retention.report_html import render_html
+from billing.retention.rules.arms import Arm
+from billing.retention.rules.counters import CounterKey, RetentionCounters, Tally
+from billing.retention.rules.report import ReportInputs, ServiceWeek, build_report
 
 
 def _inputs() -> ReportInputs:

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from streams.retention.stats import (
+from billing.retention.rules.stats import (
     Z_95, cost_per_retained, normal_two_sided_p, two_proportion_z_test, wilson_interval,
 )
 

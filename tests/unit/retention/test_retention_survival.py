@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from streams.retention.survival import KmPoint, km_curve, km_steps, log_rank_test
+from billing.retention.rules.survival import KmPoint, km_curve, km_steps, log_rank_test
 
 # Tiny cohort of 6: churn at day 2; one censored at 3; two churn at 5;
 # at 8 one churns and one is censored.

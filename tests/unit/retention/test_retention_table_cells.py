@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.retention.table_cells import bumped, cell_key, split_key, totals
+from billing.retention.rules.table_cells import bumped, cell_key, split_key, totals
 
 
 def test_keys_round_trip_even_with_separators_in_names() -> None:

@@ -1,0 +1,1 @@
+"""Account facts: the account projection, the upstream ledger and the account store agents read."""

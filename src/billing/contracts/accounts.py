@@ -1,0 +1,62 @@
+"""Account lifecycle payloads."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from billing.contracts.base import (
+    AccountId,
+    E164Number,
+    FrozenModel,
+    Identifier,
+    Text200,
+    UtcDatetime,
+)
+from billing.contracts.money import CurrencyCode
+
+# Deliberately loose: real validation happens by sending mail. This only
+# catches obvious garbage without pulling in the email-validator dependency.
+Email = Annotated[
+    str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+]
+Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]
+# Capped at 28 so every month has the anchor day; no end-of-month drift.
+AnchorDay = Annotated[int, Field(strict=True, ge=1, le=28)]
+
+
+class Contact(FrozenModel):
+    name: Text200
+    email: Email | None = None
+    phone: E164Number | None = None
+
+
+class AccountOpened(FrozenModel):
+    account_id: AccountId
+    plan_id: Identifier
+    billing_anchor_day: AnchorDay
+    currency: CurrencyCode
+    jurisdiction: Jurisdiction
+    contact: Contact
+    opened_at: UtcDatetime
+
+
+class AccountPlanChanged(FrozenModel):
+    account_id: AccountId
+    plan_id: Identifier
+    effective_at: UtcDatetime
+
+
+class ClosureReason(StrEnum):
+    VOLUNTARY = "voluntary"
+    NON_PAYMENT = "non_payment"
+    FRAUD = "fraud"
+    OTHER = "other"
+
+
+class AccountClosed(FrozenModel):
+    account_id: AccountId
+    closed_at: UtcDatetime
+    reason: ClosureReason

@@ -1,0 +1,1 @@
+"""Pure credit rules: the dispute lifecycle, what a credit may be, dispute statistics (no I/O)."""

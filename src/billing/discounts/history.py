@@ -1,0 +1,78 @@
+"""What the authority core needs to know, read from PostgreSQL: grant history and the customer's standing.
+
+Runs inside the deciding transaction, after the account and agent locks (src/billing/discounts/service.py), so the
+history cannot change between reading it and charging the new grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+
+from billing.discounts.rules.grants import CUSTOMER_WINDOW, CustomerStanding, GrantHistory, PastGrant
+from billing.discounts.rules.policy import GrantKind
+
+_HISTORY = """
+SELECT grant_id, requested_by, account_id, kind, currency, value_minor, granted_at, approved_by
+FROM discount_budget_charges
+WHERE (account_id = $1 AND granted_at > $2)
+   OR (charged_to = ANY($3::text[]) AND granted_at >= date_trunc('month', $4::timestamptz AT TIME ZONE 'UTC')
+                                                      AT TIME ZONE 'UTC')
+"""
+
+# Standing: tenure from the account's opening; the expected invoice is the mean of the last three issued, or
+# for an account not invoiced yet the recurring fee of the plan it is on (else a percent grant would be
+# valued at nothing and always fit anyone's authority).
+_AVERAGE_INVOICE = """
+SELECT coalesce(round(avg(total_minor)), 0)::bigint FROM (
+    SELECT total_minor FROM invoices WHERE account_id = $1 AND status = 'issued' AND currency = $2
+    ORDER BY period_start DESC LIMIT 3
+) recent
+"""
+
+
+async def lock_for_decision(conn: asyncpg.Connection, account_id: str, person_id: str) -> None:
+    """Serialise decisions per account and per charged person (always in this order: no deadlock)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('discount-account:' || $1))", account_id)
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('discount-agent:' || $1))", person_id)
+
+
+async def grant_history(
+    conn: asyncpg.Connection, account_id: str, people: list[str], now: datetime
+) -> GrantHistory:
+    """The account's grants of the trailing 12 months and these people's charges of this month."""
+    rows = await conn.fetch(_HISTORY, account_id, now - CUSTOMER_WINDOW, people, now)
+    return GrantHistory(tuple(
+        PastGrant(grant_id=r["grant_id"], agent_id=r["requested_by"], account_id=r["account_id"],
+                  kind=GrantKind(r["kind"]), currency=r["currency"].strip(), value_minor=r["value_minor"],
+                  granted_at=r["granted_at"], approved_by=r["approved_by"])
+        for r in rows
+    ))  # fmt: skip
+
+
+_PLAN_NOW = """
+SELECT coalesce((SELECT plan_id FROM account_plan_changes WHERE account_id = $1 AND effective_at <= $2
+                 ORDER BY effective_at DESC LIMIT 1),
+                (SELECT plan_id FROM accounts WHERE account_id = $1))
+"""
+PlanFee = Callable[[str, datetime], int]  # (plan id, when) -> recurring fee in minor units
+
+
+async def customer_standing(
+    conn: asyncpg.Connection, account_id: str, now: datetime, plan_fee: PlanFee | None = None
+) -> CustomerStanding | None:
+    """None when the account is unknown.
+
+    overdue_invoice_count is 0: no payments reach this system yet, so nothing can be known to be overdue.
+    """
+    row = await conn.fetchrow("SELECT opened_at, currency FROM accounts WHERE account_id = $1", account_id)
+    if row is None:
+        return None
+    currency = row["currency"].strip()
+    average = await conn.fetchval(_AVERAGE_INVOICE, account_id, currency)
+    if average == 0 and plan_fee is not None:
+        average = plan_fee(await conn.fetchval(_PLAN_NOW, account_id, now), now)
+    return CustomerStanding(account_id, currency, row["opened_at"], overdue_invoice_count=0,
+                            average_invoice_minor=average)  # fmt: skip

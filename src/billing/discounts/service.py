@@ -1,0 +1,178 @@
+"""Granting discounts within authority: decide, record, emit; above authority, an approval task.
+
+Thin: the decision is ``billing.discounts.rules.decisions`` (decide / approve); this module loads its inputs under
+locks, writes the outcome and emits discount.granted.v1 through the outbox, all in the caller's transaction.
+
+* Granted: a budget charge (to the requester, or to the approver after an approval), the discount.granted.v1
+  event and, for a credit note, the credit note itself. The invoicing closer applies next-invoice grants
+  from the projected discount_grants table, once per invoice (grant_applications).
+* Above authority: a pending discount_requests row and a ``discount_approval`` task in the supervisors queue.
+* Refused: nothing is written (a refusal changes nothing); the caller gets the rule and the reason, and the API
+  rolls its transaction back. An approval refused by a rule leaves the request pending for an approver to
+  refuse (``refuse_request``) or for someone with enough authority to approve.
+
+A dispute credit (src/billing/credits/resolution.py) is a credit_note grant decided here like any other; its credit
+note names the dispute and carries the resolver's reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from billing.contracts import envelope as ev
+from billing.contracts.credit_notes import CreditSource
+from billing.contracts.discounts import DiscountGranted, DiscountKind
+from billing.contracts.money import Money
+from billing.discounts.rules.decisions import approve, decide
+from billing.discounts.rules.grants import (
+    AgentProfile,
+    Approved,
+    NeedsApproval,
+    PastGrant,
+    Refused,
+)
+from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
+from billing.discounts import approvals
+from billing.credits.credit_notes import NoteRequest, invoice_credit, issue_credit_note, lock_invoice
+from billing.discounts.history import PlanFee, customer_standing, grant_history, lock_for_decision
+from billing.discounts.rules.model import DiscountAsk, GrantOutcome, RequestConflict, RequestNotFound
+from billing.credits.rules.credit import check_credit
+from billing.platform.store import enqueue
+from billing.platform.topics import DISCOUNTS_GRANTED
+
+
+async def request_discount(
+    conn: asyncpg.Connection, policy: AuthorityPolicy, agent: AgentProfile, ask: DiscountAsk, now: datetime,
+    plan_fee: PlanFee | None = None,
+) -> GrantOutcome:
+    """``plan_fee`` values percent grants for accounts not invoiced yet (see history.customer_standing)."""
+    request = ask.request
+    await lock_for_decision(conn, request.account_id, agent.agent_id)
+    earlier = await approvals.outcome_of(conn, request.request_id)
+    if earlier is not None:
+        return earlier  # the same request id again: its first outcome, never a second grant
+    standing = await customer_standing(conn, request.account_id, now, plan_fee)
+    if standing is None or standing.currency != request.currency:
+        return _refused(request.request_id, Refused(
+            "account", f"account: no open account {request.account_id} billed in {request.currency}"))
+    history = await grant_history(conn, request.account_id, [agent.agent_id], now)
+    decision = decide(request, agent, history, standing, policy, now)
+    credit_refusal = await _credit_refusal(conn, ask) if not isinstance(decision, Refused) else None
+    if credit_refusal is not None:
+        decision = credit_refusal
+    if isinstance(decision, Refused):
+        return _refused(request.request_id, decision)
+    if isinstance(decision, NeedsApproval):
+        task_id = await approvals.insert_pending(conn, ask, agent, decision, now)
+        excess = tuple(excess.describe() for excess in decision.exceeded)
+        return GrantOutcome("pending_approval", request.request_id, decision.pending.value_minor,
+                            rule=decision.exceeded[0].limit, reason="; ".join(excess), task_id=task_id,
+                            exceeded=excess)  # fmt: skip
+    await approvals.insert_granted(conn, ask, agent, standing, decision.grant.value_minor, now)
+    return await _grant(conn, ask, decision, now)
+
+
+async def approve_request(
+    conn: asyncpg.Connection, policy: AuthorityPolicy, request_id: str, approver: AgentProfile, now: datetime
+) -> GrantOutcome:
+    """A second person approves; a refusal leaves the request pending (and writes nothing)."""
+    pending_row = await approvals.load_pending(conn, request_id)
+    await lock_for_decision(conn, pending_row.ask.request.account_id, approver.agent_id)
+    pending_row = await approvals.load_pending(conn, request_id)
+    pending = pending_row.pending
+    history = await grant_history(conn, pending.request.account_id, [approver.agent_id], now)
+    decision = approve(pending, approver, history, policy, now)
+    if isinstance(decision, Approved):
+        # Other credits may have been issued on the invoice while the request waited.
+        decision = await _credit_refusal(conn, pending_row.ask) or decision
+    if isinstance(decision, Refused):
+        return GrantOutcome("refused", request_id, pending.value_minor, decision.rule, decision.reason)
+    await approvals.mark_approved(conn, request_id, approver.agent_id, now)
+    return await _grant(conn, pending_row.ask, decision, now)
+
+
+async def refuse_request(
+    conn: asyncpg.Connection, policy: AuthorityPolicy, request_id: str, approver: AgentProfile, reason: str,
+    now: datetime,
+) -> GrantOutcome:  # fmt: skip
+    """An approver turns the request down; the same separation and role rules as approving apply."""
+    pending_row = await approvals.load_pending(conn, request_id)
+    pending = pending_row.pending
+    if approver.agent_id == pending.requested_by.agent_id:
+        rule = "separation_of_duties"
+        return GrantOutcome("refused", request_id, pending.value_minor, rule,
+                            f"{rule}: {approver.agent_id} cannot decide their own request")  # fmt: skip
+    if not policy.authority_for(pending.request.currency, approver.role).can_approve_others:
+        rule = "can_approve_others"
+        return GrantOutcome("refused", request_id, pending.value_minor, rule,
+                            f"{rule}: role {approver.role} may not decide others' grants")  # fmt: skip
+    refusal = Refused("refused_by_approver", f"refused_by_approver: {approver.agent_id}: {reason}")
+    await approvals.mark_refused(conn, request_id, approver.agent_id, refusal, now)
+    return GrantOutcome("refused", request_id, pending.value_minor, refusal.rule, refusal.reason)
+
+
+async def _credit_refusal(conn: asyncpg.Connection, ask: DiscountAsk) -> Refused | None:
+    request = ask.request
+    if request.kind is not GrantKind.CREDIT_NOTE:
+        return None
+    if ask.invoice_id is None:
+        return Refused("invoice_issued", "invoice_issued: a credit note needs the invoice it credits")
+    await lock_invoice(conn, ask.invoice_id)
+    invoice = await invoice_credit(conn, ask.invoice_id, request.account_id)
+    if invoice is None:
+        return Refused("invoice_issued", f"invoice_issued: no issued invoice {ask.invoice_id} on this account")
+    refusal = check_credit(invoice, request.amount_minor or 0, request.currency, ask.disputed_minor)
+    return None if refusal is None else Refused(refusal.rule, refusal.reason)
+
+
+def _refused(request_id: str, refusal: Refused) -> GrantOutcome:
+    return GrantOutcome("refused", request_id, 0, refusal.rule, refusal.reason)
+
+
+async def _grant(conn: asyncpg.Connection, ask: DiscountAsk, decision: Approved, now: datetime) -> GrantOutcome:
+    grant = decision.grant
+    await _charge_budget(conn, grant)
+    payload = _granted_payload(ask, grant)
+    event = ev.DiscountGrantedEvent(event_id=f"discount-granted:{grant.grant_id}"[:128], type="discount.granted.v1",
+                                    source="care/discounts", occurred_at=now, schema_version=1, payload=payload)
+    await enqueue(conn, DISCOUNTS_GRANTED.name, grant.account_id.encode(), ev.dump_event(event))
+    number = None
+    if grant.kind is GrantKind.CREDIT_NOTE:
+        number = (await issue_credit_note(conn, _note_request(ask, grant), now)).credit_note_number
+    return GrantOutcome("granted", grant.grant_id, grant.value_minor, task_id=ask.task_id, credit_note_number=number)
+
+
+def _note_request(ask: DiscountAsk, grant: PastGrant) -> NoteRequest:
+    amount = ask.request.amount_minor or 0
+    if ask.dispute_id is not None:
+        return NoteRequest(grant.grant_id, grant.account_id, ask.invoice_id or "", amount, grant.currency,
+                           (ask.note or ask.reason_code)[:500], grant.agent_id, CreditSource.DISPUTE, ask.dispute_id)
+    return NoteRequest(grant.grant_id, grant.account_id, ask.invoice_id or "", amount, grant.currency,
+                       f"goodwill credit: {ask.reason_code}", grant.agent_id, CreditSource.GOODWILL)  # fmt: skip
+
+
+async def _charge_budget(conn: asyncpg.Connection, grant: PastGrant) -> None:
+    await conn.execute(
+        "INSERT INTO discount_budget_charges (grant_id, account_id, kind, currency, value_minor, requested_by,"
+        " approved_by, charged_to, granted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        grant.grant_id, grant.account_id, grant.kind.value, grant.currency, grant.value_minor, grant.agent_id,
+        grant.approved_by, grant.charged_to, grant.granted_at,
+    )  # fmt: skip
+
+
+def _granted_payload(ask: DiscountAsk, grant: PastGrant) -> DiscountGranted:
+    request = ask.request
+    amount = None if request.amount_minor is None else Money(amount_minor=request.amount_minor, currency=request.currency)
+    return DiscountGranted(
+        account_id=request.account_id, grant_id=request.request_id, kind=DiscountKind(request.kind.value),
+        percent_bp=request.percent_bp, invoice_count=request.invoice_count, amount=amount,
+        invoice_id=ask.invoice_id if request.kind is GrantKind.CREDIT_NOTE else None,
+        reason_code=ask.reason_code, criteria=ask.criteria, granted_by=grant.agent_id, approved_by=grant.approved_by,
+    )  # fmt: skip
+
+
+# The routes catch these two from here, beside the functions that raise them (via approvals.load_pending).
+__all__ = ["DiscountAsk", "GrantOutcome", "RequestConflict", "RequestNotFound", "approve_request",
+           "refuse_request", "request_discount"]

@@ -1,0 +1,79 @@
+"""The agent API application: `create_app(settings)` builds it without connecting to anything.
+
+The database pool opens on the first request that needs it and closes when the server stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from billing.entrypoints.api.routes import money as routes_money, offer as routes_offer
+from billing.entrypoints.api.audit import AuditMiddleware
+from billing.entrypoints.api.auth import AuthenticateFirst
+from billing.entrypoints.api.body_limit import BodyLimit
+from billing.entrypoints.api.errors import install_error_handlers
+from billing.entrypoints.api.routes import accounts, calls, tasks
+from billing.entrypoints.api.services import ApiServices, Clock, utc_now
+from billing.platform.settings import Settings
+
+DESCRIPTION = """Agent tools take tasks from the care queues, verify the caller, see the account (masked until
+verified on this call) and record what they did. Every request carries `Authorization: Bearer <token>`
+(`billing agent create`); each route lists the roles it admits under `x-roles`. Every request to an action is
+written to the append-only audit log. Errors are `{"error": code, "message": sentence}`."""
+
+
+def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
+    svc = ApiServices(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc.notifications.start()  # codes left pending by a previous run with the same key go out now
+        yield
+        await svc.close()
+
+    app = FastAPI(title="Billing agent API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = svc
+    install_error_handlers(app)
+    # The last added runs first: the audit row (and the 500 of last resort), then the token, then the body.
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(AuthenticateFirst)
+    app.add_middleware(AuditMiddleware)
+    for module in (tasks, calls, accounts, routes_money, routes_offer):
+        app.include_router(module.router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        # Every route needs the database: when it does not answer, the API is down too, and says what is.
+        checks = {"database": await svc.database_answers()}
+        down = [name for name, ok in checks.items() if not ok]
+        body = {"status": "degraded", "checks": checks, "down": down} if down else {"status": "ok", "checks": checks}
+        return JSONResponse(body, status_code=503 if down else 200)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        # Request counts and durations only; no account data, so Prometheus scrapes it without a token.
+        return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def run_api(settings: Settings, listen_fd: int | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both), on API_HOST:API_PORT or on the listening socket the
+    launcher bound and handed down (`billing api --listen-fd`), which no other process can take meanwhile."""
+    import socket
+
+    import uvicorn
+
+    from billing.platform.logs import configure_logging, route_process_output
+
+    configure_logging(settings.log_level, settings.log_format)
+    route_process_output()
+    config = uvicorn.Config(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None, access_log=False
+    )
+    uvicorn.Server(config).run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])

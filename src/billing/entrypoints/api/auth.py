@@ -1,0 +1,85 @@
+"""Who is calling (a bearer token per agent) and what their role lets them do.
+
+The token is checked by a middleware before anything else of the request is read: a request without a valid
+one answers 401 whatever its body (malformed, nested, huge), and the body of a stranger is never parsed.
+Only the probes and the documentation (billing.entrypoints.api.audit.UNAUDITED_PATHS) are open.
+
+Each route declares the roles it admits with `admits(...)`: that both adds the check and writes the roles into
+the OpenAPI document (`x-roles`), where the route-table test reads them, so a new route cannot skip the check
+unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from billing.identity.agent_store import Agent, agent_for_token
+from billing.entrypoints.api.audit import UNAUDITED_PATHS
+from billing.entrypoints.api.errors import ERROR_RESPONSES, ApiError, error_response, forbidden, unauthenticated
+from billing.identity.rules.roles import Role
+from billing.entrypoints.api.services import ApiServices
+
+_bearer = HTTPBearer(auto_error=False, description="The agent's token from `billing agent create`.")
+
+
+def services(request: Request) -> ApiServices:
+    return request.app.state.services
+
+
+class AuthenticateFirst:
+    """ASGI middleware: every request outside UNAUDITED_PATHS shows a valid token before its body is read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in UNAUDITED_PATHS:
+            request = Request(scope)
+            try:
+                await _authenticate(request)
+            except ApiError as refused:
+                await error_response(request, refused.status, refused.code, refused.message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _authenticate(request: Request) -> None:
+    credentials = await _bearer(request)
+    if credentials is None or not credentials.credentials:
+        raise unauthenticated()
+    agent = await agent_for_token(await services(request).pool(), credentials.credentials)
+    if agent is None:
+        raise unauthenticated("the token is unknown or revoked")
+    request.state.agent = agent
+    request.state.agent_id = agent.agent_id
+
+
+async def current_agent(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> Agent:
+    """The agent AuthenticateFirst found (`credentials` only puts the bearer scheme in the OpenAPI document)."""
+    agent = getattr(request.state, "agent", None)
+    if agent is None:  # an app built without the middleware: refuse rather than serve anonymously
+        raise unauthenticated()
+    return agent
+
+
+def admits(roles: Iterable[Role]) -> dict[str, Any]:
+    """Route keyword arguments: the role check as a dependency and the roles in the OpenAPI document."""
+    allowed = frozenset(roles)
+
+    async def check_role(agent: Agent = Depends(current_agent)) -> Agent:
+        if agent.role not in allowed:
+            raise forbidden("forbidden_role", f"role {agent.role} may not do this (allowed: {', '.join(sorted(allowed))})")
+        return agent
+
+    return {
+        "dependencies": [Depends(check_role)],
+        "openapi_extra": {"x-roles": sorted(allowed)},
+        "responses": ERROR_RESPONSES,
+    }

@@ -1,0 +1,1 @@
+"""The Faust worker: agents that hand each record to a context's handler and commit after it returns."""

@@ -1,0 +1,28 @@
+"""The worker's non-Faust loops: usage batches, parked usage, the outbox relay (and the cycle closer)."""
+
+from __future__ import annotations
+
+import faust
+
+from billing.invoicing.catalog_config import load_catalog
+from billing.platform.context import WorkerContext
+from billing.invoicing.loop import CycleCloser
+from billing.platform.loops import LoopService
+from billing.platform.outbox import OutboxRelay
+from billing.usage.parked import ParkedUsageSweeper
+from billing.care.config import load_care_config
+from billing.care.sweeper import QueueSweeper
+from billing.usage.consumer import UsageConsumer
+from billing.usage.writer import UsageWriter
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    catalog = load_catalog(ctx.settings)
+    writer = UsageWriter(catalog, ctx.settings)
+    app.service(LoopService("usage-batch", UsageConsumer(ctx, writer).run))
+    app.service(LoopService("parked-usage", ParkedUsageSweeper(ctx, writer).run))
+    app.service(LoopService("outbox-relay", OutboxRelay(ctx).run))
+    # Every worker runs the closer; SKIP LOCKED gives concurrent closers disjoint batches of due accounts.
+    app.service(LoopService("cycle-closer", CycleCloser(ctx, catalog).run))
+    # Every worker sweeps the queues (expired leases, aging, widening); SKIP LOCKED keeps sweepers apart.
+    app.service(LoopService("queue-sweeper", QueueSweeper(ctx, load_care_config(ctx.settings)).run))

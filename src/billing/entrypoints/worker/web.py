@@ -1,0 +1,91 @@
+"""The worker's HTTP endpoint: /health for orchestrators, /metrics for Prometheus, /reports/retention (JSON)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+from faust.web import Request, Response, View
+
+from billing.platform.context import WorkerContext
+from billing.platform.metrics import CONTENT_TYPE_LATEST
+from billing.retention.queries import Cohort, retention_report as build_retention_report
+from billing.retention.consumers import live_counts
+from billing.care import metrics_view
+
+_LAG_INTERVAL_S = 5.0
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    @app.page("/health", name="health")
+    async def health(web: View, request: Request) -> Response:
+        # 503 when this worker cannot work (no database, no broker); 200 "degraded" when it works but a person
+        # must act: the broker lost events the outbox had published (src/billing/platform/broker_watch.py).
+        checks = {"database": await ctx.database_answers(), "kafka": not app.consumer.should_stop}
+        status = 200 if all(checks.values()) else 503
+        losses = await _open_broker_losses(ctx) if status == 200 else []
+        body: dict = {"status": "ok" if status == 200 and not losses else "degraded", "checks": checks}
+        if losses:
+            checks["broker_data"] = False
+            body["broker_data_lost"] = losses
+        return web.json(body, status=status)
+
+    @app.page("/queues/metrics", name="queue-metrics")
+    async def queue_metrics(web: View, request: Request) -> Response:
+        now = metrics_view.utc_now()
+        figures = await metrics_view.load_figures(await ctx.pool(), ctx.settings, now)
+        ctx.metrics.queue_service.update(figures, ctx.settings.service_level_threshold_s)
+        return web.json(metrics_view.as_json(figures, ctx.settings, now))
+
+    @app.page("/metrics", name="metrics")
+    async def metrics(web: View, request: Request) -> Response:
+        await _refresh_queue_metrics(ctx)
+        response = web.bytes(ctx.metrics.exposition(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+        return response
+
+    @app.page("/reports/retention", name="retention-report")
+    async def retention_report(web: View, request: Request) -> Response:
+        # Computed from the counters in PostgreSQL, so every worker answers the same (src/billing/retention/rules/report.py);
+        # `live_counts` is this worker's share of the Faust table cache (its partitions only, every case).
+        # ?cases_from=&cases_to= restrict it to the cases handled in that period (src/billing/retention/queries.py).
+        query = request.query
+        cohort = None
+        if query.get("cases_from") or query.get("cases_to"):
+            try:
+                cohort = Cohort.parse(query.get("cases_from"), query.get("cases_to"))
+            except ValueError as error:
+                return web.json({"error": "bad_cohort", "detail": str(error)}, status=400)
+        report = await build_retention_report(await ctx.pool(), cohort)
+        report["live_counts"] = live_counts(app)
+        return web.json(report)
+
+    @app.timer(interval=_LAG_INTERVAL_S)
+    async def observe_agent_lag() -> None:
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            ctx.observe_lag(tp.topic, tp.partition, consumer.highwater(tp))
+
+
+async def _refresh_queue_metrics(ctx: WorkerContext) -> None:
+    # The billing_queue_* figures come from PostgreSQL; without it the scrape still answers, with the last ones.
+    try:
+        pool = await ctx.pool()
+        figures = await asyncio.wait_for(metrics_view.load_figures(pool, ctx.settings, metrics_view.utc_now()), 2)
+        ctx.metrics.queue_service.update(figures, ctx.settings.service_level_threshold_s)
+    except Exception as error:  # noqa: BLE001 - metrics must not fail the scrape
+        ctx.log.warning("queue metrics not refreshed", error=repr(error))
+
+
+async def _open_broker_losses(ctx: WorkerContext) -> list[dict]:
+    """Losses not yet re-published (`billing outbox replay` resolves them), with what to do."""
+    try:
+        pool = await ctx.pool()
+        rows = await asyncio.wait_for(pool.fetch(
+            "SELECT topic, what, lost_since, detected_at FROM broker_data_losses WHERE resolved_at IS NULL"
+            " ORDER BY id"), timeout=2)  # fmt: skip
+    except Exception:  # noqa: BLE001 - the database check answers for the database
+        return []
+    return [{"topic": r["topic"], "what": r["what"], "detected_at": r["detected_at"].isoformat(),
+             "action": f"billing outbox replay --since {(r['lost_since'] or r['detected_at']).isoformat()}"
+                       f" --topic {r['topic']}"} for r in rows]  # fmt: skip
+

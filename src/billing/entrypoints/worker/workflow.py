@@ -1,0 +1,44 @@
+"""One agent per workflow topic (accounts, invoices issued, calls, disputes, discounts), each subscribed as
+raw bytes (src/billing/entrypoints/worker/raw.py), so that a bad record is dead-lettered by our code with its position."""
+
+from __future__ import annotations
+
+import faust
+
+from billing.retention import consumers as retention
+from billing.entrypoints.worker.raw import raw_agent
+from billing.invoicing.catalog_config import load_catalog
+from billing.platform.context import WorkerContext
+from billing.platform.decoding import RawMessage
+from billing.platform.records import EventProcessor, Handler
+from billing.accounts import projection as accounts, ledger
+from billing.care import calls_projection as calls
+from billing.care.config import load_care_config
+from billing.care.routing_tasks import with_task_routing
+from billing.platform.topics import ACCOUNTS, CUSTOMER_CALLS, DISCOUNTS_GRANTED, DISPUTES, INVOICES_ISSUED, TopicSpec
+
+WORKFLOW_STREAMS: tuple[tuple[TopicSpec, dict[str, Handler]], ...] = (
+    (INVOICES_ISSUED, ledger.INVOICE_HANDLERS),
+    (CUSTOMER_CALLS, calls.HANDLERS),
+    (DISPUTES, ledger.DISPUTE_HANDLERS),
+    (DISCOUNTS_GRANTED, ledger.DISCOUNT_HANDLERS),
+)
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    care = load_care_config(ctx.settings)
+    # The account projection refuses accounts the catalog cannot bill, so it judges by the worker's catalog.
+    projections = ((ACCOUNTS, accounts.handlers(load_catalog(ctx.settings))), *WORKFLOW_STREAMS)
+    for spec, handlers in projections:
+        # Calls, disputes and held invoices also become agent-queue tasks in the projection's transaction.
+        routed = with_task_routing(spec, handlers, care, ctx.metrics)
+        _register_one(app, ctx, spec, EventProcessor(spec, routed, ctx))
+    retention.register(app, ctx)  # follows handled cases to their 30/60/90-day outcomes
+
+
+def _register_one(app: faust.App, ctx: WorkerContext, spec: TopicSpec, processor: EventProcessor) -> None:
+    async def handle(message: RawMessage) -> None:
+        await processor.process(message)
+        ctx.done_up_to(message.topic, message.partition, message.offset + 1)
+
+    raw_agent(app, spec, ctx.settings, f"{spec.name}.agent", handle)

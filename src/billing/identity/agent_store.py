@@ -1,0 +1,88 @@
+"""Agents and their tokens, and the customers' PINs (asyncpg). Only hashes are stored."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets as _random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from billing.identity.rules.roles import Role
+from billing.identity.rules.secrets import hash_secret, new_token, token_hash
+from billing.care.holds import release_held_by
+
+_PIN = re.compile(r"^[0-9]{4,8}$")
+
+
+@dataclass(frozen=True)
+class Agent:
+    agent_id: str
+    name: str
+    role: Role
+
+    @property
+    def tier(self) -> int:
+        return 1 if self.role is Role.AGENT else 2
+
+
+async def create_agent(pool: asyncpg.Pool | asyncpg.Connection, name: str, role: Role) -> tuple[Agent, str]:
+    """A new agent and its token; the token is returned once and only its hash is kept."""
+    token = new_token()
+    agent = Agent(agent_id=f"agt-{_random.token_hex(6)}", name=name, role=Role(role))
+    await pool.execute(
+        "INSERT INTO agents (agent_id, name, role, token_hash) VALUES ($1, $2, $3, $4)",
+        agent.agent_id, agent.name, agent.role.value, token_hash(token),
+    )  # fmt: skip
+    return agent, token
+
+
+async def revoke_agent(pool: asyncpg.Pool | asyncpg.Connection, agent_id: str, now: datetime | None = None) -> bool:
+    """The agent's token stops working at once and every task it holds goes back to its queue, in one
+    transaction (nobody else could finish them otherwise); the row stays, so the audit log keeps naming the agent."""
+    async with _transaction(pool) as conn:
+        revoked = await conn.fetchval("UPDATE agents SET active = false WHERE agent_id = $1 RETURNING true", agent_id)
+        if revoked:
+            await release_held_by(conn, agent_id, now or datetime.now(UTC))
+    return revoked is True
+
+
+@asynccontextmanager
+async def _transaction(pool: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(pool, asyncpg.Connection):
+        async with pool.transaction():
+            yield pool
+        return
+    async with pool.acquire() as conn, conn.transaction():
+        yield conn
+
+
+async def agent_for_token(pool: asyncpg.Pool, token: str) -> Agent | None:
+    row = await pool.fetchrow(
+        "SELECT agent_id, name, role FROM agents WHERE token_hash = $1 AND active", token_hash(token)
+    )
+    return Agent(row["agent_id"], row["name"], Role(row["role"])) if row else None
+
+
+async def active_agent(pool: asyncpg.Pool, agent_id: str) -> Agent | None:
+    row = await pool.fetchrow("SELECT agent_id, name, role FROM agents WHERE agent_id = $1 AND active", agent_id)
+    return Agent(row["agent_id"], row["name"], Role(row["role"])) if row else None
+
+
+def check_pin(pin: str) -> str:
+    if not _PIN.match(pin):
+        raise ValueError("a PIN is 4 to 8 digits")
+    return pin
+
+
+async def set_account_pin(pool: asyncpg.Pool | asyncpg.Connection, account_id: str, pin: str) -> None:
+    stored = await asyncio.to_thread(hash_secret, check_pin(pin))
+    await pool.execute(
+        "INSERT INTO caller_secrets (account_id, pin_hash) VALUES ($1, $2)"
+        " ON CONFLICT (account_id) DO UPDATE SET pin_hash = EXCLUDED.pin_hash, updated_at = now()",
+        account_id, stored,
+    )  # fmt: skip

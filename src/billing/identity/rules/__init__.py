@@ -1,0 +1,1 @@
+"""Pure identity rules: roles, secret hashing and sealing, lockout, masking (no I/O)."""

@@ -1,0 +1,1 @@
+"""Plumbing shared by every context: settings, topics, decoding, the record template, outbox, retry, logs, metrics, migrations."""

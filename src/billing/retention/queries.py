@@ -1,0 +1,162 @@
+"""Read the retention counters (and the weekly call service figures) from PostgreSQL into ``ReportInputs``.
+
+The counters are the system of record (written with their resolved-horizon markers, migration 0006); the
+report is computed from them when asked. Service level and abandonment come from the `calls` projection.
+
+A report of a cohort (the cases handled in a period of event time, ``Cohort``) cannot use the counters, which
+sum every case ever followed; it is computed from the per-case rows instead (``retention_cases`` and their
+``retention_outcomes`` markers), which hold the same facts: each resolved (case, horizon) marker is exactly
+one count in ``retention_counts``, and a case's Kaplan-Meier row is "churned at churn_day" or "censored at
+resolved_through" (src/billing/retention/rules/outcomes.py). Calls are restricted to those started in the period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from billing.retention.rules.arms import Arm
+from billing.retention.rules.counters import WAIT_RESOLUTION_S, CounterKey, RetentionCounters, Tally, wait_bucket_s
+from billing.retention.rules.report import SERVICE_LEVEL_THRESHOLD_S, ReportInputs, ServiceWeek, build_report
+
+_ARMS = (Arm.TREATMENT.value, Arm.CONTROL.value)  # `not_eligible` cases are followed but not compared
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Cases whose case time (the event time of their task.completed) is in [cases_from, cases_to)."""
+
+    cases_from: datetime | None = None
+    cases_to: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.cases_from and self.cases_to and self.cases_from >= self.cases_to:
+            raise ValueError(
+                f"the cohort is empty: {self.cases_from.isoformat()} is not before {self.cases_to.isoformat()}"
+            )
+
+    @classmethod
+    def parse(cls, cases_from: str | None, cases_to: str | None) -> Cohort:
+        """From ISO dates or times (a date is its midnight, a time without zone is UTC); ValueError if malformed."""
+        return cls(_moment("cases_from", cases_from), _moment("cases_to", cases_to))
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"cases_from": _iso(self.cases_from), "cases_to": _iso(self.cases_to)}
+
+
+def _moment(name: str, text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO date or time such as 2031-01-01 or 2031-01-01T12:00:00Z, "
+                         f"got {text[:40]!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+async def load_inputs(conn: asyncpg.Connection, cohort: Cohort | None = None) -> ReportInputs:
+    if cohort is not None:
+        return await _cohort_inputs(conn, cohort)
+    counts = await conn.fetch(
+        "SELECT practice, arm, horizon_days, wait_bucket_s, cases, retained FROM retention_counts"
+        " WHERE arm = ANY($1::text[])", list(_ARMS),
+    )
+    money = await conn.fetch(
+        "SELECT practice, arm, horizon_days, currency, discount_minor FROM retention_money"
+    )
+    survival = await conn.fetch(
+        "SELECT practice, arm, day, churned, censored FROM retention_survival"
+        " WHERE churned > 0 OR censored > 0 ORDER BY practice, arm, day"
+    )
+    return ReportInputs(
+        counters=RetentionCounters(
+            {
+                CounterKey(r["practice"], Arm(r["arm"]), r["horizon_days"], r["wait_bucket_s"]):
+                    Tally(r["cases"], r["retained"])
+                for r in counts
+            }
+        ),
+        money={(r["practice"], r["arm"], r["horizon_days"], r["currency"].strip()): r["discount_minor"]
+               for r in money},
+        survival=[(r["practice"], r["arm"], r["day"], r["churned"], r["censored"]) for r in survival],
+        service=await _service_weeks(conn),
+    )
+
+
+# The cohort's cases: $1 and $2 bound the case time (either may be NULL: unbounded on that side).
+_IN_COHORT = "($1::timestamptz IS NULL OR c.case_at >= $1) AND ($2::timestamptz IS NULL OR c.case_at < $2)"
+
+
+async def _cohort_inputs(conn: asyncpg.Connection, cohort: Cohort) -> ReportInputs:
+    bounds = (cohort.cases_from, cohort.cases_to)
+    counts = await conn.fetch(
+        "SELECT c.practice, c.arm, o.horizon_days, c.waited_ms / $4 AS bucket, count(*) AS cases,"
+        " count(*) FILTER (WHERE o.retained) AS retained"
+        " FROM retention_outcomes o JOIN retention_cases c USING (case_id)"
+        f" WHERE {_IN_COHORT} AND c.arm = ANY($3::text[]) GROUP BY 1, 2, 3, 4",
+        *bounds, list(_ARMS), WAIT_RESOLUTION_S * 1000,
+    )
+    money = await conn.fetch(
+        "SELECT c.practice, c.arm, o.horizon_days, c.currency, sum(c.discount_minor)::bigint AS discount_minor"
+        f" FROM retention_outcomes o JOIN retention_cases c USING (case_id) WHERE {_IN_COHORT} GROUP BY 1, 2, 3, 4",
+        *bounds,
+    )
+    survival = await conn.fetch(
+        "SELECT c.practice, c.arm, coalesce(c.churn_day, c.resolved_through) AS day,"
+        " count(c.churn_day) AS churned, count(*) - count(c.churn_day) AS censored"
+        f" FROM retention_cases c WHERE {_IN_COHORT} AND c.resolved_through > 0 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        *bounds,
+    )
+    tallies: dict[CounterKey, Tally] = {}
+    for r in counts:  # buckets past the cap share the last one, as in the counters
+        bucket = wait_bucket_s(r["bucket"] * WAIT_RESOLUTION_S)
+        key = CounterKey(r["practice"], Arm(r["arm"]), r["horizon_days"], bucket)
+        before = tallies.get(key, Tally(0, 0))
+        tallies[key] = Tally(before.cases + r["cases"], before.retained + r["retained"])
+    return ReportInputs(
+        counters=RetentionCounters(tallies),
+        money={(r["practice"], r["arm"], r["horizon_days"], r["currency"].strip()): r["discount_minor"]
+               for r in money},
+        survival=[(r["practice"], r["arm"], r["day"], r["churned"], r["censored"]) for r in survival],
+        service=await _service_weeks(conn, cohort),
+    )
+
+
+async def _service_weeks(conn: asyncpg.Connection, cohort: Cohort | None = None) -> list[ServiceWeek]:
+    period = cohort or Cohort()
+    rows = await conn.fetch(
+        "SELECT date_trunc('week', started_at)::date AS week, count(*) AS offered,"
+        " count(answered_at) AS answered,"
+        " count(*) FILTER (WHERE answered_at - started_at <= make_interval(secs => $1)) AS answered_within,"
+        " count(abandoned_at) AS abandoned"
+        " FROM calls WHERE ($2::timestamptz IS NULL OR started_at >= $2)"
+        " AND ($3::timestamptz IS NULL OR started_at < $3) GROUP BY 1 ORDER BY 1",
+        SERVICE_LEVEL_THRESHOLD_S, period.cases_from, period.cases_to,
+    )
+    return [ServiceWeek(r["week"], r["offered"], r["answered"], r["answered_within"], r["abandoned"]) for r in rows]
+
+
+async def retention_report(pool: asyncpg.Pool, cohort: Cohort | None = None) -> dict[str, Any]:
+    """The report of every case followed (from the counters), or of one cohort (from the cases)."""
+    async with pool.acquire() as conn:
+        report = build_report(await load_inputs(conn, cohort))
+    report["cohort"] = None if cohort is None else cohort.as_json()
+    return report
+
+
+async def followed_cases(conn: asyncpg.Connection, case_prefix: str = "") -> dict[str, int]:
+    """How many cases (ids starting with ``case_prefix``) are followed, and how many have all horizons resolved."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS cases, count(*) FILTER (WHERE next_due_at IS NULL) AS finished"
+        " FROM retention_cases WHERE starts_with(case_id, $1)",
+        case_prefix,
+    )
+    return dict(row)

@@ -1,0 +1,1 @@
+"""Usage rating on the hot path: decode, rate against the account's plan, store once per record key."""

@@ -1,1 +1,0 @@
-"""Per-stream effects: what each accepted event writes to PostgreSQL. Rules live in pure modules beside them."""

@@ -1,0 +1,1 @@
+"""Tools beside the package (the benchmark); not installed."""
