@@ -23,7 +23,7 @@ from billing.invoicing.rules import inputs
 from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
 from billing.usage.fast_decode import Usage
 from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch
-from tests.unit.billing.billing_test_factories import open_tier, plan_dict, service
+from tests.unit.invoicing.billing_test_factories import open_tier, plan_dict, service
 
 ROOT = Path(__file__).resolve().parents[3]
 GIB = 1 << 30
