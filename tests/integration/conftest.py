@@ -23,8 +23,14 @@ def own_stack(prefix: str, **overrides) -> Iterator[Launcher]:
     """A private stack (broker, PostgreSQL, two workers) for a module whose outcome must not depend on what the
     session's other tests publish, e.g. usage stamped "now" moving the workers' event-time clock."""
     path = Path(tempfile.mkdtemp(prefix=f"billing-{prefix}-", dir="/tmp"))
-    settings = load_settings(state_dir=path, broker_session_timeout_s=4.0, usage_batch_wait_ms=50, outbox_poll_ms=50,
-                             late_usage_limit_days=36500, **overrides)  # fmt: skip
+    settings = load_settings(
+        state_dir=path,
+        broker_session_timeout_s=4.0,
+        usage_batch_wait_ms=50,
+        outbox_poll_ms=50,
+        late_usage_limit_days=36500,
+        **overrides,
+    )
     launcher = Launcher(settings, any_ports=True)  # bound by the launcher, so two stacks never collide
     try:
         launcher.start(workers=WORKERS)

@@ -18,13 +18,22 @@ OPENED = datetime(2026, 3, 1, tzinfo=UTC)
 async def _open(conn: asyncpg.Connection, account_id: str, plan: str = "mobile-s") -> None:
     await conn.execute(
         "INSERT INTO accounts (account_id, plan_id, billing_anchor_day, currency, jurisdiction, contact, status,"
-        " opened_at) VALUES ($1, $2, 1, 'EUR', 'DE', '{}', 'active', $3)", account_id, plan, OPENED)  # fmt: skip
+        " opened_at) VALUES ($1, $2, 1, 'EUR', 'DE', '{}', 'active', $3)",
+        account_id,
+        plan,
+        OPENED,
+    )
     await _change_plan(conn, f"open-{account_id}", account_id, plan, OPENED)
 
 
 async def _change_plan(conn: asyncpg.Connection, event_id: str, account_id: str, plan: str, at: datetime) -> None:
-    await conn.execute("INSERT INTO account_plan_changes (event_id, account_id, plan_id, effective_at)"
-                       " VALUES ($1, $2, $3, $4)", event_id, account_id, plan, at)  # fmt: skip
+    await conn.execute(
+        "INSERT INTO account_plan_changes (event_id, account_id, plan_id, effective_at) VALUES ($1, $2, $3, $4)",
+        event_id,
+        account_id,
+        plan,
+        at,
+    )
 
 
 @pytest.fixture
@@ -50,8 +59,9 @@ async def test_a_plan_change_and_a_closing_reach_the_next_read(conns) -> None:
     assert changed.plan_periods == ((OPENED, "mobile-s"), (change_at, "mobile-l"))
 
     closed_at = OPENED + timedelta(days=20)
-    await writer.execute("UPDATE accounts SET closed_at = $2, status = 'closed' WHERE account_id = $1",
-                         account, closed_at)  # fmt: skip
+    await writer.execute(
+        "UPDATE accounts SET closed_at = $2, status = 'closed' WHERE account_id = $1", account, closed_at
+    )
     assert (await cache.views(reader, [account]))[account].closed_at == closed_at
 
 

@@ -34,8 +34,15 @@ PIN = "2468"
 # Task routes that neither move money nor show account facts: the task's own life, and the account view, which
 # shows only a masked card until the caller is verified (tests/integration/test_api_flow.py).
 # Neither moves money nor shows account facts; reassign and release are a supervisor's moves of the task itself.
-WITHOUT_VERIFICATION = {"tasks.accept", "tasks.reject", "tasks.wrap_up", "tasks.complete", "accounts.view",
-                        "tasks.reassign", "tasks.release"}
+WITHOUT_VERIFICATION = {
+    "tasks.accept",
+    "tasks.reject",
+    "tasks.wrap_up",
+    "tasks.complete",
+    "accounts.view",
+    "tasks.reassign",
+    "tasks.release",
+}
 
 
 def isolated(live):
@@ -50,16 +57,35 @@ async def world(live):
     settings = isolated(live)
     app = create_app(settings)
     pool = await create_pool(settings)
-    agents = {name: await create_agent(pool, name, role) for name, role in
-              (("owner", Role.AGENT), ("other", Role.AGENT), ("analyst", Role.ANALYST),
-               ("boss", Role.SUPERVISOR))}  # fmt: skip
+    agents = {
+        name: await create_agent(pool, name, role)
+        for name, role in (
+            ("owner", Role.AGENT),
+            ("other", Role.AGENT),
+            ("analyst", Role.ANALYST),
+            ("boss", Role.SUPERVISOR),
+        )
+    }
     call_id, account_id = unique("call"), unique("acc")
     async with pool.acquire() as conn, conn.transaction():
-        task = await insert_task(conn, NewTask(
-            task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=account_id,
-            reason="bill_question", rule="default", queue=QUEUE, tier=1, static_priority=10, priority=10,
-            routed_at=datetime.now(UTC) - timedelta(seconds=5), call_id=call_id, currency="EUR",
-        ))  # fmt: skip
+        task = await insert_task(
+            conn,
+            NewTask(
+                task_id=make_task_id("call", call_id),
+                kind="call",
+                source_event_id=unique("evt"),
+                account_id=account_id,
+                reason="bill_question",
+                rule="default",
+                queue=QUEUE,
+                tier=1,
+                static_priority=10,
+                priority=10,
+                routed_at=datetime.now(UTC) - timedelta(seconds=5),
+                call_id=call_id,
+                currency="EUR",
+            ),
+        )
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
     owner_token = agents["owner"][1]
     claimed = await client.post("/tasks/claim", headers=bearer(owner_token))
@@ -166,9 +192,12 @@ async def test_a_role_a_route_does_not_admit_gets_403(world) -> None:
 
 async def test_a_task_or_call_held_by_someone_else_gets_403_and_an_unknown_one_404(world) -> None:
     task, (_, other) = world["task"], world["agents"]["other"]
-    bodies = {"/tasks/{task_id}/complete": b'{"outcome": "resolved", "practice": "none"}',
-              "/calls/{call_id}/verify": b'{"pin": "1234"}', "/calls/{call_id}/otp": b'{"channel": "sms"}',
-              "/tasks/{task_id}/disputes": b'{"invoice_id": "inv-1", "line_id": "l1", "reason": "other"}'}  # fmt: skip
+    bodies = {
+        "/tasks/{task_id}/complete": b'{"outcome": "resolved", "practice": "none"}',
+        "/calls/{call_id}/verify": b'{"pin": "1234"}',
+        "/calls/{call_id}/otp": b'{"channel": "sms"}',
+        "/tasks/{task_id}/disputes": b'{"invoice_id": "inv-1", "line_id": "l1", "reason": "other"}',
+    }
     # The routes of the access rule: those agents use (a supervisor's release or reassignment holds no task).
     held = [(m, p) for m, p, op in action_routes(world["app"]) if "{" in p and "agent" in op["x-roles"]]
     assert len(held) >= 7
@@ -186,21 +215,41 @@ async def test_every_other_task_route_needs_the_caller_verified_on_the_call(worl
     pool, client = world["pool"], world["client"]
     call_id = unique("call")
     async with pool.acquire() as conn, conn.transaction():
-        task = await insert_task(conn, NewTask(
-            task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"),
-            account_id=unique("acc"), reason="bill_question", rule="default", queue=QUEUE, tier=1,
-            static_priority=10, priority=10, routed_at=datetime.now(UTC), call_id=call_id, currency="EUR",
-        ))  # fmt: skip
+        task = await insert_task(
+            conn,
+            NewTask(
+                task_id=make_task_id("call", call_id),
+                kind="call",
+                source_event_id=unique("evt"),
+                account_id=unique("acc"),
+                reason="bill_question",
+                rule="default",
+                queue=QUEUE,
+                tier=1,
+                static_priority=10,
+                priority=10,
+                routed_at=datetime.now(UTC),
+                call_id=call_id,
+                currency="EUR",
+            ),
+        )
     _, token = await create_agent(pool, "unverified", Role.AGENT)
     assert (await client.post("/tasks/claim", headers=bearer(token))).json()["task"]["task_id"] == task.task_id
-    guarded = [(method, route.path) for route in api_routes(world["app"].routes)
-               if "{task_id}" in route.path and route.name not in WITHOUT_VERIFICATION for method in route.methods]
+    guarded = [
+        (method, route.path)
+        for route in api_routes(world["app"].routes)
+        if "{task_id}" in route.path and route.name not in WITHOUT_VERIFICATION
+        for method in route.methods
+    ]
     assert len(guarded) >= 6  # open a dispute, discount, approve, refuse, resolve, offer
     for method, path in guarded:
         url = fill(path, task.task_id, call_id).replace("{dispute_id}", unique("dsp"))
-        response = await client.request(method, url, content=b"{}" if method != "GET" else None,
-                                         headers={**bearer(token), "Idempotency-Key": unique("k"),
-                                                  "Content-Type": "application/json"})  # fmt: skip
+        response = await client.request(
+            method,
+            url,
+            content=b"{}" if method != "GET" else None,
+            headers={**bearer(token), "Idempotency-Key": unique("k"), "Content-Type": "application/json"},
+        )
         assert_refused(response, 403, "caller_not_verified")
 
 
@@ -213,10 +262,17 @@ async def test_malformed_bodies_get_422_with_a_readable_message(world) -> None:
         for body in MALFORMED_BODIES:
             response = await send(world["client"], method, fill(path, task.task_id, task.call_id), token, body)
             assert_refused(response, 422, "malformed_request")
-    wrong = await send(world["client"], "POST", fill("/tasks/{task_id}/complete", task.task_id, ""), owner,
-                       b'{"outcome": "happy", "practice": "none"}')  # fmt: skip
+    wrong = await send(
+        world["client"],
+        "POST",
+        fill("/tasks/{task_id}/complete", task.task_id, ""),
+        owner,
+        b'{"outcome": "happy", "practice": "none"}',
+    )
     assert "outcome" in wrong.json()["message"] and "resolved" in wrong.json()["message"]
-    both = await send(world["client"], "POST", f"/calls/{task.call_id}/verify", owner, b'{"pin": "1234", "code": "123456"}')
+    both = await send(
+        world["client"], "POST", f"/calls/{task.call_id}/verify", owner, b'{"pin": "1234", "code": "123456"}'
+    )
     assert_refused(both, 422, "malformed_request")
     assert "exactly one" in both.json()["message"]
 
@@ -224,12 +280,15 @@ async def test_malformed_bodies_get_422_with_a_readable_message(world) -> None:
 async def test_refusals_are_audited_and_the_log_cannot_be_edited(world) -> None:
     pool, task = world["pool"], world["task"]
     (other_agent, other_token) = world["agents"]["other"]
-    response = await send(world["client"], "GET", f"/tasks/{task.task_id}/account", other_token,
-                          body=None)  # fmt: skip
+    response = await send(world["client"], "GET", f"/tasks/{task.task_id}/account", other_token, body=None)
     request_id = response.headers["X-Request-ID"]
     row = await pool.fetchrow("SELECT * FROM audit_log WHERE request_id = $1", request_id)
     assert (row["agent_id"], row["action"], row["status"], row["result"]) == (
-        other_agent.agent_id, "accounts.view", 403, "not_your_task")
+        other_agent.agent_id,
+        "accounts.view",
+        403,
+        "not_your_task",
+    )
     assert (row["task_id"], row["account_id"]) == (task.task_id, task.account_id)  # who tried to reach what
     anonymous = await send(world["client"], "POST", "/tasks/claim")
     row = await pool.fetchrow("SELECT * FROM audit_log WHERE request_id = $1", anonymous.headers["X-Request-ID"])

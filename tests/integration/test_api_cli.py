@@ -27,13 +27,22 @@ TOP_PRIORITY = 900_000
 
 
 def billing(live, *args: str, token: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": live.require_database_url(),
-           "API_URL": f"http://{live.api_host}:{live.api_port}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": live.require_database_url(),
+        "API_URL": f"http://{live.api_host}:{live.api_port}",
+    }
     env.pop("AGENT_TOKEN", None)
     if token:
         env["AGENT_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "billing.entrypoints.cli.main", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "billing.entrypoints.cli.main", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def ok(result: subprocess.CompletedProcess) -> dict:
@@ -46,14 +55,28 @@ async def test_the_agent_cli_works_a_call_through_the_api(live) -> None:
     pool = await create_pool(live)
     try:
         await publish(live.require_bootstrap(), [record_of(customer(account, unique("inv"), datetime.now(UTC))[0])])
-        await eventually(lambda: pool.fetchval("SELECT count(*) FROM accounts WHERE account_id = $1", account),
-                         lambda n: n == 1)  # fmt: skip
+        await eventually(
+            lambda: pool.fetchval("SELECT count(*) FROM accounts WHERE account_id = $1", account), lambda n: n == 1
+        )
         async with pool.acquire() as conn, conn.transaction():
-            task = await insert_task(conn, NewTask(
-                task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=account,
-                reason="bill_question", rule="default", queue="billing", tier=1, static_priority=TOP_PRIORITY,
-                priority=TOP_PRIORITY, routed_at=datetime.now(UTC), call_id=call_id, currency="EUR",
-            ))  # fmt: skip
+            task = await insert_task(
+                conn,
+                NewTask(
+                    task_id=make_task_id("call", call_id),
+                    kind="call",
+                    source_event_id=unique("evt"),
+                    account_id=account,
+                    reason="bill_question",
+                    rule="default",
+                    queue="billing",
+                    tier=1,
+                    static_priority=TOP_PRIORITY,
+                    priority=TOP_PRIORITY,
+                    routed_at=datetime.now(UTC),
+                    call_id=call_id,
+                    currency="EUR",
+                ),
+            )
     finally:
         await pool.close()
 
@@ -95,17 +118,35 @@ async def test_the_agent_cli_sends_an_idempotency_key_with_every_money_command(l
     account, invoice_id, call_id = unique("acc"), unique("inv"), unique("call")
     pool = await create_pool(live)
     try:
-        await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, datetime.now(UTC))])
-        await eventually(lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE invoice_id = $1",
-                                               invoice_id), lambda n: n == 1)  # fmt: skip
+        await publish(
+            live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, datetime.now(UTC))]
+        )
+        await eventually(
+            lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE invoice_id = $1", invoice_id),
+            lambda n: n == 1,
+        )
         async with pool.acquire() as conn, conn.transaction():
-            task = await insert_task(conn, NewTask(
-                task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=account,
-                reason="bill_question", rule="default", queue="billing", tier=1, static_priority=TOP_PRIORITY,
-                priority=TOP_PRIORITY, routed_at=datetime.now(UTC), call_id=call_id, currency="EUR",
-            ))  # fmt: skip
-        token = (await asyncio.to_thread(billing, live, "agent", "create", "--name", "Cli Money", "--role",
-                                         "agent")).stdout.strip()  # fmt: skip
+            task = await insert_task(
+                conn,
+                NewTask(
+                    task_id=make_task_id("call", call_id),
+                    kind="call",
+                    source_event_id=unique("evt"),
+                    account_id=account,
+                    reason="bill_question",
+                    rule="default",
+                    queue="billing",
+                    tier=1,
+                    static_priority=TOP_PRIORITY,
+                    priority=TOP_PRIORITY,
+                    routed_at=datetime.now(UTC),
+                    call_id=call_id,
+                    currency="EUR",
+                ),
+            )
+        token = (
+            await asyncio.to_thread(billing, live, "agent", "create", "--name", "Cli Money", "--role", "agent")
+        ).stdout.strip()
         assert (await asyncio.to_thread(billing, live, "agent", "set-pin", account, "--pin", "7319")).returncode == 0
 
         def run(*args: str) -> subprocess.CompletedProcess:
@@ -114,8 +155,20 @@ async def test_the_agent_cli_sends_an_idempotency_key_with_every_money_command(l
         assert ok(await asyncio.to_thread(run, "claim"))["task"]["task_id"] == task.task_id
         assert ok(await asyncio.to_thread(run, "accept", task.task_id))["task"]["state"] == "accepted"
         assert ok(await asyncio.to_thread(run, "verify", call_id, "--pin", "7319"))["verified"] is True
-        credit = ("discount", task.task_id, "--kind", "credit_note", "--amount-minor", "500", "--invoice-id",
-                  invoice_id, "--reason-code", "billing_error", "--criterion", "charged twice")  # fmt: skip
+        credit = (
+            "discount",
+            task.task_id,
+            "--kind",
+            "credit_note",
+            "--amount-minor",
+            "500",
+            "--invoice-id",
+            invoice_id,
+            "--reason-code",
+            "billing_error",
+            "--criterion",
+            "charged twice",
+        )
         first = ok(await asyncio.to_thread(run, *credit, "--idempotency-key", "cli-test-1"))
         again = ok(await asyncio.to_thread(run, *credit, "--idempotency-key", "cli-test-1"))
         assert first["status"] == "granted" and again == first
@@ -135,11 +188,23 @@ async def test_a_supervisor_reassigns_and_releases_from_the_cli(live) -> None:
     pool = await create_pool(live)
     try:
         async with pool.acquire() as conn, conn.transaction():
-            task = await insert_task(conn, NewTask(
-                task_id=make_task_id("call", unique("call")), kind="call", source_event_id=unique("evt"),
-                account_id=unique("acc"), reason="bill_question", rule="default", queue="billing", tier=1,
-                static_priority=0, priority=0, routed_at=datetime.now(UTC), currency="EUR",
-            ))  # fmt: skip
+            task = await insert_task(
+                conn,
+                NewTask(
+                    task_id=make_task_id("call", unique("call")),
+                    kind="call",
+                    source_event_id=unique("evt"),
+                    account_id=unique("acc"),
+                    reason="bill_question",
+                    rule="default",
+                    queue="billing",
+                    tier=1,
+                    static_priority=0,
+                    priority=0,
+                    routed_at=datetime.now(UTC),
+                    currency="EUR",
+                ),
+            )
     finally:
         await pool.close()
     agents = {}
@@ -162,6 +227,7 @@ async def test_a_supervisor_reassigns_and_releases_from_the_cli(live) -> None:
     # Leave nothing in the shared billing queue: offer it once more and close it.
     ok(await asyncio.to_thread(run, "supervisor", "reassign", task.task_id, agents["agent"][0]))
     ok(await asyncio.to_thread(run, "agent", "accept", task.task_id))
-    done = ok(await asyncio.to_thread(run, "agent", "complete", task.task_id, "--outcome", "resolved",
-                                      "--practice", "none"))  # fmt: skip
+    done = ok(
+        await asyncio.to_thread(run, "agent", "complete", task.task_id, "--outcome", "resolved", "--practice", "none")
+    )
     assert done["task"]["state"] == "completed"

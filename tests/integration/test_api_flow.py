@@ -70,26 +70,68 @@ def customer(account: str, invoice_id: str, now: datetime) -> list:
         InvoiceLine(line_id="tax", kind=InvoiceLineKind.TAX, description="VAT 19%", amount_minor=950),
     )  # 19 % of 4,200 + 800 = 5,000 is 950; total 5,950
     return [
-        ev.AccountOpenedEvent(**meta(unique("open"), "crm/onboarding", opened), type="account.opened.v1",
-            payload=AccountOpened(account_id=account, plan_id="mobile-s", billing_anchor_day=min(now.day, 28),
-                currency="EUR", jurisdiction="DE", opened_at=opened,
-                contact=Contact(name="Erika Mustermann", email="erika@example.com", phone="+4915112345678"))),
-        ev.InvoiceIssuedEvent(**meta(unique("iss"), "billing/upstream", opened), type="invoice.issued.v1",
-            payload=InvoiceIssued(account_id=account, invoice_id=invoice_id, invoice_number=f"UP-{invoice_id}",
-                period_start=date(2026, 10, 1), period_end=date(2026, 11, 1), issued_at=opened,
-                due_date=date(2026, 11, 15), currency="EUR", lines=lines, subtotal_minor=5000, discount_minor=0,
-                tax_minor=950, total_minor=5950)),
-        *(ev.UsageRecordedEvent(**meta(unique("sms"), "mediation/switch-1", opened + timedelta(minutes=i + 1)),
-            type="usage.recorded.v1", payload=UsageRecorded(account_id=account, record_id=unique("cdr"),
-                service=ServiceKind.SMS, quantity=1, unit=UsageUnit.MESSAGE, started_at=opened + timedelta(minutes=i + 1)))
-          for i in range(2)),
-    ]  # fmt: skip
+        ev.AccountOpenedEvent(
+            **meta(unique("open"), "crm/onboarding", opened),
+            type="account.opened.v1",
+            payload=AccountOpened(
+                account_id=account,
+                plan_id="mobile-s",
+                billing_anchor_day=min(now.day, 28),
+                currency="EUR",
+                jurisdiction="DE",
+                opened_at=opened,
+                contact=Contact(name="Erika Mustermann", email="erika@example.com", phone="+4915112345678"),
+            ),
+        ),
+        ev.InvoiceIssuedEvent(
+            **meta(unique("iss"), "billing/upstream", opened),
+            type="invoice.issued.v1",
+            payload=InvoiceIssued(
+                account_id=account,
+                invoice_id=invoice_id,
+                invoice_number=f"UP-{invoice_id}",
+                period_start=date(2026, 10, 1),
+                period_end=date(2026, 11, 1),
+                issued_at=opened,
+                due_date=date(2026, 11, 15),
+                currency="EUR",
+                lines=lines,
+                subtotal_minor=5000,
+                discount_minor=0,
+                tax_minor=950,
+                total_minor=5950,
+            ),
+        ),
+        *(
+            ev.UsageRecordedEvent(
+                **meta(unique("sms"), "mediation/switch-1", opened + timedelta(minutes=i + 1)),
+                type="usage.recorded.v1",
+                payload=UsageRecorded(
+                    account_id=account,
+                    record_id=unique("cdr"),
+                    service=ServiceKind.SMS,
+                    quantity=1,
+                    unit=UsageUnit.MESSAGE,
+                    started_at=opened + timedelta(minutes=i + 1),
+                ),
+            )
+            for i in range(2)
+        ),
+    ]
 
 
 def call_started(account: str, call_id: str, invoice_id: str, at: datetime) -> ev.CallStartedEvent:
-    return ev.CallStartedEvent(**meta(unique("cst"), "care/acd", at), type="call.started.v1",
-        payload=CallStarted(account_id=account, call_id=call_id, reason=CallReason.BILL_QUESTION,
-                            channel=CallChannel.PHONE, invoice_id=invoice_id))  # fmt: skip
+    return ev.CallStartedEvent(
+        **meta(unique("cst"), "care/acd", at),
+        type="call.started.v1",
+        payload=CallStarted(
+            account_id=account,
+            call_id=call_id,
+            reason=CallReason.BILL_QUESTION,
+            channel=CallChannel.PHONE,
+            invoice_id=invoice_id,
+        ),
+    )
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -117,9 +159,14 @@ async def test_call_to_completed_task_through_the_api(api) -> None:
     account, invoice_id, call_id = unique("acc"), unique("inv"), unique("call")
     now = datetime.now(UTC)
     await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, now)])
-    await eventually(lambda: pool.fetchval(
-        "SELECT (SELECT count(*) FROM invoices_issued WHERE account_id = $1)"
-        " + (SELECT coalesce(sum(events), 0) FROM cycle_usage WHERE account_id = $1)", account), lambda n: n == 3)
+    await eventually(
+        lambda: pool.fetchval(
+            "SELECT (SELECT count(*) FROM invoices_issued WHERE account_id = $1)"
+            " + (SELECT coalesce(sum(events), 0) FROM cycle_usage WHERE account_id = $1)",
+            account,
+        ),
+        lambda n: n == 3,
+    )
     await set_account_pin(pool, account, PIN)
     await publish(live.require_bootstrap(), [record_of(call_started(account, call_id, invoice_id, now))])
 
@@ -160,21 +207,33 @@ async def test_call_to_completed_task_through_the_api(api) -> None:
     again = await client.post(f"/tasks/{task_id}/disputes", headers=bearer(token), json=dispute)
     assert again.status_code == 200 and again.json() == {**opened.json(), "created": False}
     dispute_id = opened.json()["dispute_id"]
-    emitted = await pool.fetch("SELECT value FROM outbox WHERE topic = $1 AND convert_from(value, 'UTF8') LIKE $2",
-                               DISPUTES.name, f"%{dispute_id}%")  # fmt: skip
+    emitted = await pool.fetch(
+        "SELECT value FROM outbox WHERE topic = $1 AND convert_from(value, 'UTF8') LIKE $2",
+        DISPUTES.name,
+        f"%{dispute_id}%",
+    )
     assert len(emitted) == 1 and parse_event(bytes(emitted[0]["value"])).payload.amount.amount_minor == 800
-    await eventually(lambda: pool.fetchval("SELECT status FROM disputes WHERE dispute_id = $1", dispute_id),
-                     lambda status: status is not None)  # fmt: skip
+    await eventually(
+        lambda: pool.fetchval("SELECT status FROM disputes WHERE dispute_id = $1", dispute_id),
+        lambda status: status is not None,
+    )
 
     assert (await client.post(f"/tasks/{task_id}/wrap-up", headers=bearer(token))).status_code == 200
-    done = await client.post(f"/tasks/{task_id}/complete", headers=bearer(token),
-                             json={"outcome": "resolved", "practice": "explanation_only"})  # fmt: skip
+    done = await client.post(
+        f"/tasks/{task_id}/complete",
+        headers=bearer(token),
+        json={"outcome": "resolved", "practice": "explanation_only"},
+    )
     assert (done.json()["task"]["state"], done.json()["task"]["outcome"]) == ("completed", "resolved")
     after = await client.get(f"/tasks/{task_id}/account", headers=bearer(token))
     assert (after.status_code, after.json()["error"]) == (409, "conflict")  # access ends with the task
 
-    audit = await pool.fetch("SELECT action, status, result, account_id FROM audit_log WHERE agent_id = $1"
-                             " AND task_id = $2 ORDER BY audit_id", agent.agent_id, task_id)  # fmt: skip
+    audit = await pool.fetch(
+        "SELECT action, status, result, account_id FROM audit_log WHERE agent_id = $1"
+        " AND task_id = $2 ORDER BY audit_id",
+        agent.agent_id,
+        task_id,
+    )
     assert [(r["action"], r["status"], r["result"]) for r in audit] == [
         ("tasks.claim", 200, "ok"),
         ("tasks.accept", 200, "ok"),
@@ -197,8 +256,10 @@ async def test_call_to_completed_task_through_the_api(api) -> None:
     emitted = await billing_task_events(pool)
     assert {(task_id, "task.accepted.v1"), (task_id, "task.completed.v1")} <= {(t, kind) for _, t, kind in emitted}
     expected = {kind: sum(1 for *_, t in emitted if t == f"task.{kind}.v1") for kind in ("accepted", "completed")}
-    await eventually(lambda: queue_counts(live, "billing"),
-                     lambda c: (c["answered"], c["completed"]) == (expected["accepted"], expected["completed"]))  # fmt: skip
+    await eventually(
+        lambda: queue_counts(live, "billing"),
+        lambda c: (c["answered"], c["completed"]) == (expected["accepted"], expected["completed"]),
+    )
     exposition = (await client.get("/metrics")).text
     assert 'billing_api_verifications_total{method="pin",result="failed"} 1.0' in exposition
     assert 'billing_api_verifications_total{method="pin",result="passed"} 1.0' in exposition
@@ -212,7 +273,8 @@ async def billing_task_events(pool) -> list[tuple[str, str, str]]:
         "SELECT DISTINCT e->>'event_id' AS id, e->'payload'->>'task_id' AS task_id, e->>'type' AS type"
         " FROM (SELECT convert_from(value, 'UTF8')::jsonb AS e FROM outbox) AS o"
         " WHERE e->>'type' IN ('task.accepted.v1', 'task.completed.v1') AND e->'payload'->>'queue' = 'billing'"
-        " AND coalesce((e->'payload'->>'answered_before')::boolean, false) = false")
+        " AND coalesce((e->'payload'->>'answered_before')::boolean, false) = false"
+    )
     return [(r["id"], r["task_id"], r["type"]) for r in rows]
 
 
@@ -228,11 +290,24 @@ async def held_call_task(pool, queue: str, account: str) -> tuple[str, str]:
     """A call task for `account` in a queue of its own, claimed by a new agent: (call id, agent token)."""
     call_id = unique("call")
     async with pool.acquire() as conn, conn.transaction():
-        task = await insert_task(conn, NewTask(
-            task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=account,
-            reason="bill_question", rule="default", queue=queue, tier=1, static_priority=10, priority=10,
-            routed_at=datetime.now(UTC), call_id=call_id, currency="EUR",
-        ))  # fmt: skip
+        task = await insert_task(
+            conn,
+            NewTask(
+                task_id=make_task_id("call", call_id),
+                kind="call",
+                source_event_id=unique("evt"),
+                account_id=account,
+                reason="bill_question",
+                rule="default",
+                queue=queue,
+                tier=1,
+                static_priority=10,
+                priority=10,
+                routed_at=datetime.now(UTC),
+                call_id=call_id,
+                currency="EUR",
+            ),
+        )
     agent, token = await create_agent(pool, unique("agent"), Role.AGENT)
     # An hour: the lockout test moves the API's clock 30 minutes ahead, and the API refuses a lapsed lease.
     claimed = await store.claim_next(pool, agent.agent_id, [queue], 3600, datetime.now(UTC))
@@ -243,8 +318,9 @@ async def held_call_task(pool, queue: str, account: str) -> tuple[str, str]:
 async def opened_account(api, account: str) -> None:
     now = datetime.now(UTC)
     await publish(api["live"].require_bootstrap(), [record_of(customer(account, unique("inv"), now)[0])])
-    await eventually(lambda: api["pool"].fetchval("SELECT count(*) FROM accounts WHERE account_id = $1", account),
-                     lambda n: n == 1)  # fmt: skip
+    await eventually(
+        lambda: api["pool"].fetchval("SELECT count(*) FROM accounts WHERE account_id = $1", account), lambda n: n == 1
+    )
     await set_account_pin(api["pool"], account, PIN)
 
 
@@ -277,8 +353,9 @@ async def test_five_failures_lock_the_account_for_every_channel_for_thirty_minut
         assert opened.status_code == 200 and opened.json()["verified"] is True
     finally:
         clock.offset = timedelta()
-    results = await pool.fetch("SELECT result FROM verification_attempts WHERE account_id = $1 ORDER BY attempt_id",
-                               account)  # fmt: skip
+    results = await pool.fetch(
+        "SELECT result FROM verification_attempts WHERE account_id = $1 ORDER BY attempt_id", account
+    )
     assert [r["result"] for r in results] == ["failed"] * 5 + ["locked"] * 3 + ["passed"]
     assert await pool.fetchval("SELECT count(*) FROM notifications WHERE account_id = $1", account) == 0
 
@@ -327,6 +404,8 @@ async def test_parallel_guesses_are_counted_one_by_one(api) -> None:
     guesses = [verify(client, *calls[i % 2], pin=f"{1000 + i}") for i in range(12)]
     statuses = sorted(r.status_code for r in await asyncio.gather(*guesses))
     assert statuses == [200] * 5 + [423] * 7
-    results = await pool.fetch("SELECT result, count(*) AS n FROM verification_attempts WHERE account_id = $1"
-                               " GROUP BY result ORDER BY result", account)  # fmt: skip
+    results = await pool.fetch(
+        "SELECT result, count(*) AS n FROM verification_attempts WHERE account_id = $1 GROUP BY result ORDER BY result",
+        account,
+    )
     assert {r["result"]: r["n"] for r in results} == {"failed": 5, "locked": 7}

@@ -72,11 +72,24 @@ async def held_task(
     `verified`, its caller gave the right PIN on the call, so money routes get past the verified-caller rule."""
     queue, call_id = unique("hardq"), unique("call")
     async with pool.acquire() as conn, conn.transaction():
-        task = await insert_task(conn, NewTask(
-            task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=account,
-            reason=reason, rule="default", queue=queue, tier=1, static_priority=10, priority=10,
-            routed_at=datetime.now(UTC), call_id=call_id if call else None, currency="EUR",
-        ))  # fmt: skip
+        task = await insert_task(
+            conn,
+            NewTask(
+                task_id=make_task_id("call", call_id),
+                kind="call",
+                source_event_id=unique("evt"),
+                account_id=account,
+                reason=reason,
+                rule="default",
+                queue=queue,
+                tier=1,
+                static_priority=10,
+                priority=10,
+                routed_at=datetime.now(UTC),
+                call_id=call_id if call else None,
+                currency="EUR",
+            ),
+        )
     agent, token = await create_agent(pool, unique("agent"), Role.AGENT)
     claimed = await store.claim_next(pool, agent.agent_id, [queue], 300, datetime.now(UTC))
     assert claimed is not None and claimed.task_id == task.task_id
@@ -148,14 +161,23 @@ async def test_nul_bytes_and_lone_surrogates_answer_422_and_are_audited(real) ->
         ("GET", "/tasks/tsk-%ED%A0%80/account", None),  # a UTF-8-encoded lone surrogate in the path
         ("POST", f"/calls/{call_id}%00/verify", b'{"pin": "1234"}'),
         ("POST", f"/tasks/{task_id}/refuse?reason=no%00pe", None),
-        ("POST", f"/tasks/{task_id}/disputes", b'{"invoice_id": "i", "line_id": "l", "reason": "other",'
-                                               b' "note": "a\\u0000b"}'),
-        ("POST", f"/tasks/{task_id}/disputes", b'{"invoice_id": "i", "line_id": "l", "reason": "other",'
-                                               b' "note": "\\ud800"}'),
-        ("POST", f"/tasks/{task_id}/discounts", b'{"kind": "fixed", "amount_minor": 100, "reason_code": "goodwill",'
-                                                b' "criteria": ["loyal\\u0000"]}'),
+        (
+            "POST",
+            f"/tasks/{task_id}/disputes",
+            b'{"invoice_id": "i", "line_id": "l", "reason": "other", "note": "a\\u0000b"}',
+        ),
+        (
+            "POST",
+            f"/tasks/{task_id}/disputes",
+            b'{"invoice_id": "i", "line_id": "l", "reason": "other", "note": "\\ud800"}',
+        ),
+        (
+            "POST",
+            f"/tasks/{task_id}/discounts",
+            b'{"kind": "fixed", "amount_minor": 100, "reason_code": "goodwill", "criteria": ["loyal\\u0000"]}',
+        ),
         ("POST", f"/tasks/{task_id}/disputes/dsp-1/resolve", b'{"outcome": "rejected", "reason": "\\udfff"}'),
-    ]  # fmt: skip
+    ]
     for method, path, body in attempts:
         request_id, headers = traced(token)
         response = await client.request(method, path, headers=headers, content=body)
@@ -197,7 +219,10 @@ async def test_a_failure_on_our_side_answers_500_is_audited_and_keeps_the_connec
     # A contact of record the code cannot read (a JSON string, not an object): sending a code to it fails.
     await pool.execute(
         "INSERT INTO accounts (account_id, plan_id, billing_anchor_day, currency, jurisdiction, contact, status,"
-        " opened_at) VALUES ($1, 'mobile-s', 1, 'EUR', 'DE', $2, 'active', now())", account, "not an object")
+        " opened_at) VALUES ($1, 'mobile-s', 1, 'EUR', 'DE', $2, 'active', now())",
+        account,
+        "not an object",
+    )
     _, call_id, token = await held_task(pool, account)
     request_id, headers = traced(token)
     failed = await client.post(f"/calls/{call_id}/otp", headers=headers, json={"channel": "sms"})
@@ -216,13 +241,32 @@ async def test_a_one_time_code_is_delivered_by_the_channel_and_never_stored_read
     client, pool, live = real["client"], real["pool"], real["live"]
     account = unique("acc")
     opened = datetime.now(UTC) - timedelta(minutes=5)
-    await publish(live.require_bootstrap(), [record_of(ev.AccountOpenedEvent(
-        event_id=unique("open"), type="account.opened.v1", source="crm/onboarding", occurred_at=opened,
-        schema_version=1, payload=AccountOpened(
-            account_id=account, plan_id="mobile-s", billing_anchor_day=1, currency="EUR", jurisdiction="DE",
-            opened_at=opened, contact=Contact(name="Erika Mustermann", phone="+4915112345678"))))])  # fmt: skip
-    await eventually(lambda: pool.fetchval("SELECT count(*) FROM accounts WHERE account_id = $1", account),
-                     lambda n: n == 1)  # fmt: skip
+    await publish(
+        live.require_bootstrap(),
+        [
+            record_of(
+                ev.AccountOpenedEvent(
+                    event_id=unique("open"),
+                    type="account.opened.v1",
+                    source="crm/onboarding",
+                    occurred_at=opened,
+                    schema_version=1,
+                    payload=AccountOpened(
+                        account_id=account,
+                        plan_id="mobile-s",
+                        billing_anchor_day=1,
+                        currency="EUR",
+                        jurisdiction="DE",
+                        opened_at=opened,
+                        contact=Contact(name="Erika Mustermann", phone="+4915112345678"),
+                    ),
+                )
+            )
+        ],
+    )
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) FROM accounts WHERE account_id = $1", account), lambda n: n == 1
+    )
     _, call_id, token = await held_task(pool, account)
 
     sent = await client.post(f"/calls/{call_id}/otp", headers=bearer(token), json={"channel": "sms"})
@@ -234,10 +278,13 @@ async def test_a_one_time_code_is_delivered_by_the_channel_and_never_stored_read
     assert code.isdigit()
 
     row = await eventually(
-        lambda: pool.fetchrow("SELECT status, sealed_code, row_to_json(n)::text AS everything"
-                              " FROM notifications n WHERE notification_id = $1", notification_id),
+        lambda: pool.fetchrow(
+            "SELECT status, sealed_code, row_to_json(n)::text AS everything"
+            " FROM notifications n WHERE notification_id = $1",
+            notification_id,
+        ),
         lambda r: r["status"] == "sent",
-    )  # fmt: skip
+    )
     assert row["sealed_code"] is None  # cleared once delivered
     assert code not in row["everything"] and "{code}" in row["everything"]
     verified = await client.post(f"/calls/{call_id}/verify", headers=bearer(token), json={"code": code})
@@ -253,8 +300,13 @@ async def test_two_relays_deliver_each_code_once_and_clear_it(real, tmp_path: Pa
         return await pool.fetchval(
             "INSERT INTO notifications (account_id, channel, destination, body, sealed_code, key_id, expires_at,"
             " created_at) VALUES ($1, 'sms', '+4915112345678', $2, $3, $4, $5, $6) RETURNING notification_id",
-            account, CODE_MESSAGE, sealed_by.seal(code), sealed_by.key_id, expires_at, now,
-        )  # fmt: skip
+            account,
+            CODE_MESSAGE,
+            sealed_by.seal(code),
+            sealed_by.key_id,
+            expires_at,
+            now,
+        )
 
     ours = {await pending(f"{i:06d}", seal, now + timedelta(minutes=5)): f"{i:06d}" for i in range(30)}
     late = await pending("999999", seal, now - timedelta(seconds=1))  # expired before anyone sent it
@@ -270,8 +322,12 @@ async def test_two_relays_deliver_each_code_once_and_clear_it(real, tmp_path: Pa
     sent = [json.loads(line) for line in outbox.read_text().splitlines()]
     assert sorted(m["notification_id"] for m in sent) == sorted(ours)  # each once
     assert all(m["body"] == f"Your verification code is {ours[m['notification_id']]}. Never share it." for m in sent)
-    rows = {r["notification_id"]: (r["status"], r["sealed_code"] is None) for r in await pool.fetch(
-        "SELECT notification_id, status, sealed_code FROM notifications WHERE account_id = $1", account)}  # fmt: skip
+    rows = {
+        r["notification_id"]: (r["status"], r["sealed_code"] is None)
+        for r in await pool.fetch(
+            "SELECT notification_id, status, sealed_code FROM notifications WHERE account_id = $1", account
+        )
+    }
     assert {rows[n] for n in ours} == {("sent", True)}
     assert (rows[late], rows[theirs]) == (("expired", True), ("pending", False))  # theirs: its own relay's job
 
@@ -287,25 +343,62 @@ async def test_card_numbers_with_any_separators_are_masked_where_an_agent_reads_
     account, invoice_id = unique("acc"), unique("inv")
     opened = datetime.now(UTC) - timedelta(minutes=5)
     lines = (
-        InvoiceLine(line_id="fee", kind=InvoiceLineKind.RECURRING, description="Paid by 4000.0000.0000.0002",
-                    amount_minor=4200),
-        InvoiceLine(line_id="roam", kind=InvoiceLineKind.USAGE, description="Amex 3782  822463  10005, 12/28",
-                    amount_minor=800),
-        InvoiceLine(line_id="ref", kind=InvoiceLineKind.USAGE, description="Order 1234 5678 9012 3456",
-                    amount_minor=1000),  # fails the Luhn check: a reference, not a card, so it stays
-    )  # fmt: skip
+        InvoiceLine(
+            line_id="fee", kind=InvoiceLineKind.RECURRING, description="Paid by 4000.0000.0000.0002", amount_minor=4200
+        ),
+        InvoiceLine(
+            line_id="roam", kind=InvoiceLineKind.USAGE, description="Amex 3782  822463  10005, 12/28", amount_minor=800
+        ),
+        InvoiceLine(
+            line_id="ref", kind=InvoiceLineKind.USAGE, description="Order 1234 5678 9012 3456", amount_minor=1000
+        ),  # fails the Luhn check: a reference, not a card, so it stays
+    )
     meta = {"source": "billing/upstream", "occurred_at": opened, "schema_version": 1}
-    await publish(live.require_bootstrap(), [record_of(e) for e in (
-        ev.AccountOpenedEvent(**meta, event_id=unique("open"), type="account.opened.v1", payload=AccountOpened(
-            account_id=account, plan_id="mobile-s", billing_anchor_day=1, currency="EUR", jurisdiction="DE",
-            opened_at=opened, contact=Contact(name="Erika Mustermann"))),
-        ev.InvoiceIssuedEvent(**meta, event_id=unique("iss"), type="invoice.issued.v1", payload=InvoiceIssued(
-            account_id=account, invoice_id=invoice_id, invoice_number=f"UP-{invoice_id}",
-            period_start=date(2026, 10, 1), period_end=date(2026, 11, 1), issued_at=opened, due_date=date(2026, 11, 15),
-            currency="EUR", lines=lines, subtotal_minor=6000, discount_minor=0, tax_minor=0, total_minor=6000)),
-    )])  # fmt: skip
-    await eventually(lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account),
-                     lambda n: n == 1)  # fmt: skip
+    await publish(
+        live.require_bootstrap(),
+        [
+            record_of(e)
+            for e in (
+                ev.AccountOpenedEvent(
+                    **meta,
+                    event_id=unique("open"),
+                    type="account.opened.v1",
+                    payload=AccountOpened(
+                        account_id=account,
+                        plan_id="mobile-s",
+                        billing_anchor_day=1,
+                        currency="EUR",
+                        jurisdiction="DE",
+                        opened_at=opened,
+                        contact=Contact(name="Erika Mustermann"),
+                    ),
+                ),
+                ev.InvoiceIssuedEvent(
+                    **meta,
+                    event_id=unique("iss"),
+                    type="invoice.issued.v1",
+                    payload=InvoiceIssued(
+                        account_id=account,
+                        invoice_id=invoice_id,
+                        invoice_number=f"UP-{invoice_id}",
+                        period_start=date(2026, 10, 1),
+                        period_end=date(2026, 11, 1),
+                        issued_at=opened,
+                        due_date=date(2026, 11, 15),
+                        currency="EUR",
+                        lines=lines,
+                        subtotal_minor=6000,
+                        discount_minor=0,
+                        tax_minor=0,
+                        total_minor=6000,
+                    ),
+                ),
+            )
+        ],
+    )
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account), lambda n: n == 1
+    )
     # A back-office task (no caller to verify) whose reason came with a card number in it.
     task_id, _, token = await held_task(pool, account, call=False, reason="customer wrote 4000-0000-0000-0002")
     accepted = (await client.post(f"/tasks/{task_id}/accept", headers=bearer(token))).json()["task"]

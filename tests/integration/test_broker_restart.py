@@ -75,10 +75,12 @@ async def test_invoices_issued_while_the_broker_was_down_are_on_the_topic_and_th
     # Marked published only once on the topic: find_on_topic waits for the mark, then reads the topic.
     await find_on_topic(live, TOPIC, issued_during, timeout_s=60)
     losses = await eventually(
-        lambda: fetch(dsn, "SELECT what, lost_since FROM broker_data_losses WHERE topic = $1 AND resolved_at IS NULL",
-                      TOPIC),
-        lambda rows: len(rows) == 1, timeout_s=90,
-    )  # fmt: skip
+        lambda: fetch(
+            dsn, "SELECT what, lost_since FROM broker_data_losses WHERE topic = $1 AND resolved_at IS NULL", TOPIC
+        ),
+        lambda rows: len(rows) == 1,
+        timeout_s=90,
+    )
     assert started <= losses[0]["lost_since"]
     health = _health(drill)
     assert health["status"] == "degraded" and health["checks"]["broker_data"] is False
@@ -97,8 +99,10 @@ async def test_invoices_issued_while_the_broker_was_down_are_on_the_topic_and_th
 
 def test_replay_refuses_bad_input_in_one_sentence(drill) -> None:
     env = {"DATABASE_URL": drill.settings.require_database_url()}
-    for args, said in ((["--since", "last tuesday"], "is not a date or time"),
-                       (["--since", "2999-01-01"], "is in the future"),
-                       (["--since", "2026-01-01", "--topic", "billing.nope"], "unknown topic")):  # fmt: skip
+    for args, said in (
+        (["--since", "last tuesday"], "is not a date or time"),
+        (["--since", "2999-01-01"], "is in the future"),
+        (["--since", "2026-01-01", "--topic", "billing.nope"], "unknown topic"),
+    ):
         result = CliRunner().invoke(main, ["outbox", "replay", *args], env=env)
         assert result.exit_code == 2 and said in result.output and "Traceback" not in result.output

@@ -34,8 +34,14 @@ def closed_port() -> int:
 
 def billing(*args: str, state: Path, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "WORKERS")}
-    return subprocess.run([BILLING, *args], env={**clean, "STATE_DIR": str(state), **env}, cwd=state,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [BILLING, *args],
+        env={**clean, "STATE_DIR": str(state), **env},
+        cwd=state,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def one_sentence(result: subprocess.CompletedProcess) -> str:
@@ -71,8 +77,11 @@ def test_an_unreachable_kafka(state: Path, closed_port: int) -> None:
 
 
 def test_up_with_an_unreachable_kafka_starts_nothing(state: Path, closed_port: int) -> None:
-    line = one_sentence(billing("up", state=state, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{closed_port}",
-                                WORKER_WEB_PORT="0", API_PORT="0"))  # fmt: skip
+    line = one_sentence(
+        billing(
+            "up", state=state, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{closed_port}", WORKER_WEB_PORT="0", API_PORT="0"
+        )
+    )
     assert "no Kafka broker answers" in line
     assert not (state / "postgres").exists(), "PostgreSQL was started for a stack that cannot run"
 
@@ -112,6 +121,13 @@ def test_a_worker_on_a_busy_port(state: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        line = one_sentence(billing("worker", state=state, WORKER_WEB_PORT=str(port), KAFKA_BOOTSTRAP_SERVERS="k:9092",
-                                    DATABASE_URL="postgresql://b@db/b"))  # fmt: skip
+        line = one_sentence(
+            billing(
+                "worker",
+                state=state,
+                WORKER_WEB_PORT=str(port),
+                KAFKA_BOOTSTRAP_SERVERS="k:9092",
+                DATABASE_URL="postgresql://b@db/b",
+            )
+        )
     assert f"worker 0 cannot listen on 127.0.0.1:{port} (address already in use)" in line

@@ -50,11 +50,22 @@ def _routed(queue: str, prefix: str) -> list[ev.Event]:
     base = window_start(datetime.now(UTC) - timedelta(minutes=40), 300)
     return [
         ev.TaskRoutedEvent(
-            event_id=f"{prefix}-t{i}:routed", source="care/queues", occurred_at=base + timedelta(seconds=i % 600),
-            schema_version=1, type="task.routed.v1",
-            payload=TaskRouted(task_id=f"{prefix}-t{i}", account_id=f"{prefix}-acc-{i % 60}", queue=queue,
-                               kind=TaskKind.CALL, tier=Tier.FRONTLINE, priority=1, reason="other", rule="default"),
-        )  # fmt: skip
+            event_id=f"{prefix}-t{i}:routed",
+            source="care/queues",
+            occurred_at=base + timedelta(seconds=i % 600),
+            schema_version=1,
+            type="task.routed.v1",
+            payload=TaskRouted(
+                task_id=f"{prefix}-t{i}",
+                account_id=f"{prefix}-acc-{i % 60}",
+                queue=queue,
+                kind=TaskKind.CALL,
+                tier=Tier.FRONTLINE,
+                priority=1,
+                reason="other",
+                rule="default",
+            ),
+        )
         for i in range(TASKS)
     ]
 
@@ -64,13 +75,17 @@ async def test_kill_before_the_first_offset_commit_loses_and_doubles_nothing(fre
     queue, prefix = unique("qc"), unique("qct")
     events = _routed(queue, prefix)
     half = len(events) // 2
-    assert set((await committed_offsets(live, TASK_EVENTS)).values()) == {None}  # a fresh group: nothing committed anywhere
+    assert set((await committed_offsets(live, TASK_EVENTS)).values()) == {
+        None
+    }  # a fresh group: nothing committed anywhere
 
     # Half the events; once the first counts are stored (well before Faust's first commit, 2.8 s), kill -9.
     await publish(live.require_bootstrap(), [record_of(e) for e in events[:half]])
     await eventually(lambda: fetchval(live.require_database_url(), COUNTED, queue), lambda n: n > 0)
     fresh_stack.stop_worker(0, kill=True)
-    assert None in (await committed_offsets(live, TASK_EVENTS)).values(), "the kill came after the first commits: not this test's case"
+    assert None in (await committed_offsets(live, TASK_EVENTS)).values(), (
+        "the kill came after the first commits: not this test's case"
+    )
     # Back before the session timeout ends: the rebalance that drops the dead member hands its partitions, still
     # without a committed offset, straight to the restarted worker (not to the survivor, which would commit them).
     await asyncio.to_thread(fresh_stack.restart_worker, 0)
@@ -83,7 +98,9 @@ async def test_kill_before_the_first_offset_commit_loses_and_doubles_nothing(fre
         timeout_s=120,
     )
     # Every partition has committed past its events, so no replay is still to come that could double a count.
-    await eventually(lambda: committed_offsets(live, TASK_EVENTS), lambda offsets: None not in offsets.values(), timeout_s=60)
+    await eventually(
+        lambda: committed_offsets(live, TASK_EVENTS), lambda offsets: None not in offsets.values(), timeout_s=60
+    )
     await asyncio.sleep(3)
     for index in range(WORKERS):
         report = await asyncio.to_thread(_get_json, f"http://127.0.0.1:{live.worker_web_port + index}/queues/metrics")

@@ -38,8 +38,10 @@ async def api_world(live):
     app.state.services.discount_policy = POLICY  # what DISCOUNT_POLICY_PATH would configure
     pool = await create_pool(live)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
-    people = {role: await create_agent(pool, f"{role} {unique('n')}", role) for role in
-              (Role.AGENT, Role.TIER2, Role.SUPERVISOR, Role.ANALYST)}  # fmt: skip
+    people = {
+        role: await create_agent(pool, f"{role} {unique('n')}", role)
+        for role in (Role.AGENT, Role.TIER2, Role.SUPERVISOR, Role.ANALYST)
+    }
     yield {"client": client, "pool": pool, "people": people, "live": live, "app": app}
     await client.aclose()
     await app.state.services.close()
@@ -62,9 +64,23 @@ async def _call_task(pool, account: str, agent_id: str, verified: bool = True) -
     """A call task for ``account`` in a queue of its own, held by ``agent_id``; its caller verified unless told."""
     queue, call_id = unique("q"), unique("call")
     task_id = make_task_id("call", call_id)
-    await insert_task(pool, NewTask(task_id=task_id, kind="call", source_event_id=unique("src"), account_id=account,
-                                    reason="bill_question", rule="test", queue=queue, tier=1, static_priority=10,
-                                    priority=10, routed_at=datetime.now(UTC), call_id=call_id))  # fmt: skip
+    await insert_task(
+        pool,
+        NewTask(
+            task_id=task_id,
+            kind="call",
+            source_event_id=unique("src"),
+            account_id=account,
+            reason="bill_question",
+            rule="test",
+            queue=queue,
+            tier=1,
+            static_priority=10,
+            priority=10,
+            routed_at=datetime.now(UTC),
+            call_id=call_id,
+        ),
+    )
     await _hold(pool, agent_id, task_id, queue)
     if verified:
         await _verify_caller(pool, account, call_id, agent_id)
@@ -102,18 +118,21 @@ async def test_over_the_limit_becomes_a_supervisor_task_that_only_another_person
     body = asked.json()
     assert body["status"] == "pending_approval" and body["rule"] == "max_per_grant_minor"
     approval = body["task_id"]
-    rows = await fetch(world["live"].require_database_url(), "SELECT kind, queue FROM tasks WHERE task_id = $1",
-                       approval)  # fmt: skip
+    rows = await fetch(
+        world["live"].require_database_url(), "SELECT kind, queue FROM tasks WHERE task_id = $1", approval
+    )
     assert [tuple(r) for r in rows] == [("discount_approval", "supervisors")]
 
     # Idempotency: same key and body -> the first answer, nothing new; same key, other body -> 409.
     again = await client.post(f"/tasks/{call_task}/discounts", json=FIXED, headers=_auth(ann_token, "k-1"))
     assert (again.status_code, again.json()) == (202, body)
-    other = await client.post(f"/tasks/{call_task}/discounts", json={**FIXED, "amount_minor": 4_000},
-                              headers=_auth(ann_token, "k-1"))  # fmt: skip
+    other = await client.post(
+        f"/tasks/{call_task}/discounts", json={**FIXED, "amount_minor": 4_000}, headers=_auth(ann_token, "k-1")
+    )
     assert (other.status_code, other.json()["error"]) == (409, "idempotency_key_reused")
-    requests = await fetch(world["live"].require_database_url(),
-                           "SELECT count(*) FROM discount_requests WHERE account_id = $1", account)  # fmt: skip
+    requests = await fetch(
+        world["live"].require_database_url(), "SELECT count(*) FROM discount_requests WHERE account_id = $1", account
+    )
     assert requests[0][0] == 1
 
     # The requester cannot approve: she cannot even hold the supervisors' task.
@@ -124,8 +143,11 @@ async def test_over_the_limit_becomes_a_supervisor_task_that_only_another_person
     approved = await client.post(f"/tasks/{approval}/approve", headers=_auth(sue_token, "k-approve"))
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "granted"
-    charged = await fetch(world["live"].require_database_url(),
-                          "SELECT charged_to, value_minor FROM discount_budget_charges WHERE account_id = $1", account)
+    charged = await fetch(
+        world["live"].require_database_url(),
+        "SELECT charged_to, value_minor FROM discount_budget_charges WHERE account_id = $1",
+        account,
+    )
     assert [tuple(c) for c in charged] == [(sue.agent_id, 5_000)]
     twice = await client.post(f"/tasks/{approval}/approve", headers=_auth(sue_token, "k-approve-2"))
     assert (twice.status_code, twice.json()["error"]) == (409, "request_not_pending")
@@ -151,18 +173,21 @@ async def test_a_requester_holding_their_own_approval_task_still_cannot_decide_i
     tom, tom_token = people[Role.TIER2]
     account = await _open_account(world["live"], datetime.now(UTC) - timedelta(days=30))
     call_task = await _call_task(pool, account, tom.agent_id)
-    asked = await client.post(f"/tasks/{call_task}/discounts", headers=_auth(tom_token, "k-tom-1"),
-                              json={**FIXED, "amount_minor": 12_000})  # over tier2's 10,000 per grant
+    asked = await client.post(
+        f"/tasks/{call_task}/discounts", headers=_auth(tom_token, "k-tom-1"), json={**FIXED, "amount_minor": 12_000}
+    )  # over tier2's 10,000 per grant
     assert asked.status_code == 202, asked.text
     approval = asked.json()["task_id"]
     await _hold(pool, tom.agent_id, approval, "supervisors")  # e.g. a queue mapping that lets tier2 claim it
     own = await client.post(f"/tasks/{approval}/approve", headers=_auth(tom_token, "k-tom-2"))
     assert (own.status_code, own.json()["error"]) == (403, "separation_of_duties")
-    refuse = await client.post(f"/tasks/{approval}/refuse", params={"reason": "no"},
-                               headers=_auth(tom_token, "k-tom-3"))  # fmt: skip
+    refuse = await client.post(
+        f"/tasks/{approval}/refuse", params={"reason": "no"}, headers=_auth(tom_token, "k-tom-3")
+    )
     assert (refuse.status_code, refuse.json()["error"]) == (403, "separation_of_duties")
     # Beyond even a supervisor's authority (50,000 per grant) is refused outright, naming the rule.
-    beyond = await client.post(f"/tasks/{call_task}/discounts", headers=_auth(tom_token, "k-tom-4"),
-                               json={**FIXED, "amount_minor": 60_000})  # fmt: skip
+    beyond = await client.post(
+        f"/tasks/{call_task}/discounts", headers=_auth(tom_token, "k-tom-4"), json={**FIXED, "amount_minor": 60_000}
+    )
     assert (beyond.status_code, beyond.json()["error"]) == (422, "max_per_grant_minor")
     assert "beyond even supervisor authority" in beyond.json()["message"]

@@ -62,8 +62,9 @@ async def _open_account(live, opened: datetime = OPENED) -> str:
     account = population.account_ids[0]
     await publish(live.require_bootstrap(), [record_of(e) for e in population.openings()])
     dsn = live.require_database_url()
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM accounts WHERE account_id = $1", account),
-                     lambda n: n == 1)  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM accounts WHERE account_id = $1", account), lambda n: n == 1
+    )
     return account
 
 
@@ -76,9 +77,12 @@ async def _close_months(live, account: str, months: list[int]) -> list[tuple[int
             await close_due_cycles(pool, demo_catalog(), live, as_of, accounts=[account])
     finally:
         await pool.close()
-    rows = await fetch(live.require_database_url(),
-                       "SELECT subtotal_minor, discount_minor, tax_minor, total_minor FROM invoices"
-                       " WHERE account_id = $1 ORDER BY period_start", account)  # fmt: skip
+    rows = await fetch(
+        live.require_database_url(),
+        "SELECT subtotal_minor, discount_minor, tax_minor, total_minor FROM invoices"
+        " WHERE account_id = $1 ORDER BY period_start",
+        account,
+    )
     return [tuple(row) for row in rows]
 
 
@@ -92,15 +96,19 @@ async def _in_tx(live, action):
 
 
 async def _wait_projected(live, grant_id: str) -> None:
-    await eventually(lambda: fetchval(live.require_database_url(),
-                                      "SELECT count(*) FROM discount_grants WHERE grant_id = $1", grant_id),
-                     lambda n: n == 1)  # fmt: skip
+    await eventually(
+        lambda: fetchval(
+            live.require_database_url(), "SELECT count(*) FROM discount_grants WHERE grant_id = $1", grant_id
+        ),
+        lambda n: n == 1,
+    )
 
 
 async def test_percent_discount_over_two_cycles(live) -> None:
     account = await _open_account(live)
-    request = GrantRequest(unique("pct"), account, GrantKind.PERCENT_NEXT_INVOICES, "EUR", percent_bp=1500,
-                           invoice_count=2)  # fmt: skip
+    request = GrantRequest(
+        unique("pct"), account, GrantKind.PERCENT_NEXT_INVOICES, "EUR", percent_bp=1500, invoice_count=2
+    )
     ask = DiscountAsk(request, "bill_shock", ("complained about a high bill",))
     outcome = await _in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT, _plan_fee))
     # Valued before any invoice from the plan's fee: round_half_up(2,999 * 2 * 0.15 = 899.7) = 900, within the
@@ -112,9 +120,11 @@ async def test_percent_discount_over_two_cycles(live) -> None:
     # March and April: discount round_half_up(2,999 * 0.15 = 449.85) = 450; taxable 2,999 - 450 = 2,549;
     # tax round_half_up(2,549 * 0.19 = 484.31) = 484; total 2,549 + 484 = 3,033. May: undiscounted 3,569.
     assert invoices == [(2999, -450, 484, 3033), (2999, -450, 484, 3033), (2999, 0, 570, 3569)]
-    applied = await fetch(live.require_database_url(),
-                          "SELECT amount_minor FROM grant_applications WHERE grant_id = $1 ORDER BY invoice_id",
-                          request.request_id)  # fmt: skip
+    applied = await fetch(
+        live.require_database_url(),
+        "SELECT amount_minor FROM grant_applications WHERE grant_id = $1 ORDER BY invoice_id",
+        request.request_id,
+    )
     assert [r[0] for r in applied] == [450, 450]
 
 
@@ -125,8 +135,9 @@ async def test_fixed_credit_above_authority_needs_a_distinct_approver_and_carrie
     pending = await _in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT))
     # 5,000 is over the agent's 2,500 per grant: an approval task in the supervisors queue, nothing granted.
     assert pending.status == "pending_approval" and pending.rule == "max_per_grant_minor"
-    task = await fetch(live.require_database_url(), "SELECT kind, queue, state FROM tasks WHERE task_id = $1",
-                       pending.task_id)  # fmt: skip
+    task = await fetch(
+        live.require_database_url(), "SELECT kind, queue, state FROM tasks WHERE task_id = $1", pending.task_id
+    )
     assert [tuple(t) for t in task] == [("discount_approval", "supervisors", "queued")]
 
     own = await _in_tx(live, lambda conn: approve_request(conn, POLICY, request.request_id, AGENT, GRANTED_AT))
@@ -134,12 +145,15 @@ async def test_fixed_credit_above_authority_needs_a_distinct_approver_and_carrie
     peer = AgentProfile("agent-bob", Role.AGENT)
     no_role = await _in_tx(live, lambda conn: refuse_request(conn, POLICY, request.request_id, peer, "no", GRANTED_AT))
     assert (no_role.status, no_role.rule) == ("refused", "can_approve_others")
-    approved = await _in_tx(live, lambda conn: approve_request(conn, POLICY, request.request_id, SUPERVISOR,
-                                                               GRANTED_AT))  # fmt: skip
+    approved = await _in_tx(
+        live, lambda conn: approve_request(conn, POLICY, request.request_id, SUPERVISOR, GRANTED_AT)
+    )
     assert approved.status == "granted", approved
-    charge = await fetch(live.require_database_url(),
-                         "SELECT value_minor, requested_by, approved_by, charged_to FROM discount_budget_charges"
-                         " WHERE grant_id = $1", request.request_id)  # fmt: skip
+    charge = await fetch(
+        live.require_database_url(),
+        "SELECT value_minor, requested_by, approved_by, charged_to FROM discount_budget_charges WHERE grant_id = $1",
+        request.request_id,
+    )
     assert [tuple(c) for c in charge] == [(5000, "agent-ann", "lead-sue", "lead-sue")]
     await _wait_projected(live, request.request_id)
 
@@ -157,13 +171,20 @@ async def test_a_request_id_is_decided_once_and_refusals_name_their_rule(live) -
     first = await _in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT))
     again = await _in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT))
     assert first.status == again.status == "granted"
-    count = await fetchval(live.require_database_url(),
-                           "SELECT count(*) FROM outbox WHERE value LIKE $1", f'%discount-granted:{request.request_id}"%'.encode())  # fmt: skip
+    count = await fetchval(
+        live.require_database_url(),
+        "SELECT count(*) FROM outbox WHERE value LIKE $1",
+        f'%discount-granted:{request.request_id}"%'.encode(),
+    )
     assert count == 1
     # A second fixed discount within 60 days is refused by the eligibility rule, whoever asks.
     second = GrantRequest(unique("dup"), account, GrantKind.FIXED_NEXT_INVOICE, "EUR", amount_minor=500)
-    refused = await _in_tx(live, lambda conn: request_discount(conn, POLICY, SUPERVISOR,
-                                                                DiscountAsk(second, "goodwill", ("again",)), GRANTED_AT))
+    refused = await _in_tx(
+        live,
+        lambda conn: request_discount(
+            conn, POLICY, SUPERVISOR, DiscountAsk(second, "goodwill", ("again",)), GRANTED_AT
+        ),
+    )
     assert refused.status == "refused" and refused.rule == "no_similar_discount_within_days", refused
 
 
@@ -171,15 +192,25 @@ async def test_replaying_every_event_changes_nothing(live) -> None:
     """Grant, credit note and invoices, then every event of the account published again: same rows, no letters."""
     account = await _open_account(live)
     fixed = GrantRequest(unique("rep"), account, GrantKind.FIXED_NEXT_INVOICE, "EUR", amount_minor=1_500)
-    assert (await _in_tx(live, lambda conn: request_discount(
-        conn, POLICY, AGENT, DiscountAsk(fixed, "goodwill", ("late fix",)), GRANTED_AT))).status == "granted"
+    assert (
+        await _in_tx(
+            live,
+            lambda conn: request_discount(
+                conn, POLICY, AGENT, DiscountAsk(fixed, "goodwill", ("late fix",)), GRANTED_AT
+            ),
+        )
+    ).status == "granted"
     await _wait_projected(live, fixed.request_id)
     await _close_months(live, account, [3])
     dsn = live.require_database_url()
     invoice_id = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
     credit = GrantRequest(unique("rep"), account, GrantKind.CREDIT_NOTE, "EUR", amount_minor=700)
-    granted = await _in_tx(live, lambda conn: request_discount(
-        conn, POLICY, AGENT, DiscountAsk(credit, "billing_error", ("wrong tariff",), invoice_id), GRANTED_AT))
+    granted = await _in_tx(
+        live,
+        lambda conn: request_discount(
+            conn, POLICY, AGENT, DiscountAsk(credit, "billing_error", ("wrong tariff",), invoice_id), GRANTED_AT
+        ),
+    )
     assert granted.status == "granted" and granted.credit_note_number.startswith("CN-2027-")
     await _wait_projected(live, credit.request_id)
 
@@ -188,8 +219,8 @@ async def test_replaying_every_event_changes_nothing(live) -> None:
         "credit_notes": "SELECT credit_note_number, amount_minor FROM credit_notes WHERE account_id = $1",
         "invoices": "SELECT invoice_id, total_minor FROM invoices WHERE account_id = $1",
         "applications": "SELECT a.grant_id, a.amount_minor FROM grant_applications a JOIN invoices i"
-                        " USING (invoice_id) WHERE i.account_id = $1",
-    }  # fmt: skip
+        " USING (invoice_id) WHERE i.account_id = $1",
+    }
     before = {name: sorted(map(tuple, await fetch(dsn, sql, account))) for name, sql in tables.items()}
     # March: 2,999 - 1,500 = 1,499; tax round_half_up(284.81) = 285; total 1,784. Credit note 700 on it.
     assert before["invoices"] == [(invoice_id, 1_784)] and before["credit_notes"][0][1] == 700
@@ -197,11 +228,16 @@ async def test_replaying_every_event_changes_nothing(live) -> None:
     assert len(rows) >= 4  # discount.granted x2, credit_note.issued, invoice.issued
     # Sentinels behind the replay on the same partitions (same key): once they are applied, so is the replay.
     sentinel_grant, sentinel_invoice = _sentinels(account)
-    await publish(live.require_bootstrap(), [*(_record(r) for r in rows), record_of(sentinel_grant),
-                                             record_of(sentinel_invoice)])  # fmt: skip
+    await publish(
+        live.require_bootstrap(), [*(_record(r) for r in rows), record_of(sentinel_grant), record_of(sentinel_invoice)]
+    )
     await _wait_projected(live, sentinel_grant.payload.grant_id)
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM invoices_issued WHERE invoice_id = $1",
-                                      sentinel_invoice.payload.invoice_id), lambda n: n == 1)  # fmt: skip
+    await eventually(
+        lambda: fetchval(
+            dsn, "SELECT count(*) FROM invoices_issued WHERE invoice_id = $1", sentinel_invoice.payload.invoice_id
+        ),
+        lambda n: n == 1,
+    )
     await _close_months(live, account, [3])  # closing again finds nothing due
     after = {name: sorted(map(tuple, await fetch(dsn, sql, account))) for name, sql in tables.items()}
     after["discount_grants"] = [g for g in after["discount_grants"] if g[0] != sentinel_grant.payload.grant_id]
@@ -217,21 +253,41 @@ def _sentinels(account: str) -> tuple[ev.DiscountGrantedEvent, ev.InvoiceIssuedE
     at = datetime(2027, 5, 1, tzinfo=UTC)
     meta = {"source": "test/sentinel", "occurred_at": at, "schema_version": 1}
     grant = ev.DiscountGrantedEvent(
-        event_id=unique("snt"), type="discount.granted.v1", **meta,
-        payload=DiscountGranted(account_id=account, grant_id=unique("snt"), kind=DiscountKind.FIXED_NEXT_INVOICE,
-                                amount=Money(amount_minor=1, currency="EUR"), reason_code="sentinel",
-                                criteria=("sentinel",), granted_by="test"),
-    )  # fmt: skip
+        event_id=unique("snt"),
+        type="discount.granted.v1",
+        **meta,
+        payload=DiscountGranted(
+            account_id=account,
+            grant_id=unique("snt"),
+            kind=DiscountKind.FIXED_NEXT_INVOICE,
+            amount=Money(amount_minor=1, currency="EUR"),
+            reason_code="sentinel",
+            criteria=("sentinel",),
+            granted_by="test",
+        ),
+    )
     line = InvoiceLine(line_id="fee", kind=InvoiceLineKind.RECURRING, description="fee", amount_minor=100)
     invoice = ev.InvoiceIssuedEvent(
-        event_id=unique("snt"), type="invoice.issued.v1", **meta,
-        payload=InvoiceIssued(account_id=account, invoice_id=unique("snt"), invoice_number=unique("UP"),
-                              period_start=date(2027, 4, 1), period_end=date(2027, 5, 1), issued_at=at,
-                              due_date=date(2027, 5, 15), currency="EUR", lines=(line,), subtotal_minor=100,
-                              discount_minor=0, tax_minor=0, total_minor=100),
-    )  # fmt: skip
+        event_id=unique("snt"),
+        type="invoice.issued.v1",
+        **meta,
+        payload=InvoiceIssued(
+            account_id=account,
+            invoice_id=unique("snt"),
+            invoice_number=unique("UP"),
+            period_start=date(2027, 4, 1),
+            period_end=date(2027, 5, 1),
+            issued_at=at,
+            due_date=date(2027, 5, 15),
+            currency="EUR",
+            lines=(line,),
+            subtotal_minor=100,
+            discount_minor=0,
+            tax_minor=0,
+            total_minor=100,
+        ),
+    )
     return grant, invoice
-
 
 
 async def test_an_approved_credit_note_is_checked_again_against_what_remains(live) -> None:
@@ -240,12 +296,20 @@ async def test_an_approved_credit_note_is_checked_again_against_what_remains(liv
     dsn = live.require_database_url()
     invoice_id = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
     big = GrantRequest(unique("cn"), account, GrantKind.CREDIT_NOTE, "EUR", amount_minor=3_000)
-    pending = await _in_tx(live, lambda conn: request_discount(
-        conn, POLICY, AGENT, DiscountAsk(big, "billing_error", ("double fee",), invoice_id), GRANTED_AT))
+    pending = await _in_tx(
+        live,
+        lambda conn: request_discount(
+            conn, POLICY, AGENT, DiscountAsk(big, "billing_error", ("double fee",), invoice_id), GRANTED_AT
+        ),
+    )
     assert pending.status == "pending_approval"  # 3,000 > the agent's 2,500
     small = GrantRequest(unique("cn"), account, GrantKind.CREDIT_NOTE, "EUR", amount_minor=1_000)
-    done = await _in_tx(live, lambda conn: request_discount(
-        conn, POLICY, SUPERVISOR, DiscountAsk(small, "billing_error", ("wrong tax",), invoice_id), GRANTED_AT))
+    done = await _in_tx(
+        live,
+        lambda conn: request_discount(
+            conn, POLICY, SUPERVISOR, DiscountAsk(small, "billing_error", ("wrong tax",), invoice_id), GRANTED_AT
+        ),
+    )
     assert done.status == "granted"
     # Meanwhile only 3,569 - 1,000 = 2,569 remain creditable: the approval is refused, naming the rule.
     late = await _in_tx(live, lambda conn: approve_request(conn, POLICY, big.request_id, SUPERVISOR, GRANTED_AT))
@@ -253,8 +317,10 @@ async def test_an_approved_credit_note_is_checked_again_against_what_remains(liv
     # A refusal changes nothing: the request still waits, for the approver to turn it down with a reason.
     status = await fetchval(dsn, "SELECT status FROM discount_requests WHERE request_id = $1", big.request_id)
     assert status == "pending"
-    turned_down = await _in_tx(live, lambda conn: refuse_request(conn, POLICY, big.request_id, SUPERVISOR,
-                                                                 "only 2,569 left to credit", GRANTED_AT))  # fmt: skip
+    turned_down = await _in_tx(
+        live,
+        lambda conn: refuse_request(conn, POLICY, big.request_id, SUPERVISOR, "only 2,569 left to credit", GRANTED_AT),
+    )
     assert (turned_down.status, turned_down.rule) == ("refused", "refused_by_approver")
     status = await fetchval(dsn, "SELECT status FROM discount_requests WHERE request_id = $1", big.request_id)
     assert status == "refused"

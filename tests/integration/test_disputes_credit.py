@@ -34,26 +34,37 @@ BOB = AgentProfile("agent-bob", AuthorityRole.TIER2)
 
 
 def _resolve(live, profile: AgentProfile, dispute_id: str, outcome: DisputeOutcome, credit: int | None, note: str):
-    return _in_tx(live, lambda conn: resolution.resolve(conn, POLICY, profile, dispute_id, outcome, credit, note,
-                                                        RESOLVED_AT))  # fmt: skip
+    return _in_tx(
+        live, lambda conn: resolution.resolve(conn, POLICY, profile, dispute_id, outcome, credit, note, RESOLVED_AT)
+    )
 
 
 def _opened(account: str, invoice_id: str, amount_minor: int) -> ev.DisputeOpenedEvent:
     return ev.DisputeOpenedEvent(
-        event_id=unique("dsp-open"), type="dispute.opened.v1", source="test/desk", occurred_at=OPENED_AT,
+        event_id=unique("dsp-open"),
+        type="dispute.opened.v1",
+        source="test/desk",
+        occurred_at=OPENED_AT,
         schema_version=1,
-        payload=DisputeOpened(account_id=account, dispute_id=unique("dsp"), invoice_id=invoice_id,
-                              amount=Money(amount_minor=amount_minor, currency="EUR"),
-                              reason=DisputeReason.INCORRECT_CHARGE),
-    )  # fmt: skip
+        payload=DisputeOpened(
+            account_id=account,
+            dispute_id=unique("dsp"),
+            invoice_id=invoice_id,
+            amount=Money(amount_minor=amount_minor, currency="EUR"),
+            reason=DisputeReason.INCORRECT_CHARGE,
+        ),
+    )
 
 
 async def _open_disputes(live, events: list[ev.DisputeOpenedEvent]) -> None:
     await publish(live.require_bootstrap(), [record_of(e) for e in events])
     ids = [e.payload.dispute_id for e in events]
-    await eventually(lambda: fetchval(live.require_database_url(),
-                                      "SELECT count(*) FROM disputes WHERE dispute_id = ANY($1::text[])", ids),
-                     lambda n: n == len(ids))  # fmt: skip
+    await eventually(
+        lambda: fetchval(
+            live.require_database_url(), "SELECT count(*) FROM disputes WHERE dispute_id = ANY($1::text[])", ids
+        ),
+        lambda n: n == len(ids),
+    )
     key = events[0].payload.account_id.encode()
     letters = await fetch(live.require_database_url(), "SELECT reason FROM dead_letters WHERE original_key = $1", key)
     assert not letters, [r[0] for r in letters]
@@ -70,24 +81,37 @@ async def test_partial_credit_then_a_credit_beyond_what_remains_is_refused(live)
     assert held == 1_250 + 3_000
 
     # 1,000 of the 1,250 disputed is credited (partial); straight from "opened", so review is recorded first.
-    resolution = await _resolve(live, ANN, first.payload.dispute_id, DisputeOutcome.CREDITED, 1_000,
-                                "roaming charged twice")  # fmt: skip
+    resolution = await _resolve(
+        live, ANN, first.payload.dispute_id, DisputeOutcome.CREDITED, 1_000, "roaming charged twice"
+    )
     assert resolution.credit_note.amount_minor == 1_000
     assert resolution.credit_note.credit_note_number.startswith("CN-2027-")
     # 2027-04-06 09:00 -> 2027-04-07 11:30:00.250 = 26 h 30 min 0.25 s = 95,400,250 ms
     assert resolution.resolve_ms == 95_400_250
-    row = await fetch(dsn, "SELECT stage, status, held_minor, credit_minor FROM disputes WHERE dispute_id = $1",
-                      first.payload.dispute_id)  # fmt: skip
+    row = await fetch(
+        dsn,
+        "SELECT stage, status, held_minor, credit_minor FROM disputes WHERE dispute_id = $1",
+        first.payload.dispute_id,
+    )
     assert tuple(row[0]) == ("credited", "credited", 0, 1_000)
-    steps = await fetch(dsn, "SELECT stage, agent_id, at FROM dispute_transitions WHERE dispute_id = $1 ORDER BY at,"
-                             " array_position(ARRAY['routed', 'in_review', 'credited'], stage)",
-                        first.payload.dispute_id)  # fmt: skip
+    steps = await fetch(
+        dsn,
+        "SELECT stage, agent_id, at FROM dispute_transitions WHERE dispute_id = $1 ORDER BY at,"
+        " array_position(ARRAY['routed', 'in_review', 'credited'], stage)",
+        first.payload.dispute_id,
+    )
     # The router queued the dispute as a task when it was opened; resolving records that routing (dated then),
     # then the review, then the credit: every step of the lifecycle is on the topic.
     assert [(s["stage"], s["agent_id"], s["at"]) for s in steps] == [
-        ("routed", None, OPENED_AT), ("in_review", "agent-ann", RESOLVED_AT), ("credited", "agent-ann", RESOLVED_AT)]
-    routed = await fetchval(dsn, "SELECT value FROM outbox WHERE value LIKE $1",
-                            f'%"dispute.routed.v1"%{first.payload.dispute_id}%'.encode())  # fmt: skip
+        ("routed", None, OPENED_AT),
+        ("in_review", "agent-ann", RESOLVED_AT),
+        ("credited", "agent-ann", RESOLVED_AT),
+    ]
+    routed = await fetchval(
+        dsn,
+        "SELECT value FROM outbox WHERE value LIKE $1",
+        f'%"dispute.routed.v1"%{first.payload.dispute_id}%'.encode(),
+    )
     assert make_task_id("dispute", first.payload.dispute_id).encode() in routed
 
     # Remaining creditable: 3,569 - 1,000 = 2,569; the second dispute asks 2,600 of its 3,000.
@@ -101,20 +125,29 @@ async def test_partial_credit_then_a_credit_beyond_what_remains_is_refused(live)
     # Both credits are discount.granted events projected as credit_note grants; the events consumed back
     # change nothing and dead-letter nothing.
     grants = await eventually(
-        lambda: fetch(dsn, "SELECT kind, amount_minor FROM discount_grants WHERE account_id = $1 ORDER BY amount_minor",
-                      account),
+        lambda: fetch(
+            dsn, "SELECT kind, amount_minor FROM discount_grants WHERE account_id = $1 ORDER BY amount_minor", account
+        ),
         lambda rows: len(rows) == 2,
-    )  # fmt: skip
+    )
     assert [tuple(g) for g in grants] == [("credit_note", 1_000), ("credit_note", 2_569)]
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM processed_events WHERE event_id = ANY($1::text[])",
-                                      [f"credit-note:dispute:{first.payload.dispute_id}",
-                                       f"dispute-resolved:{second.payload.dispute_id}"]),
-                     lambda n: n == 2)  # fmt: skip
+    await eventually(
+        lambda: fetchval(
+            dsn,
+            "SELECT count(*) FROM processed_events WHERE event_id = ANY($1::text[])",
+            [f"credit-note:dispute:{first.payload.dispute_id}", f"dispute-resolved:{second.payload.dispute_id}"],
+        ),
+        lambda n: n == 2,
+    )
     assert await fetchval(dsn, "SELECT count(*) FROM dead_letters WHERE original_key = $1", account.encode()) == 0
     assert await fetchval(dsn, "SELECT sum(amount_minor) FROM credit_notes WHERE invoice_id = $1", invoice_id) == 3_569
     # Every credit note number of 2027 so far (all tests' included) is 1..N: gap-free, no repeat.
-    numbers = [r[0] for r in await fetch(dsn, "SELECT credit_note_number FROM credit_notes WHERE"
-                                              " credit_note_number LIKE 'CN-2027-%'")]  # fmt: skip
+    numbers = [
+        r[0]
+        for r in await fetch(
+            dsn, "SELECT credit_note_number FROM credit_notes WHERE credit_note_number LIKE 'CN-2027-%'"
+        )
+    ]
     assert sorted(int(n.rsplit("-", 1)[1]) for n in numbers) == list(range(1, len(numbers) + 1))
 
 
@@ -141,7 +174,7 @@ async def test_rejection_releases_the_hold_and_a_resolved_dispute_stays_resolved
     stages = await eventually(
         lambda: fetch(dsn, "SELECT stage FROM dispute_transitions WHERE dispute_id = $1", dispute_id),
         lambda rows: len(rows) == 3,
-    )  # fmt: skip
+    )
     assert sorted(s[0] for s in stages) == ["in_review", "rejected", "routed"]
     assert await fetchval(dsn, "SELECT count(*) FROM credit_notes WHERE dispute_id = $1", dispute_id) == 0
 
@@ -178,24 +211,29 @@ async def test_resolving_through_the_api_with_an_idempotency_key(world) -> None:
     assert (late.status_code, late.json()["error"]) == (409, "dispute_state")
     # A tier-1 agent may credit at most 2,500 at once (the policy's max_per_grant_minor for the role): above it
     # the credit waits for a second person, as a discount does, and nothing is credited yet.
-    too_big = await client.post(f"/tasks/{task_id}/disputes/{large.payload.dispute_id}/resolve",
-                                headers=_auth(token, "res-3"),
-                                json={"outcome": "credited", "credit_minor": 2_600, "reason": "roaming"})  # fmt: skip
+    too_big = await client.post(
+        f"/tasks/{task_id}/disputes/{large.payload.dispute_id}/resolve",
+        headers=_auth(token, "res-3"),
+        json={"outcome": "credited", "credit_minor": 2_600, "reason": "roaming"},
+    )
     assert too_big.status_code == 202, too_big.text
     assert (too_big.json()["status"], too_big.json()["rule"]) == ("pending_approval", "max_per_grant_minor")
-    notes = await fetch(world["live"].require_database_url(),
-                        "SELECT amount_minor FROM credit_notes WHERE invoice_id = $1", invoice_id)  # fmt: skip
+    notes = await fetch(
+        world["live"].require_database_url(), "SELECT amount_minor FROM credit_notes WHERE invoice_id = $1", invoice_id
+    )
     assert [n[0] for n in notes] == [800]
     # The desk's figures count this resolution (other tests resolve EUR disputes too, so at least these).
     analyst = world["people"][Role.ANALYST][1]
-    figures = await client.get("/disputes/summary", params={"currency": "EUR", "since": now.isoformat()},
-                               headers=_auth(analyst))  # fmt: skip
+    figures = await client.get(
+        "/disputes/summary", params={"currency": "EUR", "since": now.isoformat()}, headers=_auth(analyst)
+    )
     assert figures.status_code == 200, figures.text
     summary = figures.json()
     assert summary["credited"] >= 1 and summary["credited_minor"] >= 800 and summary["held_minor"] >= 3_000
     assert summary["median_resolve_ms"] is not None and summary["open"] >= 1
-    naive = await client.get("/disputes/summary", params={"currency": "EUR", "since": "2026-11-01T00:00:00"},
-                             headers=_auth(analyst))  # fmt: skip
+    naive = await client.get(
+        "/disputes/summary", params={"currency": "EUR", "since": "2026-11-01T00:00:00"}, headers=_auth(analyst)
+    )
     assert (naive.status_code, naive.json()["error"]) == (422, "invalid_request")
 
 
@@ -206,10 +244,24 @@ def _upstream_invoice(account: str, invoice_id: str, now: datetime) -> ev.Invoic
         InvoiceLine(line_id="tax", kind=InvoiceLineKind.TAX, description="VAT 19%", amount_minor=950),
     )  # 19 % of 5,000 is 950; total 5,950
     return ev.InvoiceIssuedEvent(
-        event_id=unique("iss"), type="invoice.issued.v1", source="billing/upstream", occurred_at=now,
+        event_id=unique("iss"),
+        type="invoice.issued.v1",
+        source="billing/upstream",
+        occurred_at=now,
         schema_version=1,
-        payload=InvoiceIssued(account_id=account, invoice_id=invoice_id, invoice_number=f"UP-{invoice_id}"[:32],
-                              period_start=date(2026, 10, 1), period_end=date(2026, 11, 1), issued_at=now,
-                              due_date=date(2026, 11, 15), currency="EUR", lines=lines, subtotal_minor=5000,
-                              discount_minor=0, tax_minor=950, total_minor=5950),
-    )  # fmt: skip
+        payload=InvoiceIssued(
+            account_id=account,
+            invoice_id=invoice_id,
+            invoice_number=f"UP-{invoice_id}"[:32],
+            period_start=date(2026, 10, 1),
+            period_end=date(2026, 11, 1),
+            issued_at=now,
+            due_date=date(2026, 11, 15),
+            currency="EUR",
+            lines=lines,
+            subtotal_minor=5000,
+            discount_minor=0,
+            tax_minor=950,
+            total_minor=5950,
+        ),
+    )

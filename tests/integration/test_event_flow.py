@@ -27,12 +27,20 @@ pytestmark = pytest.mark.integration
 def _resolution(opened: ev.DisputeOpenedEvent) -> ev.DisputeResolvedEvent:
     p = opened.payload
     return ev.DisputeResolvedEvent(
-        event_id=f"res-{p.dispute_id}", source="care/desk", occurred_at=opened.occurred_at + timedelta(hours=1),
-        schema_version=1, type="dispute.resolved.v1",
-        payload=DisputeResolved(account_id=p.account_id, dispute_id=p.dispute_id, invoice_id=p.invoice_id,
-                                outcome=DisputeOutcome.CREDITED, credit=Money(amount_minor=200, currency="EUR"),
-                                reason="Charge confirmed wrong"),
-    )  # fmt: skip
+        event_id=f"res-{p.dispute_id}",
+        source="care/desk",
+        occurred_at=opened.occurred_at + timedelta(hours=1),
+        schema_version=1,
+        type="dispute.resolved.v1",
+        payload=DisputeResolved(
+            account_id=p.account_id,
+            dispute_id=p.dispute_id,
+            invoice_id=p.invoice_id,
+            outcome=DisputeOutcome.CREDITED,
+            credit=Money(amount_minor=200, currency="EUR"),
+            reason="Charge confirmed wrong",
+        ),
+    )
 
 
 async def test_each_event_type_reaches_its_table(live) -> None:
@@ -45,11 +53,14 @@ async def test_each_event_type_reaches_its_table(live) -> None:
     await publish(live.require_bootstrap(), [record_of(e) for e in events])
 
     dsn = live.require_database_url()
-    await eventually(lambda: fetchval(dsn, "SELECT status FROM disputes WHERE account_id = $1", account),
-                     lambda status: status == "credited")  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT status FROM disputes WHERE account_id = $1", account),
+        lambda status: status == "credited",
+    )
     assert await fetchval(dsn, "SELECT status FROM accounts WHERE account_id = $1", account) == "active"
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account),
-                     lambda n: n == 3)  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account), lambda n: n == 3
+    )
     assert await fetchval(dsn, "SELECT total_minor FROM invoices_issued WHERE account_id = $1", account) == 2974
     call = (await fetch(dsn, "SELECT * FROM calls WHERE account_id = $1", account))[0]
     assert (call["agent_id"], call["outcome"]) == ("agent-1", "resolved")
@@ -74,13 +85,19 @@ async def test_bad_usage_goes_to_dead_letters_once_and_neighbours_are_processed(
     await publish(live.require_bootstrap(), records)
 
     dsn = live.require_database_url()
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account),
-                     lambda n: n == len(good))  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account),
+        lambda n: n == len(good),
+    )
     rows = await eventually(
-        lambda: fetch(dsn, "SELECT * FROM dead_letters WHERE original_key = $1 OR original_key = $2 ORDER BY \"offset\"",
-                      account.encode(), b"someone-else"),
+        lambda: fetch(
+            dsn,
+            'SELECT * FROM dead_letters WHERE original_key = $1 OR original_key = $2 ORDER BY "offset"',
+            account.encode(),
+            b"someone-else",
+        ),
         lambda rs: len([r for r in rs if _is_ours(r, bad)]) == len(bad),
-    )  # fmt: skip
+    )
     ours = [r for r in rows if _is_ours(r, bad)]
     assert sorted(r["error_kind"] for r in ours) == sorted(b.expected_kind for b in bad)
     assert all(r["source_topic"] == USAGE.name for r in ours)
@@ -91,8 +108,11 @@ async def test_bad_usage_goes_to_dead_letters_once_and_neighbours_are_processed(
     positions = {(r["partition"], r["offset"]) for r in ours}
 
     def mine(letters: list[dict]) -> list[dict]:
-        return [x for x in letters if (x["source_partition"], x["source_offset"]) in positions
-                and x["source_topic"] == USAGE.name]  # fmt: skip
+        return [
+            x
+            for x in letters
+            if (x["source_partition"], x["source_offset"]) in positions and x["source_topic"] == USAGE.name
+        ]
 
     # The rows are in PostgreSQL; the outbox publishes them a moment later, among every other test's letters.
     letters = await read_dead_letters(live.require_bootstrap(), until=lambda ls: len(mine(ls)) >= len(bad))
@@ -115,29 +135,36 @@ async def test_duplicates_and_replays_have_one_effect(live) -> None:
     await publish(live.require_bootstrap(), records)
 
     dsn = live.require_database_url()
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account),
-                     lambda n: n == 4)  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account), lambda n: n == 4
+    )
     # The repeated opening carries the same event id: a duplicate, not a second "already open" rejection.
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM accounts WHERE account_id = $1", account),
-                     lambda n: n == 1)  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM accounts WHERE account_id = $1", account), lambda n: n == 1
+    )
     assert await fetchval(dsn, "SELECT count(*) FROM dead_letters WHERE original_key = $1", account.encode()) == 0
 
 
 async def test_business_rule_refusal_and_wrong_topic_are_dead_lettered(live) -> None:
     account = unique("rule")
     stray_answer = ev.CallAnsweredEvent(
-        event_id=unique("ans"), source="care/acd", occurred_at=Population.of(1).start, schema_version=1,
-        type="call.answered.v1", payload=CallAnswered(account_id=account, call_id=unique("c"), agent_id="agent-9"),
-    )  # fmt: skip
+        event_id=unique("ans"),
+        source="care/acd",
+        occurred_at=Population.of(1).start,
+        schema_version=1,
+        type="call.answered.v1",
+        payload=CallAnswered(account_id=account, call_id=unique("c"), agent_id="agent-9"),
+    )
     wrong_topic = Record(USAGE.name, account.encode(), dump_event(stray_answer))
     await publish(live.require_bootstrap(), [record_of(stray_answer), wrong_topic])
 
     dsn = live.require_database_url()
     rows = await eventually(
-        lambda: fetch(dsn, "SELECT error_kind, reason, source_topic FROM dead_letters WHERE original_key = $1",
-                      account.encode()),
+        lambda: fetch(
+            dsn, "SELECT error_kind, reason, source_topic FROM dead_letters WHERE original_key = $1", account.encode()
+        ),
         lambda rs: len(rs) == 2,
-    )  # fmt: skip
+    )
     kinds = {r["source_topic"]: (r["error_kind"], r["reason"]) for r in rows}
     assert kinds["billing.customer-calls.v1"][0] == "rejected"
     assert "before it started" in kinds["billing.customer-calls.v1"][1]
@@ -148,8 +175,15 @@ async def test_dead_letter_values_are_self_describing(live) -> None:
     letters = await read_dead_letters(live.require_bootstrap(), until=bool)
     assert letters, "earlier tests produced dead letters"
     for letter in letters:
-        assert set(letter) >= {"source_topic", "source_partition", "source_offset", "reason", "error_kind",
-                               "original_value_b64", "failed_at"}  # fmt: skip
+        assert set(letter) >= {
+            "source_topic",
+            "source_partition",
+            "source_offset",
+            "reason",
+            "error_kind",
+            "original_value_b64",
+            "failed_at",
+        }
         assert orjson.dumps(letter)  # plain JSON, readable by any consumer
 
 
@@ -198,8 +232,10 @@ async def _duplicates_counted(live) -> float:
     from tests.integration.test_operations import _get, _metric
 
     ports = (live.worker_web_port, live.worker_web_port + 1)
-    return sum(_metric(_get(f"http://127.0.0.1:{port}/metrics")[1], "billing_events_duplicate_total", topic=USAGE.name)
-               for port in ports)  # fmt: skip
+    return sum(
+        _metric(_get(f"http://127.0.0.1:{port}/metrics")[1], "billing_events_duplicate_total", topic=USAGE.name)
+        for port in ports
+    )
 
 
 async def test_a_call_detail_record_re_sent_under_a_new_event_id_is_billed_once(live) -> None:
@@ -219,8 +255,12 @@ async def test_a_call_detail_record_re_sent_under_a_new_event_id_is_billed_once(
     await publish(live.require_bootstrap(), [record_of(e) for e in [late_retry, late_marker]])
     await eventually(lambda: fetchval(dsn, stored, late_marker.event_id), lambda n: n == 1)
 
-    rows = await fetch(dsn, "SELECT event_id FROM usage_events WHERE source = $1 AND record_id = $2",
-                       first.source, first.payload.record_id)  # fmt: skip
+    rows = await fetch(
+        dsn,
+        "SELECT event_id FROM usage_events WHERE source = $1 AND record_id = $2",
+        first.source,
+        first.payload.record_id,
+    )
     assert [r["event_id"] for r in rows] == [first.event_id], "the re-sent record must not be billed again"
     # Three records billed (the first copy and two markers): the cycle totals count three events, not five.
     assert await fetchval(dsn, "SELECT sum(events) FROM cycle_usage WHERE account_id = $1", account) == 3
@@ -235,20 +275,33 @@ async def test_a_nul_byte_in_a_usage_field_is_a_dead_letter_and_the_partition_fl
     account = population.account_ids[0]
     good = list(population.usage(4, id_prefix=unique("n")))
     body = good[0].model_dump(mode="json")
-    bad = {**body, "event_id": unique("nul-evt"), "source": "mediation/switch\u00001",
-           "payload": {**body["payload"], "record_id": unique("nul-cdr")}}  # fmt: skip
-    records = [*(record_of(e) for e in population.openings()), record_of(good[0]), record_of(good[1]),
-               Record(USAGE.name, account.encode(), orjson.dumps(bad)), record_of(good[2]), record_of(good[3])]
+    bad = {
+        **body,
+        "event_id": unique("nul-evt"),
+        "source": "mediation/switch\u00001",
+        "payload": {**body["payload"], "record_id": unique("nul-cdr")},
+    }
+    records = [
+        *(record_of(e) for e in population.openings()),
+        record_of(good[0]),
+        record_of(good[1]),
+        Record(USAGE.name, account.encode(), orjson.dumps(bad)),
+        record_of(good[2]),
+        record_of(good[3]),
+    ]
     await publish(live.require_bootstrap(), records)
 
     dsn = live.require_database_url()
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account),
-                     lambda n: n == len(good))  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account),
+        lambda n: n == len(good),
+    )
     letters = await eventually(
-        lambda: fetch(dsn, "SELECT error_kind, reason, original_value FROM dead_letters WHERE original_key = $1",
-                      account.encode()),
+        lambda: fetch(
+            dsn, "SELECT error_kind, reason, original_value FROM dead_letters WHERE original_key = $1", account.encode()
+        ),
         lambda rows: len(rows) == 1,
-    )  # fmt: skip
+    )
     assert letters[0]["error_kind"] == "invalid"
     assert "source: text must not contain a NUL character" in letters[0]["reason"]
     assert bytes(letters[0]["original_value"]) == orjson.dumps(bad)
@@ -261,20 +314,29 @@ async def test_a_huge_bad_record_is_kept_whole_and_published_as_a_bounded_letter
     account = unique("huge")
     huge = b"\x00not json at all " + bytes(range(256)) * 3516  # 900,113 bytes
     small = b"\x00also not json " + account.encode()
-    await publish(live.require_bootstrap(), [Record(USAGE.name, account.encode(), huge),
-                                             Record(USAGE.name, account.encode(), small)])  # fmt: skip
+    await publish(
+        live.require_bootstrap(),
+        [Record(USAGE.name, account.encode(), huge), Record(USAGE.name, account.encode(), small)],
+    )
     dsn = live.require_database_url()
     rows = await eventually(
-        lambda: fetch(dsn, 'SELECT id, partition, "offset", original_value FROM dead_letters WHERE original_key = $1'
-                           ' ORDER BY "offset"', account.encode()),
+        lambda: fetch(
+            dsn,
+            'SELECT id, partition, "offset", original_value FROM dead_letters WHERE original_key = $1'
+            ' ORDER BY "offset"',
+            account.encode(),
+        ),
         lambda found: len(found) == 2,
-    )  # fmt: skip
+    )
     assert [bytes(r["original_value"]) for r in rows] == [huge, small]
     positions = {(r["partition"], r["offset"]): r["id"] for r in rows}
 
     def ours(letters: list[dict]) -> dict[int, DeadLetter]:
-        return {x["source_offset"]: DeadLetter.model_validate(x) for x in letters
-                if x["source_topic"] == USAGE.name and (x["source_partition"], x["source_offset"]) in positions}
+        return {
+            x["source_offset"]: DeadLetter.model_validate(x)
+            for x in letters
+            if x["source_topic"] == USAGE.name and (x["source_partition"], x["source_offset"]) in positions
+        }
 
     letters = ours(await read_dead_letters(live.require_bootstrap(), until=lambda ls: len(ours(ls)) == 2))
     big, little = (letters[r["offset"]] for r in rows)

@@ -41,23 +41,31 @@ def live(dated_stack):
 
 def closed_event(account: str, at: datetime) -> ev.AccountClosedEvent:
     return ev.AccountClosedEvent(
-        event_id=unique("close"), source="test/crm", occurred_at=at, schema_version=1, type="account.closed.v1",
+        event_id=unique("close"),
+        source="test/crm",
+        occurred_at=at,
+        schema_version=1,
+        type="account.closed.v1",
         payload=AccountClosed(account_id=account, closed_at=at, reason=ClosureReason.VOLUNTARY),
-    )  # fmt: skip
+    )
 
 
 async def close_account(live, account: str, at: datetime) -> None:
     await publish(live.require_bootstrap(), [record_of(closed_event(account, at))])
-    await eventually(lambda: fetchval(live.require_database_url(), "SELECT status FROM accounts WHERE account_id = $1",
-                                      account), lambda status: status == "closed")  # fmt: skip
+    await eventually(
+        lambda: fetchval(live.require_database_url(), "SELECT status FROM accounts WHERE account_id = $1", account),
+        lambda status: status == "closed",
+    )
 
 
 async def test_late_usage_of_a_closed_account_is_billed_on_a_final_adjustment_invoice(live) -> None:
     account, quiet = unique("final"), unique("quiet")
     dsn = live.require_database_url()
-    await publish_and_wait(live, [opened(account, "mobile-s", "EUR", "DE", nov(1, 0)),
-                                  opened(quiet, "mobile-s", "EUR", "DE", nov(1, 0))],
-                           [used(account, ServiceKind.VOICE, 2500, nov(5))])  # fmt: skip
+    await publish_and_wait(
+        live,
+        [opened(account, "mobile-s", "EUR", "DE", nov(1, 0)), opened(quiet, "mobile-s", "EUR", "DE", nov(1, 0))],
+        [used(account, ServiceKind.VOICE, 2500, nov(5))],
+    )
     await close_account(live, account, nov(10))
     await close_account(live, quiet, nov(10))
 
@@ -67,21 +75,28 @@ async def test_late_usage_of_a_closed_account_is_billed_on_a_final_adjustment_in
     invoice = await invoice_of(live, account, date(2026, 11, 1))
     # 1-10 November, 10 of 30 days: fee 1099 x 10/30 = 366.33 -> 366; allowance 6000 x 10/30 = 2000 s;
     # voice 2500 - 2000 = 500 s x 0.14 = 70. Subtotal 436; tax 19 % 82.84 -> 83; total 519.
-    assert amounts(invoice) == {"recurring:mobile-s:v2": (366, None), "usage:mobile-s:v2:voice:included": (0, 2000),
-                                "usage:mobile-s:v2:voice:tier1": (70, 500), "tax": (83, None)}  # fmt: skip
+    assert amounts(invoice) == {
+        "recurring:mobile-s:v2": (366, None),
+        "usage:mobile-s:v2:voice:included": (0, 2000),
+        "usage:mobile-s:v2:voice:tier1": (70, 500),
+        "tax": (83, None),
+    }
     assert (invoice["is_final"], invoice["period_end"], invoice["total_minor"]) == (True, date(2026, 11, 11), 519)
 
     # A 1000 s call of 8 November, before the closing, arrives after the final invoice: rated and stored.
     await publish_and_wait(live, [], [used(account, ServiceKind.VOICE, 1000, nov(8))])
-    assert await fetchval(dsn, "SELECT billable_units - billed_units FROM cycle_usage WHERE account_id = $1",
-                          account) == 1000  # fmt: skip
+    assert (
+        await fetchval(dsn, "SELECT billable_units - billed_units FROM cycle_usage WHERE account_id = $1", account)
+        == 1000
+    )
     # Not billed before the late limit of November (1 December + LATE_USAGE_LIMIT_DAYS) has passed: later usage
     # of November could still arrive.
     early = await close_for(live, [account, quiet], datetime(2026, 12, 2, tzinfo=UTC))
     assert (early.issued, early.held) == (0, 0)
     deadline = date(2026, 12, 1) + timedelta(days=live.late_usage_limit_days + 1)
-    assert await fetchval(dsn, "SELECT (next_cycle_start, next_cycle_end) FROM accounts WHERE account_id = $1",
-                          account) == (date(2026, 11, 11), deadline)  # fmt: skip
+    assert await fetchval(
+        dsn, "SELECT (next_cycle_start, next_cycle_end) FROM accounts WHERE account_id = $1", account
+    ) == (date(2026, 11, 11), deadline)
 
     # After it (plus the one-day grace period): the final adjustment invoice.
     after = datetime.combine(deadline + timedelta(days=1), datetime.min.time(), UTC)
@@ -93,11 +108,18 @@ async def test_late_usage_of_a_closed_account_is_billed_on_a_final_adjustment_in
     assert amounts(adjustment) == {"adjustment:2026-11-01:mobile-s:v2:voice": (140, 1000), "tax": (27, None)}
     assert (adjustment["status"], adjustment["is_final"], adjustment["total_minor"]) == ("issued", True, 167)
     assert adjustment["invoice_number"].startswith(f"{live.invoice_series}-{after.year}-")
-    assert await fetchval(dsn, "SELECT billable_units - billed_units FROM cycle_usage WHERE account_id = $1",
-                          account) == 0  # fmt: skip
+    assert (
+        await fetchval(dsn, "SELECT billable_units - billed_units FROM cycle_usage WHERE account_id = $1", account) == 0
+    )
     # Both accounts are done: nothing more is due, ever; the quiet one got no empty invoice.
-    assert await fetchval(dsn, "SELECT count(*) FROM accounts WHERE account_id = ANY($1) AND next_cycle_start IS NULL",
-                          [account, quiet]) == 2  # fmt: skip
+    assert (
+        await fetchval(
+            dsn,
+            "SELECT count(*) FROM accounts WHERE account_id = ANY($1) AND next_cycle_start IS NULL",
+            [account, quiet],
+        )
+        == 2
+    )
     assert await fetchval(dsn, "SELECT count(*) FROM invoices WHERE account_id = $1", quiet) == 1
     again = await close_for(live, [account, quiet], after + timedelta(days=400))
     assert (again.issued, again.held, again.skipped) == (0, 0, 0)
@@ -105,12 +127,17 @@ async def test_late_usage_of_a_closed_account_is_billed_on_a_final_adjustment_in
 
 async def test_a_jod_month_is_rated_and_invoiced_with_three_decimals(live) -> None:
     account = unique("jod")
-    await publish_and_wait(live, [opened(account, "mobile-jo", "JOD", "JO", nov(1, 0))], [
-        used(account, ServiceKind.VOICE, 25, nov(2)), used(account, ServiceKind.VOICE, 9000, nov(3)),
-        used(account, ServiceKind.VOICE, 3200, nov(4)),  # 60/1: 60 + 9000 + 3200 = 12260 s
-        *(used(account, ServiceKind.SMS, 1, nov(5)) for _ in range(53)),
-        used(account, ServiceKind.DATA, 6 * GIB, nov(6)),
-    ])  # fmt: skip
+    await publish_and_wait(
+        live,
+        [opened(account, "mobile-jo", "JOD", "JO", nov(1, 0))],
+        [
+            used(account, ServiceKind.VOICE, 25, nov(2)),
+            used(account, ServiceKind.VOICE, 9000, nov(3)),
+            used(account, ServiceKind.VOICE, 3200, nov(4)),  # 60/1: 60 + 9000 + 3200 = 12260 s
+            *(used(account, ServiceKind.SMS, 1, nov(5)) for _ in range(53)),
+            used(account, ServiceKind.DATA, 6 * GIB, nov(6)),
+        ],
+    )
     report = await close_for(live, [account], datetime(2026, 12, 2, tzinfo=UTC))
     assert (report.issued, report.errors) == (1, [])
     invoice = await invoice_of(live, account, date(2026, 11, 1))
@@ -129,8 +156,9 @@ async def test_a_jod_month_is_rated_and_invoiced_with_three_decimals(live) -> No
     }
     assert (invoice["currency"], invoice["subtotal_minor"], invoice["total_minor"]) == ("JOD", 12437, 14427)
     # The command runs its own event loop, as it does for a person: in a thread, beside this test's loop.
-    shown = await asyncio.to_thread(CliRunner().invoke, main, ["account", "show", account],
-                                    env={"DATABASE_URL": live.require_database_url()})  # fmt: skip
+    shown = await asyncio.to_thread(
+        CliRunner().invoke, main, ["account", "show", account], env={"DATABASE_URL": live.require_database_url()}
+    )
     assert shown.exit_code == 0 and "total 14.427 JOD" in shown.output
 
 
@@ -138,10 +166,13 @@ async def test_an_account_in_a_currency_no_plan_prices_is_dead_lettered_when_ope
     account = unique("usd")
     dsn = live.require_database_url()
     await publish(live.require_bootstrap(), [record_of(opened(account, "mobile-s", "USD", "US", nov(1, 0)))])
-    reasons = await eventually(lambda: fetch(dsn, "SELECT reason FROM dead_letters WHERE original_key = $1",
-                                             account.encode()), lambda rows: len(rows) == 1)  # fmt: skip
+    reasons = await eventually(
+        lambda: fetch(dsn, "SELECT reason FROM dead_letters WHERE original_key = $1", account.encode()),
+        lambda rows: len(rows) == 1,
+    )
     assert reasons[0]["reason"].startswith(
-        f"account {account} cannot be billed: no plan of the catalog is priced in USD")
+        f"account {account} cannot be billed: no plan of the catalog is priced in USD"
+    )
     assert await fetchval(dsn, "SELECT count(*) FROM accounts WHERE account_id = $1", account) == 0
 
 
@@ -157,8 +188,9 @@ def test_closing_as_of_a_future_date_is_refused_unless_forced(live) -> None:
 
     def close(*extra: str):
         env = {"DATABASE_URL": dsn, "INVOICE_SERIES": live.invoice_series}
-        return CliRunner().invoke(main, ["cycles", "close", "--as-of", future.isoformat(), "--account", account,
-                                         *extra], env=env)  # fmt: skip
+        return CliRunner().invoke(
+            main, ["cycles", "close", "--as-of", future.isoformat(), "--account", account, *extra], env=env
+        )
 
     refused = close()
     assert refused.exit_code == 2

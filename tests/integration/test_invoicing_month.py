@@ -51,25 +51,50 @@ def nov(day: int, hour: int = 12) -> datetime:
 
 def opened(account: str, plan: str, currency: str, jurisdiction: str, at: datetime) -> ev.AccountOpenedEvent:
     return ev.AccountOpenedEvent(
-        event_id=unique("open"), source="test/crm", occurred_at=at, schema_version=1, type="account.opened.v1",
-        payload=AccountOpened(account_id=account, plan_id=plan, billing_anchor_day=1, currency=currency,
-                              jurisdiction=jurisdiction, contact=Contact(name="Test Customer"), opened_at=at),
-    )  # fmt: skip
+        event_id=unique("open"),
+        source="test/crm",
+        occurred_at=at,
+        schema_version=1,
+        type="account.opened.v1",
+        payload=AccountOpened(
+            account_id=account,
+            plan_id=plan,
+            billing_anchor_day=1,
+            currency=currency,
+            jurisdiction=jurisdiction,
+            contact=Contact(name="Test Customer"),
+            opened_at=at,
+        ),
+    )
 
 
 def plan_changed(account: str, plan: str, at: datetime) -> ev.AccountPlanChangedEvent:
     return ev.AccountPlanChangedEvent(
-        event_id=unique("chg"), source="test/crm", occurred_at=at, schema_version=1, type="account.plan_changed.v1",
+        event_id=unique("chg"),
+        source="test/crm",
+        occurred_at=at,
+        schema_version=1,
+        type="account.plan_changed.v1",
         payload=AccountPlanChanged(account_id=account, plan_id=plan, effective_at=at),
-    )  # fmt: skip
+    )
 
 
 def used(account: str, service: ServiceKind, quantity: int, at: datetime) -> ev.UsageRecordedEvent:
     return ev.UsageRecordedEvent(
-        event_id=unique("u"), source="test/switch", occurred_at=at, schema_version=1, type="usage.recorded.v1",
-        payload=UsageRecorded(account_id=account, record_id=unique("cdr"), service=service, quantity=quantity,
-                              unit=UNIT[service], started_at=at),
-    )  # fmt: skip
+        event_id=unique("u"),
+        source="test/switch",
+        occurred_at=at,
+        schema_version=1,
+        type="usage.recorded.v1",
+        payload=UsageRecorded(
+            account_id=account,
+            record_id=unique("cdr"),
+            service=service,
+            quantity=quantity,
+            unit=UNIT[service],
+            started_at=at,
+        ),
+    )
 
 
 async def publish_and_wait(live: Settings, accounts_events: list, usage: list) -> None:
@@ -80,16 +105,22 @@ async def publish_and_wait(live: Settings, accounts_events: list, usage: list) -
     opened_ids = [e.payload.account_id for e in accounts_events if e.type == "account.opened.v1"]
     change_ids = [e.event_id for e in accounts_events if e.type == "account.plan_changed.v1"]
     await eventually(
-        lambda: fetchval(dsn, "SELECT (SELECT count(*) FROM accounts WHERE account_id = ANY($1))"
-                              " + (SELECT count(*) FROM account_plan_changes WHERE event_id = ANY($2))",
-                         opened_ids, change_ids),
+        lambda: fetchval(
+            dsn,
+            "SELECT (SELECT count(*) FROM accounts WHERE account_id = ANY($1))"
+            " + (SELECT count(*) FROM account_plan_changes WHERE event_id = ANY($2))",
+            opened_ids,
+            change_ids,
+        ),
         lambda n: n == len(opened_ids) + len(change_ids),
-    )  # fmt: skip
+    )
     if usage:
         await publish(live.require_bootstrap(), [record_of(e) for e in usage])
         usage_ids = [e.event_id for e in usage]
-        await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id = ANY($1)", usage_ids),
-                         lambda n: n == len(usage_ids))  # fmt: skip
+        await eventually(
+            lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id = ANY($1)", usage_ids),
+            lambda n: n == len(usage_ids),
+        )
 
 
 async def close_for(live: Settings, accounts: list[str], as_of: datetime):
@@ -101,9 +132,12 @@ async def close_for(live: Settings, accounts: list[str], as_of: datetime):
 
 
 async def invoice_of(live: Settings, account: str, period_start: date) -> asyncpg.Record:
-    rows = await fetch(live.require_database_url(),
-                       "SELECT *, lines::text AS lines_json FROM invoices WHERE account_id = $1 AND period_start = $2",
-                       account, period_start)  # fmt: skip
+    rows = await fetch(
+        live.require_database_url(),
+        "SELECT *, lines::text AS lines_json FROM invoices WHERE account_id = $1 AND period_start = $2",
+        account,
+        period_start,
+    )
     assert len(rows) == 1, f"one invoice for {account} from {period_start}, found {len(rows)}"
     return rows[0]
 
@@ -147,8 +181,12 @@ async def wait_published(dsn: str, topic: str, event_ids: set[str], timeout_s: f
     patterns = [f"%{event_id}%".encode() for event_id in event_ids]
 
     async def published() -> set[str]:
-        rows = await fetch(dsn, "SELECT value FROM outbox WHERE topic = $1 AND published_at IS NOT NULL"
-                                " AND value LIKE ANY($2::bytea[])", topic, patterns)  # fmt: skip
+        rows = await fetch(
+            dsn,
+            "SELECT value FROM outbox WHERE topic = $1 AND published_at IS NOT NULL AND value LIKE ANY($2::bytea[])",
+            topic,
+            patterns,
+        )
         return {orjson.loads(row["value"]).get("event_id") for row in rows} & event_ids
 
     await eventually(published, lambda done: done == event_ids, timeout_s=timeout_s)
@@ -164,14 +202,18 @@ async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(li
     usage = [
         # mobile-s voice, 60/1: 25 s -> 60, 61 s -> 61, 2939 s -> 2939, 7000 s -> 7000; sum 10060 s.
         # Prorated allowance 6000 x 15/30 = 3000 s: running sum 60, 121, 3060 crosses it on 5 November.
-        used(eur, ServiceKind.VOICE, 25, nov(2)), used(eur, ServiceKind.VOICE, 61, nov(3)),
-        used(eur, ServiceKind.VOICE, 2939, nov(5)), used(eur, ServiceKind.VOICE, 7000, nov(8)),
+        used(eur, ServiceKind.VOICE, 25, nov(2)),
+        used(eur, ServiceKind.VOICE, 61, nov(3)),
+        used(eur, ServiceKind.VOICE, 2939, nov(5)),
+        used(eur, ServiceKind.VOICE, 7000, nov(8)),
         *(used(eur, ServiceKind.SMS, 1, nov(9)) for _ in range(3)),  # 3 of the 100 x 15/30 = 50 included
         # mobile-l from 16 November: 59 s -> 60, 120 s -> 120; 180 s inside 60000 x 15/30 = 30000 s.
-        used(eur, ServiceKind.VOICE, 59, nov(18)), used(eur, ServiceKind.VOICE, 120, nov(20)),
+        used(eur, ServiceKind.VOICE, 59, nov(18)),
+        used(eur, ServiceKind.VOICE, 120, nov(20)),
         used(eur, ServiceKind.DATA, 1500, nov(19)),  # one started kB: 1500 B -> 2048 B, inside 10 GiB
         # JPY, voice 30/30: 45 s -> 60, 31 s -> 60, 10 s -> 30; 150 s x 0.5 = 75 yen.
-        used(jpy, ServiceKind.VOICE, 45, nov(2)), used(jpy, ServiceKind.VOICE, 31, nov(3)),
+        used(jpy, ServiceKind.VOICE, 45, nov(2)),
+        used(jpy, ServiceKind.VOICE, 31, nov(3)),
         used(jpy, ServiceKind.VOICE, 10, nov(4)),
         *(used(jpy, ServiceKind.SMS, 1, nov(5)) for _ in range(3)),  # 3 x 3.3 = 9.9 -> 10 yen
         used(jpy, ServiceKind.DATA, 1 << 30, nov(6)),  # 1 GiB, whole kB, inside 3 GiB
@@ -215,12 +257,17 @@ async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(li
     assert (yen["subtotal_minor"], yen["tax_minor"], yen["total_minor"], yen["currency"]) == (3065, 307, 3372, "JPY")
 
     # Closing again changes nothing: nothing is due, the rows are as they were.
-    before = await fetch(live.require_database_url(), "SELECT * FROM invoices WHERE account_id = ANY($1) ORDER BY 1",
-                         [eur, jpy])  # fmt: skip
+    before = await fetch(
+        live.require_database_url(), "SELECT * FROM invoices WHERE account_id = ANY($1) ORDER BY 1", [eur, jpy]
+    )
     again = await close_for(own, [eur, jpy], NOV_CLOSE)
     assert (again.issued, again.held, again.skipped) == (0, 0, 0)
-    assert await fetch(live.require_database_url(), "SELECT * FROM invoices WHERE account_id = ANY($1) ORDER BY 1",
-                       [eur, jpy]) == before  # fmt: skip
+    assert (
+        await fetch(
+            live.require_database_url(), "SELECT * FROM invoices WHERE account_id = ANY($1) ORDER BY 1", [eur, jpy]
+        )
+        == before
+    )
 
     # Late usage: a 500 s mobile-s call of 10 November arrives after November closed.
     await publish_and_wait(live, [], [used(eur, ServiceKind.VOICE, 500, nov(10))])
@@ -242,20 +289,30 @@ async def test_eur_month_with_plan_change_tiers_and_late_usage_then_jpy_month(li
     assert "2026-11-01" in late["description"]
 
     # Every invoice went out on the invoice topic, the same invoice the row holds.
-    events = await find_on_topic(live, "billing.invoice-issued.v1",
-                                 {f"invoice-issued:{r['invoice_id']}" for r in (november, yen, invoice)})  # fmt: skip
+    events = await find_on_topic(
+        live, "billing.invoice-issued.v1", {f"invoice-issued:{r['invoice_id']}" for r in (november, yen, invoice)}
+    )
     assert {e["payload"]["invoice_number"]: e["payload"]["total_minor"] for e in events.values()} == {
-        november["invoice_number"]: 3540, yen["invoice_number"]: 3372, invoice["invoice_number"]: 3616}
+        november["invoice_number"]: 3540,
+        yen["invoice_number"]: 3372,
+        invoice["invoice_number"]: 3616,
+    }
     # The ledger projection saw its own invoices come back and wrote no second row for them.
-    assert await fetchval(live.require_database_url(),
-                          "SELECT count(*) FROM invoices_issued WHERE account_id = ANY($1)", [eur, jpy]) == 0  # fmt: skip
+    assert (
+        await fetchval(
+            live.require_database_url(), "SELECT count(*) FROM invoices_issued WHERE account_id = ANY($1)", [eur, jpy]
+        )
+        == 0
+    )
     # Its own series: the two November invoices (issued 2 December 2026) are 1 and 2 of 2026, in either order
     # (one batch); the December one (issued 2 January 2027) is 1 of 2027.
     series = own.invoice_series
     assert {november["invoice_number"], yen["invoice_number"]} == {f"{series}-2026-000001", f"{series}-2026-000002"}
     assert invoice["invoice_number"] == f"{series}-2027-000001"
-    assert await series_numbers(live, series) == ({f"{series}-2026": [1, 2], f"{series}-2027": [1]},
-                                                   {f"{series}-2026": 3, f"{series}-2027": 2})
+    assert await series_numbers(live, series) == (
+        {f"{series}-2026": [1, 2], f"{series}-2027": [1]},
+        {f"{series}-2026": 3, f"{series}-2027": 2},
+    )
     # The stack's series, which other tests number concurrently, is gap-free as a whole.
     await assert_gap_free(live, live.invoice_series)
 
@@ -268,10 +325,13 @@ async def series_numbers(live: Settings, prefix: str) -> tuple[dict[str, list[in
     conn = await asyncpg.connect(live.require_database_url())
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            numbers = await conn.fetch("SELECT invoice_number FROM invoices WHERE starts_with(invoice_number, $1)",
-                                       prefix + "-")  # fmt: skip
-            counters = await conn.fetch("SELECT series, next_seq FROM invoice_series WHERE series ~ ('^' || $1"
-                                        " || '-[0-9]{4}$')", re.escape(prefix))  # fmt: skip
+            numbers = await conn.fetch(
+                "SELECT invoice_number FROM invoices WHERE starts_with(invoice_number, $1)", prefix + "-"
+            )
+            counters = await conn.fetch(
+                "SELECT series, next_seq FROM invoice_series WHERE series ~ ('^' || $1 || '-[0-9]{4}$')",
+                re.escape(prefix),
+            )
     finally:
         await conn.close()
     by_series: dict[str, list[int]] = {}

@@ -47,7 +47,8 @@ async def test_a_cycle_without_a_plan_version_is_refused_once_and_stays_open(liv
 
         # Not dropped: the cycle is still open and uninvoiced, and a run without the memory refuses it again.
         assert await fetchval(dsn, "SELECT next_cycle_start FROM accounts WHERE account_id = $1", account) == date(
-            2025, 10, 1)
+            2025, 10, 1
+        )
         assert await fetchval(dsn, "SELECT count(*) FROM invoices WHERE account_id = $1", account) == 0
         again = await close_due_cycles(pool, demo_catalog(), live, AS_OF, accounts=[account])
         assert len(again.errors) == 1 and again.errors[0].startswith(f"{account}: ")

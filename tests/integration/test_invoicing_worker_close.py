@@ -48,19 +48,31 @@ async def test_a_worker_issues_the_invoice_when_the_event_time_clock_passes_the_
     clock_accounts = one_key_per_partition(live.usage_partitions)
     await publish_and_wait(
         live,
-        [opened(account, "mobile-s", "EUR", "DE", OCT_1), *(opened(a, "mobile-s", "EUR", "DE", OCT_1) for a in clock_accounts)],
-        [used(account, ServiceKind.VOICE, 30, datetime(2026, 10, 10, tzinfo=UTC)),
-         *(used(a, ServiceKind.SMS, 1, NOV_20) for a in clock_accounts)],
-    )  # fmt: skip
+        [
+            opened(account, "mobile-s", "EUR", "DE", OCT_1),
+            *(opened(a, "mobile-s", "EUR", "DE", OCT_1) for a in clock_accounts),
+        ],
+        [
+            used(account, ServiceKind.VOICE, 30, datetime(2026, 10, 10, tzinfo=UTC)),
+            *(used(a, ServiceKind.SMS, 1, NOV_20) for a in clock_accounts),
+        ],
+    )
     dsn = live.require_database_url()
-    await eventually(lambda: fetchval(dsn, "SELECT min(max_started_at) FROM usage_watermarks"),
-                     lambda clock: clock >= NOV_20)  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT min(max_started_at) FROM usage_watermarks"), lambda clock: clock >= NOV_20
+    )
 
     rows = await eventually(
-        lambda: fetch(dsn, "SELECT invoice_id, status, invoice_number, total_minor, issued_at, lines::text AS lines"
-                           " FROM invoices WHERE account_id = $1 AND period_start = $2", account, date(2026, 10, 1)),
-        lambda found: len(found) == 1, timeout_s=90,
-    )  # fmt: skip
+        lambda: fetch(
+            dsn,
+            "SELECT invoice_id, status, invoice_number, total_minor, issued_at, lines::text AS lines"
+            " FROM invoices WHERE account_id = $1 AND period_start = $2",
+            account,
+            date(2026, 10, 1),
+        ),
+        lambda found: len(found) == 1,
+        timeout_s=90,
+    )
     invoice = rows[0]
     assert (invoice["status"], invoice["total_minor"]) == ("issued", 1308)
     # Dated by the event-time clock that found the cycle due (its end plus the grace, at the earliest; no later
@@ -71,9 +83,14 @@ async def test_a_worker_issues_the_invoice_when_the_event_time_clock_passes_the_
     event_id = f"invoice-issued:{invoice['invoice_id']}"
     published = (await find_on_topic(live, "billing.invoice-issued.v1", {event_id}))[event_id]
     assert (published["payload"]["invoice_number"], published["payload"]["total_minor"]) == (
-        invoice["invoice_number"], 1308)
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM processed_events WHERE event_id = $1", event_id),
-                     lambda n: n == 1)  # fmt: skip
+        invoice["invoice_number"],
+        1308,
+    )
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM processed_events WHERE event_id = $1", event_id), lambda n: n == 1
+    )
     assert await fetchval(dsn, "SELECT count(*) FROM invoices_issued WHERE account_id = $1", account) == 0
     # The account moved on to November, which stays open: its end plus the grace is after the clock.
-    assert await fetchval(dsn, "SELECT next_cycle_start FROM accounts WHERE account_id = $1", account) == date(2026, 11, 1)
+    assert await fetchval(dsn, "SELECT next_cycle_start FROM accounts WHERE account_id = $1", account) == date(
+        2026, 11, 1
+    )

@@ -26,9 +26,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def _billing(args: list[str], state: Path, **env: str) -> subprocess.Popen:
     clean = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
     clean.update(STATE_DIR=str(state), **env)
-    return subprocess.Popen([sys.executable, "-m", "billing.entrypoints.cli.main", *args], cwd=ROOT, env=clean,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_as_if_started_in_the_background)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "billing.entrypoints.cli.main", *args],
+        cwd=ROOT,
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_if_started_in_the_background,
+    )
 
 
 def _as_if_started_in_the_background() -> None:
@@ -96,8 +102,10 @@ def test_port_in_use_is_one_sentence_and_cleans_up() -> None:
     assert proc.returncode == 2
     assert f"error: port {port} for worker 0 is in use" in err
     assert "Traceback" not in err
-    assert not any("tansu" in " ".join(p.info["cmdline"] or []) and str(state) in " ".join(p.info["cmdline"] or [])
-                   for p in psutil.process_iter(["cmdline"]))  # fmt: skip
+    assert not any(
+        "tansu" in " ".join(p.info["cmdline"] or []) and str(state) in " ".join(p.info["cmdline"] or [])
+        for p in psutil.process_iter(["cmdline"])
+    )
     pg_pid = state / "postgres" / "pgdata" / "postmaster.pid"
     assert not pg_pid.exists(), "PostgreSQL was stopped"
 

@@ -63,8 +63,10 @@ async def _invoiced_account(world) -> tuple[str, str]:
     account = await _open_account(live, now - timedelta(days=40))
     invoice_id = unique("inv")
     await publish(live.require_bootstrap(), [record_of(_upstream_invoice(account, invoice_id, now))])
-    await eventually(lambda: world["pool"].fetchval("SELECT count(*) FROM invoices_issued WHERE invoice_id = $1",
-                                                    invoice_id), lambda n: n == 1)  # fmt: skip
+    await eventually(
+        lambda: world["pool"].fetchval("SELECT count(*) FROM invoices_issued WHERE invoice_id = $1", invoice_id),
+        lambda n: n == 1,
+    )
     return account, invoice_id
 
 
@@ -81,13 +83,15 @@ def _credit(amount_minor: int) -> dict:
 
 async def _resolve(world, token: str, task_id: str, dispute_id: str, body: dict, key: str | None = "new"):
     key = unique("res") if key == "new" else key
-    return await world["client"].post(f"/tasks/{task_id}/disputes/{dispute_id}/resolve", json=body,
-                                      headers=_auth(token, key))  # fmt: skip
+    return await world["client"].post(
+        f"/tasks/{task_id}/disputes/{dispute_id}/resolve", json=body, headers=_auth(token, key)
+    )
 
 
 async def _dispute(world, dispute_id: str) -> tuple:
-    row = await world["pool"].fetchrow("SELECT stage, status, credit_minor FROM disputes WHERE dispute_id = $1",
-                                       dispute_id)  # fmt: skip
+    row = await world["pool"].fetchrow(
+        "SELECT stage, status, credit_minor FROM disputes WHERE dispute_id = $1", dispute_id
+    )
     return tuple(row)
 
 
@@ -105,8 +109,13 @@ async def test_an_unverified_caller_gets_neither_a_discount_nor_a_credit(world) 
     account, invoice_id = await _invoiced_account(world)
     (dispute,) = await _desk_disputes(world, account, invoice_id, [900])
     task = await _call_task(pool, account, ann.agent_id, verified=False)
-    goodwill = {"kind": "credit_note", "amount_minor": 500, "invoice_id": invoice_id, "reason_code": "billing_error",
-                "criteria": ["double fee"]}  # fmt: skip
+    goodwill = {
+        "kind": "credit_note",
+        "amount_minor": 500,
+        "invoice_id": invoice_id,
+        "reason_code": "billing_error",
+        "criteria": ["double fee"],
+    }
 
     grant = await client.post(f"/tasks/{task}/discounts", json=goodwill, headers=_auth(token, unique("k")))
     credit = await _resolve(world, token, task, dispute, _credit(500))
@@ -158,11 +167,13 @@ async def test_dispute_credits_count_against_the_customers_12_month_limit_and_ne
     assert await _dispute(world, third) == ("credited", "credited", 1_000)
     notes = await pool.fetch("SELECT dispute_id, amount_minor FROM credit_notes WHERE invoice_id = $1", invoice_id)
     assert sorted(tuple(n) for n in notes) == sorted([(third, 1_000), (first, 2_500), (second, 2_000)])
-    charges = await pool.fetch("SELECT charged_to, value_minor FROM discount_budget_charges WHERE account_id = $1",
-                               account)  # fmt: skip
+    charges = await pool.fetch(
+        "SELECT charged_to, value_minor FROM discount_budget_charges WHERE account_id = $1", account
+    )
     # Both first credits charged to the agent; the approved one to the approver's budget, not hers.
-    assert sorted(tuple(c) for c in charges) == sorted([(ann.agent_id, 2_500), (ann.agent_id, 2_000),
-                                                        (sue.agent_id, 1_000)])  # fmt: skip
+    assert sorted(tuple(c) for c in charges) == sorted(
+        [(ann.agent_id, 2_500), (ann.agent_id, 2_000), (sue.agent_id, 1_000)]
+    )
 
 
 async def test_a_spent_monthly_budget_sends_the_next_credit_for_approval(world) -> None:
@@ -233,8 +244,9 @@ async def _open_on_fee(world, token: str, task_id: str, invoice_id: str) -> str:
     opened = await world["client"].post(f"/tasks/{task_id}/disputes", json=body, headers=_auth(token))
     assert opened.status_code == 201, opened.text
     dispute_id = opened.json()["dispute_id"]
-    await eventually(lambda: _count(world, "SELECT count(*) FROM disputes WHERE dispute_id = $1", dispute_id),
-                     lambda n: n == 1)  # fmt: skip
+    await eventually(
+        lambda: _count(world, "SELECT count(*) FROM disputes WHERE dispute_id = $1", dispute_id), lambda n: n == 1
+    )
     return dispute_id
 
 
@@ -259,9 +271,11 @@ async def test_a_refusal_changes_nothing(world) -> None:
     assert await _count(world, "SELECT count(*) FROM idempotency_keys WHERE agent_id = $1", ann.agent_id) == 0
 
     # Beyond even a supervisor's 50,000 per grant: refused, and no request, charge or event is written.
-    beyond = await client.post(f"/tasks/{task}/discounts", headers=_auth(token, unique("k")),
-                               json={"kind": "fixed_next_invoice", "amount_minor": 60_000, "reason_code": "outage",
-                                     "criteria": ["outage"]})  # fmt: skip
+    beyond = await client.post(
+        f"/tasks/{task}/discounts",
+        headers=_auth(token, unique("k")),
+        json={"kind": "fixed_next_invoice", "amount_minor": 60_000, "reason_code": "outage", "criteria": ["outage"]},
+    )
     assert _error(beyond) == (422, "max_per_grant_minor"), beyond.text
     for table in ("discount_requests", "discount_budget_charges"):
         assert await _count(world, f"SELECT count(*) FROM {table} WHERE account_id = $1", account) == 0, table
@@ -277,8 +291,10 @@ async def test_money_routes_refuse_a_request_without_an_idempotency_key(world) -
     fixed = {"kind": "fixed_next_invoice", "amount_minor": 3_000, "reason_code": "outage", "criteria": ["outage"]}
     before = await _dispute(world, dispute)
 
-    keyless = [await client.post(f"/tasks/{task}/discounts", json=fixed, headers=_auth(token)),
-               await _resolve(world, token, task, dispute, _credit(500), key=None)]  # fmt: skip
+    keyless = [
+        await client.post(f"/tasks/{task}/discounts", json=fixed, headers=_auth(token)),
+        await _resolve(world, token, task, dispute, _credit(500), key=None),
+    ]
     assert await _count(world, "SELECT count(*) FROM discount_requests WHERE account_id = $1", account) == 0
     assert await _dispute(world, dispute) == before
     # 3,000 > the agent's 2,500 per grant: with a key, an approval task for the two approval routes.
@@ -286,8 +302,10 @@ async def test_money_routes_refuse_a_request_without_an_idempotency_key(world) -
     assert asked.status_code == 202, asked.text
     approval = asked.json()["task_id"]
     await _hold(pool, sue.agent_id, approval, "supervisors")
-    keyless += [await client.post(f"/tasks/{approval}/approve", headers=_auth(sue_token)),
-                await client.post(f"/tasks/{approval}/refuse", params={"reason": "no"}, headers=_auth(sue_token))]
+    keyless += [
+        await client.post(f"/tasks/{approval}/approve", headers=_auth(sue_token)),
+        await client.post(f"/tasks/{approval}/refuse", params={"reason": "no"}, headers=_auth(sue_token)),
+    ]
     for response in keyless:
         assert _error(response) == (400, "idempotency_key_required"), (response.request.url, response.text)
         assert "Idempotency-Key" in response.json()["message"]

@@ -83,17 +83,24 @@ async def test_two_workers_share_the_usage_partitions(stack: Launcher, live) -> 
     # A worker restarted by an earlier test may still be rejoining the group (the dead member's session has to
     # expire first): wait until both hold usage partitions, then every record goes to one of them.
     async def holdings() -> list[float]:
-        return [_metric(_scrape(stack, i), "billing_assigned_partitions", topic="billing.usage.v1")
-                for i in range(WORKERS)]  # fmt: skip
+        return [
+            _metric(_scrape(stack, i), "billing_assigned_partitions", topic="billing.usage.v1") for i in range(WORKERS)
+        ]
 
     await eventually(holdings, lambda counts: all(n > 0 for n in counts) and sum(counts) == live.usage_partitions)
     population = Population.of(50, prefix=unique("share"))
     events = [*population.openings(), *population.usage(2000, id_prefix=unique("s"))]
     await publish(live.require_bootstrap(), [record_of(e) for e in events])
     dsn = live.require_database_url()
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id LIKE $1",
-                                      population.account_ids[0][:-6] + "%"), lambda n: n == 2000)  # fmt: skip
-    per_worker = [_metric(_scrape(stack, i), "billing_events_in_total", topic="billing.usage.v1") for i in range(WORKERS)]
+    await eventually(
+        lambda: fetchval(
+            dsn, "SELECT count(*) FROM usage_events WHERE account_id LIKE $1", population.account_ids[0][:-6] + "%"
+        ),
+        lambda n: n == 2000,
+    )
+    per_worker = [
+        _metric(_scrape(stack, i), "billing_events_in_total", topic="billing.usage.v1") for i in range(WORKERS)
+    ]
     assert all(n > 0 for n in per_worker), f"each worker consumed part of the usage topic: {per_worker}"
     text = _scrape(stack, 0) + _scrape(stack, 1)
     assert re.search(r'billing_consumer_lag\{partition="\d+",topic="billing.usage.v1"\}', text)
@@ -103,8 +110,10 @@ async def test_two_workers_share_the_usage_partitions(stack: Launcher, live) -> 
 async def test_dead_letters_are_counted_in_metrics(stack: Launcher, live) -> None:
     def dead_lettered() -> float:
         # The counter sits on whichever worker owns the record's partition: add both.
-        return sum(_metric(_scrape(stack, i), "billing_dead_letters_total", topic="billing.usage.v1", kind="undecodable")
-                   for i in range(WORKERS))  # fmt: skip
+        return sum(
+            _metric(_scrape(stack, i), "billing_dead_letters_total", topic="billing.usage.v1", kind="undecodable")
+            for i in range(WORKERS)
+        )
 
     before = dead_lettered()
     garbage = bad_usage_records(unique("metric"))[0].record
@@ -124,8 +133,9 @@ async def test_kill_minus_nine_mid_stream_loses_and_duplicates_nothing(stack: La
     like = prefix + "-%"
 
     await publish(live.require_bootstrap(), [record_of(e) for e in population.openings()] + events[:10_000])
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id LIKE $1", like),
-                     lambda n: n > 0)  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id LIKE $1", like), lambda n: n > 0
+    )
     stack.stop_worker(0, kill=True)
     await publish(live.require_bootstrap(), events[10_000:])
     await asyncio.to_thread(stack.restart_worker, 0)

@@ -16,9 +16,19 @@ from billing.entrypoints.stack.loadgen import Record, publish, record_of
 from billing.entrypoints.cli.observe import committed_offsets
 from billing.contracts import envelope as ev
 from billing.contracts.tasks import (
-    CancelCause, HoldoutArm, Practice, RequeueCause, TaskAccepted, TaskCancelled, TaskCompleted, TaskKind,
-    TaskOutcome, TaskRequeued, TaskRouted, Tier,
-)  # fmt: skip
+    CancelCause,
+    HoldoutArm,
+    Practice,
+    RequeueCause,
+    TaskAccepted,
+    TaskCancelled,
+    TaskCompleted,
+    TaskKind,
+    TaskOutcome,
+    TaskRequeued,
+    TaskRouted,
+    Tier,
+)
 from billing.care.rules.queue_metrics import window_start
 from billing.platform.topics import TASK_EVENTS
 from tests.integration.conftest import WORKERS
@@ -48,35 +58,65 @@ def _journey(queue: str, prefix: str, base: datetime) -> tuple[list[ev.Event], d
     for i, account in accounts.items():
         task = {"task_id": f"{prefix}-t{i}", "account_id": account, "queue": queue}
         routed_at = base + timedelta(seconds=i)
-        events.append(ev.TaskRoutedEvent(
-            **_env(f"{prefix}-t{i}:routed", routed_at), type="task.routed.v1",
-            payload=TaskRouted(**task, kind=TaskKind.CALL, tier=Tier.FRONTLINE, priority=10,
-                               reason="bill_question", rule="default")))  # fmt: skip
+        events.append(
+            ev.TaskRoutedEvent(
+                **_env(f"{prefix}-t{i}:routed", routed_at),
+                type="task.routed.v1",
+                payload=TaskRouted(
+                    **task, kind=TaskKind.CALL, tier=Tier.FRONTLINE, priority=10, reason="bill_question", rule="default"
+                ),
+            )
+        )
         if i < len(ANSWER_WAITS_S):
             wait = ANSWER_WAITS_S[i]
             accepted_at = routed_at + timedelta(seconds=wait)
-            events.append(ev.TaskAcceptedEvent(
-                **_env(f"{prefix}-t{i}:accepted:1", accepted_at), type="task.accepted.v1",
-                payload=TaskAccepted(**task, agent_id="agent-1", waited_ms=wait * 1000)))  # fmt: skip
+            events.append(
+                ev.TaskAcceptedEvent(
+                    **_env(f"{prefix}-t{i}:accepted:1", accepted_at),
+                    type="task.accepted.v1",
+                    payload=TaskAccepted(**task, agent_id="agent-1", waited_ms=wait * 1000),
+                )
+            )
             if i < len(HANDLE_S):
-                events.append(ev.TaskCompletedEvent(
-                    **_env(f"{prefix}-t{i}:completed", accepted_at + timedelta(seconds=HANDLE_S[i])),
-                    type="task.completed.v1",
-                    payload=TaskCompleted(**task, agent_id="agent-1", agent_tier=Tier.FRONTLINE, kind=TaskKind.CALL,
-                                          outcome=TaskOutcome.RESOLVED, practice=Practice.EXPLANATION_ONLY,
-                                          arm=HoldoutArm.NOT_ELIGIBLE, discount_minor=0, currency="EUR",
-                                          waited_ms=wait * 1000, handle_ms=HANDLE_S[i] * 1000,
-                                          opened_at=routed_at)))  # fmt: skip
+                events.append(
+                    ev.TaskCompletedEvent(
+                        **_env(f"{prefix}-t{i}:completed", accepted_at + timedelta(seconds=HANDLE_S[i])),
+                        type="task.completed.v1",
+                        payload=TaskCompleted(
+                            **task,
+                            agent_id="agent-1",
+                            agent_tier=Tier.FRONTLINE,
+                            kind=TaskKind.CALL,
+                            outcome=TaskOutcome.RESOLVED,
+                            practice=Practice.EXPLANATION_ONLY,
+                            arm=HoldoutArm.NOT_ELIGIBLE,
+                            discount_minor=0,
+                            currency="EUR",
+                            waited_ms=wait * 1000,
+                            handle_ms=HANDLE_S[i] * 1000,
+                            opened_at=routed_at,
+                        ),
+                    )
+                )
         if i in ABANDON_WAITS_S:
             wait = ABANDON_WAITS_S[i]
-            events.append(ev.TaskCancelledEvent(
-                **_env(f"{prefix}-t{i}:cancelled", routed_at + timedelta(seconds=wait)), type="task.cancelled.v1",
-                payload=TaskCancelled(**task, cause=CancelCause.CALLER_ABANDONED, waited_ms=wait * 1000)))  # fmt: skip
+            events.append(
+                ev.TaskCancelledEvent(
+                    **_env(f"{prefix}-t{i}:cancelled", routed_at + timedelta(seconds=wait)),
+                    type="task.cancelled.v1",
+                    payload=TaskCancelled(**task, cause=CancelCause.CALLER_ABANDONED, waited_ms=wait * 1000),
+                )
+            )
     # A requeue moves no counter.
-    events.append(ev.TaskRequeuedEvent(
-        **_env(f"{prefix}-t9:requeued:1", base + timedelta(seconds=30)), type="task.requeued.v1",
-        payload=TaskRequeued(task_id=f"{prefix}-t9", account_id=accounts[9], queue=queue,
-                             cause=RequeueCause.LEASE_EXPIRED)))  # fmt: skip
+    events.append(
+        ev.TaskRequeuedEvent(
+            **_env(f"{prefix}-t9:requeued:1", base + timedelta(seconds=30)),
+            type="task.requeued.v1",
+            payload=TaskRequeued(
+                task_id=f"{prefix}-t9", account_id=accounts[9], queue=queue, cause=RequeueCause.LEASE_EXPIRED
+            ),
+        )
+    )
     return events, accounts
 
 
@@ -86,7 +126,11 @@ async def _insert_waiting_task(dsn: str, prefix: str, account: str, queue: str, 
         "INSERT INTO tasks (task_id, kind, source_event_id, account_id, reason, rule, queue, eligible_queues, tier,"
         " static_priority, priority, state, routed_at) VALUES ($1, 'call', $2, $3, 'bill_question', 'default',"
         " $4, ARRAY[$4], 1, 10, 10, 'queued', $5)",
-        f"{prefix}-t9", f"{prefix}-src-9", account, queue, routed_at,
+        f"{prefix}-t9",
+        f"{prefix}-src-9",
+        account,
+        queue,
+        routed_at,
     )
 
 
@@ -111,10 +155,14 @@ async def test_queue_metrics_match_the_hand_computed_figures_on_both_workers(sta
     broken = [Record(TASK_EVENTS.name, accounts[i].encode(), b'{"event_id": "half a record') for i in (0, 1)]
     await publish(live.require_bootstrap(), [*(record_of(e) for e in events), *resent, *broken])
     letters = await eventually(
-        lambda: fetch(dsn, "SELECT error_kind FROM dead_letters WHERE source_topic = $1 AND original_key = ANY($2)",
-                      TASK_EVENTS.name, [accounts[0].encode(), accounts[1].encode()]),
+        lambda: fetch(
+            dsn,
+            "SELECT error_kind FROM dead_letters WHERE source_topic = $1 AND original_key = ANY($2)",
+            TASK_EVENTS.name,
+            [accounts[0].encode(), accounts[1].encode()],
+        ),
         lambda rows: len(rows) == 2,
-    )  # fmt: skip
+    )
     assert {r["error_kind"] for r in letters} == {"undecodable"}
 
     url = f"http://127.0.0.1:{stack.settings.worker_web_port}/queues/metrics"
@@ -137,8 +185,10 @@ async def test_queue_metrics_match_the_hand_computed_figures_on_both_workers(sta
     expected_oldest = (datetime.now(UTC) - (base + timedelta(seconds=9))).total_seconds()
     assert abs(q["oldest_wait_s"] - expected_oldest) < 30
     # Windows: everything but task 4's completion (accepted at +24 s, handled 300 s: +324 s) is in the first.
-    windows = [(w["window_start"], w["entered"], w["answered"], w["abandoned"], w["completed"], w["total_handle_s"])
-               for w in q["windows"]]  # fmt: skip
+    windows = [
+        (w["window_start"], w["entered"], w["answered"], w["abandoned"], w["completed"], w["total_handle_s"])
+        for w in q["windows"]
+    ]
     iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731
     assert windows == [(iso(base), 10, 7, 2, 4, 600), (iso(base + timedelta(seconds=WINDOW_S)), 0, 0, 0, 1, 300)]
 
@@ -164,9 +214,9 @@ async def test_queue_metrics_match_the_hand_computed_figures_on_both_workers(sta
         assert _sample(text, "billing_queue_answer_wait_seconds_bucket", queue=queue, le="+Inf") == 7.0
         assert _sample(text, "billing_queue_answer_wait_seconds_sum", queue=queue) == 154.0
 
-    assert await fetchval(dsn, "SELECT count(*) FROM queue_stats_windows WHERE queue = $1 AND window_s = 0", queue) == len(
-        partitions
-    )
+    assert await fetchval(
+        dsn, "SELECT count(*) FROM queue_stats_windows WHERE queue = $1 AND window_s = 0", queue
+    ) == len(partitions)
 
 
 async def _json(url: str) -> dict:
@@ -183,17 +233,28 @@ async def test_kill_minus_nine_mid_stream_counts_every_task_event_once(stack: La
     for i in range(tasks):
         task = {"task_id": f"{prefix}-t{i}", "account_id": f"{prefix}-acc-{i % 60}", "queue": queue}
         routed_at = base + timedelta(seconds=i % 600)
-        events.append(ev.TaskRoutedEvent(
-            **_env(f"{prefix}-t{i}:routed", routed_at), type="task.routed.v1",
-            payload=TaskRouted(**task, kind=TaskKind.CALL, tier=Tier.FRONTLINE, priority=1, reason="other",
-                               rule="default")))  # fmt: skip
-        events.append(ev.TaskAcceptedEvent(
-            **_env(f"{prefix}-t{i}:accepted:1", routed_at + timedelta(seconds=i % 40)), type="task.accepted.v1",
-            payload=TaskAccepted(**task, agent_id="agent-1", waited_ms=(i % 40) * 1000)))  # fmt: skip
+        events.append(
+            ev.TaskRoutedEvent(
+                **_env(f"{prefix}-t{i}:routed", routed_at),
+                type="task.routed.v1",
+                payload=TaskRouted(
+                    **task, kind=TaskKind.CALL, tier=Tier.FRONTLINE, priority=1, reason="other", rule="default"
+                ),
+            )
+        )
+        events.append(
+            ev.TaskAcceptedEvent(
+                **_env(f"{prefix}-t{i}:accepted:1", routed_at + timedelta(seconds=i % 40)),
+                type="task.accepted.v1",
+                payload=TaskAccepted(**task, agent_id="agent-1", waited_ms=(i % 40) * 1000),
+            )
+        )
     # Waits 0..39 s, each 37 or 38 times: 1500 = 37 * 40 + 20, so waits 0..19 come 38 times.
     expected_wait_s = sum(i % 40 for i in range(tasks))
     dsn = live.require_database_url()
-    counted = "SELECT coalesce(sum((stats->>'entered')::int), 0) FROM queue_stats_windows WHERE queue = $1 AND window_s = 0"
+    counted = (
+        "SELECT coalesce(sum((stats->>'entered')::int), 0) FROM queue_stats_windows WHERE queue = $1 AND window_s = 0"
+    )
 
     half = len(events) // 2
     await publish(live.require_bootstrap(), [record_of(e) for e in events[:half]])
@@ -201,8 +262,9 @@ async def test_kill_minus_nine_mid_stream_counts_every_task_event_once(stack: La
     # have cells to restore and a replay to absorb. (A worker killed before its partitions' first offset commit
     # can leave them unconsumed after the restart on the embedded broker: reported, not this test's subject.)
     await eventually(lambda: fetchval(dsn, counted, queue), lambda n: n >= 200)
-    await eventually(lambda: committed_offsets(live, TASK_EVENTS),
-                     lambda offsets: all(offset for offset in offsets.values()))  # fmt: skip
+    await eventually(
+        lambda: committed_offsets(live, TASK_EVENTS), lambda offsets: all(offset for offset in offsets.values())
+    )
     stack.stop_worker(0, kill=True)
     await publish(live.require_bootstrap(), [record_of(e) for e in events[half:]])
     await asyncio.to_thread(stack.restart_worker, 0)
@@ -210,9 +272,11 @@ async def test_kill_minus_nine_mid_stream_counts_every_task_event_once(stack: La
     url = f"http://127.0.0.1:{stack.settings.worker_web_port}/queues/metrics"
     report = await eventually(
         lambda: _json(url),
-        lambda r: queue in r["queues"] and r["queues"][queue]["entered"] >= tasks and r["queues"][queue]["answered"] >= tasks,
+        lambda r: (
+            queue in r["queues"] and r["queues"][queue]["entered"] >= tasks and r["queues"][queue]["answered"] >= tasks
+        ),
         timeout_s=180,
-    )  # fmt: skip
+    )
     q = report["queues"][queue]
     assert (q["entered"], q["answered"], q["total_answer_wait_s"]) == (tasks, tasks, expected_wait_s)
     # The windows add up to the same: no window cell was lost or doubled in the restores either.

@@ -40,10 +40,20 @@ async def pool(live):
 async def _task(pool, queue: str, priority: int, routed_at: datetime, account: str | None = None):
     ref = unique("call")
     new = NewTask(
-        task_id=make_task_id("call", ref), kind="call", source_event_id=unique("evt"),
-        account_id=account or unique("acc"), reason="bill_question", rule="default", queue=queue, tier=1,
-        static_priority=priority, priority=priority, routed_at=routed_at, call_id=ref, currency="EUR",
-    )  # fmt: skip
+        task_id=make_task_id("call", ref),
+        kind="call",
+        source_event_id=unique("evt"),
+        account_id=account or unique("acc"),
+        reason="bill_question",
+        rule="default",
+        queue=queue,
+        tier=1,
+        static_priority=priority,
+        priority=priority,
+        routed_at=routed_at,
+        call_id=ref,
+        currency="EUR",
+    )
     async with pool.acquire() as conn, conn.transaction():
         return await insert_task(conn, new)
 
@@ -51,8 +61,9 @@ async def _task(pool, queue: str, priority: int, routed_at: datetime, account: s
 async def _task_events(pool, task_id: str):
     rows = await pool.fetch(
         "SELECT value FROM outbox WHERE topic = $1 AND convert_from(value, 'UTF8') LIKE $2 ORDER BY id",
-        TASK_EVENTS.name, f"%{task_id}%",
-    )  # fmt: skip
+        TASK_EVENTS.name,
+        f"%{task_id}%",
+    )
     return [parse_event(bytes(r["value"])) for r in rows]
 
 
@@ -88,7 +99,11 @@ async def test_accept_wrap_complete_writes_the_events_with_waits(pool) -> None:
     routed, accepted, completed = await _task_events(pool, task.task_id)
     assert (routed.type, routed.event_id, routed.payload.priority) == ("task.routed.v1", f"{task.task_id}:routed", 20)
     # Waited from routing (T0) to accept (T0 + 41 s): 41,000 ms.
-    assert (accepted.type, accepted.payload.agent_id, accepted.payload.waited_ms) == ("task.accepted.v1", "agent-1", 41_000)
+    assert (accepted.type, accepted.payload.agent_id, accepted.payload.waited_ms) == (
+        "task.accepted.v1",
+        "agent-1",
+        41_000,
+    )
     p = completed.payload
     # Handled from accept (T0 + 41 s) to completion (T0 + 311 s): 270 s = 270,000 ms.
     assert (p.waited_ms, p.handle_ms, p.discount_minor, p.currency) == (41_000, 270_000, 500, "EUR")
@@ -135,10 +150,20 @@ async def test_replayed_routing_creates_no_second_task(pool) -> None:
     queue = unique("q")
     task = await _task(pool, queue, 10, T0)
     new = NewTask(
-        task_id=task.task_id, kind="call", source_event_id=task.source_event_id, account_id=task.account_id,
-        reason="bill_question", rule="default", queue=queue, tier=1, static_priority=10, priority=10,
-        routed_at=T0, call_id=task.call_id, currency="EUR",
-    )  # fmt: skip
+        task_id=task.task_id,
+        kind="call",
+        source_event_id=task.source_event_id,
+        account_id=task.account_id,
+        reason="bill_question",
+        rule="default",
+        queue=queue,
+        tier=1,
+        static_priority=10,
+        priority=10,
+        routed_at=T0,
+        call_id=task.call_id,
+        currency="EUR",
+    )
     async with pool.acquire() as conn, conn.transaction():
         assert await insert_task(conn, new) is None
     assert await pool.fetchval("SELECT count(*) FROM tasks WHERE queue = $1", queue) == 1
@@ -173,8 +198,9 @@ async def test_the_sweeper_ages_every_waiting_task_not_only_the_first_page(pool)
     care = load_care_config(load_settings())
     changed, _ = await refresh_waiting_tasks(pool, care, T0 + timedelta(minutes=10), batch=2, queues=[queue])
     assert changed == 5
-    rows = await pool.fetch("SELECT priority, tier FROM tasks WHERE task_id = ANY($1::text[])",
-                            [t.task_id for t in tasks])  # fmt: skip
+    rows = await pool.fetch(
+        "SELECT priority, tier FROM tasks WHERE task_id = ANY($1::text[])", [t.task_id for t in tasks]
+    )
     # Waits of 600, 599, 598, 597 and 596 s: aging 600 // 15 = 40 (the cap), the others 39, on base 10. A queue
     # of the test's own has no widening, so they stay tier 1.
     assert sorted((r["priority"], r["tier"]) for r in rows) == [(49, 1), (49, 1), (49, 1), (49, 1), (50, 1)]

@@ -24,12 +24,24 @@ NOV = datetime(2026, 11, 1, tzinfo=UTC)
 UNIT = {ServiceKind.VOICE: UsageUnit.SECOND, ServiceKind.SMS: UsageUnit.MESSAGE, ServiceKind.DATA: UsageUnit.BYTE}
 
 
-def _usage(account: str, quantity: int, at: datetime, service: ServiceKind = ServiceKind.VOICE) -> ev.UsageRecordedEvent:
+def _usage(
+    account: str, quantity: int, at: datetime, service: ServiceKind = ServiceKind.VOICE
+) -> ev.UsageRecordedEvent:
     return ev.UsageRecordedEvent(
-        event_id=unique("u"), source="test/switch", occurred_at=at, schema_version=1, type="usage.recorded.v1",
-        payload=UsageRecorded(account_id=account, record_id=unique("cdr"), service=service, quantity=quantity,
-                              unit=UNIT[service], started_at=at),
-    )  # fmt: skip
+        event_id=unique("u"),
+        source="test/switch",
+        occurred_at=at,
+        schema_version=1,
+        type="usage.recorded.v1",
+        payload=UsageRecorded(
+            account_id=account,
+            record_id=unique("cdr"),
+            service=service,
+            quantity=quantity,
+            unit=UNIT[service],
+            started_at=at,
+        ),
+    )
 
 
 async def test_usage_before_its_account_is_parked_then_rated(live) -> None:
@@ -38,15 +50,19 @@ async def test_usage_before_its_account_is_parked_then_rated(live) -> None:
     early = _usage(account, 61, NOV + timedelta(days=2))
     dsn = live.require_database_url()
     await publish(live.require_bootstrap(), [record_of(early)])
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM parked_usage WHERE account_id = $1", account),
-                     lambda n: n == 1)  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM parked_usage WHERE account_id = $1", account), lambda n: n == 1
+    )
 
     await publish(live.require_bootstrap(), [record_of(e) for e in population.openings()])
     row = await eventually(
-        lambda: fetch(dsn, "SELECT billable_units, plan_id, plan_version, cycle_start FROM usage_events"
-                           " WHERE event_id = $1", early.event_id),
+        lambda: fetch(
+            dsn,
+            "SELECT billable_units, plan_id, plan_version, cycle_start FROM usage_events WHERE event_id = $1",
+            early.event_id,
+        ),
         lambda rows: len(rows) == 1,
-    )  # fmt: skip
+    )
     # Population opens every 3rd account on mobile-l, the others on mobile-s: account 0 is mobile-l (v1 in 2026).
     assert tuple(row[0]) == (61, "mobile-l", 1, NOV.date())
     assert await fetchval(dsn, "SELECT count(*) FROM parked_usage WHERE account_id = $1", account) == 0
@@ -59,8 +75,9 @@ async def test_usage_for_an_account_that_never_comes_is_dead_lettered_after_the_
     dsn = live.require_database_url()
     reason = await eventually(
         lambda: fetchval(dsn, "SELECT reason FROM dead_letters WHERE original_key = $1", account.encode()),
-        lambda r: r is not None, timeout_s=live.usage_park_limit_s + 90,
-    )  # fmt: skip
+        lambda r: r is not None,
+        timeout_s=live.usage_park_limit_s + 90,
+    )
     assert reason == f"account {account} unknown after waiting {live.usage_park_limit_s} s"
 
 
@@ -73,15 +90,17 @@ async def test_future_and_implausible_usage_is_refused_with_its_rule(live) -> No
     await publish(live.require_bootstrap(), [record_of(e) for e in [*population.openings(), future, huge, fine]])
     dsn = live.require_database_url()
     rows = await eventually(
-        lambda: fetch(dsn, "SELECT error_kind, reason FROM dead_letters WHERE original_key = $1 ORDER BY id",
-                      account.encode()),
+        lambda: fetch(
+            dsn, "SELECT error_kind, reason FROM dead_letters WHERE original_key = $1 ORDER BY id", account.encode()
+        ),
         lambda rs: len(rs) == 2,
-    )  # fmt: skip
+    )
     reasons = " | ".join(r["reason"] for r in rows)
     assert {r["error_kind"] for r in rows} == {"rejected"}
     assert "is in the future" in reasons and "exceeds the sanity limit 86400" in reasons
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account),
-                     lambda n: n == 1)  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE account_id = $1", account), lambda n: n == 1
+    )
 
 
 async def test_cycle_totals_are_the_sum_of_rounded_records(live) -> None:
@@ -94,10 +113,13 @@ async def test_cycle_totals_are_the_sum_of_rounded_records(live) -> None:
     await publish(live.require_bootstrap(), [record_of(e) for e in [*population.openings(), *records]])
     dsn = live.require_database_url()
     totals = await eventually(
-        lambda: fetch(dsn, "SELECT service, billable_units, events FROM cycle_usage WHERE account_id = $1"
-                           " ORDER BY service", account),
+        lambda: fetch(
+            dsn,
+            "SELECT service, billable_units, events FROM cycle_usage WHERE account_id = $1 ORDER BY service",
+            account,
+        ),
         lambda rows: sum(r["events"] for r in rows) == 7,
-    )  # fmt: skip
+    )
     assert [tuple(r) for r in totals] == [("data", 4096, 3), ("voice", 306, 4)]
 
 
@@ -125,27 +147,42 @@ async def test_kill_minus_nine_while_rating_100k_bills_exactly_the_valid_events(
         records.insert(i * 997 % len(records), record)
     dsn = live.require_database_url()
     await publish(live.require_bootstrap(), [record_of(e) for e in population.openings()])
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM accounts WHERE account_id LIKE $1",
-                                      population.account_ids[0][:-6] + "%"), lambda n: n == 500)  # fmt: skip
+    await eventually(
+        lambda: fetchval(
+            dsn, "SELECT count(*) FROM accounts WHERE account_id LIKE $1", population.account_ids[0][:-6] + "%"
+        ),
+        lambda n: n == 500,
+    )
 
     await publish(live.require_bootstrap(), records)
     like = prefix + "-%"
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id LIKE $1", like),
-                     lambda n: n >= 10_000)  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id LIKE $1", like), lambda n: n >= 10_000
+    )
     stack.stop_worker(0, kill=True)
     await asyncio.sleep(1)
     await asyncio.to_thread(stack.restart_worker, 0)
-    await eventually(lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id LIKE $1", like),
-                     lambda n: n >= len(valid), timeout_s=180)  # fmt: skip
+    await eventually(
+        lambda: fetchval(dsn, "SELECT count(*) FROM usage_events WHERE event_id LIKE $1", like),
+        lambda n: n >= len(valid),
+        timeout_s=180,
+    )
 
     billed = {r["event_id"] for r in await fetch(dsn, "SELECT event_id FROM usage_events WHERE event_id LIKE $1", like)}
     assert billed == {e.event_id for e in valid}
-    rows = await fetch(dsn, "SELECT account_id, cycle_start, service, billable_units FROM cycle_usage"
-                            " WHERE account_id = ANY($1::text[])", population.account_ids)  # fmt: skip
+    rows = await fetch(
+        dsn,
+        "SELECT account_id, cycle_start, service, billable_units FROM cycle_usage WHERE account_id = ANY($1::text[])",
+        population.account_ids,
+    )
     assert Counter({(r["account_id"], r["cycle_start"], r["service"]): r["billable_units"] for r in rows}) == _oracle(
         population, valid
     )
     keys = [a.encode() for a in population.account_ids[:20]] + [b"someone-else"]
-    dead = await fetch(dsn, "SELECT original_value FROM dead_letters WHERE original_key = ANY($1::bytea[])"
-                            " AND source_topic = 'billing.usage.v1'", keys)  # fmt: skip
+    dead = await fetch(
+        dsn,
+        "SELECT original_value FROM dead_letters WHERE original_key = ANY($1::bytea[])"
+        " AND source_topic = 'billing.usage.v1'",
+        keys,
+    )
     assert len([r for r in dead if bytes(r["original_value"]) in {b.value for b in bad}]) == len(bad)

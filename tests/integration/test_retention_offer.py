@@ -37,19 +37,39 @@ async def arrange(pool, account_id: str) -> str:
         await conn.execute(
             "INSERT INTO accounts (account_id, plan_id, billing_anchor_day, currency, jurisdiction, contact, status,"
             " opened_at) VALUES ($1, 'mobile-s', 1, 'EUR', 'DE', $2, 'active', $3)",
-            account_id, {"name": "Offer Test"}, now - timedelta(days=400),
+            account_id,
+            {"name": "Offer Test"},
+            now - timedelta(days=400),
         )
         await conn.execute(
             "INSERT INTO invoices_issued (invoice_id, account_id, invoice_number, period_start, period_end, currency,"
             " total_minor, issued_at, due_date, lines) VALUES ($1, $2, $3, $4, $5, 'EUR', 2999, $6, $7, '[]')",
-            unique("inv"), account_id, unique("INV"), (now - timedelta(days=40)).date(),
-            (now - timedelta(days=10)).date(), now - timedelta(days=9), (now + timedelta(days=5)).date(),
+            unique("inv"),
+            account_id,
+            unique("INV"),
+            (now - timedelta(days=40)).date(),
+            (now - timedelta(days=10)).date(),
+            now - timedelta(days=9),
+            (now + timedelta(days=5)).date(),
         )
-        task = await insert_task(conn, NewTask(
-            task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=account_id,
-            reason="cancellation_intent", rule="default", queue=QUEUE, tier=1, static_priority=10, priority=10,
-            routed_at=now - timedelta(seconds=5), call_id=call_id, currency="EUR",
-        ))  # fmt: skip
+        task = await insert_task(
+            conn,
+            NewTask(
+                task_id=make_task_id("call", call_id),
+                kind="call",
+                source_event_id=unique("evt"),
+                account_id=account_id,
+                reason="cancellation_intent",
+                rule="default",
+                queue=QUEUE,
+                tier=1,
+                static_priority=10,
+                priority=10,
+                routed_at=now - timedelta(seconds=5),
+                call_id=call_id,
+                currency="EUR",
+            ),
+        )
     return task.task_id
 
 
@@ -90,8 +110,14 @@ async def test_treatment_arm_is_offered_what_the_policy_allows(api) -> None:
     body = response.json()
     assert body["arm"] == "treatment" and body["task_id"] == task_id
     # 400 days, good standing: 15 % off 3 invoices of 2,999 = 1,349.55 -> 1,350 minor (half up), within the 2,500 cap
-    assert body["offer"] == {"practice": "discount_percent", "grant_kind": "percent_next_invoices",
-                             "amount_minor": 1350, "currency": "EUR", "percent_bp": 1500, "invoice_count": 3}
+    assert body["offer"] == {
+        "practice": "discount_percent",
+        "grant_kind": "percent_next_invoices",
+        "amount_minor": 1350,
+        "currency": "EUR",
+        "percent_bp": 1500,
+        "invoice_count": 3,
+    }
 
 
 async def test_control_arm_is_offered_nothing(api) -> None:

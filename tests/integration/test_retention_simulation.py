@@ -103,8 +103,9 @@ async def test_every_worker_serves_the_same_report_as_json(simulated, live: Sett
             assert whole["cohort"] is None
             assert whole["practices"] == json.loads(json.dumps(simulated["everything"]["practices"]))
             live_counts.append(whole["live_counts"])
-        refused = await client.get(f"http://127.0.0.1:{live.worker_web_port}/reports/retention",
-                                   params={"cases_from": "last tuesday"})
+        refused = await client.get(
+            f"http://127.0.0.1:{live.worker_web_port}/reports/retention", params={"cases_from": "last tuesday"}
+        )
         assert refused.status_code == 400 and "cases_from must be an ISO date" in refused.json()["detail"]
     # The Faust table cache (every case), summed over both workers' partitions, agrees with PostgreSQL's counters
     # at 90 days (it may only lag after a crash between commit and cache update, which this test does not cause).
@@ -138,10 +139,19 @@ def test_the_terminal_report_and_the_html_file_from_the_command(simulated, live:
     page = tmp_path / "report.html"
     cohort = simulated["cohort"].as_json()
     result = CliRunner().invoke(
-        main, ["report", "retention", "--html", str(page), "--cases-from", cohort["cases_from"],
-               "--cases-to", cohort["cases_to"]],
+        main,
+        [
+            "report",
+            "retention",
+            "--html",
+            str(page),
+            "--cases-from",
+            cohort["cases_from"],
+            "--cases-to",
+            cohort["cases_to"],
+        ],
         env={"DATABASE_URL": live.require_database_url()},
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     ranking = " > ".join(sorted(TRUE_EFFECTS, key=TRUE_EFFECTS.get, reverse=True))
     assert f"Ranking by uplift at 90 days: {ranking}" in result.output
@@ -154,9 +164,19 @@ async def test_html_report_renders_with_visible_plots_in_headless_chromium(simul
     page.write_text(render_html(simulated["report"]), encoding="utf-8")
     shot = tmp_path / "retention.png"
     subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--screenshot={shot}", "--window-size=1100,2400", page.as_uri()],
-        check=True, timeout=120, capture_output=True,
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            "--window-size=1100,2400",
+            page.as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
     )
     pixels = image.imread(shot)[:, :, :3]  # floats in 0..1
     white = (pixels > 0.98).all(axis=2)

@@ -89,9 +89,13 @@ def test_a_worker_that_dies_at_start_puts_the_end_of_its_log_in_the_error(live: 
     # The session stack's broker and PostgreSQL, used as configured servers; the worker's catalog does not exist,
     # which only the worker reads, so it is the worker that dies, once the launcher has done its part.
     state = Path(tempfile.mkdtemp(prefix="billing-dies-", dir="/tmp"))
-    settings = load_settings(kafka_bootstrap_servers=live.require_bootstrap(), database_url=live.require_database_url(),
-                             state_dir=state, app_id=unique("dies"),
-                             catalog_path=state / "no-such-catalog.json")  # fmt: skip
+    settings = load_settings(
+        kafka_bootstrap_servers=live.require_bootstrap(),
+        database_url=live.require_database_url(),
+        state_dir=state,
+        app_id=unique("dies"),
+        catalog_path=state / "no-such-catalog.json",
+    )
     launcher = Launcher(settings, any_ports=True)
     try:
         with pytest.raises(PrerequisiteError) as failed:
@@ -131,8 +135,9 @@ async def _cluster_of(bootstrap: str) -> str:
         await client.close()
 
 
-def test_broker_whose_port_another_broker_took_starts_on_another(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broker_whose_port_another_broker_took_starts_on_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import billing.entrypoints.stack.broker as broker_module
 
     with EmbeddedBroker(tmp_path / "other") as other:
@@ -144,8 +149,9 @@ def test_broker_whose_port_another_broker_took_starts_on_another(tmp_path: Path,
             assert asyncio.run(_cluster_of(ours.bootstrap)) == ours.cluster_id != other.cluster_id
 
 
-def test_postgres_whose_port_another_cluster_took_starts_on_another(pg_dir: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_postgres_whose_port_another_cluster_took_starts_on_another(
+    pg_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import billing.entrypoints.stack.postgres as postgres_module
 
     with EmbeddedPostgres(pg_dir / "other") as other:

@@ -81,10 +81,20 @@ def bearer(token: str) -> dict[str, str]:
 async def routed(pool, queue: str, at: datetime, conn=None):
     call_id = unique("call")
     new = NewTask(
-        task_id=make_task_id("call", call_id), kind="call", source_event_id=unique("evt"), account_id=unique("acc"),
-        reason="bill_question", rule="default", queue=queue, tier=1, static_priority=10, priority=10, routed_at=at,
-        call_id=call_id, currency="EUR",
-    )  # fmt: skip
+        task_id=make_task_id("call", call_id),
+        kind="call",
+        source_event_id=unique("evt"),
+        account_id=unique("acc"),
+        reason="bill_question",
+        rule="default",
+        queue=queue,
+        tier=1,
+        static_priority=10,
+        priority=10,
+        routed_at=at,
+        call_id=call_id,
+        currency="EUR",
+    )
     if conn is not None:
         return await insert_task(conn, new)
     async with pool.acquire() as own, own.transaction():
@@ -94,16 +104,20 @@ async def routed(pool, queue: str, at: datetime, conn=None):
 async def task_events(pool, task_id: str, kind: str):
     rows = await pool.fetch(
         "SELECT value FROM outbox WHERE topic = $1 AND convert_from(value, 'UTF8') LIKE $2 ORDER BY id",
-        TASK_EVENTS.name, f"%{task_id}%",
-    )  # fmt: skip
+        TASK_EVENTS.name,
+        f"%{task_id}%",
+    )
     return [e for e in (parse_event(bytes(r["value"])) for r in rows) if e.type == f"task.{kind}.v1"]
 
 
 def access_rule_routes(app) -> list[tuple[str, str]]:
     """Every route an agent reaches a task or call through, from the app's own route table."""
-    return [(method.upper(), path) for path, operations in app.openapi()["paths"].items()
-            for method, operation in operations.items()
-            if "agent" in operation["x-roles"] and ("{task_id}" in path or "{call_id}" in path)]  # fmt: skip
+    return [
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method, operation in operations.items()
+        if "agent" in operation["x-roles"] and ("{task_id}" in path or "{call_id}" in path)
+    ]
 
 
 def fill(path: str, task) -> str:
@@ -114,8 +128,10 @@ def fill(path: str, task) -> str:
 # --- point 16: the access rule ends with the hold, at the API's clock ---------------------------------------
 
 
-@pytest.mark.parametrize(("state", "code"), [("reserved", "lease_expired"), ("accepted", "handle_timed_out"),
-                                             ("wrapping", "wrap_up_timed_out")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [("reserved", "lease_expired"), ("accepted", "handle_timed_out"), ("wrapping", "wrap_up_timed_out")],
+)
 async def test_every_route_of_the_access_rule_refuses_a_hold_whose_time_ran_out(api, state: str, code: str) -> None:
     t0 = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)  # ahead of the workers' sweeper
     api.clock.now = t0
@@ -139,7 +155,9 @@ async def test_every_route_of_the_access_rule_refuses_a_hold_whose_time_ran_out(
 
     api.clock.now = ends  # half-open, like the lease: from this instant on it is not held
     # The lifecycle steps last: were one let through (a reject), it would change the task for the routes after it.
-    routes = sorted(access_rule_routes(billing.entrypoints.api.app), key=lambda route: route[1].endswith(LIFECYCLE_STEPS))
+    routes = sorted(
+        access_rule_routes(billing.entrypoints.api.app), key=lambda route: route[1].endswith(LIFECYCLE_STEPS)
+    )
     assert len(routes) >= 12, routes  # tasks, accounts, calls, money and offer routes
     answers = {}
     for method, path in routes:
@@ -165,7 +183,8 @@ async def test_the_sweeper_returns_a_task_past_its_handling_limit_and_its_second
     assert (back.holder_agent_id, back.first_accepted_at) == (None, t0 + timedelta(seconds=5))
     requeued = await task_events(pool, task.task_id, "requeued")
     assert [(e.payload.cause, e.event_id) for e in requeued] == [
-        ("handle_timed_out", f"{task.task_id}:handle_timed_out:1")]  # fmt: skip
+        ("handle_timed_out", f"{task.task_id}:handle_timed_out:1")
+    ]
     api.clock.now = datetime.now(UTC)
     gone = await api.client.get(f"/tasks/{task.task_id}/account", headers=bearer(ann_token))
     assert (gone.status_code, gone.json()["error"]) == (403, "not_your_task")
@@ -177,7 +196,9 @@ async def test_the_sweeper_returns_a_task_past_its_handling_limit_and_its_second
     first, second = await task_events(pool, task.task_id, "accepted")
     # Both answers report the caller's one wait: routed (t0) to Ann's answer (t0 + 5 s) = 5,000 ms.
     assert [(e.payload.agent_id, e.payload.waited_ms, e.payload.answered_before) for e in (first, second)] == [
-        (ann.agent_id, 5_000, False), ("agent-bob", 5_000, True)]  # fmt: skip
+        (ann.agent_id, 5_000, False),
+        ("agent-bob", 5_000, True),
+    ]
     # The completion is behind both answers on the account's partition: once it is counted, so are they.
     counts = await eventually(lambda: queue_counts(api.settings, queue), lambda c: c["completed"] == 1)
     assert (counts["entered"], counts["answered"]) == (1, 1)
@@ -194,8 +215,12 @@ async def test_the_sweeper_closes_a_wrap_up_past_its_limit_as_timed_out(api) -> 
     done = await eventually(lambda: store.get_task(pool, task.task_id), lambda t: t.state == "completed")
     # Closed when its wrap-up limit ran out: wrapping at t0 + 2 s, plus TASK_WRAP_UP_TIMEOUT_S (1,800 s).
     assert done.completed_at == t0 + timedelta(seconds=1802)
-    assert (done.outcome, done.practice, done.arm, done.discount_minor) == ("wrap_up_timed_out", "none",
-                                                                           "not_eligible", 0)  # fmt: skip
+    assert (done.outcome, done.practice, done.arm, done.discount_minor) == (
+        "wrap_up_timed_out",
+        "none",
+        "not_eligible",
+        0,
+    )
     (completed,) = await task_events(pool, task.task_id, "completed")
     # Waited t0 -> t0 + 1 s = 1,000 ms; handled t0 + 1 s -> t0 + 1,802 s = 1,801,000 ms.
     p = completed.payload
@@ -216,8 +241,10 @@ async def test_sweepers_running_at_once_end_each_hold_once(api) -> None:
     results = await asyncio.gather(*(time_out_holds(pool, now, limits) for _ in range(4)))
     ours = [t.task_id for result in results for t in result.requeued if t.task_id in {x.task_id for x in tasks}]
     assert len(ours) == len(set(ours)), "no task was returned by two sweeps"
-    await eventually(lambda: pool.fetchval("SELECT count(*) FROM tasks WHERE queue = $1 AND state = 'queued'", queue),
-                     lambda n: n == 20)  # fmt: skip
+    await eventually(
+        lambda: pool.fetchval("SELECT count(*) FROM tasks WHERE queue = $1 AND state = 'queued'", queue),
+        lambda n: n == 20,
+    )
     for task in tasks:
         requeued = await task_events(pool, task.task_id, "requeued")
         assert [e.event_id for e in requeued] == [f"{task.task_id}:handle_timed_out:1"]
@@ -239,7 +266,8 @@ async def test_revoking_an_agent_returns_its_tasks_at_once(api) -> None:
     for task in tasks:
         requeued = await task_events(pool, task.task_id, "requeued")
         assert [(e.payload.cause, e.event_id) for e in requeued] == [
-            ("agent_revoked", f"{task.task_id}:agent_revoked:1")]  # fmt: skip
+            ("agent_revoked", f"{task.task_id}:agent_revoked:1")
+        ]
     refused = await api.client.get(f"/tasks/{tasks[1].task_id}/account", headers=bearer(token))
     assert refused.status_code == 401
     again = await store.claim_next(pool, "agent-eve", [queue], 60, datetime.now(UTC))

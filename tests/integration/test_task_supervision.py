@@ -48,10 +48,14 @@ async def test_a_supervisor_reassigns_and_releases_a_task_through_the_api(api) -
     assert (bob_view.status_code, bob_view.json()["error"]) == (403, "not_your_task")
     requeued = await task_events(pool, task_id, "requeued")
     assert [(e.payload.cause, e.event_id) for e in requeued] == [
-        ("reassigned", f"{task_id}:reassigned:1"), ("released", f"{task_id}:released:2")]  # fmt: skip
+        ("reassigned", f"{task_id}:reassigned:1"),
+        ("released", f"{task_id}:released:2"),
+    ]
     answers = await task_events(pool, task_id, "accepted")
-    assert [(e.payload.agent_id, e.payload.answered_before) for e in answers] == [(ann.agent_id, False),
-                                                                                 (bob.agent_id, True)]  # fmt: skip
+    assert [(e.payload.agent_id, e.payload.answered_before) for e in answers] == [
+        (ann.agent_id, False),
+        (bob.agent_id, True),
+    ]
 
     refusals = [
         (await act("release"), 409),  # waiting: nobody holds it
@@ -69,17 +73,28 @@ async def test_a_supervisor_reassigns_and_releases_a_task_through_the_api(api) -
     assert (await act("reassign", agent_id=bob.agent_id)).status_code == 200
     assert (await act("reassign", agent_id=bob.agent_id)).status_code == 409  # already his
     await client.post(f"/tasks/{task_id}/accept", headers=bearer(bob_token))
-    done = await client.post(f"/tasks/{task_id}/complete", headers=bearer(bob_token),
-                             json={"outcome": "resolved", "practice": "none"})  # fmt: skip
+    done = await client.post(
+        f"/tasks/{task_id}/complete", headers=bearer(bob_token), json={"outcome": "resolved", "practice": "none"}
+    )
     assert done.json()["task"]["state"] == "completed"
     assert (await act("reassign", agent_id=ann.agent_id)).status_code == 409
     assert (await act("release")).status_code == 409
 
-    audit = await pool.fetch("SELECT action, status, result, task_id, account_id FROM audit_log"
-                             " WHERE agent_id = $1 ORDER BY audit_id", boss.agent_id)  # fmt: skip
+    audit = await pool.fetch(
+        "SELECT action, status, result, task_id, account_id FROM audit_log WHERE agent_id = $1 ORDER BY audit_id",
+        boss.agent_id,
+    )
     assert [(r["action"], r["status"]) for r in audit] == [
-        ("tasks.reassign", 200), ("tasks.release", 200), ("tasks.release", 409), ("tasks.reassign", 409),
-        ("tasks.reassign", 404), ("tasks.reassign", 404), ("tasks.release", 404), ("tasks.reassign", 200),
-        ("tasks.reassign", 409), ("tasks.reassign", 409), ("tasks.release", 409),
-    ]  # fmt: skip
+        ("tasks.reassign", 200),
+        ("tasks.release", 200),
+        ("tasks.release", 409),
+        ("tasks.reassign", 409),
+        ("tasks.reassign", 404),
+        ("tasks.reassign", 404),
+        ("tasks.release", 404),
+        ("tasks.reassign", 200),
+        ("tasks.reassign", 409),
+        ("tasks.reassign", 409),
+        ("tasks.release", 409),
+    ]
     assert audit[0]["task_id"] == task_id and audit[0]["account_id"] == task.account_id

@@ -43,17 +43,27 @@ async def _opened(conn: asyncpg.Connection) -> Population:
     account = population.account_ids[0]
     await conn.execute(
         "INSERT INTO accounts (account_id, plan_id, billing_anchor_day, currency, jurisdiction, contact, status,"
-        " opened_at) VALUES ($1, 'mobile-s', 1, 'EUR', 'DE', '{}', 'active', $2)", account, OPENED)  # fmt: skip
-    await conn.execute("INSERT INTO account_plan_changes (event_id, account_id, plan_id, effective_at)"
-                       " VALUES ($1, $2, 'mobile-s', $3)", f"open-{account}", account, OPENED)  # fmt: skip
+        " opened_at) VALUES ($1, 'mobile-s', 1, 'EUR', 'DE', '{}', 'active', $2)",
+        account,
+        OPENED,
+    )
+    await conn.execute(
+        "INSERT INTO account_plan_changes (event_id, account_id, plan_id, effective_at)"
+        " VALUES ($1, $2, 'mobile-s', $3)",
+        f"open-{account}",
+        account,
+        OPENED,
+    )
     return population
 
 
 @pytest.mark.parametrize(
     ("forged_source", "because"),
-    [("switch\x00one", "CharacterNotInRepertoireError"),  # PostgreSQL: invalid byte sequence 0x00
-     ("switch\ud800one", "UnicodeEncodeError")],  # asyncpg cannot encode a lone surrogate as UTF-8
-)  # fmt: skip
+    [
+        ("switch\x00one", "CharacterNotInRepertoireError"),  # PostgreSQL: invalid byte sequence 0x00
+        ("switch\ud800one", "UnicodeEncodeError"),
+    ],  # asyncpg cannot encode a lone surrogate as UTF-8
+)
 async def test_one_unstorable_record_is_dead_lettered_and_its_batch_is_billed(
     live, conn, forged_source: str, because: str
 ) -> None:
@@ -74,8 +84,12 @@ async def test_one_unstorable_record_is_dead_lettered_and_its_batch_is_billed(
     stored = await conn.fetch("SELECT event_id FROM usage_events WHERE account_id = $1", account)
     assert sorted(r["event_id"] for r in stored) == sorted(u.event_id for n, u in enumerate(batch.usages) if n != 3)
     assert await conn.fetchval("SELECT sum(events) FROM cycle_usage WHERE account_id = $1", account) == 5
-    letter = await conn.fetchrow('SELECT error_kind, original_value FROM dead_letters WHERE source_topic = $1'
-                                 ' AND partition = 0 AND "offset" = $2', USAGE.name, FAR_OFFSET + 3)  # fmt: skip
+    letter = await conn.fetchrow(
+        "SELECT error_kind, original_value FROM dead_letters WHERE source_topic = $1"
+        ' AND partition = 0 AND "offset" = $2',
+        USAGE.name,
+        FAR_OFFSET + 3,
+    )
     assert letter["error_kind"] == "failed" and bytes(letter["original_value"]) == messages[3].value
 
 

@@ -20,8 +20,13 @@ from tools.bench.worklog import BatchMark, parse_marks, persisted_times, steady_
 from billing.contracts import parse_event
 from billing.usage.fast_decode import fast_usage
 
-FIGURES = {"raw_consume_eps": 150_000, "rated_eps_one_worker": 60_000, "p99_publish_to_persisted_s": 0.4,
-           "invoices_per_s": 6_000, "worker_peak_rss_mb": 180.5}  # fmt: skip
+FIGURES = {
+    "raw_consume_eps": 150_000,
+    "rated_eps_one_worker": 60_000,
+    "p99_publish_to_persisted_s": 0.4,
+    "invoices_per_s": 6_000,
+    "worker_peak_rss_mb": 180.5,
+}
 WHEN = datetime(2026, 11, 23, 15, 50, tzinfo=UTC)
 
 
@@ -89,9 +94,11 @@ def test_latency_ids_carry_their_publish_time() -> None:
         published_us_of("use-00000001-5")
 
 
-BATCH_LINE = ('\x1b[?25h{"received": 3, "rated": 2, "duplicates": 1, "persisted_at": 100.5, '
-              '"ranges": {"billing.usage.v1:0": [10, 12], "billing.usage.v1:3": [7, 8]}, '
-              '"event": "usage batch applied", "level": "info"}')  # fmt: skip
+BATCH_LINE = (
+    '\x1b[?25h{"received": 3, "rated": 2, "duplicates": 1, "persisted_at": 100.5, '
+    '"ranges": {"billing.usage.v1:0": [10, 12], "billing.usage.v1:3": [7, 8]}, '
+    '"event": "usage batch applied", "level": "info"}'
+)
 
 
 def test_batch_lines_are_read_even_behind_a_terminal_escape_and_other_lines_skipped() -> None:
@@ -123,7 +130,9 @@ def test_peak_rss_field_is_read_in_kib() -> None:
 
 def test_usage_period_is_the_last_full_month() -> None:
     assert last_full_month(datetime(2026, 11, 23, 14, 0, tzinfo=UTC)) == (
-        datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))  # fmt: skip
+        datetime(2026, 10, 1, tzinfo=UTC),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )
     assert last_full_month(datetime(2027, 1, 1, 0, 5, tzinfo=UTC))[0] == datetime(2026, 12, 1, tzinfo=UTC)
 
 
@@ -145,8 +154,12 @@ def test_table_marks_a_figure_not_measured() -> None:
 def test_readme_table_says_which_goals_were_met() -> None:
     from tools.bench.report import markdown_table
 
-    document = build_results({**FIGURES, "rated_eps_one_worker": 42_000, "invoices_per_s": None},
-                             machine_info("15.18", 8 * 2**30), WHEN, {"faust_per_event_eps": 5_500})  # fmt: skip
+    document = build_results(
+        {**FIGURES, "rated_eps_one_worker": 42_000, "invoices_per_s": None},
+        machine_info("15.18", 8 * 2**30),
+        WHEN,
+        {"faust_per_event_eps": 5_500},
+    )
     lines = markdown_table(document).splitlines()
     assert lines[3] == "| rated and persisted, one worker process | 42,000 | events/s | >= 50,000 | missed |"
     assert lines[5] == "| p99 publish to persisted at 10,000 events/s | 0.400 | s | < 1 | met |"
@@ -166,14 +179,20 @@ def test_the_usage_consumers_batch_log_line_is_what_the_benchmark_reads() -> Non
 
     generator = UsageGenerator(account_ids(3), datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
     # Offsets 40..45, alternating partitions 2 and 5: partition 2 holds 40, 42, 44 and partition 5 holds 41, 43, 45.
-    messages = [RawMessage("billing.usage.v1", 2 + 3 * (n % 2), 40 + n, key, value)
-                for n, (key, value) in enumerate(generator.stream(6, "log"))]  # fmt: skip
+    messages = [
+        RawMessage("billing.usage.v1", 2 + 3 * (n % 2), 40 + n, key, value)
+        for n, (key, value) in enumerate(generator.stream(6, "log"))
+    ]
     out = io.StringIO()
     configure_logging("INFO", "json", stream=out)
     try:
         consumer = UsageConsumer(WorkerContext(load_settings()), writer=None)  # type: ignore[arg-type]
-        consumer._observe(prepare(messages), ApplyResult(inserted=6), persisted_at=1_795_443_363.5,
-                          timing={"store_ms": 12.5, "commit_ms": 1.0})  # fmt: skip
+        consumer._observe(
+            prepare(messages),
+            ApplyResult(inserted=6),
+            persisted_at=1_795_443_363.5,
+            timing={"store_ms": 12.5, "commit_ms": 1.0},
+        )
     finally:
         configure_logging("INFO", "json")  # back to stderr for whatever runs next
     (line,) = out.getvalue().splitlines()

@@ -29,7 +29,9 @@ def test_garbage_is_undecodable() -> None:
 
 
 def test_empty_value_is_undecodable() -> None:
-    assert decode(_msg(None), USAGE) == Rejection(ErrorKind.UNDECODABLE, "empty message value (a tombstone is not an event)")
+    assert decode(_msg(None), USAGE) == Rejection(
+        ErrorKind.UNDECODABLE, "empty message value (a tombstone is not an event)"
+    )
 
 
 def test_schema_violation_names_the_field() -> None:
@@ -42,7 +44,9 @@ def test_schema_violation_names_the_field() -> None:
 
 def test_an_event_on_the_wrong_topic_is_refused() -> None:
     result = decode(RawMessage(ACCOUNTS.name, 0, 1, ACCOUNT.encode(), dump_event(USAGE_EVENT)), ACCOUNTS)
-    assert result == Rejection(ErrorKind.WRONG_TOPIC, f"event type usage.recorded.v1 does not belong on topic {ACCOUNTS.name}")
+    assert result == Rejection(
+        ErrorKind.WRONG_TOPIC, f"event type usage.recorded.v1 does not belong on topic {ACCOUNTS.name}"
+    )
 
 
 def test_the_key_must_be_the_account() -> None:

@@ -40,8 +40,11 @@ def _instructions(dockerfile: str) -> list[tuple[str, str]]:
 def _ignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
     path = ROOT / ".dockerignore"
     lines = [line.strip() for line in (path.read_text().splitlines() if path.exists() else [])]
-    return [(line.startswith("!"), _pattern(line.lstrip("!").strip("/"))) for line in lines
-            if line and not line.startswith("#")]  # fmt: skip
+    return [
+        (line.startswith("!"), _pattern(line.lstrip("!").strip("/")))
+        for line in lines
+        if line and not line.startswith("#")
+    ]
 
 
 def _pattern(pattern: str) -> re.Pattern[str]:
@@ -72,8 +75,13 @@ def _ignored(path: str, patterns: list[tuple[bool, re.Pattern[str]]]) -> bool:
 
 def _context_files() -> list[str]:
     """The build context as a checkout has it: tracked files and new ones git does not ignore."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     patterns = _ignore_patterns()
     return [f for f in listed if (ROOT / f).is_file() and not _ignored(f, patterns)]
 
@@ -276,11 +284,17 @@ def test_compose_commands_exist_in_the_image(image, tmp_path: Path) -> None:
         "    group = getattr(importlib.import_module(sys.argv[2]), sys.argv[3])\n"
         "    ctx = click.Context(group)\n"
         "    assert group.get_command(ctx, argv[1]) is not None, argv\n"
-    )  # fmt: skip
+    )
     libraries = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     for script in {c[0] for c in commands}:
         module, attr = scripts[script]
         argv = [sys.executable, "-S", "-c", probe, json.dumps([c for c in commands if c[0] == script]), module, attr]
-        result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                                env={"PYTHONPATH": ":".join([str(build_dir), *libraries])})  # fmt: skip
+        result = subprocess.run(
+            argv,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PYTHONPATH": ":".join([str(build_dir), *libraries])},
+        )
         assert result.returncode == 0, result.stderr[-2000:]

@@ -32,8 +32,9 @@ raise RuntimeError("the end")
 
 
 def test_every_line_a_process_writes_is_one_json_object() -> None:
-    result = subprocess.run([sys.executable, "-W", "always", "-c", PROCESS], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-W", "always", "-c", PROCESS], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     records = []
     for line in (result.stdout + result.stderr).splitlines():

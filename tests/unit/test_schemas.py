@@ -11,7 +11,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from billing.contracts import CURRENCY_EXPONENTS, EVENT_ADAPTER, EVENT_TYPES, UNIT_FOR_SERVICE, DeadLetter, DeadLetterErrorKind, Money, ServiceKind, account_id_of, currency_exponent, dump_event, example_events, explain, export_json_schemas, parse_event
+from billing.contracts import (
+    CURRENCY_EXPONENTS,
+    EVENT_ADAPTER,
+    EVENT_TYPES,
+    UNIT_FOR_SERVICE,
+    DeadLetter,
+    DeadLetterErrorKind,
+    Money,
+    ServiceKind,
+    account_id_of,
+    currency_exponent,
+    dump_event,
+    example_events,
+    explain,
+    export_json_schemas,
+    parse_event,
+)
 from billing.contracts.base import JSON_SAFE_MAX
 
 EXAMPLES = example_events()
@@ -89,9 +105,24 @@ def test_unit_table_covers_every_service() -> None:
 
 
 def test_currency_table() -> None:
-    required = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "SEK": 2, "NOK": 2, "DKK": 2,
-                "PLN": 2, "CZK": 2, "JPY": 0, "CLP": 0, "KRW": 0, "ISK": 0,
-                "BHD": 3, "KWD": 3, "JOD": 3}  # fmt: skip
+    required = {
+        "EUR": 2,
+        "USD": 2,
+        "GBP": 2,
+        "CHF": 2,
+        "SEK": 2,
+        "NOK": 2,
+        "DKK": 2,
+        "PLN": 2,
+        "CZK": 2,
+        "JPY": 0,
+        "CLP": 0,
+        "KRW": 0,
+        "ISK": 0,
+        "BHD": 3,
+        "KWD": 3,
+        "JOD": 3,
+    }
     assert required.items() <= CURRENCY_EXPONENTS.items()
     assert currency_exponent("JPY") == 0
     with pytest.raises(ValueError, match="XTS"):
@@ -284,9 +315,7 @@ def test_dispute_rejected_forbids_credit() -> None:
     assert "credit must be absent" in message
 
 
-@pytest.mark.parametrize(
-    "raw", [b"", b"\xff\xfe\x00", b"not json", b"[]", b"null", b"{", b'{"type":"call.ended.v1"}']
-)
+@pytest.mark.parametrize("raw", [b"", b"\xff\xfe\x00", b"not json", b"[]", b"null", b"{", b'{"type":"call.ended.v1"}'])
 def test_garbage_is_a_validation_error(raw: bytes) -> None:
     assert _rejected(raw)
 
@@ -309,9 +338,15 @@ FAILED_AT = datetime(2026, 11, 1, 10, tzinfo=timezone(timedelta(hours=1)))
 
 def test_dead_letter_keeps_original_bytes() -> None:
     letter = DeadLetter.from_raw(
-        "usage.v1", 3, 42, None, b"\xff\x00garbage", "x" * 5000,
-        DeadLetterErrorKind.UNDECODABLE, FAILED_AT,
-    )  # fmt: skip
+        "usage.v1",
+        3,
+        42,
+        None,
+        b"\xff\x00garbage",
+        "x" * 5000,
+        DeadLetterErrorKind.UNDECODABLE,
+        FAILED_AT,
+    )
     assert letter.original_value() == b"\xff\x00garbage"
     assert letter.original_key() is None
     assert len(letter.reason) == 2000
@@ -321,9 +356,7 @@ def test_dead_letter_keeps_original_bytes() -> None:
 
 
 def test_dead_letter_rejects_bad_base64() -> None:
-    letter = DeadLetter.from_raw(
-        "t", 0, 0, b"k", None, "r", DeadLetterErrorKind.INVALID, FAILED_AT
-    )
+    letter = DeadLetter.from_raw("t", 0, 0, b"k", None, "r", DeadLetterErrorKind.INVALID, FAILED_AT)
     assert letter.original_key() == b"k" and letter.original_value() == b""
     document = json.loads(letter.model_dump_json())
     document["original_value_b64"] = "not base64!"
@@ -354,11 +387,7 @@ def test_any_money_round_trips(amount: int, currency: str) -> None:
     assert parsed == money and parsed.amount_minor == amount
 
 
-@given(
-    st.one_of(
-        st.integers(min_value=JSON_SAFE_MAX + 1), st.integers(max_value=-JSON_SAFE_MAX - 1)
-    )
-)
+@given(st.one_of(st.integers(min_value=JSON_SAFE_MAX + 1), st.integers(max_value=-JSON_SAFE_MAX - 1)))
 def test_money_outside_safe_range_is_refused(amount: int) -> None:
     with pytest.raises(ValidationError):
         Money(amount_minor=amount, currency="EUR")
@@ -372,8 +401,9 @@ def test_a_dead_letter_of_a_huge_message_fits_any_broker_and_points_at_the_whole
     from billing.contracts.dead_letters import KEY_EXCERPT_MAX, VALUE_EXCERPT_MAX
 
     value, key = bytes(range(256)) * 3600, b"k" * 5000  # 921,600 bytes; a key far over any sane one
-    letter = DeadLetter.from_raw("billing.usage.v1", 2, 7, key, value, "\u2028" * 5000,
-                                 DeadLetterErrorKind.UNDECODABLE, FAILED_AT, stored_id=41)  # fmt: skip
+    letter = DeadLetter.from_raw(
+        "billing.usage.v1", 2, 7, key, value, "\u2028" * 5000, DeadLetterErrorKind.UNDECODABLE, FAILED_AT, stored_id=41
+    )
     body = letter.model_dump_json().encode()
     assert len(body) < 128 * 1024 < 1024 * 1024  # the broker's default message limit is 1 MiB
     assert letter.truncated and letter.stored_id == 41

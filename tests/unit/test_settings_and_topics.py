@@ -45,7 +45,9 @@ def test_readme_examples_are_valid_messages_for_their_topic() -> None:
     from billing.contracts import DeadLetter, parse_event
     from billing.platform.topics import DEAD_LETTERS, by_name
 
-    blocks = re.findall(r"`(billing\.[a-z.-]+\.v1)` \(key `([^`]+)`\):\n\n```json\n(.*?)\n```", README.read_text(), re.S)
+    blocks = re.findall(
+        r"`(billing\.[a-z.-]+\.v1)` \(key `([^`]+)`\):\n\n```json\n(.*?)\n```", README.read_text(), re.S
+    )
     assert len(blocks) == len(ALL_TOPICS)
     for topic, key, body in blocks:
         if topic == DEAD_LETTERS.name:

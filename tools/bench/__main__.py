@@ -25,8 +25,14 @@ from billing.platform.runtime import tune_gc
 
 from tools.bench.progress import say
 from tools.bench.report import (
-    GOAL_EPS_PER_WORKER, GOAL_INVOICES_PER_S, GOAL_P99_S, build_results, machine_info, markdown_table, validate_results,
-)  # fmt: skip
+    GOAL_EPS_PER_WORKER,
+    GOAL_INVOICES_PER_S,
+    GOAL_P99_S,
+    build_results,
+    machine_info,
+    markdown_table,
+    validate_results,
+)
 from tools.bench.run import Bench, Options
 
 HERE = Path(__file__).resolve().parent
@@ -42,17 +48,33 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, Path, bool]:
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of the latency phase")
     parser.add_argument("--faust-events", type=int, default=100_000, help="events the Faust baseline reads")
     parser.add_argument("--close-batch", type=int, default=1000, help="accounts per cycle-close transaction")
-    parser.add_argument("--accounts-via-topic", action="store_true",
-                        help="open accounts through account.opened.v1 and the worker (slow) instead of directly")
-    parser.add_argument("--update-readme", action="store_true",
-                        help="rewrite the figures table of README.md's Benchmark section from this run")
+    parser.add_argument(
+        "--accounts-via-topic",
+        action="store_true",
+        help="open accounts through account.opened.v1 and the worker (slow) instead of directly",
+    )
+    parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="rewrite the figures table of README.md's Benchmark section from this run",
+    )
     parser.add_argument("--out-dir", type=Path, default=HERE, help="where results.json and results.png go")
-    parser.add_argument("--state-dir", type=Path, default=None, help="broker/PostgreSQL state (default: fresh /tmp dir)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help="broker/PostgreSQL state (default: fresh /tmp dir)"
+    )
     args = parser.parse_args(argv)
     if args.events < 1 or args.accounts < 1 or args.latency_rate < 1 or args.latency_seconds <= 0:
         parser.error("--events, --accounts, --latency-rate and --latency-seconds must be positive")
-    options = Options(args.events, args.accounts, args.latency_rate, args.latency_seconds, args.faust_events,
-                      args.close_batch, args.accounts_via_topic, args.state_dir)  # fmt: skip
+    options = Options(
+        args.events,
+        args.accounts,
+        args.latency_rate,
+        args.latency_seconds,
+        args.faust_events,
+        args.close_batch,
+        args.accounts_via_topic,
+        args.state_dir,
+    )
     return options, args.out_dir, args.update_readme
 
 
@@ -81,11 +103,17 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     tune_gc()  # phase (d) runs the closer in this process: tuned as a worker's closer is
     outcome = Bench(options).run()
-    details = {"faust_per_event_eps": outcome.details.pop("faust_per_event_eps", None),
-               "sizes": {"events": options.events, "accounts": options.accounts,
-                         "accounts_via_topic": options.accounts_via_topic,
-                         "latency_rate": options.latency_rate, "latency_seconds": options.latency_seconds},
-               **outcome.details}  # fmt: skip
+    details = {
+        "faust_per_event_eps": outcome.details.pop("faust_per_event_eps", None),
+        "sizes": {
+            "events": options.events,
+            "accounts": options.accounts,
+            "accounts_via_topic": options.accounts_via_topic,
+            "latency_rate": options.latency_rate,
+            "latency_seconds": options.latency_seconds,
+        },
+        **outcome.details,
+    }
     machine = machine_info(outcome.postgres, psutil.virtual_memory().total)
     results = build_results(outcome.figures, machine, datetime.now(UTC), details)
     problems = validate_results(results)

@@ -27,19 +27,43 @@ def plan_of(index: int) -> str:
 async def open_directly(dsn: str, account_ids: Sequence[str], opened_at: datetime) -> int:
     cycle = cycle_for(ANCHOR_DAY, opened_at)
     accounts = [
-        (aid, plan_of(i), ANCHOR_DAY, "EUR", "DE", orjson.dumps({"name": f"Customer {i}", "email": f"c{i}@example.com"}).decode(),
-         "active", opened_at, cycle.start, cycle.end)
+        (
+            aid,
+            plan_of(i),
+            ANCHOR_DAY,
+            "EUR",
+            "DE",
+            orjson.dumps({"name": f"Customer {i}", "email": f"c{i}@example.com"}).decode(),
+            "active",
+            opened_at,
+            cycle.start,
+            cycle.end,
+        )
         for i, aid in enumerate(account_ids)
-    ]  # fmt: skip
+    ]
     periods = [(f"open-{aid}", aid, plan_of(i), opened_at) for i, aid in enumerate(account_ids)]
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            await conn.copy_records_to_table("accounts", records=accounts, columns=(
-                "account_id", "plan_id", "billing_anchor_day", "currency", "jurisdiction", "contact", "status",
-                "opened_at", "next_cycle_start", "next_cycle_end"))  # fmt: skip
-            await conn.copy_records_to_table("account_plan_changes", records=periods,
-                                             columns=("event_id", "account_id", "plan_id", "effective_at"))  # fmt: skip
+            await conn.copy_records_to_table(
+                "accounts",
+                records=accounts,
+                columns=(
+                    "account_id",
+                    "plan_id",
+                    "billing_anchor_day",
+                    "currency",
+                    "jurisdiction",
+                    "contact",
+                    "status",
+                    "opened_at",
+                    "next_cycle_start",
+                    "next_cycle_end",
+                ),
+            )
+            await conn.copy_records_to_table(
+                "account_plan_changes", records=periods, columns=("event_id", "account_id", "plan_id", "effective_at")
+            )
     finally:
         await conn.close()
     return len(accounts)

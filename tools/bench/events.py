@@ -41,9 +41,16 @@ def _day(days_since_epoch: int) -> str:
 
 
 def usage_value(
-    event_id: str, account_id: str, record_id: str, service: str, quantity: int, started_s: int,
-    occurred_s: int, msisdn: str | None = None, destination: str | None = None,
-) -> bytes:  # fmt: skip
+    event_id: str,
+    account_id: str,
+    record_id: str,
+    service: str,
+    quantity: int,
+    started_s: int,
+    occurred_s: int,
+    msisdn: str | None = None,
+    destination: str | None = None,
+) -> bytes:
     payload: dict[str, object] = {
         "account_id": account_id,
         "record_id": record_id,
@@ -56,10 +63,16 @@ def usage_value(
         payload["msisdn"] = msisdn
     if destination is not None:
         payload["destination"] = destination
-    return orjson.dumps({
-        "event_id": event_id, "type": USAGE_TYPE, "source": SOURCE, "occurred_at": iso_utc(occurred_s),
-        "schema_version": 1, "payload": payload,
-    })  # fmt: skip
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "type": USAGE_TYPE,
+            "source": SOURCE,
+            "occurred_at": iso_utc(occurred_s),
+            "schema_version": 1,
+            "payload": payload,
+        }
+    )
 
 
 def account_ids(count: int, prefix: str = "acc") -> list[str]:

@@ -48,10 +48,16 @@ def build_app(bootstrap: str, topic_name: str, events: int, out: Path, app_id: s
                 state["first"] = time.perf_counter()
             elif state["seen"] == events:
                 seconds = time.perf_counter() - state["first"]
-                out.write_bytes(orjson.dumps({
-                    "events": events, "seconds": seconds, "eps": (events - 1) / seconds,
-                    "first_event_after_start_s": state["first"] - started,
-                }))  # fmt: skip
+                out.write_bytes(
+                    orjson.dumps(
+                        {
+                            "events": events,
+                            "seconds": seconds,
+                            "eps": (events - 1) / seconds,
+                            "first_event_after_start_s": state["first"] - started,
+                        }
+                    )
+                )
                 os.kill(os.getpid(), signal.SIGTERM)
 
     return app

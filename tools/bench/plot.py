@@ -27,17 +27,42 @@ def write_plot(results: Mapping[str, object], path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, (rates, invoices, latency) = pyplot.subplots(1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 1, 1]})
-    _bars(rates, ["raw consume\n(ceiling)", "rated, 1 worker", "Faust per event", "PostgreSQL peer"],
-          [results.get("raw_consume_eps"), results.get("rated_eps_one_worker"), results.get("faust_per_event_eps"),
-           PEER_EPS], GOAL_EPS_PER_WORKER, f"goal {GOAL_EPS_PER_WORKER:,}/s", "events/s")  # fmt: skip
-    _bars(invoices, ["cycle close"], [results.get("invoices_per_s")], GOAL_INVOICES_PER_S,
-          f"goal {GOAL_INVOICES_PER_S:,}/s", "invoices/s")  # fmt: skip
-    _bars(latency, ["p99 publish\nto persisted"], [results.get("p99_publish_to_persisted_s")], GOAL_P99_S,
-          f"goal < {GOAL_P99_S:g} s", "seconds")  # fmt: skip
+    figure, (rates, invoices, latency) = pyplot.subplots(
+        1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 1, 1]}
+    )
+    _bars(
+        rates,
+        ["raw consume\n(ceiling)", "rated, 1 worker", "Faust per event", "PostgreSQL peer"],
+        [
+            results.get("raw_consume_eps"),
+            results.get("rated_eps_one_worker"),
+            results.get("faust_per_event_eps"),
+            PEER_EPS,
+        ],
+        GOAL_EPS_PER_WORKER,
+        f"goal {GOAL_EPS_PER_WORKER:,}/s",
+        "events/s",
+    )
+    _bars(
+        invoices,
+        ["cycle close"],
+        [results.get("invoices_per_s")],
+        GOAL_INVOICES_PER_S,
+        f"goal {GOAL_INVOICES_PER_S:,}/s",
+        "invoices/s",
+    )
+    _bars(
+        latency,
+        ["p99 publish\nto persisted"],
+        [results.get("p99_publish_to_persisted_s")],
+        GOAL_P99_S,
+        f"goal < {GOAL_P99_S:g} s",
+        "seconds",
+    )
     machine = results.get("machine") or {}
-    figure.suptitle(f"billing benchmark {results.get('date')}: {machine.get('cpu')}, {machine.get('cores')} cores",
-                    fontsize=9)  # fmt: skip
+    figure.suptitle(
+        f"billing benchmark {results.get('date')}: {machine.get('cpu')}, {machine.get('cores')} cores", fontsize=9
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     pyplot.close(figure)

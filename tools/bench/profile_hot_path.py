@@ -139,8 +139,10 @@ async def _profile_close(pool, settings, period_end, pg_pid: int | None, profile
         profiler.disable()
     python_cpu, pg_cpu = time.process_time() - cpu_before[0], cpu_seconds(pg_pid, with_children=True) - cpu_before[1]
     n = max(report.invoices, 1)
-    print(f"close: {report.invoices:,} invoices in {report.seconds:.2f} s = {report.per_second:,.0f} invoices/s;"
-          f" CPU per invoice: this process {1e6 * python_cpu / n:.0f} µs, PostgreSQL {1e6 * pg_cpu / n:.0f} µs")
+    print(
+        f"close: {report.invoices:,} invoices in {report.seconds:.2f} s = {report.per_second:,.0f} invoices/s;"
+        f" CPU per invoice: this process {1e6 * python_cpu / n:.0f} µs, PostgreSQL {1e6 * pg_cpu / n:.0f} µs"
+    )
     if profiler and profile:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 

@@ -44,6 +44,8 @@ class Meter:
         if self.total:
             filled = int(30 * min(self.count / self.total, 1.0))
             bar = "[" + "#" * filled + "." * (30 - filled) + "] "
-        line = (f"[bench] {self.label:<22} {bar}{self.count:,}{total} {self.unit}  "
-                f"{self.count / seconds:,.0f}/s  {seconds:5.1f} s {extra}")  # fmt: skip
+        line = (
+            f"[bench] {self.label:<22} {bar}{self.count:,}{total} {self.unit}  "
+            f"{self.count / seconds:,.0f}/s  {seconds:5.1f} s {extra}"
+        )
         print(line.ljust(110), end=end, file=sys.stderr, flush=True)

@@ -63,8 +63,9 @@ def rate(count: int, seconds: float | None) -> float | None:
     return count / seconds
 
 
-def build_results(figures: Mapping[str, object], machine: Mapping[str, object], when: datetime,
-                  details: Mapping[str, object]) -> dict[str, object]:  # fmt: skip
+def build_results(
+    figures: Mapping[str, object], machine: Mapping[str, object], when: datetime, details: Mapping[str, object]
+) -> dict[str, object]:
     """The results document: the issue's keys first (a figure not measured is None), then the details."""
     document: dict[str, object] = {key: figures.get(key) for key in REQUIRED_KEYS[:5]}
     document["machine"] = dict(machine)
@@ -142,22 +143,45 @@ def markdown_table(results: Mapping[str, object]) -> str:
 
     p99 = results.get("p99_publish_to_persisted_s")
     rows = [
-        ("raw consume + JSON decode, aiokafka getmany (the ceiling)", shown(results.get("raw_consume_eps")), "events/s", "", ""),
-        ("rated and persisted, one worker process", shown(results.get("rated_eps_one_worker")), "events/s",
-         f">= {GOAL_EPS_PER_WORKER:,}", verdict(at_least("rated_eps_one_worker", GOAL_EPS_PER_WORKER))),
+        (
+            "raw consume + JSON decode, aiokafka getmany (the ceiling)",
+            shown(results.get("raw_consume_eps")),
+            "events/s",
+            "",
+            "",
+        ),
+        (
+            "rated and persisted, one worker process",
+            shown(results.get("rated_eps_one_worker")),
+            "events/s",
+            f">= {GOAL_EPS_PER_WORKER:,}",
+            verdict(at_least("rated_eps_one_worker", GOAL_EPS_PER_WORKER)),
+        ),
         ("Faust agent doing nothing per event", shown(results.get("faust_per_event_eps")), "events/s", "", ""),
-        ("p99 publish to persisted at 10,000 events/s", shown(p99, 3), "s", f"< {GOAL_P99_S:g}",
-         verdict(None if not isinstance(p99, int | float) else p99 < GOAL_P99_S)),
-        ("cycle close, 100,000 accounts", shown(results.get("invoices_per_s")), "invoices/s",
-         f">= {GOAL_INVOICES_PER_S:,}", verdict(at_least("invoices_per_s", GOAL_INVOICES_PER_S))),
+        (
+            "p99 publish to persisted at 10,000 events/s",
+            shown(p99, 3),
+            "s",
+            f"< {GOAL_P99_S:g}",
+            verdict(None if not isinstance(p99, int | float) else p99 < GOAL_P99_S),
+        ),
+        (
+            "cycle close, 100,000 accounts",
+            shown(results.get("invoices_per_s")),
+            "invoices/s",
+            f">= {GOAL_INVOICES_PER_S:,}",
+            verdict(at_least("invoices_per_s", GOAL_INVOICES_PER_S)),
+        ),
         ("worker peak RSS", shown(results.get("worker_peak_rss_mb"), 1), "MB", "", ""),
-    ]  # fmt: skip
+    ]
     lines = ["| figure | measured | unit | goal | |", "|---|---:|---|---|---|"]
     lines += [f"| {name} | {value} | {unit} | {goal} | {ok} |" for name, value, unit, goal, ok in rows]
     machine = results.get("machine") or {}
     if isinstance(machine, Mapping):
         lines.append("")
-        lines.append(f"Measured {results.get('date')} on {machine.get('cpu')}, {machine.get('cores')} cores, "
-                     f"{machine.get('memory_gb')} GB, Python {machine.get('python')}, PostgreSQL "
-                     f"{machine.get('postgres')}, {machine.get('broker')}.")  # fmt: skip
+        lines.append(
+            f"Measured {results.get('date')} on {machine.get('cpu')}, {machine.get('cores')} cores, "
+            f"{machine.get('memory_gb')} GB, Python {machine.get('python')}, PostgreSQL "
+            f"{machine.get('postgres')}, {machine.get('broker')}."
+        )
     return "\n".join(lines)

@@ -112,8 +112,11 @@ class Bench:
     def _cpu(self) -> dict[str, float]:
         postgres = self.launcher.postgres.pid if self.launcher.postgres else None
         broker = self.launcher.broker.pid if self.launcher.broker else None
-        return {"worker": cpu_seconds(self._worker_pid()), "postgres": cpu_seconds(postgres, with_children=True),
-                "broker": cpu_seconds(broker)}  # fmt: skip
+        return {
+            "worker": cpu_seconds(self._worker_pid()),
+            "postgres": cpu_seconds(postgres, with_children=True),
+            "broker": cpu_seconds(broker),
+        }
 
     def _stop_worker(self) -> None:
         self.rss.sample()
@@ -130,7 +133,9 @@ class Bench:
         self.launcher.start_workers(1)
         meter = Meter("accounts stored", len(self.accounts), unit="accounts")  # started before publishing
         records = traffic.openings(self.accounts, self.period_start)
-        asyncio.run(traffic.publish_records(self.settings.require_bootstrap(), records, len(self.accounts), "publish openings"))
+        asyncio.run(
+            traffic.publish_records(self.settings.require_bootstrap(), records, len(self.accounts), "publish openings")
+        )
         seconds = asyncio.run(_wait_count(self.dsn, "SELECT count(*) FROM accounts", len(self.accounts), meter))
         self.out.details["accounts_per_s_faust_agent"] = round(len(self.accounts) / seconds)
         self._stop_worker()
@@ -139,7 +144,9 @@ class Bench:
         say("phase: publish the usage backlog")
         traffic.check_sample(self.generator)
         records = traffic.usage_records(self.generator, self.o.events, "use")
-        seconds = asyncio.run(traffic.publish_records(self.settings.require_bootstrap(), records, self.o.events, "publish usage"))
+        seconds = asyncio.run(
+            traffic.publish_records(self.settings.require_bootstrap(), records, self.o.events, "publish usage")
+        )
         self.out.details["publish_eps"] = round(self.o.events / seconds)
 
     def raw_ceiling(self) -> None:
@@ -151,8 +158,17 @@ class Bench:
         count = min(self.o.faust_events, self.o.events)
         say(f"phase: Faust agent doing nothing per event, {count:,} events (tools/bench/faust_baseline.py)")
         out = Path(tempfile.mkstemp(prefix="faust-baseline-", suffix=".json", dir=self.launcher.logs_dir())[1])
-        command = [sys.executable, "-m", "tools.bench.faust_baseline", "--bootstrap", self.settings.require_bootstrap(),
-                   "--events", str(count), "--out", str(out)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "tools.bench.faust_baseline",
+            "--bootstrap",
+            self.settings.require_bootstrap(),
+            "--events",
+            str(count),
+            "--out",
+            str(out),
+        ]
         proc = subprocess.Popen(command, cwd=str(Path(__file__).resolve().parents[2]))
         try:
             proc.wait(timeout=max(120, count / 500))
@@ -192,8 +208,9 @@ class Bench:
         o = self.o
         say(f"phase (c): steady {o.latency_rate:,} events/s for {o.latency_seconds:g} s, publish -> persisted")
         before = follower.received
-        sent = await traffic.steady_stream(self.settings.require_bootstrap(), self.generator, o.latency_rate,
-                                           o.latency_seconds)  # fmt: skip
+        sent = await traffic.steady_stream(
+            self.settings.require_bootstrap(), self.generator, o.latency_rate, o.latency_seconds
+        )
         await _follow(follower, before + len(sent), None)
         persisted = persisted_times(follower.marks, [(s.partition, s.offset) for s in sent])
         delays = [at - s.published_at for s, at in zip(sent, persisted, strict=True) if at is not None]
@@ -209,14 +226,25 @@ class Bench:
         as_of = self.period_end + timedelta(seconds=self.settings.cycle_close_grace_s, hours=1)
         meter = Meter("invoices", len(self.accounts), unit="invoices")
         try:
-            report = await close_due_cycles(pool, load_catalog(self.settings), self.settings, as_of,
-                                            batch_size=self.o.close_batch, progress=lambda r: meter.set(r.invoices))  # fmt: skip
+            report = await close_due_cycles(
+                pool,
+                load_catalog(self.settings),
+                self.settings,
+                as_of,
+                batch_size=self.o.close_batch,
+                progress=lambda r: meter.set(r.invoices),
+            )
         finally:
             await pool.close()
         meter.done()
         self.out.figures["invoices_per_s"] = round(report.per_second)
-        self.out.details["invoices"] = {"issued": report.issued, "held": report.held, "skipped": report.skipped,
-                                        "seconds": round(report.seconds, 2), "errors": report.errors[:5]}  # fmt: skip
+        self.out.details["invoices"] = {
+            "issued": report.issued,
+            "held": report.held,
+            "skipped": report.skipped,
+            "seconds": round(report.seconds, 2),
+            "errors": report.errors[:5],
+        }
 
     async def _check_counts(self) -> None:
         conn = await asyncpg.connect(self.dsn)

@@ -29,14 +29,21 @@ def openings(account_ids: list[str], opened_at: datetime) -> Iterator[Record]:
     """account.opened.v1 for every account, as tools/bench/accounts.py would store them."""
     for i, account_id in enumerate(account_ids):
         event = ev.AccountOpenedEvent(
-            event_id=f"open-{account_id}", source="crm/onboarding", occurred_at=opened_at, schema_version=1,
+            event_id=f"open-{account_id}",
+            source="crm/onboarding",
+            occurred_at=opened_at,
+            schema_version=1,
             type="account.opened.v1",
             payload=AccountOpened(
-                account_id=account_id, plan_id=plan_of(i), billing_anchor_day=ANCHOR_DAY,
-                currency="EUR", jurisdiction="DE", contact=Contact(name=f"Customer {i}", email=f"c{i}@example.com"),
+                account_id=account_id,
+                plan_id=plan_of(i),
+                billing_anchor_day=ANCHOR_DAY,
+                currency="EUR",
+                jurisdiction="DE",
+                contact=Contact(name=f"Customer {i}", email=f"c{i}@example.com"),
                 opened_at=opened_at,
             ),
-        )  # fmt: skip
+        )
         yield Record(ACCOUNTS.name, account_id.encode(), dump_event(event))
 
 
@@ -72,9 +79,13 @@ async def raw_consume(bootstrap: str, expected: int) -> dict[str, float]:
     Timed from the first fetched batch to the last, so the group join is not in it (as in the Faust baseline).
     """
     consumer = AIOKafkaConsumer(
-        USAGE.name, bootstrap_servers=bootstrap, group_id=f"bench-raw-{os.getpid()}-{time.time_ns()}",
-        enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
-    )  # fmt: skip
+        USAGE.name,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-raw-{os.getpid()}-{time.time_ns()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
     await consumer.start()
     meter = Meter("raw consume+decode", expected)
     seen, first_batch, started = 0, 0, 0.0

@@ -35,7 +35,7 @@ def parse_marks(lines: Iterable[bytes | str]) -> list[BatchMark]:
         if BATCH_EVENT not in text:
             continue
         try:  # a terminal escape (Faust's cursor reset) may precede the JSON on a line
-            doc = orjson.loads(text[text.find("{"):])
+            doc = orjson.loads(text[text.find("{") :])
         except orjson.JSONDecodeError:
             continue
         if not isinstance(doc, dict) or doc.get("event") != BATCH_EVENT or "persisted_at" not in doc:

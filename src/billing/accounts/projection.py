@@ -24,15 +24,25 @@ async def on_opened(catalog: Catalog, conn: asyncpg.Connection, event: Event) ->
         "INSERT INTO accounts (account_id, plan_id, billing_anchor_day, currency, jurisdiction, contact, status,"
         " opened_at, next_cycle_start, next_cycle_end) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9)"
         " ON CONFLICT (account_id) DO NOTHING RETURNING true",
-        p.account_id, p.plan_id, p.billing_anchor_day, p.currency, p.jurisdiction,
-        p.contact.model_dump(mode="json"), p.opened_at, first_cycle.start, first_cycle.end,
+        p.account_id,
+        p.plan_id,
+        p.billing_anchor_day,
+        p.currency,
+        p.jurisdiction,
+        p.contact.model_dump(mode="json"),
+        p.opened_at,
+        first_cycle.start,
+        first_cycle.end,
     )
     if not inserted:
         raise Rejected(f"account {p.account_id} is already open")
     # The opening is the first plan period: the plan in force at time t is the latest change at or before t.
     await conn.execute(
         "INSERT INTO account_plan_changes (event_id, account_id, plan_id, effective_at) VALUES ($1, $2, $3, $4)",
-        event.event_id, p.account_id, p.plan_id, p.opened_at,
+        event.event_id,
+        p.account_id,
+        p.plan_id,
+        p.opened_at,
     )
 
 
@@ -44,7 +54,10 @@ async def on_plan_changed(catalog: Catalog, conn: asyncpg.Connection, event: Eve
         raise Rejected(f"account {p.account_id} cannot change to plan {p.plan_id!r}: {unbillable}")
     await conn.execute(
         "INSERT INTO account_plan_changes (event_id, account_id, plan_id, effective_at) VALUES ($1, $2, $3, $4)",
-        event.event_id, p.account_id, p.plan_id, p.effective_at,
+        event.event_id,
+        p.account_id,
+        p.plan_id,
+        p.effective_at,
     )
     # The current plan is the one of the latest effective change, whatever order the changes arrived in.
     await conn.execute(
@@ -62,7 +75,9 @@ async def on_closed(conn: asyncpg.Connection, event: Event) -> None:
     await conn.execute(
         "UPDATE accounts SET status = 'closed', closed_at = $2, close_reason = $3,"
         " next_cycle_end = LEAST(next_cycle_end, ($2 AT TIME ZONE 'UTC')::date + 1) WHERE account_id = $1",
-        p.account_id, p.closed_at, str(p.reason),
+        p.account_id,
+        p.closed_at,
+        str(p.reason),
     )
 
 

@@ -38,8 +38,9 @@ async def invoice_line(pool: asyncpg.Pool, account_id: str, invoice_id: str, lin
     """(invoice, line) of this account, or None: another account's invoice is as unknown as a missing one."""
     invoice = await pool.fetchrow(
         "SELECT invoice_id, currency, lines FROM invoices_issued WHERE invoice_id = $1 AND account_id = $2",
-        invoice_id, account_id,
-    )  # fmt: skip
+        invoice_id,
+        account_id,
+    )
     if invoice is None:
         return None
     line = next((line for line in invoice["lines"] if line.get("line_id") == line_id), None)
@@ -64,8 +65,9 @@ async def _invoices(pool: asyncpg.Pool, account_id: str) -> list[dict[str, Any]]
     rows = await pool.fetch(
         "SELECT invoice_id, invoice_number, period_start, period_end, currency, total_minor, issued_at, due_date,"
         " lines FROM invoices_issued WHERE account_id = $1 ORDER BY issued_at DESC LIMIT $2",
-        account_id, LAST_INVOICES,
-    )  # fmt: skip
+        account_id,
+        LAST_INVOICES,
+    )
     return [_clean(dict(row)) for row in rows]
 
 
@@ -75,8 +77,9 @@ async def _open_cycle_usage(pool: asyncpg.Pool, account_id: str, cycle_start: An
     rows = await pool.fetch(
         "SELECT service, sum(billable_units)::bigint AS billable_units, sum(events)::bigint AS events"
         " FROM cycle_usage WHERE account_id = $1 AND cycle_start = $2 GROUP BY service ORDER BY service",
-        account_id, cycle_start,
-    )  # fmt: skip
+        account_id,
+        cycle_start,
+    )
     services = {r["service"]: {"billable_units": r["billable_units"], "events": r["events"]} for r in rows}
     return {"cycle_start": cycle_start, "services": services}
 

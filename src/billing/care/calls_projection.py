@@ -17,7 +17,12 @@ async def on_started(conn: asyncpg.Connection, event: Event) -> None:
     inserted = await conn.fetchval(
         "INSERT INTO calls (call_id, account_id, reason, channel, invoice_id, started_at)"
         " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (call_id) DO NOTHING RETURNING true",
-        p.call_id, p.account_id, str(p.reason), str(p.channel), p.invoice_id, event.occurred_at,
+        p.call_id,
+        p.account_id,
+        str(p.reason),
+        str(p.channel),
+        p.invoice_id,
+        event.occurred_at,
     )
     if not inserted:
         raise Rejected(f"call {p.call_id} was already started by another event")
@@ -48,7 +53,12 @@ async def _transition(conn: asyncpg.Connection, event: Event, rule) -> None:
     await conn.execute(
         "UPDATE calls SET answered_at = $2, agent_id = $3, abandoned_at = $4, ended_at = $5, outcome = $6"
         " WHERE call_id = $1",
-        new.call_id, new.answered_at, new.agent_id, new.abandoned_at, new.ended_at, new.outcome,
+        new.call_id,
+        new.answered_at,
+        new.agent_id,
+        new.abandoned_at,
+        new.ended_at,
+        new.outcome,
     )
 
 

@@ -51,10 +51,17 @@ def routed(task: QueueTask) -> ev.TaskRoutedEvent:
         else None
     )
     payload = TaskRouted(
-        **_common(task), kind=TaskKind(task.kind), tier=Tier(task.tier), priority=max(0, task.priority),
-        reason=task.reason, rule=task.rule, call_id=task.call_id, dispute_id=task.dispute_id,
-        invoice_id=task.invoice_id, disputed_amount=amount,
-    )  # fmt: skip
+        **_common(task),
+        kind=TaskKind(task.kind),
+        tier=Tier(task.tier),
+        priority=max(0, task.priority),
+        reason=task.reason,
+        rule=task.rule,
+        call_id=task.call_id,
+        dispute_id=task.dispute_id,
+        invoice_id=task.invoice_id,
+        disputed_amount=amount,
+    )
     return ev.TaskRoutedEvent(
         **_envelope(f"{task.task_id}:routed", ROUTER_SOURCE, task.routed_at), type="task.routed.v1", payload=payload
     )
@@ -68,8 +75,9 @@ def accepted(task: QueueTask, now: datetime, answered_before: bool = False) -> e
     )
     return ev.TaskAcceptedEvent(
         **_envelope(f"{task.task_id}:accepted:{task.attempts}", QUEUES_SOURCE, now),
-        type="task.accepted.v1", payload=payload,
-    )  # fmt: skip
+        type="task.accepted.v1",
+        payload=payload,
+    )
 
 
 def requeued(task: QueueTask, cause: RequeueCause, now: datetime, new_queue: str | None = None) -> ev.TaskRequeuedEvent:
@@ -78,8 +86,9 @@ def requeued(task: QueueTask, cause: RequeueCause, now: datetime, new_queue: str
     payload = TaskRequeued(**_common(task), cause=cause, new_queue=new_queue)
     return ev.TaskRequeuedEvent(
         **_envelope(f"{task.task_id}:{cause.value}:{suffix}", QUEUES_SOURCE, now),
-        type="task.requeued.v1", payload=payload,
-    )  # fmt: skip
+        type="task.requeued.v1",
+        payload=payload,
+    )
 
 
 def _outcome(value: str | None) -> TaskOutcome | SystemOutcome:
@@ -98,12 +107,19 @@ def cancelled(task: QueueTask, cause: CancelCause, now: datetime) -> ev.TaskCanc
 
 def completed(task: QueueTask, agent_tier: int, currency: str, now: datetime) -> ev.TaskCompletedEvent:
     payload = TaskCompleted(
-        **_common(task), agent_id=task.holder_agent_id, agent_tier=Tier(agent_tier), kind=TaskKind(task.kind),
-        outcome=_outcome(task.outcome), practice=Practice(task.practice), arm=HoldoutArm(task.arm),
-        discount_minor=task.discount_minor or 0, currency=currency,
+        **_common(task),
+        agent_id=task.holder_agent_id,
+        agent_tier=Tier(agent_tier),
+        kind=TaskKind(task.kind),
+        outcome=_outcome(task.outcome),
+        practice=Practice(task.practice),
+        arm=HoldoutArm(task.arm),
+        discount_minor=task.discount_minor or 0,
+        currency=currency,
         waited_ms=millis_between(task.routed_at, task.first_accepted_at or task.accepted_at or now),
-        handle_ms=millis_between(task.accepted_at, now), opened_at=task.routed_at,
-    )  # fmt: skip
+        handle_ms=millis_between(task.accepted_at, now),
+        opened_at=task.routed_at,
+    )
     return ev.TaskCompletedEvent(
         **_envelope(f"{task.task_id}:completed", QUEUES_SOURCE, now), type="task.completed.v1", payload=payload
     )

@@ -46,9 +46,14 @@ class KnownAccount:
 
 
 async def account_facts(
-    conn: asyncpg.Connection, account_id: str, at: datetime, *, call_id: str | None = None,
-    invoice_id: str | None = None, dispute_id: str | None = None,
-) -> KnownAccount:  # fmt: skip
+    conn: asyncpg.Connection,
+    account_id: str,
+    at: datetime,
+    *,
+    call_id: str | None = None,
+    invoice_id: str | None = None,
+    dispute_id: str | None = None,
+) -> KnownAccount:
     row = await conn.fetchrow(_FACTS_SQL, account_id, at, call_id, invoice_id, dispute_id)
     opened_at = row["opened_at"]
     tenure_days = max(0, (at - opened_at).days) if opened_at is not None else 0

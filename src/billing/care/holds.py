@@ -45,14 +45,19 @@ async def reassign(
     async def apply(conn: asyncpg.Connection, task: QueueTask) -> QueueTask:
         check_move(lambda: task_states.reassign(task.as_core(), agent_id, now, lease_s))
         if not set(task.eligible_queues) & set(agent_queues):
-            raise TaskConflict(f"agent {agent_id} does not serve the queues of task {task_id}"
-                               f" ({', '.join(task.eligible_queues)})")  # fmt: skip
+            raise TaskConflict(
+                f"agent {agent_id} does not serve the queues of task {task_id} ({', '.join(task.eligible_queues)})"
+            )
         if task.state != TaskState.QUEUED:
             await _back_to_queue(conn, task, RequeueCause.REASSIGNED, now)
         return await update_row(
-            conn, task_id, "state = 'reserved', holder_agent_id = $2, lease_expires_at = $3, claimed_at = $4,"
-            " attempts = attempts + 1", agent_id, now + timedelta(seconds=lease_s), now,
-        )  # fmt: skip
+            conn,
+            task_id,
+            "state = 'reserved', holder_agent_id = $2, lease_expires_at = $3, claimed_at = $4, attempts = attempts + 1",
+            agent_id,
+            now + timedelta(seconds=lease_s),
+            now,
+        )
 
     return await transition(pool, task_id, apply)
 
@@ -61,8 +66,9 @@ async def release_held_by(conn: asyncpg.Connection, agent_id: str, now: datetime
     """Every task `agent_id` holds goes back to its queue, in the caller's transaction (the agent's revocation)."""
     rows = await conn.fetch(
         "SELECT * FROM tasks WHERE holder_agent_id = $1 AND state = ANY($2::text[]) ORDER BY task_id FOR UPDATE",
-        agent_id, list(HELD_STATES),
-    )  # fmt: skip
+        agent_id,
+        list(HELD_STATES),
+    )
     released = []
     for row in rows:
         task = QueueTask.from_row(row)
@@ -81,12 +87,16 @@ async def time_out_holds(pool: asyncpg.Pool, now: datetime, limits: HoldLimits, 
     """End the holds whose handling or wrap-up limit ran out by `now`, oldest first, `batch` of each at a time."""
     requeued, completed = [], []
     async with pool.acquire() as conn, conn.transaction():
-        for state, since, limit_s in (("accepted", "accepted_at", limits.handle_s),
-                                      ("wrapping", "wrapping_at", limits.wrap_up_s)):  # fmt: skip
+        for state, since, limit_s in (
+            ("accepted", "accepted_at", limits.handle_s),
+            ("wrapping", "wrapping_at", limits.wrap_up_s),
+        ):
             rows = await conn.fetch(
                 f"SELECT * FROM tasks WHERE state = '{state}' AND {since} <= $1 ORDER BY {since} LIMIT $2"
-                " FOR UPDATE SKIP LOCKED", now - timedelta(seconds=limit_s), batch,
-            )  # fmt: skip
+                " FOR UPDATE SKIP LOCKED",
+                now - timedelta(seconds=limit_s),
+                batch,
+            )
             for task in map(QueueTask.from_row, rows):
                 after = task_states.time_out_if_due(task.as_core(), now, limits)
                 if after.state is TaskState.QUEUED:

@@ -52,8 +52,9 @@ async def insert_task(conn: asyncpg.Connection, new: NewTask) -> QueueTask | Non
     row = await conn.fetchrow(
         f"INSERT INTO tasks ({', '.join(_INSERT_COLUMNS)}, eligible_queues) VALUES ({placeholders})"
         " ON CONFLICT DO NOTHING RETURNING *",
-        *(values[column] for column in _INSERT_COLUMNS), [new.queue],
-    )  # fmt: skip
+        *(values[column] for column in _INSERT_COLUMNS),
+        [new.queue],
+    )
     if row is None:
         return None
     task = QueueTask.from_row(row)
@@ -68,21 +69,37 @@ async def cancel_for_call(conn: asyncpg.Connection, call_id: str, now: datetime)
     Nor is one answered before and back in the queue (its agent timed out or was released): the conversation
     took place, so its outcome is still to be recorded, and the caller did not abandon a wait.
     """
-    rows = await _cancel(conn, "call_id = $1 AND state IN ('queued', 'reserved') AND first_accepted_at IS NULL",
-                         call_id, now, cause=CancelCause.CALLER_ABANDONED)  # fmt: skip
+    rows = await _cancel(
+        conn,
+        "call_id = $1 AND state IN ('queued', 'reserved') AND first_accepted_at IS NULL",
+        call_id,
+        now,
+        cause=CancelCause.CALLER_ABANDONED,
+    )
     return rows[0] if rows else None
 
 
 async def cancel_open_for_account(conn: asyncpg.Connection, account_id: str, now: datetime) -> list[QueueTask]:
     """The account closed: every task still open for it is cancelled (whoever holds it loses it)."""
-    return await _cancel(conn, "account_id = $1 AND state = ANY($3::text[])", account_id, now,
-                         cause=CancelCause.ACCOUNT_CLOSED, states=list(OPEN_STATES))  # fmt: skip
+    return await _cancel(
+        conn,
+        "account_id = $1 AND state = ANY($3::text[])",
+        account_id,
+        now,
+        cause=CancelCause.ACCOUNT_CLOSED,
+        states=list(OPEN_STATES),
+    )
 
 
 async def _cancel(
-    conn: asyncpg.Connection, where: str, ref: str, now: datetime, *, cause: CancelCause,
+    conn: asyncpg.Connection,
+    where: str,
+    ref: str,
+    now: datetime,
+    *,
+    cause: CancelCause,
     states: list[str] | None = None,
-) -> list[QueueTask]:  # fmt: skip
+) -> list[QueueTask]:
     # `where` is code, never input. $2 is the time, $3 (optional) the states.
     args: list[object] = [ref, now] + ([states] if states is not None else [])
     rows = await conn.fetch(

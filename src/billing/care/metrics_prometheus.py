@@ -30,8 +30,11 @@ class QueueMetricsCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         figures, threshold = self._figures, self._threshold_s
         yield _gauge("waiting", "Tasks waiting in the queue now.", [(f.queue, f.live.waiting) for f in figures])
-        yield _gauge("oldest_wait_seconds", "Wait of the oldest waiting task now.",
-                     [(f.queue, f.live.oldest_wait_s) for f in figures])  # fmt: skip
+        yield _gauge(
+            "oldest_wait_seconds",
+            "Wait of the oldest waiting task now.",
+            [(f.queue, f.live.oldest_wait_s) for f in figures],
+        )
         level = GaugeMetricFamily(
             f"{PREFIX}_service_level",
             "Share answered within threshold_s: SL = answered within / answered; "
@@ -39,17 +42,28 @@ class QueueMetricsCollector(Collector):
             labels=["queue", "variant", "threshold_s"],
         )
         for f in figures:
-            for variant, value in (("SL", f.total.service_level(threshold)),
-                                   ("SL2", f.total.service_level_with_abandons(threshold))):  # fmt: skip
+            for variant, value in (
+                ("SL", f.total.service_level(threshold)),
+                ("SL2", f.total.service_level_with_abandons(threshold)),
+            ):
                 if value is not None:
                     level.add_metric([f.queue, variant, str(threshold)], float(value))
         yield level
-        yield _gauge("average_speed_of_answer_seconds", "Mean wait of answered tasks (ASA).",
-                     [(f.queue, f.total.average_speed_of_answer()) for f in figures])  # fmt: skip
-        yield _gauge("abandonment_rate", "Tasks abandoned by the caller / tasks entered.",
-                     [(f.queue, f.total.abandonment_rate()) for f in figures])  # fmt: skip
-        yield _gauge("average_handle_time_seconds", "Mean accepted-to-completed time of completed tasks (AHT).",
-                     [(f.queue, f.total.average_handle_time()) for f in figures])  # fmt: skip
+        yield _gauge(
+            "average_speed_of_answer_seconds",
+            "Mean wait of answered tasks (ASA).",
+            [(f.queue, f.total.average_speed_of_answer()) for f in figures],
+        )
+        yield _gauge(
+            "abandonment_rate",
+            "Tasks abandoned by the caller / tasks entered.",
+            [(f.queue, f.total.abandonment_rate()) for f in figures],
+        )
+        yield _gauge(
+            "average_handle_time_seconds",
+            "Mean accepted-to-completed time of completed tasks (AHT).",
+            [(f.queue, f.total.average_handle_time()) for f in figures],
+        )
         yield _task_counts(figures)
         yield _answer_wait_histogram(figures)
 
@@ -66,8 +80,12 @@ def _task_counts(figures: list[QueueFigures]) -> CounterMetricFamily:
     family = CounterMetricFamily(f"{PREFIX}_tasks", "Task events counted, by what happened.", labels=["queue", "event"])
     for f in figures:
         t = f.total
-        for event, count in (("entered", t.entered), ("answered", t.answered),
-                             ("abandoned", t.abandoned), ("completed", t.completed)):  # fmt: skip
+        for event, count in (
+            ("entered", t.entered),
+            ("answered", t.answered),
+            ("abandoned", t.abandoned),
+            ("completed", t.completed),
+        ):
             family.add_metric([f.queue, event], count)
     return family
 

@@ -23,9 +23,16 @@ from billing.entrypoints.worker.raw import raw_agent
 from billing.platform.context import WorkerContext
 from billing.platform.decoding import ErrorKind, RawMessage, Rejection, decode
 from billing.care.rules.queue_metrics import (
-    Cell, cell_from_state, cell_key, cell_to_state, contribution_of, decide, is_retained, stats_to_state,
+    Cell,
+    cell_from_state,
+    cell_key,
+    cell_to_state,
+    contribution_of,
+    decide,
+    is_retained,
+    stats_to_state,
     window_start,
-)  # fmt: skip
+)
 from billing.care.metrics_store import ALL_TIME, EPOCH, CellRow, prune, save_cells
 from billing.care.metrics_view import utc_now
 from billing.platform.retry import is_transient, retry_transient
@@ -44,8 +51,9 @@ class QueueMetricsRecorder:
         self.retention_s = ctx.settings.queue_metrics_retention_s
 
     async def process(self, message: RawMessage) -> None:
-        log = self.ctx.log.bind(topic=message.topic, partition=message.partition, offset=message.offset,
-                                consumer="queue-metrics")  # fmt: skip
+        log = self.ctx.log.bind(
+            topic=message.topic, partition=message.partition, offset=message.offset, consumer="queue-metrics"
+        )
 
         def on_retry(error: BaseException, attempt: int) -> None:
             self.ctx.metrics.retries.labels(TASK_EVENTS.name).inc()
@@ -94,8 +102,7 @@ class QueueMetricsRecorder:
             total = update.total
         rows = [CellRow(queue, ALL_TIME, EPOCH, partition, stats_to_state(total.stats), total.next_offset)]
         if window is not None and window.next_offset > 0:
-            rows.append(CellRow(queue, self.size_s, start, partition, stats_to_state(window.stats),
-                                window.next_offset))  # fmt: skip
+            rows.append(CellRow(queue, self.size_s, start, partition, stats_to_state(window.stats), window.next_offset))
         return rows
 
     async def _dead_letter(self, message: RawMessage, rejection: Rejection, log) -> None:
@@ -113,9 +120,11 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     partitions = TASK_EVENTS.partitions(settings)
     size_s, retention_s = settings.queue_metrics_window_s, settings.queue_metrics_retention_s
     windows = app.Table(
-        f"queue-stats-window-{size_s}s", default=dict, partitions=partitions,
+        f"queue-stats-window-{size_s}s",
+        default=dict,
+        partitions=partitions,
         help="Per queue@partition QueueStats cells in tumbling event-time windows.",
-    ).tumbling(size_s, expires=retention_s)  # fmt: skip
+    ).tumbling(size_s, expires=retention_s)
     totals = app.Table(
         "queue-stats-total", default=dict, partitions=partitions, help="Per queue@partition all-time QueueStats cells."
     )

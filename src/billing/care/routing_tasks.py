@@ -29,27 +29,51 @@ async def route_call(conn: asyncpg.Connection, event: Event, config: CareConfig)
     p = event.payload
     known = await account_facts(conn, p.account_id, event.occurred_at, call_id=p.call_id, invoice_id=p.invoice_id)
     plan = plan_route(config, known.facts, str(p.reason))
-    await insert_task(conn, NewTask(
-        task_id=make_task_id("call", p.call_id), kind="call", source_event_id=event.event_id,
-        account_id=p.account_id, reason=str(p.reason), rule=plan.rule, queue=plan.queue, tier=plan.tier,
-        static_priority=plan.priority, priority=plan.priority, routed_at=event.occurred_at, call_id=p.call_id,
-        invoice_id=p.invoice_id, currency=known.currency,
-    ))  # fmt: skip
+    await insert_task(
+        conn,
+        NewTask(
+            task_id=make_task_id("call", p.call_id),
+            kind="call",
+            source_event_id=event.event_id,
+            account_id=p.account_id,
+            reason=str(p.reason),
+            rule=plan.rule,
+            queue=plan.queue,
+            tier=plan.tier,
+            static_priority=plan.priority,
+            priority=plan.priority,
+            routed_at=event.occurred_at,
+            call_id=p.call_id,
+            invoice_id=p.invoice_id,
+            currency=known.currency,
+        ),
+    )
 
 
 async def route_dispute(conn: asyncpg.Connection, event: Event, config: CareConfig) -> None:
     p = event.payload
-    known = await account_facts(
-        conn, p.account_id, event.occurred_at, invoice_id=p.invoice_id, dispute_id=p.dispute_id
-    )
+    known = await account_facts(conn, p.account_id, event.occurred_at, invoice_id=p.invoice_id, dispute_id=p.dispute_id)
     plan = plan_route(config, known.facts, "dispute")
-    await insert_task(conn, NewTask(
-        task_id=make_task_id("dispute", p.dispute_id), kind="dispute", source_event_id=event.event_id,
-        account_id=p.account_id, reason=str(p.reason), rule=plan.rule, queue=plan.queue, tier=plan.tier,
-        static_priority=plan.priority, priority=plan.priority, routed_at=event.occurred_at,
-        dispute_id=p.dispute_id, invoice_id=p.invoice_id, disputed_amount_minor=p.amount.amount_minor,
-        currency=p.amount.currency,
-    ))  # fmt: skip
+    await insert_task(
+        conn,
+        NewTask(
+            task_id=make_task_id("dispute", p.dispute_id),
+            kind="dispute",
+            source_event_id=event.event_id,
+            account_id=p.account_id,
+            reason=str(p.reason),
+            rule=plan.rule,
+            queue=plan.queue,
+            tier=plan.tier,
+            static_priority=plan.priority,
+            priority=plan.priority,
+            routed_at=event.occurred_at,
+            dispute_id=p.dispute_id,
+            invoice_id=p.invoice_id,
+            disputed_amount_minor=p.amount.amount_minor,
+            currency=p.amount.currency,
+        ),
+    )
 
 
 async def route_held_invoice(conn: asyncpg.Connection, event: Event, config: CareConfig) -> None:
@@ -57,12 +81,24 @@ async def route_held_invoice(conn: asyncpg.Connection, event: Event, config: Car
     known = await account_facts(conn, p.account_id, event.occurred_at, invoice_id=p.invoice_id)
     points = priority(HELD_INVOICE_ROUTE, known.facts, 0, config.weights)
     queue = HELD_INVOICE_ROUTE.queue
-    await insert_task(conn, NewTask(
-        task_id=make_task_id("held_invoice", p.invoice_id), kind="held_invoice", source_event_id=event.event_id,
-        account_id=p.account_id, reason=p.reason[:200], rule=HELD_INVOICE_ROUTE.rule_name, queue=queue,
-        tier=config.tier_of([queue]), static_priority=points, priority=points, routed_at=event.occurred_at,
-        invoice_id=p.invoice_id, currency=p.currency,
-    ))  # fmt: skip
+    await insert_task(
+        conn,
+        NewTask(
+            task_id=make_task_id("held_invoice", p.invoice_id),
+            kind="held_invoice",
+            source_event_id=event.event_id,
+            account_id=p.account_id,
+            reason=p.reason[:200],
+            rule=HELD_INVOICE_ROUTE.rule_name,
+            queue=queue,
+            tier=config.tier_of([queue]),
+            static_priority=points,
+            priority=points,
+            routed_at=event.occurred_at,
+            invoice_id=p.invoice_id,
+            currency=p.currency,
+        ),
+    )
 
 
 async def cancel_abandoned_call(conn: asyncpg.Connection, event: Event, metrics: Metrics) -> None:

@@ -32,9 +32,7 @@ _NOT_IN_EXPERIMENT = frozenset({TaskKind.HELD_INVOICE, TaskKind.DISCOUNT_APPROVA
 Pool = asyncpg.Pool | asyncpg.Connection
 
 
-async def claim_next(
-    pool: Pool, agent_id: str, queues: Sequence[str], lease_s: int, now: datetime
-) -> QueueTask | None:
+async def claim_next(pool: Pool, agent_id: str, queues: Sequence[str], lease_s: int, now: datetime) -> QueueTask | None:
     """Reserve the best waiting task for `agent_id` until now + lease_s; None when no queue has work."""
     if lease_s <= 0:
         raise ValueError(f"lease_s must be positive, got {lease_s}")
@@ -47,16 +45,24 @@ async def claim_next(
         " ORDER BY priority DESC, routed_at, task_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
         " UPDATE tasks t SET state = 'reserved', holder_agent_id = $1, lease_expires_at = $3, claimed_at = $4,"
         " attempts = t.attempts + 1 FROM next WHERE t.task_id = next.task_id RETURNING t.*",
-        agent_id, list(queues), now + timedelta(seconds=lease_s), now,
-    )  # fmt: skip
+        agent_id,
+        list(queues),
+        now + timedelta(seconds=lease_s),
+        now,
+    )
     return QueueTask.from_row(row) if row else None
 
 
 async def accept(pool: Pool, task_id: str, agent_id: str, now: datetime) -> QueueTask:
     async def apply(conn: asyncpg.Connection, task: QueueTask) -> QueueTask:
         check_move(lambda: task_states.accept(task.as_core(), agent_id, now))
-        new = await update_row(conn, task_id, "state = 'accepted', lease_expires_at = NULL, accepted_at = $2,"
-                            " first_accepted_at = coalesce(first_accepted_at, $2)", now)  # fmt: skip
+        new = await update_row(
+            conn,
+            task_id,
+            "state = 'accepted', lease_expires_at = NULL, accepted_at = $2,"
+            " first_accepted_at = coalesce(first_accepted_at, $2)",
+            now,
+        )
         await events.emit(conn, events.accepted(new, now, answered_before=task.first_accepted_at is not None))
         return new
 
@@ -69,9 +75,10 @@ async def reject(pool: Pool, task_id: str, agent_id: str, now: datetime) -> Queu
     async def apply(conn: asyncpg.Connection, task: QueueTask) -> QueueTask:
         check_move(lambda: task_states.reject(task.as_core(), agent_id, now))
         new = await update_row(
-            conn, task_id, "state = 'queued', holder_agent_id = NULL, lease_expires_at = NULL,"
-            " offers_rejected = offers_rejected + 1",
-        )  # fmt: skip
+            conn,
+            task_id,
+            "state = 'queued', holder_agent_id = NULL, lease_expires_at = NULL, offers_rejected = offers_rejected + 1",
+        )
         # The event id carries the attempt of the offer being released (the task row's attempts).
         await events.emit(conn, events.requeued(new, RequeueCause.REJECTED, now))
         return new
@@ -88,9 +95,17 @@ async def wrap_up(pool: Pool, task_id: str, agent_id: str, now: datetime) -> Que
 
 
 async def complete(
-    pool: Pool, task_id: str, agent_id: str, outcome: str, practice: str, discount_minor: int, now: datetime,
-    *, agent_tier: int | None = None, holdout_share_bp: int = 1000,
-) -> QueueTask:  # fmt: skip
+    pool: Pool,
+    task_id: str,
+    agent_id: str,
+    outcome: str,
+    practice: str,
+    discount_minor: int,
+    now: datetime,
+    *,
+    agent_tier: int | None = None,
+    holdout_share_bp: int = 1000,
+) -> QueueTask:
     """Close the task with the agent's outcome and what was done; emits task.completed.v1.
 
     `agent_tier` defaults to the task's tier; `holdout_share_bp` is the retention holdout share in basis points.
@@ -126,11 +141,18 @@ async def write_completion(conn: asyncpg.Connection, task: QueueTask, closing: C
     """Write a checked completion and its task.completed.v1 (the caller holds the row lock)."""
     currency = await _currency_of(conn, task)
     new = await update_row(
-        conn, task.task_id, "state = 'completed', lease_expires_at = NULL, completed_at = $2, outcome = $3,"
+        conn,
+        task.task_id,
+        "state = 'completed', lease_expires_at = NULL, completed_at = $2, outcome = $3,"
         " practice = $4, discount_minor = $5, arm = $6, agent_tier = $7, currency = $8",
-        now, closing.outcome.value, closing.practice.value, closing.discount_minor, closing.arm.value,
-        closing.agent_tier, currency,
-    )  # fmt: skip
+        now,
+        closing.outcome.value,
+        closing.practice.value,
+        closing.discount_minor,
+        closing.arm.value,
+        closing.agent_tier,
+        currency,
+    )
     await events.emit(conn, events.completed(new, closing.agent_tier, currency, now))
     return new
 
@@ -147,8 +169,10 @@ async def tasks_held_by(pool: Pool, agent_id: str, account_id: str | None = None
     rows = await pool.fetch(
         "SELECT * FROM tasks WHERE holder_agent_id = $1 AND state = ANY($2::text[])"
         " AND ($3::text IS NULL OR account_id = $3) ORDER BY claimed_at, task_id",
-        agent_id, list(HELD_STATES), account_id,
-    )  # fmt: skip
+        agent_id,
+        list(HELD_STATES),
+        account_id,
+    )
     return [QueueTask.from_row(row) for row in rows]
 
 
@@ -158,9 +182,11 @@ async def holds_account(pool: Pool, agent_id: str, account_id: str) -> bool:
         await pool.fetchval(
             "SELECT EXISTS (SELECT 1 FROM tasks WHERE holder_agent_id = $1 AND account_id = $2"
             " AND state = ANY($3::text[]))",
-            agent_id, account_id, list(HELD_STATES),
+            agent_id,
+            account_id,
+            list(HELD_STATES),
         )
-    )  # fmt: skip
+    )
 
 
 async def queue_overview(pool: Pool, now: datetime, queues: Iterable[str] = ()) -> list[QueueOverview]:
@@ -177,11 +203,14 @@ async def queue_overview(pool: Pool, now: datetime, queues: Iterable[str] = ()) 
     )
     by_queue = {
         r["queue"]: QueueOverview(
-            queue=r["queue"], waiting=r["waiting"], reserved=r["reserved"], accepted=r["accepted"],
+            queue=r["queue"],
+            waiting=r["waiting"],
+            reserved=r["reserved"],
+            accepted=r["accepted"],
             oldest_wait_s=max(0.0, (now - r["oldest"]).total_seconds()) if r["oldest"] else None,
         )
         for r in rows
-    }  # fmt: skip
+    }
     for queue in queues:
         by_queue.setdefault(queue, QueueOverview(queue, 0, None, 0, 0))
     return [by_queue[name] for name in sorted(by_queue)]

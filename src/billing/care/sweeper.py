@@ -46,8 +46,9 @@ async def expire_leases(pool: asyncpg.Pool, now: datetime, batch: int = _BATCH) 
             " ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
             " UPDATE tasks t SET state = 'queued', holder_agent_id = NULL, lease_expires_at = NULL,"
             " offers_expired = t.offers_expired + 1 FROM due WHERE t.task_id = due.task_id RETURNING t.*",
-            now, batch,
-        )  # fmt: skip
+            now,
+            batch,
+        )
         released = [QueueTask.from_row(row) for row in rows]
         for task in released:
             await events.emit(conn, events.requeued(task, RequeueCause.LEASE_EXPIRED, now))
@@ -71,8 +72,11 @@ async def refresh_waiting_tasks(
             "SELECT * FROM tasks WHERE state = 'queued' AND ($1::text[] IS NULL OR queue = ANY($1::text[]))"
             " AND ($2::timestamptz IS NULL OR (routed_at, task_id) > ($2::timestamptz, $3::text))"
             " ORDER BY routed_at, task_id LIMIT $4",
-            queues, after[0], after[1], batch,
-        )  # fmt: skip
+            queues,
+            after[0],
+            after[1],
+            batch,
+        )
         page_changed, page_widened = await _refresh_page(pool, care, now, [QueueTask.from_row(r) for r in rows])
         changed, widened = changed + page_changed, widened + page_widened
         if len(rows) < batch:
@@ -80,14 +84,13 @@ async def refresh_waiting_tasks(
         after = (rows[-1]["routed_at"], rows[-1]["task_id"])
 
 
-async def _refresh_page(
-    pool: asyncpg.Pool, care: CareConfig, now: datetime, tasks: list[QueueTask]
-) -> tuple[int, int]:
+async def _refresh_page(pool: asyncpg.Pool, care: CareConfig, now: datetime, tasks: list[QueueTask]) -> tuple[int, int]:
     changes = []
     for task in tasks:
         current = WaitingState(task.priority, task.eligible_queues, task.tier)
-        change = refresh_waiting(care, task.queue, task.static_priority, current,
-                                 (now - task.routed_at).total_seconds())  # fmt: skip
+        change = refresh_waiting(
+            care, task.queue, task.static_priority, current, (now - task.routed_at).total_seconds()
+        )
         if change is not None:
             changes.append((task, change))
     changed = widened = 0
@@ -98,9 +101,13 @@ async def _refresh_page(
             updated = await conn.fetchval(
                 "UPDATE tasks SET priority = $2, eligible_queues = $3, tier = $4 WHERE task_id = $1"
                 " AND state = 'queued' AND eligible_queues = $5 AND priority = $6 RETURNING true",
-                task.task_id, change.new.priority, list(change.new.eligible_queues), change.new.tier,
-                list(task.eligible_queues), task.priority,
-            )  # fmt: skip
+                task.task_id,
+                change.new.priority,
+                list(change.new.eligible_queues),
+                change.new.tier,
+                list(task.eligible_queues),
+                task.priority,
+            )
             if not updated:
                 continue
             for pool_name in change.added_pools:
@@ -141,9 +148,14 @@ class QueueSweeper:
             self.ctx.metrics.tasks_requeued.labels("widened").inc(result.widened)
             self.ctx.metrics.tasks_requeued.labels("handle_timed_out").inc(result.handle_timed_out)
             self.ctx.outbox_signal.set()
-            self.ctx.log.info("queue sweep", expired=result.expired, widened=result.widened,
-                              refreshed=result.refreshed, handle_timed_out=result.handle_timed_out,
-                              wrap_up_timed_out=result.wrap_up_timed_out)  # fmt: skip
+            self.ctx.log.info(
+                "queue sweep",
+                expired=result.expired,
+                widened=result.widened,
+                refreshed=result.refreshed,
+                handle_timed_out=result.handle_timed_out,
+                wrap_up_timed_out=result.wrap_up_timed_out,
+            )
 
     def _on_retry(self, error: BaseException, attempt: int) -> None:
         self.ctx.log.warning("queue sweep retrying", error=repr(error), attempt=attempt)

@@ -19,9 +19,7 @@ from billing.contracts.money import CurrencyCode
 
 # Deliberately loose: real validation happens by sending mail. This only
 # catches obvious garbage without pulling in the email-validator dependency.
-Email = Annotated[
-    str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]
 # Capped at 28 so every month has the anchor day; no end-of-month drift.
 AnchorDay = Annotated[int, Field(strict=True, ge=1, le=28)]

@@ -68,9 +68,7 @@ def _date_only(value: object) -> object:
     return _reject_numbers(value)
 
 
-UtcDatetime = Annotated[
-    AwareDatetime, BeforeValidator(_reject_numbers), AfterValidator(_to_utc)
-]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_reject_numbers), AfterValidator(_to_utc)]
 IsoDate = Annotated[date, BeforeValidator(_date_only)]
 
 

@@ -16,9 +16,7 @@ def export_json_schemas(directory: Path) -> list[Path]:
     """One schema per event type, `event.json` for the union and
     `dead-letter.json`; returns the written paths, sorted."""
     directory.mkdir(parents=True, exist_ok=True)
-    schemas: dict[str, dict[str, object]] = {
-        name: cls.model_json_schema() for name, cls in EVENT_TYPES.items()
-    }
+    schemas: dict[str, dict[str, object]] = {name: cls.model_json_schema() for name, cls in EVENT_TYPES.items()}
     schemas["event"] = EVENT_ADAPTER.json_schema()
     schemas["dead-letter"] = DeadLetter.model_json_schema()
     return sorted(_write(directory / f"{name}.json", s) for name, s in schemas.items())

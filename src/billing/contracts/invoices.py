@@ -37,9 +37,7 @@ class InvoiceLineKind(StrEnum):
 
 
 REDUCING_KINDS = frozenset({InvoiceLineKind.DISCOUNT, InvoiceLineKind.CREDIT})
-CHARGE_KINDS = frozenset(
-    {InvoiceLineKind.RECURRING, InvoiceLineKind.USAGE, InvoiceLineKind.ADJUSTMENT}
-)
+CHARGE_KINDS = frozenset({InvoiceLineKind.RECURRING, InvoiceLineKind.USAGE, InvoiceLineKind.ADJUSTMENT})
 
 
 class InvoiceLine(FrozenModel):
@@ -56,10 +54,7 @@ class InvoiceLine(FrozenModel):
         # totals be plain sums with no per-kind sign flipping downstream.
         reducing = self.kind in REDUCING_KINDS
         if self.amount_minor < 0 and not reducing:
-            raise ValueError(
-                f"amount_minor may be negative only for discount/credit lines,"
-                f" not '{self.kind}'"
-            )
+            raise ValueError(f"amount_minor may be negative only for discount/credit lines, not '{self.kind}'")
         if self.amount_minor > 0 and reducing:
             raise ValueError(f"amount_minor of a '{self.kind}' line must not be positive")
         return self
@@ -110,13 +105,11 @@ def _sum_problems(invoice: InvoiceIssued) -> list[str]:
     tax_kinds = frozenset({InvoiceLineKind.TAX})
     derived_total = invoice.subtotal_minor + invoice.discount_minor + invoice.tax_minor
     expected = (
-        ("subtotal_minor", invoice.subtotal_minor, _sum_of(invoice, CHARGE_KINDS),
-         "charge lines"),
-        ("discount_minor", invoice.discount_minor, _sum_of(invoice, REDUCING_KINDS),
-         "discount/credit lines"),
+        ("subtotal_minor", invoice.subtotal_minor, _sum_of(invoice, CHARGE_KINDS), "charge lines"),
+        ("discount_minor", invoice.discount_minor, _sum_of(invoice, REDUCING_KINDS), "discount/credit lines"),
         ("tax_minor", invoice.tax_minor, _sum_of(invoice, tax_kinds), "tax lines"),
         ("total_minor", invoice.total_minor, derived_total, "subtotal + discount + tax"),
-    )  # fmt: skip
+    )
     return [
         f"{name} is {stated} but {what} sum to {derived}"
         for name, stated, derived, what in expected

@@ -33,9 +33,7 @@ CurrencyCode = Annotated[
 ]
 
 # Strict: JSON 1.5, "150" and true are all refused instead of coerced.
-MinorUnits = Annotated[
-    int, Field(strict=True, ge=-JSON_SAFE_MAX, le=JSON_SAFE_MAX)
-]
+MinorUnits = Annotated[int, Field(strict=True, ge=-JSON_SAFE_MAX, le=JSON_SAFE_MAX)]
 NonNegativeMinor = Annotated[int, Field(strict=True, ge=0, le=JSON_SAFE_MAX)]
 NonPositiveMinor = Annotated[int, Field(strict=True, ge=-JSON_SAFE_MAX, le=0)]
 

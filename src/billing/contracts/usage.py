@@ -50,8 +50,5 @@ class UsageRecorded(FrozenModel):
         # bytes would be priced wildly wrong rather than fail loudly.
         expected = UNIT_FOR_SERVICE[self.service]
         if self.unit is not expected:
-            raise ValueError(
-                f"unit '{self.unit}' does not match service '{self.service}'"
-                f" (expected unit '{expected}')"
-            )
+            raise ValueError(f"unit '{self.unit}' does not match service '{self.service}' (expected unit '{expected}')")
         return self

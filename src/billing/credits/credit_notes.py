@@ -93,9 +93,18 @@ async def issue_credit_note(conn: asyncpg.Connection, note: NoteRequest, now: da
     await conn.execute(
         "INSERT INTO credit_notes (credit_note_id, credit_note_number, grant_id, dispute_id, account_id, invoice_id,"
         " amount_minor, currency, reason, issued_by, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        credit_note_id, number, note.grant_id, note.dispute_id, note.account_id, note.invoice_id,
-        note.amount_minor, note.currency, note.reason, note.issued_by, now,
-    )  # fmt: skip
+        credit_note_id,
+        number,
+        note.grant_id,
+        note.dispute_id,
+        note.account_id,
+        note.invoice_id,
+        note.amount_minor,
+        note.currency,
+        note.reason,
+        note.issued_by,
+        now,
+    )
     await enqueue(conn, INVOICES_ISSUED.name, note.account_id.encode(), _event_bytes(note, credit_note_id, number, now))
     return CreditNote(credit_note_id, number, note.grant_id, note.invoice_id, note.amount_minor, note.currency)
 
@@ -115,13 +124,23 @@ async def _next_seq(conn: asyncpg.Connection, year: int) -> int:
 
 def _event_bytes(note: NoteRequest, credit_note_id: str, number: str, now: datetime) -> bytes:
     event = ev.CreditNoteIssuedEvent(
-        event_id=f"credit-note:{note.grant_id}"[:128], type="credit_note.issued.v1", source="care/credit-notes",
-        occurred_at=now, schema_version=1,
+        event_id=f"credit-note:{note.grant_id}"[:128],
+        type="credit_note.issued.v1",
+        source="care/credit-notes",
+        occurred_at=now,
+        schema_version=1,
         payload=CreditNoteIssued(
-            account_id=note.account_id, credit_note_id=credit_note_id, credit_note_number=number,
-            invoice_id=note.invoice_id, grant_id=note.grant_id, source=note.source, dispute_id=note.dispute_id,
-            amount=Money(amount_minor=note.amount_minor, currency=note.currency), reason=note.reason,
-            issued_by=note.issued_by, issued_at=now,
+            account_id=note.account_id,
+            credit_note_id=credit_note_id,
+            credit_note_number=number,
+            invoice_id=note.invoice_id,
+            grant_id=note.grant_id,
+            source=note.source,
+            dispute_id=note.dispute_id,
+            amount=Money(amount_minor=note.amount_minor, currency=note.currency),
+            reason=note.reason,
+            issued_by=note.issued_by,
+            issued_at=now,
         ),
-    )  # fmt: skip
+    )
     return ev.dump_event(event)

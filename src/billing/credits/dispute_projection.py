@@ -35,8 +35,12 @@ async def on_dispute_step(conn: asyncpg.Connection, event: Event) -> None:
     await conn.execute(
         "INSERT INTO dispute_transitions (dispute_id, stage, agent_id, event_id, at) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT DO NOTHING",
-        p.dispute_id, target.value, getattr(p, "agent_id", None), event.event_id, event.occurred_at,
-    )  # fmt: skip
+        p.dispute_id,
+        target.value,
+        getattr(p, "agent_id", None),
+        event.event_id,
+        event.occurred_at,
+    )
 
 
 _ORDER = list(DisputeState)
@@ -62,8 +66,16 @@ async def credit_note_for_grant(conn: asyncpg.Connection, event: Event) -> None:
     refusal = check_credit(invoice, p.amount.amount_minor, p.amount.currency)
     if refusal is not None:
         raise Rejected(f"credit note grant {p.grant_id}: {refusal.reason}")
-    note = NoteRequest(p.grant_id, p.account_id, p.invoice_id, p.amount.amount_minor, p.amount.currency,
-                       f"goodwill credit: {p.reason_code}", p.granted_by, CreditSource.GOODWILL)  # fmt: skip
+    note = NoteRequest(
+        p.grant_id,
+        p.account_id,
+        p.invoice_id,
+        p.amount.amount_minor,
+        p.amount.currency,
+        f"goodwill credit: {p.reason_code}",
+        p.granted_by,
+        CreditSource.GOODWILL,
+    )
     await issue_credit_note(conn, note, event.occurred_at)
 
 
@@ -74,6 +86,15 @@ async def on_credit_note_issued(conn: asyncpg.Connection, event: Event) -> None:
         "INSERT INTO credit_notes (credit_note_id, credit_note_number, grant_id, dispute_id, account_id, invoice_id,"
         " amount_minor, currency, reason, issued_by, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         " ON CONFLICT DO NOTHING",
-        p.credit_note_id, p.credit_note_number, p.grant_id, p.dispute_id, p.account_id, p.invoice_id,
-        p.amount.amount_minor, p.amount.currency, p.reason, p.issued_by, p.issued_at,
-    )  # fmt: skip
+        p.credit_note_id,
+        p.credit_note_number,
+        p.grant_id,
+        p.dispute_id,
+        p.account_id,
+        p.invoice_id,
+        p.amount.amount_minor,
+        p.amount.currency,
+        p.reason,
+        p.issued_by,
+        p.issued_at,
+    )

@@ -85,8 +85,13 @@ async def mark_routed(conn: asyncpg.Connection, dispute_id: str, task_id: str, q
 
 
 async def _routed(conn: asyncpg.Connection, dispute: Dispute, task_id: str, queue: str, at: datetime) -> Dispute:
-    payload = DisputeRouted(account_id=dispute.account_id, dispute_id=dispute.dispute_id,
-                            invoice_id=dispute.invoice_id, task_id=task_id, queue=queue)  # fmt: skip
+    payload = DisputeRouted(
+        account_id=dispute.account_id,
+        dispute_id=dispute.dispute_id,
+        invoice_id=dispute.invoice_id,
+        task_id=task_id,
+        queue=queue,
+    )
     await _step(conn, dispute, DisputeState.ROUTED, None, at, ev.DisputeRoutedEvent, "dispute.routed.v1", payload)
     return Dispute(**{**dispute.__dict__, "stage": DisputeState.ROUTED})
 
@@ -135,9 +140,14 @@ async def under_review(conn: asyncpg.Connection, dispute: Dispute, agent_id: str
 
 
 async def close(
-    conn: asyncpg.Connection, dispute: Dispute, agent_id: str, outcome: DisputeOutcome, note: CreditNote | None,
-    reason: str, now: datetime,
-) -> Resolution:  # fmt: skip
+    conn: asyncpg.Connection,
+    dispute: Dispute,
+    agent_id: str,
+    outcome: DisputeOutcome,
+    note: CreditNote | None,
+    reason: str,
+    now: datetime,
+) -> Resolution:
     """Record the outcome of a dispute in review (with its credit note, already issued) and emit
     dispute.resolved.v1; the held amount is released."""
     _legal(dispute, DisputeState(outcome.value))
@@ -147,16 +157,36 @@ async def close(
         "UPDATE disputes SET stage = $2, status = $2, held_minor = 0, resolved_at = $3, credit_minor = $4,"
         " resolution_note = $5, resolve_ms = $6, reviewer_agent_id = coalesce(reviewer_agent_id, $7)"
         " WHERE dispute_id = $1",
-        dispute_id, outcome.value, now, note.amount_minor if note else None, reason, timing.resolve_ms, agent_id,
-    )  # fmt: skip
-    await _record_transition(conn, dispute, DisputeState(outcome.value), agent_id, now, f"dispute-resolved:{dispute_id}")
+        dispute_id,
+        outcome.value,
+        now,
+        note.amount_minor if note else None,
+        reason,
+        timing.resolve_ms,
+        agent_id,
+    )
+    await _record_transition(
+        conn, dispute, DisputeState(outcome.value), agent_id, now, f"dispute-resolved:{dispute_id}"
+    )
     payload = DisputeResolved(
-        account_id=dispute.account_id, dispute_id=dispute_id, invoice_id=dispute.invoice_id, outcome=outcome,
-        credit=Money(amount_minor=note.amount_minor, currency=note.currency) if note else None, reason=reason,
-        resolved_by=agent_id, resolve_ms=timing.resolve_ms,
-    )  # fmt: skip
-    await _emit(conn, DISPUTES.name, ev.DisputeResolvedEvent, "dispute.resolved.v1", f"dispute-resolved:{dispute_id}",
-                payload, now)  # fmt: skip
+        account_id=dispute.account_id,
+        dispute_id=dispute_id,
+        invoice_id=dispute.invoice_id,
+        outcome=outcome,
+        credit=Money(amount_minor=note.amount_minor, currency=note.currency) if note else None,
+        reason=reason,
+        resolved_by=agent_id,
+        resolve_ms=timing.resolve_ms,
+    )
+    await _emit(
+        conn,
+        DISPUTES.name,
+        ev.DisputeResolvedEvent,
+        "dispute.resolved.v1",
+        f"dispute-resolved:{dispute_id}",
+        payload,
+        now,
+    )
     return Resolution(dispute, outcome, note, timing.resolve_ms)
 
 
@@ -168,18 +198,26 @@ def _legal(dispute: Dispute, target: DisputeState) -> None:
 
 
 async def _review(conn: asyncpg.Connection, dispute: Dispute, agent_id: str, now: datetime) -> Dispute:
-    payload = DisputeInReview(account_id=dispute.account_id, dispute_id=dispute.dispute_id,
-                              invoice_id=dispute.invoice_id, agent_id=agent_id)  # fmt: skip
-    await _step(conn, dispute, DisputeState.IN_REVIEW, agent_id, now, ev.DisputeInReviewEvent,
-                "dispute.in_review.v1", payload)  # fmt: skip
+    payload = DisputeInReview(
+        account_id=dispute.account_id, dispute_id=dispute.dispute_id, invoice_id=dispute.invoice_id, agent_id=agent_id
+    )
+    await _step(
+        conn, dispute, DisputeState.IN_REVIEW, agent_id, now, ev.DisputeInReviewEvent, "dispute.in_review.v1", payload
+    )
     await conn.execute("UPDATE disputes SET reviewer_agent_id = $2 WHERE dispute_id = $1", dispute.dispute_id, agent_id)
     return Dispute(**{**dispute.__dict__, "stage": DisputeState.IN_REVIEW})
 
 
 async def _step(
-    conn: asyncpg.Connection, dispute: Dispute, stage: DisputeState, agent_id: str | None, now: datetime,
-    event_cls: type, event_type: str, payload: object,
-) -> None:  # fmt: skip
+    conn: asyncpg.Connection,
+    dispute: Dispute,
+    stage: DisputeState,
+    agent_id: str | None,
+    now: datetime,
+    event_cls: type,
+    event_type: str,
+    payload: object,
+) -> None:
     event_id = f"{event_type.rsplit('.', 1)[0]}:{dispute.dispute_id}"[:128]
     await conn.execute("UPDATE disputes SET stage = $2 WHERE dispute_id = $1", dispute.dispute_id, stage.value)
     await _record_transition(conn, dispute, stage, agent_id, now, event_id)
@@ -191,16 +229,26 @@ async def _record_transition(
 ) -> None:
     await conn.execute(
         "INSERT INTO dispute_transitions (dispute_id, stage, agent_id, event_id, at) VALUES ($1, $2, $3, $4, $5)",
-        dispute.dispute_id, stage.value, agent_id, event_id, now,
-    )  # fmt: skip
+        dispute.dispute_id,
+        stage.value,
+        agent_id,
+        event_id,
+        now,
+    )
 
 
 async def _emit(
-    conn: asyncpg.Connection, topic: str, event_cls: type, event_type: str, event_id: str, payload: object,
+    conn: asyncpg.Connection,
+    topic: str,
+    event_cls: type,
+    event_type: str,
+    event_id: str,
+    payload: object,
     now: datetime,
-) -> None:  # fmt: skip
-    event = event_cls(event_id=event_id[:128], type=event_type, source=SOURCE, occurred_at=now, schema_version=1,
-                      payload=payload)  # fmt: skip
+) -> None:
+    event = event_cls(
+        event_id=event_id[:128], type=event_type, source=SOURCE, occurred_at=now, schema_version=1, payload=payload
+    )
     await enqueue(conn, topic, payload.account_id.encode(), ev.dump_event(event))  # type: ignore[attr-defined]
 
 
@@ -209,13 +257,19 @@ async def desk_figures(conn: asyncpg.Connection | asyncpg.Pool, currency: str, s
     rows = await conn.fetch(
         "SELECT status, resolve_ms, coalesce(credit_minor, 0) AS credit FROM disputes"
         " WHERE status <> 'open' AND resolve_ms IS NOT NULL AND resolved_at >= $1 AND currency = $2",
-        since, currency,
-    )  # fmt: skip
+        since,
+        currency,
+    )
     summary = summarise([(r["status"], r["resolve_ms"], r["credit"]) for r in rows])
     still_open = await conn.fetchrow(
         "SELECT count(*) AS open, coalesce(sum(held_minor), 0)::bigint AS held FROM disputes"
         " WHERE status = 'open' AND currency = $1",
         currency,
     )
-    return {"currency": currency, "since": since.isoformat(), **summary.__dict__,
-            "open": still_open["open"], "held_minor": still_open["held"]}  # fmt: skip
+    return {
+        "currency": currency,
+        "since": since.isoformat(),
+        **summary.__dict__,
+        "open": still_open["open"],
+        "held_minor": still_open["held"],
+    }

@@ -38,9 +38,15 @@ async def open_dispute(pool: asyncpg.Pool, draft: DisputeDraft, now: datetime) -
             "INSERT INTO agent_disputes (dispute_id, task_id, agent_id, account_id, invoice_id, line_id,"
             " amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             " ON CONFLICT (dispute_id) DO NOTHING RETURNING dispute_id",
-            draft.dispute_id, draft.task_id, draft.agent_id, draft.account_id, draft.invoice_id, draft.line_id,
-            draft.amount_minor, draft.currency,
-        )  # fmt: skip
+            draft.dispute_id,
+            draft.task_id,
+            draft.agent_id,
+            draft.account_id,
+            draft.invoice_id,
+            draft.line_id,
+            draft.amount_minor,
+            draft.currency,
+        )
         if inserted is None:
             return False
         await enqueue(conn, DISPUTES.name, draft.account_id.encode(), dump_event(dispute_event(draft, now)))
@@ -49,11 +55,19 @@ async def open_dispute(pool: asyncpg.Pool, draft: DisputeDraft, now: datetime) -
 
 def dispute_event(draft: DisputeDraft, now: datetime) -> DisputeOpenedEvent:
     payload = DisputeOpened(
-        account_id=draft.account_id, dispute_id=draft.dispute_id, invoice_id=draft.invoice_id,
-        line_id=draft.line_id, amount=Money(amount_minor=draft.amount_minor, currency=draft.currency),
-        reason=draft.reason, note=draft.note,
-    )  # fmt: skip
+        account_id=draft.account_id,
+        dispute_id=draft.dispute_id,
+        invoice_id=draft.invoice_id,
+        line_id=draft.line_id,
+        amount=Money(amount_minor=draft.amount_minor, currency=draft.currency),
+        reason=draft.reason,
+        note=draft.note,
+    )
     return DisputeOpenedEvent(
-        event_id=f"evt-{draft.dispute_id}", type="dispute.opened.v1", source=SOURCE, occurred_at=now,
-        schema_version=1, payload=payload,
-    )  # fmt: skip
+        event_id=f"evt-{draft.dispute_id}",
+        type="dispute.opened.v1",
+        source=SOURCE,
+        occurred_at=now,
+        schema_version=1,
+        payload=payload,
+    )

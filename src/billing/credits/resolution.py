@@ -38,9 +38,16 @@ REASON_CODE = "dispute_upheld"
 
 
 async def resolve(
-    conn: asyncpg.Connection, policy: AuthorityPolicy, resolver: AgentProfile, dispute_id: str,
-    outcome: DisputeOutcome, credit_minor: int | None, reason: str, now: datetime, task_id: str | None = None,
-) -> Resolution | GrantOutcome:  # fmt: skip
+    conn: asyncpg.Connection,
+    policy: AuthorityPolicy,
+    resolver: AgentProfile,
+    dispute_id: str,
+    outcome: DisputeOutcome,
+    credit_minor: int | None,
+    reason: str,
+    now: datetime,
+    task_id: str | None = None,
+) -> Resolution | GrantOutcome:
     """The Resolution, or for a credit above the resolver's authority the pending GrantOutcome (its approval
     task). ``task_id`` is the task the resolver holds, recorded on the grant."""
     dispute = await store.load_open(conn, dispute_id)
@@ -91,8 +98,11 @@ async def approve(
 async def _no_credit_waiting(conn: asyncpg.Connection, dispute: Dispute) -> None:
     task_id = await approvals.pending_for_dispute(conn, dispute.dispute_id)
     if task_id is not None:
-        raise DisputeRefused("credit_pending_approval", f"credit_pending_approval: a credit on dispute"
-                             f" {dispute.dispute_id} waits for approval (task {task_id}); it is decided first")
+        raise DisputeRefused(
+            "credit_pending_approval",
+            f"credit_pending_approval: a credit on dispute"
+            f" {dispute.dispute_id} waits for approval (task {task_id}); it is decided first",
+        )
 
 
 async def _check_opener(
@@ -110,7 +120,16 @@ async def _credit_ask(
     earlier = await approvals.requests_for_dispute(conn, dispute.dispute_id)
     grant_id = f"dispute:{dispute.dispute_id}"
     grant_id = grant_id[:128] if earlier == 0 else f"{grant_id[:120]}:{earlier + 1}"
-    request = GrantRequest(grant_id, dispute.account_id, GrantKind.CREDIT_NOTE, dispute.currency,
-                           amount_minor=credit_minor)  # fmt: skip
-    return DiscountAsk(request, REASON_CODE, (f"dispute {dispute.dispute_id}"[:64],), dispute.invoice_id, task_id,
-                       dispute_id=dispute.dispute_id, disputed_minor=dispute.amount_minor, note=reason[:500])
+    request = GrantRequest(
+        grant_id, dispute.account_id, GrantKind.CREDIT_NOTE, dispute.currency, amount_minor=credit_minor
+    )
+    return DiscountAsk(
+        request,
+        REASON_CODE,
+        (f"dispute {dispute.dispute_id}"[:64],),
+        dispute.invoice_id,
+        task_id,
+        dispute_id=dispute.dispute_id,
+        disputed_minor=dispute.amount_minor,
+        note=reason[:500],
+    )

@@ -51,40 +51,92 @@ async def insert_pending(
     request = ask.request
     task_id = make_task_id("discount_approval", request.request_id)
     exceeded = [excess.describe() for excess in decision.exceeded]
-    await _insert(conn, ask, agent, decision.pending.customer, decision.pending.value_minor, "pending", now,
-                  None, task_id, exceeded)  # fmt: skip
-    await insert_task(conn, NewTask(
-        task_id=task_id, kind="discount_approval", source_event_id=f"discount-request:{request.request_id}"[:128],
-        account_id=request.account_id, reason=ask.reason_code, rule=decision.exceeded[0].limit,
-        queue=APPROVAL_QUEUE, tier=APPROVAL_TIER, static_priority=APPROVAL_PRIORITY, priority=APPROVAL_PRIORITY,
-        routed_at=now, invoice_id=ask.invoice_id, currency=request.currency,
-    ))  # fmt: skip
+    await _insert(
+        conn,
+        ask,
+        agent,
+        decision.pending.customer,
+        decision.pending.value_minor,
+        "pending",
+        now,
+        None,
+        task_id,
+        exceeded,
+    )
+    await insert_task(
+        conn,
+        NewTask(
+            task_id=task_id,
+            kind="discount_approval",
+            source_event_id=f"discount-request:{request.request_id}"[:128],
+            account_id=request.account_id,
+            reason=ask.reason_code,
+            rule=decision.exceeded[0].limit,
+            queue=APPROVAL_QUEUE,
+            tier=APPROVAL_TIER,
+            static_priority=APPROVAL_PRIORITY,
+            priority=APPROVAL_PRIORITY,
+            routed_at=now,
+            invoice_id=ask.invoice_id,
+            currency=request.currency,
+        ),
+    )
     return task_id
 
 
 async def insert_granted(
-    conn: asyncpg.Connection, ask: DiscountAsk, agent: AgentProfile, standing: CustomerStanding, value_minor: int,
+    conn: asyncpg.Connection,
+    ask: DiscountAsk,
+    agent: AgentProfile,
+    standing: CustomerStanding,
+    value_minor: int,
     now: datetime,
-) -> None:  # fmt: skip
+) -> None:
     """A request granted within the requester's own authority."""
     await _insert(conn, ask, agent, standing, value_minor, "approved", now, None, ask.task_id, [])
 
 
 async def _insert(
-    conn: asyncpg.Connection, ask: DiscountAsk, agent: AgentProfile, standing: CustomerStanding | None,
-    value_minor: int, status: str, now: datetime, refusal: Refused | None, task_id: str | None, exceeded: list[str],
-) -> None:  # fmt: skip
+    conn: asyncpg.Connection,
+    ask: DiscountAsk,
+    agent: AgentProfile,
+    standing: CustomerStanding | None,
+    value_minor: int,
+    status: str,
+    now: datetime,
+    refusal: Refused | None,
+    task_id: str | None,
+    exceeded: list[str],
+) -> None:
     request = ask.request
     placeholders = ", ".join(f"${i}" for i in range(1, 25))
     await conn.execute(
         f"INSERT INTO discount_requests ({_COLUMNS}) VALUES ({placeholders})",
-        request.request_id, request.account_id, task_id, request.kind.value, request.currency, request.amount_minor,
-        request.percent_bp, request.invoice_count, ask.invoice_id, ask.reason_code, list(ask.criteria),
-        agent.agent_id, agent.role.value, value_minor, standing.customer_since if standing else now,
-        standing.overdue_invoice_count if standing else 0, standing.average_invoice_minor if standing else 0,
-        json.dumps(exceeded), status, refusal.rule if refusal else None, refusal.reason if refusal else None, now,
-        ask.dispute_id, ask.note,
-    )  # fmt: skip
+        request.request_id,
+        request.account_id,
+        task_id,
+        request.kind.value,
+        request.currency,
+        request.amount_minor,
+        request.percent_bp,
+        request.invoice_count,
+        ask.invoice_id,
+        ask.reason_code,
+        list(ask.criteria),
+        agent.agent_id,
+        agent.role.value,
+        value_minor,
+        standing.customer_since if standing else now,
+        standing.overdue_invoice_count if standing else 0,
+        standing.average_invoice_minor if standing else 0,
+        json.dumps(exceeded),
+        status,
+        refusal.rule if refusal else None,
+        refusal.reason if refusal else None,
+        now,
+        ask.dispute_id,
+        ask.note,
+    )
 
 
 async def outcome_of(conn: asyncpg.Connection, request_id: str) -> GrantOutcome | None:
@@ -98,8 +150,16 @@ async def outcome_of(conn: asyncpg.Connection, request_id: str) -> GrantOutcome 
     if row is None:
         return None
     status = {"approved": "granted", "pending": "pending_approval", "refused": "refused"}[row["status"]]
-    return GrantOutcome(status, request_id, row["value_minor"], row["refusal_rule"], row["refusal_reason"],
-                        row["task_id"], row["credit_note_number"], tuple(json.loads(row["exceeded"])))  # fmt: skip
+    return GrantOutcome(
+        status,
+        request_id,
+        row["value_minor"],
+        row["refusal_rule"],
+        row["refusal_reason"],
+        row["task_id"],
+        row["credit_note_number"],
+        tuple(json.loads(row["exceeded"])),
+    )
 
 
 async def load_pending(conn: asyncpg.Connection, request_id: str) -> PendingRow:
@@ -109,21 +169,38 @@ async def load_pending(conn: asyncpg.Connection, request_id: str) -> PendingRow:
     if row["status"] != "pending":
         raise RequestConflict(f"discount request {request_id} is already {row['status']}")
     currency = row["currency"].strip()
-    request = GrantRequest(row["request_id"], row["account_id"], GrantKind(row["kind"]), currency,
-                           row["amount_minor"], row["percent_bp"], row["invoice_count"])  # fmt: skip
-    standing = CustomerStanding(row["account_id"], currency, row["customer_since"], row["overdue_invoice_count"],
-                                row["average_invoice_minor"])  # fmt: skip
+    request = GrantRequest(
+        row["request_id"],
+        row["account_id"],
+        GrantKind(row["kind"]),
+        currency,
+        row["amount_minor"],
+        row["percent_bp"],
+        row["invoice_count"],
+    )
+    standing = CustomerStanding(
+        row["account_id"], currency, row["customer_since"], row["overdue_invoice_count"], row["average_invoice_minor"]
+    )
     requester = AgentProfile(row["requested_by"], Role(row["requester_role"]))
-    ask = DiscountAsk(request, row["reason_code"], tuple(row["criteria"]), row["invoice_id"], row["task_id"],
-                      dispute_id=row["dispute_id"], note=row["resolution_note"])  # fmt: skip
+    ask = DiscountAsk(
+        request,
+        row["reason_code"],
+        tuple(row["criteria"]),
+        row["invoice_id"],
+        row["task_id"],
+        dispute_id=row["dispute_id"],
+        note=row["resolution_note"],
+    )
     return PendingRow(ask, PendingGrant(request, requester, standing, row["value_minor"], row["requested_at"]))
 
 
 async def mark_approved(conn: asyncpg.Connection, request_id: str, approver_id: str, now: datetime) -> None:
     await conn.execute(
         "UPDATE discount_requests SET status = 'approved', decided_by = $2, decided_at = $3 WHERE request_id = $1",
-        request_id, approver_id, now,
-    )  # fmt: skip
+        request_id,
+        approver_id,
+        now,
+    )
 
 
 async def mark_refused(
@@ -132,8 +209,12 @@ async def mark_refused(
     await conn.execute(
         "UPDATE discount_requests SET status = 'refused', decided_by = $2, decided_at = $3, refusal_rule = $4,"
         " refusal_reason = $5 WHERE request_id = $1",
-        request_id, approver_id, now, refusal.rule, refusal.reason,
-    )  # fmt: skip
+        request_id,
+        approver_id,
+        now,
+        refusal.rule,
+        refusal.reason,
+    )
 
 
 async def dispute_of(conn: asyncpg.Connection, request_id: str) -> str | None:

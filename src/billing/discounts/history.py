@@ -39,17 +39,24 @@ async def lock_for_decision(conn: asyncpg.Connection, account_id: str, person_id
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('discount-agent:' || $1))", person_id)
 
 
-async def grant_history(
-    conn: asyncpg.Connection, account_id: str, people: list[str], now: datetime
-) -> GrantHistory:
+async def grant_history(conn: asyncpg.Connection, account_id: str, people: list[str], now: datetime) -> GrantHistory:
     """The account's grants of the trailing 12 months and these people's charges of this month."""
     rows = await conn.fetch(_HISTORY, account_id, now - CUSTOMER_WINDOW, people, now)
-    return GrantHistory(tuple(
-        PastGrant(grant_id=r["grant_id"], agent_id=r["requested_by"], account_id=r["account_id"],
-                  kind=GrantKind(r["kind"]), currency=r["currency"].strip(), value_minor=r["value_minor"],
-                  granted_at=r["granted_at"], approved_by=r["approved_by"])
-        for r in rows
-    ))  # fmt: skip
+    return GrantHistory(
+        tuple(
+            PastGrant(
+                grant_id=r["grant_id"],
+                agent_id=r["requested_by"],
+                account_id=r["account_id"],
+                kind=GrantKind(r["kind"]),
+                currency=r["currency"].strip(),
+                value_minor=r["value_minor"],
+                granted_at=r["granted_at"],
+                approved_by=r["approved_by"],
+            )
+            for r in rows
+        )
+    )
 
 
 _PLAN_NOW = """
@@ -74,5 +81,6 @@ async def customer_standing(
     average = await conn.fetchval(_AVERAGE_INVOICE, account_id, currency)
     if average == 0 and plan_fee is not None:
         average = plan_fee(await conn.fetchval(_PLAN_NOW, account_id, now), now)
-    return CustomerStanding(account_id, currency, row["opened_at"], overdue_invoice_count=0,
-                            average_invoice_minor=average)  # fmt: skip
+    return CustomerStanding(
+        account_id, currency, row["opened_at"], overdue_invoice_count=0, average_invoice_minor=average
+    )

@@ -23,16 +23,23 @@ class IdempotencyConflict(Exception):
 
 
 async def run_once(
-    conn: asyncpg.Connection, agent_id: str, key: str, action: str, body: Mapping[str, Any],
+    conn: asyncpg.Connection,
+    agent_id: str,
+    key: str,
+    action: str,
+    body: Mapping[str, Any],
     perform: Callable[[], Awaitable[Response]],
-) -> tuple[Response, bool]:  # fmt: skip
+) -> tuple[Response, bool]:
     """(response, replayed): the stored response for a repeated key, else ``perform()``'s, stored."""
     digest = request_hash(action, body)
     claimed = await conn.fetchval(
         "INSERT INTO idempotency_keys (agent_id, key, action, request_hash) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT DO NOTHING RETURNING true",
-        agent_id, key, action, digest,
-    )  # fmt: skip
+        agent_id,
+        key,
+        action,
+        digest,
+    )
     if not claimed:
         row = await conn.fetchrow(
             "SELECT request_hash, response FROM idempotency_keys WHERE agent_id = $1 AND key = $2", agent_id, key
@@ -46,6 +53,8 @@ async def run_once(
     status, response_body = await perform()
     await conn.execute(
         "UPDATE idempotency_keys SET response = $3 WHERE agent_id = $1 AND key = $2",
-        agent_id, key, json.dumps({"status": status, "body": response_body}, default=str),
-    )  # fmt: skip
+        agent_id,
+        key,
+        json.dumps({"status": status, "body": response_body}, default=str),
+    )
     return (status, response_body), False

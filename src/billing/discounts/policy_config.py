@@ -14,4 +14,6 @@ def load_policy(settings: Settings) -> AuthorityPolicy:
     try:
         return AuthorityPolicy.from_dict(orjson.loads(settings.discount_policy_path.read_bytes()))
     except (OSError, orjson.JSONDecodeError) as error:
-        raise PolicyConfigError(f"cannot read the discount policy at {settings.discount_policy_path}: {error}") from error
+        raise PolicyConfigError(
+            f"cannot read the discount policy at {settings.discount_policy_path}: {error}"
+        ) from error

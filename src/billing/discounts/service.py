@@ -44,7 +44,11 @@ from billing.platform.topics import DISCOUNTS_GRANTED
 
 
 async def request_discount(
-    conn: asyncpg.Connection, policy: AuthorityPolicy, agent: AgentProfile, ask: DiscountAsk, now: datetime,
+    conn: asyncpg.Connection,
+    policy: AuthorityPolicy,
+    agent: AgentProfile,
+    ask: DiscountAsk,
+    now: datetime,
     plan_fee: PlanFee | None = None,
 ) -> GrantOutcome:
     """``plan_fee`` values percent grants for accounts not invoiced yet (see history.customer_standing)."""
@@ -55,8 +59,10 @@ async def request_discount(
         return earlier  # the same request id again: its first outcome, never a second grant
     standing = await customer_standing(conn, request.account_id, now, plan_fee)
     if standing is None or standing.currency != request.currency:
-        return _refused(request.request_id, Refused(
-            "account", f"account: no open account {request.account_id} billed in {request.currency}"))
+        return _refused(
+            request.request_id,
+            Refused("account", f"account: no open account {request.account_id} billed in {request.currency}"),
+        )
     history = await grant_history(conn, request.account_id, [agent.agent_id], now)
     decision = decide(request, agent, history, standing, policy, now)
     credit_refusal = await _credit_refusal(conn, ask) if not isinstance(decision, Refused) else None
@@ -67,9 +73,15 @@ async def request_discount(
     if isinstance(decision, NeedsApproval):
         task_id = await approvals.insert_pending(conn, ask, agent, decision, now)
         excess = tuple(excess.describe() for excess in decision.exceeded)
-        return GrantOutcome("pending_approval", request.request_id, decision.pending.value_minor,
-                            rule=decision.exceeded[0].limit, reason="; ".join(excess), task_id=task_id,
-                            exceeded=excess)  # fmt: skip
+        return GrantOutcome(
+            "pending_approval",
+            request.request_id,
+            decision.pending.value_minor,
+            rule=decision.exceeded[0].limit,
+            reason="; ".join(excess),
+            task_id=task_id,
+            exceeded=excess,
+        )
     await approvals.insert_granted(conn, ask, agent, standing, decision.grant.value_minor, now)
     return await _grant(conn, ask, decision, now)
 
@@ -94,20 +106,34 @@ async def approve_request(
 
 
 async def refuse_request(
-    conn: asyncpg.Connection, policy: AuthorityPolicy, request_id: str, approver: AgentProfile, reason: str,
+    conn: asyncpg.Connection,
+    policy: AuthorityPolicy,
+    request_id: str,
+    approver: AgentProfile,
+    reason: str,
     now: datetime,
-) -> GrantOutcome:  # fmt: skip
+) -> GrantOutcome:
     """An approver turns the request down; the same separation and role rules as approving apply."""
     pending_row = await approvals.load_pending(conn, request_id)
     pending = pending_row.pending
     if approver.agent_id == pending.requested_by.agent_id:
         rule = "separation_of_duties"
-        return GrantOutcome("refused", request_id, pending.value_minor, rule,
-                            f"{rule}: {approver.agent_id} cannot decide their own request")  # fmt: skip
+        return GrantOutcome(
+            "refused",
+            request_id,
+            pending.value_minor,
+            rule,
+            f"{rule}: {approver.agent_id} cannot decide their own request",
+        )
     if not policy.authority_for(pending.request.currency, approver.role).can_approve_others:
         rule = "can_approve_others"
-        return GrantOutcome("refused", request_id, pending.value_minor, rule,
-                            f"{rule}: role {approver.role} may not decide others' grants")  # fmt: skip
+        return GrantOutcome(
+            "refused",
+            request_id,
+            pending.value_minor,
+            rule,
+            f"{rule}: role {approver.role} may not decide others' grants",
+        )
     refusal = Refused("refused_by_approver", f"refused_by_approver: {approver.agent_id}: {reason}")
     await approvals.mark_refused(conn, request_id, approver.agent_id, refusal, now)
     return GrantOutcome("refused", request_id, pending.value_minor, refusal.rule, refusal.reason)
@@ -135,8 +161,14 @@ async def _grant(conn: asyncpg.Connection, ask: DiscountAsk, decision: Approved,
     grant = decision.grant
     await _charge_budget(conn, grant)
     payload = _granted_payload(ask, grant)
-    event = ev.DiscountGrantedEvent(event_id=f"discount-granted:{grant.grant_id}"[:128], type="discount.granted.v1",
-                                    source="care/discounts", occurred_at=now, schema_version=1, payload=payload)
+    event = ev.DiscountGrantedEvent(
+        event_id=f"discount-granted:{grant.grant_id}"[:128],
+        type="discount.granted.v1",
+        source="care/discounts",
+        occurred_at=now,
+        schema_version=1,
+        payload=payload,
+    )
     await enqueue(conn, DISCOUNTS_GRANTED.name, grant.account_id.encode(), ev.dump_event(event))
     number = None
     if grant.kind is GrantKind.CREDIT_NOTE:
@@ -147,32 +179,72 @@ async def _grant(conn: asyncpg.Connection, ask: DiscountAsk, decision: Approved,
 def _note_request(ask: DiscountAsk, grant: PastGrant) -> NoteRequest:
     amount = ask.request.amount_minor or 0
     if ask.dispute_id is not None:
-        return NoteRequest(grant.grant_id, grant.account_id, ask.invoice_id or "", amount, grant.currency,
-                           (ask.note or ask.reason_code)[:500], grant.agent_id, CreditSource.DISPUTE, ask.dispute_id)
-    return NoteRequest(grant.grant_id, grant.account_id, ask.invoice_id or "", amount, grant.currency,
-                       f"goodwill credit: {ask.reason_code}", grant.agent_id, CreditSource.GOODWILL)  # fmt: skip
+        return NoteRequest(
+            grant.grant_id,
+            grant.account_id,
+            ask.invoice_id or "",
+            amount,
+            grant.currency,
+            (ask.note or ask.reason_code)[:500],
+            grant.agent_id,
+            CreditSource.DISPUTE,
+            ask.dispute_id,
+        )
+    return NoteRequest(
+        grant.grant_id,
+        grant.account_id,
+        ask.invoice_id or "",
+        amount,
+        grant.currency,
+        f"goodwill credit: {ask.reason_code}",
+        grant.agent_id,
+        CreditSource.GOODWILL,
+    )
 
 
 async def _charge_budget(conn: asyncpg.Connection, grant: PastGrant) -> None:
     await conn.execute(
         "INSERT INTO discount_budget_charges (grant_id, account_id, kind, currency, value_minor, requested_by,"
         " approved_by, charged_to, granted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        grant.grant_id, grant.account_id, grant.kind.value, grant.currency, grant.value_minor, grant.agent_id,
-        grant.approved_by, grant.charged_to, grant.granted_at,
-    )  # fmt: skip
+        grant.grant_id,
+        grant.account_id,
+        grant.kind.value,
+        grant.currency,
+        grant.value_minor,
+        grant.agent_id,
+        grant.approved_by,
+        grant.charged_to,
+        grant.granted_at,
+    )
 
 
 def _granted_payload(ask: DiscountAsk, grant: PastGrant) -> DiscountGranted:
     request = ask.request
-    amount = None if request.amount_minor is None else Money(amount_minor=request.amount_minor, currency=request.currency)
+    amount = (
+        None if request.amount_minor is None else Money(amount_minor=request.amount_minor, currency=request.currency)
+    )
     return DiscountGranted(
-        account_id=request.account_id, grant_id=request.request_id, kind=DiscountKind(request.kind.value),
-        percent_bp=request.percent_bp, invoice_count=request.invoice_count, amount=amount,
+        account_id=request.account_id,
+        grant_id=request.request_id,
+        kind=DiscountKind(request.kind.value),
+        percent_bp=request.percent_bp,
+        invoice_count=request.invoice_count,
+        amount=amount,
         invoice_id=ask.invoice_id if request.kind is GrantKind.CREDIT_NOTE else None,
-        reason_code=ask.reason_code, criteria=ask.criteria, granted_by=grant.agent_id, approved_by=grant.approved_by,
-    )  # fmt: skip
+        reason_code=ask.reason_code,
+        criteria=ask.criteria,
+        granted_by=grant.agent_id,
+        approved_by=grant.approved_by,
+    )
 
 
 # The routes catch these two from here, beside the functions that raise them (via approvals.load_pending).
-__all__ = ["DiscountAsk", "GrantOutcome", "RequestConflict", "RequestNotFound", "approve_request",
-           "refuse_request", "request_discount"]
+__all__ = [
+    "DiscountAsk",
+    "GrantOutcome",
+    "RequestConflict",
+    "RequestNotFound",
+    "approve_request",
+    "refuse_request",
+    "request_discount",
+]

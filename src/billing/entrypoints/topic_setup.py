@@ -35,10 +35,7 @@ async def ensure_topics(settings: Settings, topics: tuple[TopicSpec, ...] | None
         missing = [spec for spec in topics if spec.name not in existing]
         if missing:
             await admin.create_topics(
-                [
-                    NewTopic(spec.name, spec.partitions(settings), settings.replication_factor)
-                    for spec in missing
-                ]
+                [NewTopic(spec.name, spec.partitions(settings), settings.replication_factor) for spec in missing]
             )
         _check_counts(settings, topics, existing)
         return [spec.name for spec in missing]

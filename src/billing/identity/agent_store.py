@@ -36,8 +36,11 @@ async def create_agent(pool: asyncpg.Pool | asyncpg.Connection, name: str, role:
     agent = Agent(agent_id=f"agt-{_random.token_hex(6)}", name=name, role=Role(role))
     await pool.execute(
         "INSERT INTO agents (agent_id, name, role, token_hash) VALUES ($1, $2, $3, $4)",
-        agent.agent_id, agent.name, agent.role.value, token_hash(token),
-    )  # fmt: skip
+        agent.agent_id,
+        agent.name,
+        agent.role.value,
+        token_hash(token),
+    )
     return agent, token
 
 
@@ -84,5 +87,6 @@ async def set_account_pin(pool: asyncpg.Pool | asyncpg.Connection, account_id: s
     await pool.execute(
         "INSERT INTO caller_secrets (account_id, pin_hash) VALUES ($1, $2)"
         " ON CONFLICT (account_id) DO UPDATE SET pin_hash = EXCLUDED.pin_hash, updated_at = now()",
-        account_id, stored,
-    )  # fmt: skip
+        account_id,
+        stored,
+    )

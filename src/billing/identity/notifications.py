@@ -95,9 +95,13 @@ def sender_for(settings: Settings) -> NotificationSender:
 
 class NotificationRelay:
     def __init__(
-        self, pool: Callable[[], Awaitable[asyncpg.Pool]], seal: CodeSeal, sender: NotificationSender,
-        clock: Callable[[], datetime], poll_s: float = POLL_S,
-    ) -> None:  # fmt: skip
+        self,
+        pool: Callable[[], Awaitable[asyncpg.Pool]],
+        seal: CodeSeal,
+        sender: NotificationSender,
+        clock: Callable[[], datetime],
+        poll_s: float = POLL_S,
+    ) -> None:
         self._pool, self._seal, self._sender, self._clock, self._poll_s = pool, seal, sender, clock, poll_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -134,8 +138,9 @@ class NotificationRelay:
         pool = await self._pool()
         await pool.execute(
             "UPDATE notifications SET status = 'expired', sealed_code = NULL WHERE status = 'pending'"
-            " AND expires_at <= $1", self._clock(),
-        )  # fmt: skip
+            " AND expires_at <= $1",
+            self._clock(),
+        )
         delivered = 0
         while (outcome := await self._deliver_one(pool)) is not None:
             delivered += outcome
@@ -149,8 +154,9 @@ class NotificationRelay:
                 "SELECT notification_id, channel, destination, body, sealed_code FROM notifications"
                 " WHERE status = 'pending' AND key_id = $1 AND expires_at > $2"
                 " ORDER BY notification_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                self._seal.key_id, now,
-            )  # fmt: skip
+                self._seal.key_id,
+                now,
+            )
             if row is None:
                 return None
             notification_id = row["notification_id"]
@@ -160,15 +166,18 @@ class NotificationRelay:
                 log.error("notification cannot be opened; dropped", notification_id=notification_id)
                 await _close(conn, notification_id, "expired", None)
                 return 0
-            message = OutgoingMessage(notification_id, row["channel"], row["destination"],
-                                      row["body"].replace(CODE_SLOT, code))  # fmt: skip
+            message = OutgoingMessage(
+                notification_id, row["channel"], row["destination"], row["body"].replace(CODE_SLOT, code)
+            )
             try:
                 await self._sender.send(message)
             except Exception as exc:  # noqa: BLE001 - any failure of the channel leaves the row pending
-                await conn.execute("UPDATE notifications SET attempts = attempts + 1 WHERE notification_id = $1",
-                                   notification_id)  # fmt: skip
-                log.warning("notification not delivered; it stays pending", notification_id=notification_id,
-                            error=repr(exc))  # fmt: skip
+                await conn.execute(
+                    "UPDATE notifications SET attempts = attempts + 1 WHERE notification_id = $1", notification_id
+                )
+                log.warning(
+                    "notification not delivered; it stays pending", notification_id=notification_id, error=repr(exc)
+                )
                 return None
             await _close(conn, notification_id, "sent", now)
             return 1
@@ -178,5 +187,7 @@ async def _close(conn: asyncpg.Connection, notification_id: int, status: str, se
     await conn.execute(
         "UPDATE notifications SET status = $2, sent_at = $3, sealed_code = NULL, attempts = attempts + 1"
         " WHERE notification_id = $1",
-        notification_id, status, sent_at,
-    )  # fmt: skip
+        notification_id,
+        status,
+        sent_at,
+    )

@@ -69,22 +69,30 @@ async def verify(pool: asyncpg.Pool, attempt: Attempt, policy: LockoutPolicy, no
         state = after_success(state) if passed else after_failure(state, policy, now)
         await conn.execute(
             "UPDATE verification_lockouts SET failures = $2, locked_until = $3 WHERE account_id = $1",
-            attempt.account_id, state.failures, state.locked_until,
-        )  # fmt: skip
+            attempt.account_id,
+            state.failures,
+            state.locked_until,
+        )
         result = "passed" if passed else "failed"
         await _record(conn, attempt, result, now)
         if passed:
             await conn.execute(
                 "INSERT INTO verifications (call_id, account_id, agent_id, method, verified_at)"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO NOTHING",
-                attempt.call_id, attempt.account_id, attempt.agent_id, attempt.method.value, now,
-            )  # fmt: skip
+                attempt.call_id,
+                attempt.account_id,
+                attempt.agent_id,
+                attempt.method.value,
+                now,
+            )
         left = 0 if state.is_locked(now) else policy.max_failures - state.failures
         return Verdict(result, state.locked_until, left)
 
 
 async def lock_state(pool: asyncpg.Pool, account_id: str) -> LockoutState:
-    row = await pool.fetchrow("SELECT failures, locked_until FROM verification_lockouts WHERE account_id = $1", account_id)
+    row = await pool.fetchrow(
+        "SELECT failures, locked_until FROM verification_lockouts WHERE account_id = $1", account_id
+    )
     return LockoutState(row["failures"], row["locked_until"]) if row else LockoutState()
 
 
@@ -97,9 +105,14 @@ async def is_verified(pool: asyncpg.Pool, call_id: str, account_id: str) -> bool
 
 
 async def send_code(
-    pool: asyncpg.Pool, call_id: str, account_id: str, channel: Channel, ttl: timedelta, now: datetime,
+    pool: asyncpg.Pool,
+    call_id: str,
+    account_id: str,
+    channel: Channel,
+    ttl: timedelta,
+    now: datetime,
     seal: CodeSeal,
-) -> tuple[str, datetime]:  # fmt: skip
+) -> tuple[str, datetime]:
     """Store a new code's hash and queue it for delivery: a notifications row with the message (without the code)
     and the code sealed, which the relay (billing.identity.notifications) delivers and then clears.
 
@@ -123,13 +136,24 @@ async def send_code(
             raise TooManyCodes(f"{live} codes for this call are still valid: ask the caller to read one of them")
         await conn.execute(
             "INSERT INTO one_time_codes (call_id, account_id, code_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
-            call_id, account_id, stored, expires_at, now,
-        )  # fmt: skip
+            call_id,
+            account_id,
+            stored,
+            expires_at,
+            now,
+        )
         await conn.execute(
             "INSERT INTO notifications (account_id, channel, destination, body, sealed_code, key_id, expires_at,"
             " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            account_id, channel.value, destination, CODE_MESSAGE, seal.seal(code), seal.key_id, expires_at, now,
-        )  # fmt: skip
+            account_id,
+            channel.value,
+            destination,
+            CODE_MESSAGE,
+            seal.seal(code),
+            seal.key_id,
+            expires_at,
+            now,
+        )
     masked = mask_phone(destination) if channel is Channel.SMS else mask_email(destination)
     return masked or "", expires_at
 
@@ -151,8 +175,10 @@ async def _secret_matches(conn: asyncpg.Connection, attempt: Attempt, now: datet
     codes = await conn.fetch(
         "SELECT code_id, code_hash FROM one_time_codes WHERE call_id = $1 AND account_id = $2"
         " AND used_at IS NULL AND expires_at > $3 ORDER BY code_id DESC LIMIT 3",
-        attempt.call_id, attempt.account_id, now,
-    )  # fmt: skip
+        attempt.call_id,
+        attempt.account_id,
+        now,
+    )
     for row in codes:
         if await asyncio.to_thread(verify_secret, attempt.secret, row["code_hash"]):
             await conn.execute("UPDATE one_time_codes SET used_at = $2 WHERE code_id = $1", row["code_id"], now)
@@ -164,5 +190,10 @@ async def _record(conn: asyncpg.Connection, attempt: Attempt, result: str, now: 
     await conn.execute(
         "INSERT INTO verification_attempts (account_id, call_id, agent_id, method, result, attempted_at)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
-        attempt.account_id, attempt.call_id, attempt.agent_id, attempt.method.value, result, now,
-    )  # fmt: skip
+        attempt.account_id,
+        attempt.call_id,
+        attempt.agent_id,
+        attempt.method.value,
+        result,
+        now,
+    )

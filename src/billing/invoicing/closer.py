@@ -48,10 +48,18 @@ def due_cutoff(as_of: datetime, settings: Settings) -> date:
 
 
 async def close_due_cycles(
-    pool: asyncpg.Pool, catalog: Catalog, settings: Settings, as_of: datetime, batch_size: int = 1000,
-    *, accounts: Sequence[str] | None = None, issued_at: datetime | None = None,
-    progress: Progress | None = None, refused: dict[str, str] | None = None, concurrency: int = 2,
-) -> CloseReport:  # fmt: skip
+    pool: asyncpg.Pool,
+    catalog: Catalog,
+    settings: Settings,
+    as_of: datetime,
+    batch_size: int = 1000,
+    *,
+    accounts: Sequence[str] | None = None,
+    issued_at: datetime | None = None,
+    progress: Progress | None = None,
+    refused: dict[str, str] | None = None,
+    concurrency: int = 2,
+) -> CloseReport:
     """Close every cycle due as of ``as_of`` (event time); ``accounts`` limits the run to those accounts.
 
     Invoices are dated ``issued_at``, by default ``as_of``: the same clock that decided the cycle was due,
@@ -90,9 +98,15 @@ async def close_due_cycles(
 
 
 async def _close_batch(
-    pool: asyncpg.Pool, calendar: inputs.PlanCalendar, settings: Settings, cutoff: date, issued_at: datetime,
-    batch_size: int, refused: dict[str, str], only: Sequence[str] | None,
-) -> _Batch | None:  # fmt: skip
+    pool: asyncpg.Pool,
+    calendar: inputs.PlanCalendar,
+    settings: Settings,
+    cutoff: date,
+    issued_at: datetime,
+    batch_size: int,
+    refused: dict[str, str],
+    only: Sequence[str] | None,
+) -> _Batch | None:
     async with pool.acquire() as conn, conn.transaction():
         due = await store.lock_due_accounts(conn, cutoff, batch_size, list(refused), only)
         if not due:
@@ -102,14 +116,22 @@ async def _close_batch(
         refused.update(batch.failed)  # before the commit: a concurrent batch must not pick these up again
         await _write_batch(conn, settings, batch, issued_at)
     for account_id, reason in batch.failed.items():
-        log.error("cycle not closed", account_id=account_id, reason=reason,
-                  action="the account keeps its open cycle: fix the catalog (CATALOG_PATH: a plan version in force"
-                  " at the cycle start) or the account's plan (account.plan_changed), then close it again")  # fmt: skip
+        log.error(
+            "cycle not closed",
+            account_id=account_id,
+            reason=reason,
+            action="the account keeps its open cycle: fix the catalog (CATALOG_PATH: a plan version in force"
+            " at the cycle start) or the account's plan (account.plan_changed), then close it again",
+        )
     return batch
 
 
 def _build_batch(
-    calendar: inputs.PlanCalendar, settings: Settings, due: Sequence[DueAccount], fetched: BatchInputs, issued_at: datetime
+    calendar: inputs.PlanCalendar,
+    settings: Settings,
+    due: Sequence[DueAccount],
+    fetched: BatchInputs,
+    issued_at: datetime,
 ) -> _Batch:
     batch = _Batch()
     late_days = settings.late_usage_limit_days
@@ -123,8 +145,9 @@ def _build_batch(
         if period.adjustment and account.cycle_end < inputs.adjustment_deadline(account, late_days):
             # A closing that arrived after its cycle was invoiced: its final adjustment waits for the deadline too.
             batch.skipped += 1
-            batch.advances.append(Advance(account.account_id, account.cycle_start,
-                                          inputs.adjustment_deadline(account, late_days)))  # fmt: skip
+            batch.advances.append(
+                Advance(account.account_id, account.cycle_start, inputs.adjustment_deadline(account, late_days))
+            )
             continue
         try:
             closed = _close_one(calendar, settings, account, period, fetched, issued_at)
@@ -146,16 +169,25 @@ def _advance_past(account: DueAccount, period: inputs.BillingPeriod | None, late
 
 
 def _close_one(
-    calendar: inputs.PlanCalendar, settings: Settings, account: DueAccount, period: inputs.BillingPeriod,
-    fetched: BatchInputs, issued_at: datetime,
-) -> ClosedCycle | None:  # fmt: skip
+    calendar: inputs.PlanCalendar,
+    settings: Settings,
+    account: DueAccount,
+    period: inputs.BillingPeriod,
+    fetched: BatchInputs,
+    issued_at: datetime,
+) -> ClosedCycle | None:
     """The cycle's invoice; None for a final adjustment that has no late usage to bill."""
     account_id = account.account_id
     usage = inputs.billable_rows(account, fetched.usage.get(account_id, []), period)
     invoice = inputs.invoice_input(
-        calendar, account, period, fetched.plan_changes.get(account_id, []), usage,
-        fetched.grants.get(account_id, []), issued_at,
-    )  # fmt: skip
+        calendar,
+        account,
+        period,
+        fetched.plan_changes.get(account_id, []),
+        usage,
+        fetched.grants.get(account_id, []),
+        issued_at,
+    )
     if period.adjustment and not invoice.late_usage:
         return None
     draft = inputs.without_stand_in(build_invoice(invoice))
@@ -171,11 +203,16 @@ def _close_one(
             f" last {len(history)} issued invoices; held for review"
         )
     return ClosedCycle(
-        account=account, invoice_id=invoice_id_for(account_id, account.cycle_start), period_end=period.end,
-        draft=draft, lines=wire_lines(draft), hold_reason=hold_reason,
-        grant_applications=inputs.grant_applications(draft), priced_usage=tuple(usage),
+        account=account,
+        invoice_id=invoice_id_for(account_id, account.cycle_start),
+        period_end=period.end,
+        draft=draft,
+        lines=wire_lines(draft),
+        hold_reason=hold_reason,
+        grant_applications=inputs.grant_applications(draft),
+        priced_usage=tuple(usage),
         recent_totals=tuple(history),
-    )  # fmt: skip
+    )
 
 
 def due_date_for(issued_at: datetime, settings: Settings) -> date:
@@ -201,44 +238,83 @@ async def _write_batch(conn: asyncpg.Connection, settings: Settings, batch: _Bat
         for offset, closed in enumerate(issuing)
     }
     due_date = due_date_for(issued_at, settings)
-    await store.insert_invoices(conn, [_invoice_row(c, numbers.get(c.invoice_id), issued_at, due_date)
-                                       for c in batch.closed])  # fmt: skip
-    await store.enqueue_many(conn, INVOICES_ISSUED.name, [
-        (closed.account.account_id.encode(), _event_bytes(closed, numbers[closed.invoice_id], issued_at, due_date))
-        for closed in issuing
-    ])  # fmt: skip
+    await store.insert_invoices(
+        conn, [_invoice_row(c, numbers.get(c.invoice_id), issued_at, due_date) for c in batch.closed]
+    )
+    await store.enqueue_many(
+        conn,
+        INVOICES_ISSUED.name,
+        [
+            (closed.account.account_id.encode(), _event_bytes(closed, numbers[closed.invoice_id], issued_at, due_date))
+            for closed in issuing
+        ],
+    )
     # A held invoice is announced on the same topic, so the agent queues route it to a reviewer as a task.
-    await store.enqueue_many(conn, INVOICES_ISSUED.name, [
-        (closed.account.account_id.encode(), dump_event(_held_event(closed, issued_at)))
-        for closed in batch.closed if closed.held
-    ])  # fmt: skip
-    await store.insert_grant_applications(conn, [
-        (grant_id, closed.invoice_id, amount) for closed in batch.closed for grant_id, amount in closed.grant_applications
-    ])  # fmt: skip
+    await store.enqueue_many(
+        conn,
+        INVOICES_ISSUED.name,
+        [
+            (closed.account.account_id.encode(), dump_event(_held_event(closed, issued_at)))
+            for closed in batch.closed
+            if closed.held
+        ],
+    )
+    await store.insert_grant_applications(
+        conn,
+        [
+            (grant_id, closed.invoice_id, amount)
+            for closed in batch.closed
+            for grant_id, amount in closed.grant_applications
+        ],
+    )
 
 
 def _invoice_row(closed: ClosedCycle, number: str | None, issued_at: datetime, due_date: date) -> tuple:
     draft, issued = closed.draft, number is not None
     return (
-        closed.invoice_id, closed.account.account_id, closed.account.cycle_start, closed.period_end,
-        "issued" if issued else "held", number, draft.currency, draft.subtotal_minor, draft.discount_minor,
-        draft.tax_minor, draft.credit_minor, draft.total_minor, store.lines_text(closed.lines),
-        draft.is_final, issued_at if issued else None, due_date if issued else None, closed.hold_reason,
-    )  # fmt: skip
+        closed.invoice_id,
+        closed.account.account_id,
+        closed.account.cycle_start,
+        closed.period_end,
+        "issued" if issued else "held",
+        number,
+        draft.currency,
+        draft.subtotal_minor,
+        draft.discount_minor,
+        draft.tax_minor,
+        draft.credit_minor,
+        draft.total_minor,
+        store.lines_text(closed.lines),
+        draft.is_final,
+        issued_at if issued else None,
+        due_date if issued else None,
+        closed.hold_reason,
+    )
 
 
 def _held_event(closed: ClosedCycle, held_at: datetime) -> InvoiceHeldEvent:
     return held_event(
-        invoice_id=closed.invoice_id, account_id=closed.account.account_id,
-        period=(closed.account.cycle_start, closed.period_end), held_at=held_at, currency=closed.draft.currency,
-        total_minor=closed.draft.total_minor, recent_totals=closed.recent_totals, reason=closed.hold_reason or "",
-    )  # fmt: skip
+        invoice_id=closed.invoice_id,
+        account_id=closed.account.account_id,
+        period=(closed.account.cycle_start, closed.period_end),
+        held_at=held_at,
+        currency=closed.draft.currency,
+        total_minor=closed.draft.total_minor,
+        recent_totals=closed.recent_totals,
+        reason=closed.hold_reason or "",
+    )
 
 
 def _event_bytes(closed: ClosedCycle, number: str, issued_at: datetime, due_date: date) -> bytes:
     event = issued_event(
-        invoice_id=closed.invoice_id, account_id=closed.account.account_id, invoice_number=number,
-        period=(closed.account.cycle_start, closed.period_end), issued_at=issued_at, due_date=due_date,
-        currency=closed.draft.currency, lines=closed.lines, totals=draft_totals(closed.draft),
-    )  # fmt: skip
+        invoice_id=closed.invoice_id,
+        account_id=closed.account.account_id,
+        invoice_number=number,
+        period=(closed.account.cycle_start, closed.period_end),
+        issued_at=issued_at,
+        due_date=due_date,
+        currency=closed.draft.currency,
+        lines=closed.lines,
+        totals=draft_totals(closed.draft),
+    )
     return dump_event(event)

@@ -108,8 +108,7 @@ class Totals(NamedTuple):
 
 
 def draft_totals(draft: InvoiceDraft) -> Totals:
-    return Totals(draft.subtotal_minor, draft.discount_minor + draft.credit_minor, draft.tax_minor,
-                  draft.total_minor)  # fmt: skip
+    return Totals(draft.subtotal_minor, draft.discount_minor + draft.credit_minor, draft.tax_minor, draft.total_minor)
 
 
 def issued_event(
@@ -127,14 +126,27 @@ def issued_event(
     """The event for an issued invoice, validated by the pydantic model in one pass (lines included): the
     schema re-derives every total from the lines and refuses a mismatch, so a wrong invoice is never sent."""
     payload = {
-        "account_id": account_id, "invoice_id": invoice_id, "invoice_number": invoice_number,
-        "period_start": period[0], "period_end": period[1], "issued_at": issued_at, "due_date": due_date,
-        "currency": currency, "lines": list(lines), **totals._asdict(),
-    }  # fmt: skip
-    return InvoiceIssuedEvent.model_validate({
-        "event_id": event_id_for(invoice_id), "type": EVENT_TYPE, "source": EVENT_SOURCE,
-        "occurred_at": issued_at, "schema_version": 1, "payload": payload,
-    })  # fmt: skip
+        "account_id": account_id,
+        "invoice_id": invoice_id,
+        "invoice_number": invoice_number,
+        "period_start": period[0],
+        "period_end": period[1],
+        "issued_at": issued_at,
+        "due_date": due_date,
+        "currency": currency,
+        "lines": list(lines),
+        **totals._asdict(),
+    }
+    return InvoiceIssuedEvent.model_validate(
+        {
+            "event_id": event_id_for(invoice_id),
+            "type": EVENT_TYPE,
+            "source": EVENT_SOURCE,
+            "occurred_at": issued_at,
+            "schema_version": 1,
+            "payload": payload,
+        }
+    )
 
 
 def held_event(
@@ -150,11 +162,23 @@ def held_event(
 ) -> InvoiceHeldEvent:
     """The event for an invoice held by the safety bound: what a reviewer's task needs, no number yet."""
     payload = {
-        "account_id": account_id, "invoice_id": invoice_id, "period_start": period[0], "period_end": period[1],
-        "held_at": held_at, "currency": currency, "total_minor": total_minor,
-        "recent_totals_minor": list(recent_totals), "reason": reason[:500],
-    }  # fmt: skip
-    return InvoiceHeldEvent.model_validate({
-        "event_id": held_event_id_for(invoice_id), "type": HELD_EVENT_TYPE, "source": EVENT_SOURCE,
-        "occurred_at": held_at, "schema_version": 1, "payload": payload,
-    })  # fmt: skip
+        "account_id": account_id,
+        "invoice_id": invoice_id,
+        "period_start": period[0],
+        "period_end": period[1],
+        "held_at": held_at,
+        "currency": currency,
+        "total_minor": total_minor,
+        "recent_totals_minor": list(recent_totals),
+        "reason": reason[:500],
+    }
+    return InvoiceHeldEvent.model_validate(
+        {
+            "event_id": held_event_id_for(invoice_id),
+            "type": HELD_EVENT_TYPE,
+            "source": EVENT_SOURCE,
+            "occurred_at": held_at,
+            "schema_version": 1,
+            "payload": payload,
+        }
+    )

@@ -60,18 +60,27 @@ async def release_held(pool: asyncpg.Pool, invoice_id: str, settings: Settings, 
         number = format_invoice_number(settings.invoice_series, year, await store.allocate_numbers(conn, series, 1))
         due_date = due_date_for(now, settings)
         event = issued_event(
-            invoice_id=invoice_id, account_id=row["account_id"], invoice_number=number,
-            period=(row["period_start"], row["period_end"]), issued_at=now, due_date=due_date,
-            currency=row["currency"].strip(), lines=orjson.loads(row["lines"]),
-            totals=Totals(row["subtotal_minor"], row["discount_minor"] + row["credit_minor"], row["tax_minor"],
-                          row["total_minor"]),
-        )  # fmt: skip
+            invoice_id=invoice_id,
+            account_id=row["account_id"],
+            invoice_number=number,
+            period=(row["period_start"], row["period_end"]),
+            issued_at=now,
+            due_date=due_date,
+            currency=row["currency"].strip(),
+            lines=orjson.loads(row["lines"]),
+            totals=Totals(
+                row["subtotal_minor"], row["discount_minor"] + row["credit_minor"], row["tax_minor"], row["total_minor"]
+            ),
+        )
         # hold_reason stays: it records why a person had to look at this invoice.
         await conn.execute(
             "UPDATE invoices SET status = 'issued', invoice_number = $2, issued_at = $3, due_date = $4"
             " WHERE invoice_id = $1",
-            invoice_id, number, now, due_date,
-        )  # fmt: skip
+            invoice_id,
+            number,
+            now,
+            due_date,
+        )
         await store.enqueue_many(conn, INVOICES_ISSUED.name, [(row["account_id"].encode(), dump_event(event))])
     return number
 
@@ -82,7 +91,8 @@ async def void_held(pool: asyncpg.Pool, invoice_id: str, reason: str) -> int:
         raise ReleaseError("a void needs a reason")
     async with pool.acquire() as conn, conn.transaction():
         await _lock_held(conn, invoice_id, "only a held one can be voided")
-        await conn.execute("UPDATE invoices SET status = 'void', void_reason = $2 WHERE invoice_id = $1",
-                           invoice_id, reason.strip())  # fmt: skip
+        await conn.execute(
+            "UPDATE invoices SET status = 'void', void_reason = $2 WHERE invoice_id = $1", invoice_id, reason.strip()
+        )
         handed_back = await conn.fetch("DELETE FROM grant_applications WHERE invoice_id = $1 RETURNING 1", invoice_id)
     return len(handed_back)

@@ -50,8 +50,14 @@ class CycleCloser:
             if report is not None and report.invoices:
                 self.ctx.outbox_signal.set()  # issued and held invoices both left events: wake the relay now
             if report is not None and (report.invoices or report.skipped or report.errors):
-                self.log.info("cycles closed", issued=report.issued, held=report.held, skipped=report.skipped,
-                              seconds=round(report.seconds, 3), errors=report.errors[:10])  # fmt: skip
+                self.log.info(
+                    "cycles closed",
+                    issued=report.issued,
+                    held=report.held,
+                    skipped=report.skipped,
+                    seconds=round(report.seconds, 3),
+                    errors=report.errors[:10],
+                )
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=self.ctx.settings.closer_interval_s)
 

@@ -50,9 +50,14 @@ async def open_cycle(conn: asyncpg.Connection, catalog: Catalog, account_id: str
         return None
     fetched = await store.fetch_inputs(conn, [account], lock_usage=False)
     invoice = inputs.invoice_input(
-        inputs.PlanCalendar(catalog), account, period, fetched.plan_changes.get(account_id, []),
-        fetched.usage.get(account_id, []), fetched.grants.get(account_id, []), as_of,
-    )  # fmt: skip
+        inputs.PlanCalendar(catalog),
+        account,
+        period,
+        fetched.plan_changes.get(account_id, []),
+        fetched.usage.get(account_id, []),
+        fetched.grants.get(account_id, []),
+        as_of,
+    )
     draft = inputs.without_stand_in(build_invoice(invoice))
     return OpenCycle(account, period[1], await _usage_by_service(conn, account), draft)
 
@@ -61,6 +66,7 @@ async def _usage_by_service(conn: asyncpg.Connection, account: DueAccount) -> tu
     rows = await conn.fetch(
         "SELECT service, plan_id, plan_version, billable_units, events FROM cycle_usage"
         " WHERE account_id = $1 AND cycle_start = $2 ORDER BY service, plan_id, plan_version",
-        account.account_id, account.cycle_start,
-    )  # fmt: skip
+        account.account_id,
+        account.cycle_start,
+    )
     return tuple(ServiceUsage(*r.values()) for r in rows)

@@ -40,10 +40,17 @@ async def lock_due_accounts(
     await conn.execute("SET LOCAL random_page_cost = 1.1")
     rows = await conn.fetch(_LOCK_DUE, cutoff, list(exclude), None if only is None else list(only), limit)
     return [
-        DueAccount(r["account_id"], r["currency"], r["jurisdiction"], r["billing_anchor_day"],
-                   r["next_cycle_start"], r["next_cycle_end"], r["closed_on"])
+        DueAccount(
+            r["account_id"],
+            r["currency"],
+            r["jurisdiction"],
+            r["billing_anchor_day"],
+            r["next_cycle_start"],
+            r["next_cycle_end"],
+            r["closed_on"],
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 async def fetch_inputs(
@@ -88,9 +95,7 @@ FOR UPDATE OF cu
 """
 
 
-async def _usage(
-    conn: asyncpg.Connection, ids: list[str], starts: list[date], lock: bool
-) -> dict[str, list[UsageRow]]:
+async def _usage(conn: asyncpg.Connection, ids: list[str], starts: list[date], lock: bool) -> dict[str, list[UsageRow]]:
     found: dict[str, list[UsageRow]] = defaultdict(list)
     for r in await conn.fetch(_USAGE if lock else _USAGE.replace("FOR UPDATE OF cu", ""), ids, starts):
         found[r["account_id"]].append(UsageRow(*r.values()))
@@ -137,8 +142,9 @@ async def _already_invoiced(conn: asyncpg.Connection, ids: list[str], starts: li
         "SELECT i.account_id FROM invoices i"
         " JOIN unnest($1::text[], $2::date[]) AS due(account_id, period_start)"
         " ON i.account_id = due.account_id AND i.period_start = due.period_start",
-        ids, starts,
-    )  # fmt: skip
+        ids,
+        starts,
+    )
     return {r["account_id"] for r in rows}
 
 
@@ -153,8 +159,10 @@ async def _upstream_invoices(
         " JOIN invoices_issued i ON i.account_id = due.account_id"
         " AND i.period_start < due.cycle_end AND i.period_end > due.cycle_start"
         " ORDER BY due.account_id, i.period_start",
-        ids, starts, ends,
-    )  # fmt: skip
+        ids,
+        starts,
+        ends,
+    )
     return {
         r["account_id"]: f"{r['invoice_id']} ({r['invoice_number']}, {r['period_start']} to {r['period_end']})"
         for r in rows
@@ -166,8 +174,10 @@ async def advance_accounts(conn: asyncpg.Connection, advances: Sequence[Advance]
         "UPDATE accounts a SET next_cycle_start = n.next_start, next_cycle_end = n.next_end"
         " FROM unnest($1::text[], $2::date[], $3::date[]) AS n(account_id, next_start, next_end)"
         " WHERE a.account_id = n.account_id",
-        [a.account_id for a in advances], [a.next_start for a in advances], [a.next_end for a in advances],
-    )  # fmt: skip
+        [a.account_id for a in advances],
+        [a.next_start for a in advances],
+        [a.next_end for a in advances],
+    )
 
 
 async def mark_billed(conn: asyncpg.Connection, rows: Sequence[UsageRow]) -> None:
@@ -190,8 +200,9 @@ async def allocate_numbers(conn: asyncpg.Connection, series: str, count: int) ->
         "INSERT INTO invoice_series (series, next_seq) VALUES ($1, $2::bigint + 1)"
         " ON CONFLICT (series) DO UPDATE SET next_seq = invoice_series.next_seq + $2::bigint"
         " RETURNING next_seq - $2::bigint",
-        series, count,
-    )  # fmt: skip
+        series,
+        count,
+    )
 
 
 _INVOICE_COLUMNS = (
@@ -227,8 +238,10 @@ async def insert_grant_applications(conn: asyncpg.Connection, rows: Sequence[tup
         await conn.execute(
             "INSERT INTO grant_applications (grant_id, invoice_id, amount_minor)"
             " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
-            grant_ids, invoice_ids, amounts,
-        )  # fmt: skip
+            grant_ids,
+            invoice_ids,
+            amounts,
+        )
 
 
 async def enqueue_many(conn: asyncpg.Connection, topic: str, items: Sequence[tuple[bytes, bytes]]) -> None:

@@ -91,8 +91,9 @@ class BrokerWatch:
         refused = {
             row["topic"]: f"acknowledged, but the broker has no topic {row['topic']} (it accepts records for a topic"
             " it lacks and loses them): they are sent again"
-            for row, _ in acked if row["topic"] not in present
-        }  # fmt: skip
+            for row, _ in acked
+            if row["topic"] not in present
+        }
         spans = _spans((row["topic"], meta) for row, meta in acked if row["topic"] not in refused)
         marks = await _watermarks(conn, spans.keys())
         for (topic, partition), (low, _) in spans.items():
@@ -143,17 +144,22 @@ class BrokerWatch:
             "INSERT INTO broker_data_losses (topic, what, lost_since) SELECT $1, $2, $3"
             " WHERE NOT EXISTS (SELECT 1 FROM broker_data_losses WHERE topic = $1 AND resolved_at IS NULL)"
             " RETURNING id",
-            topic, detail, since,
-        )  # fmt: skip
+            topic,
+            detail,
+            since,
+        )
         self.ctx.metrics.broker_data_lost.labels(topic, what).inc()
         if opened is None:
             return
         since_text = since.isoformat(timespec="seconds") if since else "the time it was last healthy"
         self.log.error(
-            "the broker lost events the outbox had published", topic=topic, detail=detail, since=since_text,
+            "the broker lost events the outbox had published",
+            topic=topic,
+            detail=detail,
+            since=since_text,
             action=f"re-publish them: `billing outbox replay --since {since_text} --topic {topic}`"
             " (consumers skip what they already have by event id); until then /health says degraded",
-        )  # fmt: skip
+        )
 
     async def _metadata(self, producer: AIOKafkaProducer, fresh: bool) -> dict[str, int]:
         if fresh or time.monotonic() - self._read_at > _FRESH_S:
@@ -175,8 +181,9 @@ class BrokerWatch:
         if spec is None:
             return f"the broker has no topic {topic!r}, and it is not one this system creates"
         settings = self.ctx.settings
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.require_bootstrap(),
-                                    client_id=f"{settings.app_id}-admin")  # fmt: skip
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.require_bootstrap(), client_id=f"{settings.app_id}-admin"
+        )
         try:
             await admin.start()
             new = NewTopic(topic, spec.partitions(settings), settings.replication_factor)
@@ -212,8 +219,11 @@ async def _watermarks(
     """(next_offset, floor_offset) per topic and partition: of these positions, or of all."""
     rows = await conn.fetch("SELECT topic, partition, next_offset, floor_offset FROM outbox_offsets")
     wanted = None if positions is None else set(positions)
-    return {(r["topic"], r["partition"]): (r["next_offset"], r["floor_offset"]) for r in rows
-            if wanted is None or (r["topic"], r["partition"]) in wanted}  # fmt: skip
+    return {
+        (r["topic"], r["partition"]): (r["next_offset"], r["floor_offset"])
+        for r in rows
+        if wanted is None or (r["topic"], r["partition"]) in wanted
+    }
 
 
 async def _advance(conn: asyncpg.Connection, spans: dict[Position, tuple[int, int]]) -> None:
@@ -226,9 +236,11 @@ async def _advance(conn: asyncpg.Connection, spans: dict[Position, tuple[int, in
         " FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS s (topic, partition, low, high)"
         " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = GREATEST(o.next_offset, EXCLUDED.next_offset),"
         " floor_offset = EXCLUDED.floor_offset, updated_at = now()",
-        [t for t, _ in positions], [p for _, p in positions],
-        [spans[pos][0] for pos in positions], [spans[pos][1] for pos in positions],
-    )  # fmt: skip
+        [t for t, _ in positions],
+        [p for _, p in positions],
+        [spans[pos][0] for pos in positions],
+        [spans[pos][1] for pos in positions],
+    )
 
 
 async def _end_offsets(producer: AIOKafkaProducer, metadata: ClusterMetadata, positions: list[Position]) -> dict:

@@ -114,9 +114,12 @@ async def create_pool(
             await prepare(conn)
 
     return await asyncpg.create_pool(
-        settings.require_database_url(), min_size=1, max_size=max_size or settings.db_pool_max, init=init,
+        settings.require_database_url(),
+        min_size=1,
+        max_size=max_size or settings.db_pool_max,
+        init=init,
         reset=reset,
-    )  # fmt: skip
+    )
 
 
 def build_producer(settings: Settings) -> AIOKafkaProducer:

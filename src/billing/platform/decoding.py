@@ -58,8 +58,9 @@ class RawMessage(NamedTuple):
     def of(cls, record: Record) -> RawMessage:
         if isinstance(record, RawMessage):
             return record
-        return cls(record.topic, record.partition, record.offset, record.key, record.value,
-                   getattr(record, "timestamp", None))  # fmt: skip
+        return cls(
+            record.topic, record.partition, record.offset, record.key, record.value, getattr(record, "timestamp", None)
+        )
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream=sys.stderr)
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_SHARED_PROCESSORS, processor=renderer)
-    )
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_SHARED_PROCESSORS, processor=renderer))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -60,13 +58,16 @@ def route_process_output() -> None:
     uncaught = logging.getLogger("uncaught")
     sys.excepthook = lambda kind, error, tb: uncaught.critical("uncaught exception", exc_info=(kind, error, tb))
     threading.excepthook = lambda hook: uncaught.critical(
-        "uncaught exception in thread %s", getattr(hook.thread, "name", "?"),
+        "uncaught exception in thread %s",
+        getattr(hook.thread, "name", "?"),
         exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback),
-    )  # fmt: skip
+    )
     sys.unraisablehook = lambda hook: uncaught.error(
-        "%s: %r", hook.err_msg or "exception ignored", hook.object,
+        "%s: %r",
+        hook.err_msg or "exception ignored",
+        hook.object,
         exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback) if hook.exc_type else None,
-    )  # fmt: skip
+    )
     sys.stdout = _LineLogger(logging.getLogger("stdout"), logging.INFO, sys.__stdout__)
     sys.stderr = _LineLogger(logging.getLogger("stderr"), logging.WARNING, sys.__stderr__)
 

@@ -36,36 +36,47 @@ class Metrics:
             "billing_consumer_lag", "Messages behind the partition's end offset.", ["topic", "partition"], registry=r
         )
         self.assigned_partitions = Gauge(
-            "billing_assigned_partitions", "Partitions of a topic this worker's consumer holds now.", ["topic"],
+            "billing_assigned_partitions",
+            "Partitions of a topic this worker's consumer holds now.",
+            ["topic"],
             registry=r,
         )
         self.usage_parked = Counter(
             "billing_usage_parked", "Usage records parked until their account is known.", registry=r
         )
         self.tasks_cancelled = Counter(
-            "billing_tasks_cancelled", "Agent-queue tasks cancelled (caller abandoned, account closed).",
-            ["queue", "cause"], registry=r,
+            "billing_tasks_cancelled",
+            "Agent-queue tasks cancelled (caller abandoned, account closed).",
+            ["queue", "cause"],
+            registry=r,
         )
         self.tasks_requeued = Counter(
             "billing_tasks_requeued",
             "Tasks returned to waiting by the sweeper (lease or handling time ran out) or widened.",
-            ["cause"], registry=r,
+            ["cause"],
+            registry=r,
         )
         self.outbox_pending = Gauge("billing_outbox_pending", "Events written but not yet published.", registry=r)
         self.outbox_send_failures = Counter(
             "billing_outbox_send_failures", "Outbox sends that failed or timed out, per topic.", ["topic"], registry=r
         )
         self.outbox_topic_failing = Gauge(
-            "billing_outbox_topic_failing", "1 while a topic's outbox rows keep failing to publish.", ["topic"],
+            "billing_outbox_topic_failing",
+            "1 while a topic's outbox rows keep failing to publish.",
+            ["topic"],
             registry=r,
         )
         self.outbox_parked = Counter(
-            "billing_outbox_parked", "Outbox rows set aside because the broker refuses them (too large, say).",
-            ["topic"], registry=r,
+            "billing_outbox_parked",
+            "Outbox rows set aside because the broker refuses them (too large, say).",
+            ["topic"],
+            registry=r,
         )
         self.broker_data_lost = Counter(
-            "billing_broker_data_lost", "Times the broker was found without events it had acknowledged.",
-            ["topic", "what"], registry=r,
+            "billing_broker_data_lost",
+            "Times the broker was found without events it had acknowledged.",
+            ["topic", "what"],
+            registry=r,
         )
         self.batch_seconds = Histogram(
             "billing_batch_seconds",

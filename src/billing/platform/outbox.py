@@ -44,8 +44,13 @@ _RELAY_LOCK = 0x6B2222  # arbitrary constant: "billing outbox relay"
 _PRUNE_EVERY_S = 600
 PARK_AFTER = 3
 # Refusals of one record for what it is; a broker that is down, slow or without the topic is never one of these.
-ROW_ERRORS = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, CorruptRecordException,
-              InvalidTimestampError)  # fmt: skip
+ROW_ERRORS = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTimestampError,
+)
 Acked = tuple[asyncpg.Record, RecordMetadata]
 
 
@@ -76,8 +81,9 @@ class OutboxRelay:
             rows = await conn.fetch(
                 "SELECT id, topic, key, value, created_at FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
                 " AND NOT (topic = ANY($2::text[])) ORDER BY id LIMIT $1",
-                self.batch_size, blocked,
-            )  # fmt: skip
+                self.batch_size,
+                blocked,
+            )
             if not rows:
                 self.ctx.metrics.outbox_pending.set(await _pending(conn) if blocked else 0)
                 return 0
@@ -142,8 +148,10 @@ class OutboxRelay:
             attempts = await conn.fetchval(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
                 " parked_at = CASE WHEN attempts + 1 >= $3 THEN now() END WHERE id = $1 RETURNING attempts",
-                row_id, error[:2000], PARK_AFTER,
-            )  # fmt: skip
+                row_id,
+                error[:2000],
+                PARK_AFTER,
+            )
             if attempts is not None and attempts >= PARK_AFTER:
                 parked.append(row)
         return parked
@@ -167,24 +175,31 @@ class OutboxRelay:
             if self.backoff.should_report(failures):
                 self.ctx.metrics.outbox_topic_failing.labels(topic).set(1)
                 self.ctx.log.error(
-                    "outbox topic cannot be published", topic=topic, failures=failures, error=error,
+                    "outbox topic cannot be published",
+                    topic=topic,
+                    failures=failures,
+                    error=error,
                     action="its rows wait in the outbox and are retried; check that the topic exists"
                     " (`billing topics` creates every configured one) and the broker is healthy",
-                )  # fmt: skip
+                )
             else:
-                self.ctx.log.warning("outbox topic send failed; skipping it for now", topic=topic, error=error,
-                                     failures=failures)  # fmt: skip
+                self.ctx.log.warning(
+                    "outbox topic send failed; skipping it for now", topic=topic, error=error, failures=failures
+                )
 
     def _report_parked(self, row: asyncpg.Record) -> None:
         self.ctx.metrics.outbox_parked.labels(row["topic"]).inc()
         since = row["created_at"].isoformat(timespec="seconds")
         self.ctx.log.error(
-            "outbox row parked: the broker refuses it", outbox_id=row["id"], topic=row["topic"],
-            bytes=len(row["value"]), refusals=PARK_AFTER,
+            "outbox row parked: the broker refuses it",
+            outbox_id=row["id"],
+            topic=row["topic"],
+            bytes=len(row["value"]),
+            refusals=PARK_AFTER,
             action="the topic's later rows go on; the row stays in the outbox table (SELECT id, topic, last_error"
             " FROM outbox WHERE parked_at IS NOT NULL). Once the broker can take it (e.g. a larger message.max.bytes),"
             f" re-queue it with `billing outbox replay --since {since} --topic {row['topic']}`",
-        )  # fmt: skip
+        )
 
     async def _wait(self, poll_s: float, stopping: asyncio.Event) -> None:
         signal = self.ctx.outbox_signal

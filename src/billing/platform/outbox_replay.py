@@ -28,15 +28,17 @@ async def requeue(conn: asyncpg.Connection, since: datetime, topic: str | None) 
     rows = await conn.fetch(
         "UPDATE outbox SET published_at = NULL, parked_at = NULL, attempts = 0, last_error = NULL"
         " WHERE (created_at >= $1 OR published_at >= $1) AND ($2::text IS NULL OR topic = $2) RETURNING id",
-        since, topic,
-    )  # fmt: skip
+        since,
+        topic,
+    )
     oldest = await conn.fetchval("SELECT min(created_at) FROM outbox WHERE $1::text IS NULL OR topic = $1", topic)
     resolved = await conn.fetchval(
         "WITH done AS (UPDATE broker_data_losses SET resolved_at = now() WHERE resolved_at IS NULL"
         " AND ($2::text IS NULL OR topic = $2) AND (lost_since IS NULL OR lost_since >= $1) RETURNING 1)"
         " SELECT count(*) FROM done",
-        since, topic,
-    )  # fmt: skip
+        since,
+        topic,
+    )
     still = await conn.fetch(
         "SELECT topic, lost_since FROM broker_data_losses WHERE resolved_at IS NULL ORDER BY lost_since"
     )

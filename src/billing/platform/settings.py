@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, description="Replication factor for created topics (3 in production).")
     workers: int = Field(1, ge=1, le=16, description="Worker processes `billing up` starts (one consumer group).")
     worker_web_port: int = Field(
-        6066, ge=0, le=65535,
+        6066,
+        ge=0,
+        le=65535,
         description="Health and metrics port of worker 0; worker N listens on WORKER_WEB_PORT+N. "
         "0: `billing up` picks free ones.",
     )
@@ -60,17 +62,22 @@ class Settings(BaseSettings):
     broker_heartbeat_interval_s: float = Field(1.0, gt=0, description="Consumer heartbeat interval.")
     usage_batch_max: int = Field(10_000, ge=1, description="Most usage events fetched and rated as one batch.")
     usage_store_lanes: int = Field(
-        4, ge=1, le=16,
+        4,
+        ge=1,
+        le=16,
         description="Usage transactions written at once, each for its own partitions; one more PostgreSQL connection each.",
-    )  # fmt: skip
+    )
     usage_batch_wait_ms: int = Field(200, ge=0, description="Longest wait to fill a usage batch.")
     outbox_poll_ms: int = Field(200, ge=10, description="How often the outbox relay looks for unpublished events.")
     outbox_send_timeout_s: float = Field(
-        5.0, gt=0, description="Longest wait for one outbox send; a topic that fails is skipped for a growing backoff "
-        "while the other topics keep publishing."
+        5.0,
+        gt=0,
+        description="Longest wait for one outbox send; a topic that fails is skipped for a growing backoff "
+        "while the other topics keep publishing.",
     )
     catalog_path: Path | None = Field(
-        None, description="Price plans and tax rates (JSON, layout in src/billing/invoicing/rules/catalog.py). Unset: the demo catalog."
+        None,
+        description="Price plans and tax rates (JSON, layout in src/billing/invoicing/rules/catalog.py). Unset: the demo catalog.",
     )
     discount_policy_path: Path | None = Field(
         None,
@@ -88,21 +95,27 @@ class Settings(BaseSettings):
         3600, ge=0, description="How long usage for an unknown account waits for its account before dead-lettering."
     )
     payment_terms_days: int = Field(14, ge=0, description="Days from issue to the invoice's due date.")
-    invoice_series: str = Field("INV", min_length=1, description="Prefix of invoice numbers (gap-free per series and year).")
+    invoice_series: str = Field(
+        "INV", min_length=1, description="Prefix of invoice numbers (gap-free per series and year)."
+    )
     invoice_outlier_factor: int = Field(
         5, ge=2, description="An invoice over this many times the account's median is held for review."
     )
     closer_interval_s: float = Field(10.0, gt=0, description="How often a worker looks for cycles due to close.")
     closer_enabled: bool = Field(
-        True, description="Whether workers close due cycles on their own. Off: cycles close only on "
-        "`billing cycles close` (for a stack that must not follow the event-time clock, e.g. a dated test scenario)."
+        True,
+        description="Whether workers close due cycles on their own. Off: cycles close only on "
+        "`billing cycles close` (for a stack that must not follow the event-time clock, e.g. a dated test scenario).",
     )
     care_rules_path: Path | None = Field(
-        None, description="Routing rules, priority weights and widening steps (JSON or YAML, layout in "
-        "src/billing/care/config.py). Unset: the built-in rules of src/billing/care/rules/."
+        None,
+        description="Routing rules, priority weights and widening steps (JSON or YAML, layout in "
+        "src/billing/care/config.py). Unset: the built-in rules of src/billing/care/rules/.",
     )
     queue_sweep_interval_s: float = Field(
-        2.0, gt=0, description="How often a worker returns expired leases, ages waiting tasks' priority and widens them."
+        2.0,
+        gt=0,
+        description="How often a worker returns expired leases, ages waiting tasks' priority and widens them.",
     )
     service_level_threshold_s: int = Field(
         20, ge=0, description="Queue service level: share of tasks answered within this many seconds."
@@ -121,8 +134,9 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Interface the agent API binds (`billing api`).")
     api_port: int = Field(8080, ge=0, le=65535, description="Port of the agent API; 0: `billing up` starts no API.")
     api_max_body_bytes: int = Field(
-        65536, ge=1024, description="Largest request body the agent API reads (counted as it arrives); a larger one "
-        "answers 413."
+        65536,
+        ge=1024,
+        description="Largest request body the agent API reads (counted as it arrives); a larger one answers 413.",
     )
     agent_role_queues: str = Field(
         "agent=billing,disputes,retention;tier2=billing,disputes,retention,tier2;"
@@ -137,20 +151,25 @@ class Settings(BaseSettings):
         1800, ge=1, description="How long a wrap-up may last; then the task is completed as wrap_up_timed_out."
     )
     verify_max_failures: int = Field(5, ge=1, description="Failed caller verifications in a row that lock the account.")
-    verify_lockout_s: int = Field(1800, ge=1, description="How long a locked account refuses verification (all channels).")
+    verify_lockout_s: int = Field(
+        1800, ge=1, description="How long a locked account refuses verification (all channels)."
+    )
     otp_ttl_s: int = Field(300, ge=30, description="How long a one-time code sent to the contact of record is valid.")
     notification_key: SecretStr | None = Field(
-        None, description="Fernet key (32 url-safe base64 bytes) that seals one-time codes in the database until "
+        None,
+        description="Fernet key (32 url-safe base64 bytes) that seals one-time codes in the database until "
         "they are delivered. Unset: a new key per API process, so a code still undelivered when it stops expires "
-        "undelivered. Set one key for all API processes in production."
+        "undelivered. Set one key for all API processes in production.",
     )
     notification_webhook_url: str | None = Field(
-        None, description="Delivery channel of notifications (one-time codes): each is POSTed as JSON here (the SMS "
-        "and e-mail gateway). Unset: appended as JSON lines to NOTIFICATION_FILE (development)."
+        None,
+        description="Delivery channel of notifications (one-time codes): each is POSTed as JSON here (the SMS "
+        "and e-mail gateway). Unset: appended as JSON lines to NOTIFICATION_FILE (development).",
     )
     notification_file: Path | None = Field(
-        None, description="Where the development channel appends notifications, codes included. Unset: "
-        "STATE_DIR/notifications.jsonl."
+        None,
+        description="Where the development channel appends notifications, codes included. Unset: "
+        "STATE_DIR/notifications.jsonl.",
     )
     retention_holdout_share: float = Field(
         0.10, ge=0, le=1, description="Share of eligible accounts held out as the retention control arm (no offer)."

@@ -47,10 +47,19 @@ async def on_task_event(conn: asyncpg.Connection, event: Event, message: RawMess
     await store.record_case(
         conn,
         store.CaseFacts(
-            case_id=task.task_id, source_event_id=event.event_id, account_id=task.account_id,
-            partition=message.partition, practice=str(task.practice), arm=str(task.arm), queue=task.queue,
-            kind=str(task.kind), agent_tier=int(task.agent_tier), waited_ms=task.waited_ms,
-            discount_minor=task.discount_minor, currency=task.currency, case_at=event.occurred_at,
+            case_id=task.task_id,
+            source_event_id=event.event_id,
+            account_id=task.account_id,
+            partition=message.partition,
+            practice=str(task.practice),
+            arm=str(task.arm),
+            queue=task.queue,
+            kind=str(task.kind),
+            agent_tier=int(task.agent_tier),
+            waited_ms=task.waited_ms,
+            discount_minor=task.discount_minor,
+            currency=task.currency,
+            case_at=event.occurred_at,
         ),
     )
 
@@ -71,8 +80,9 @@ class RetentionProcessor:
         decoded = decode(message, self.spec)
         if not isinstance(decoded, Rejection) and not self._needs_work(decoded, message.partition):
             return
-        log = self.ctx.log.bind(topic=message.topic, partition=message.partition, offset=message.offset,
-                                consumer="retention")
+        log = self.ctx.log.bind(
+            topic=message.topic, partition=message.partition, offset=message.offset, consumer="retention"
+        )
 
         def on_retry(error: BaseException, attempt: int) -> None:
             log.warning("transient failure, retrying", error=repr(error), attempt=attempt)
@@ -149,13 +159,13 @@ def live_counts(app: faust.App) -> dict:
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     table = app.Table(
-        LIVE_TABLE, default=dict, partitions=ACCOUNTS.partitions(ctx.settings),
+        LIVE_TABLE,
+        default=dict,
+        partitions=ACCOUNTS.partitions(ctx.settings),
         help="Live retention counters per practice|arm@partition (PostgreSQL holds the exact ones).",
-    )  # fmt: skip
-    _register_one(app, RetentionProcessor(ACCOUNTS, on_account_event, ctx, ACCOUNTS.event_types, table))
-    _register_one(
-        app, RetentionProcessor(TASK_EVENTS, on_task_event, ctx, frozenset({"task.completed.v1"}), table)
     )
+    _register_one(app, RetentionProcessor(ACCOUNTS, on_account_event, ctx, ACCOUNTS.event_types, table))
+    _register_one(app, RetentionProcessor(TASK_EVENTS, on_task_event, ctx, frozenset({"task.completed.v1"}), table))
 
 
 def _register_one(app: faust.App, processor: RetentionProcessor) -> None:

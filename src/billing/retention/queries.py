@@ -53,8 +53,9 @@ def _moment(name: str, text: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{name} must be an ISO date or time such as 2031-01-01 or 2031-01-01T12:00:00Z, "
-                         f"got {text[:40]!r}") from None
+        raise ValueError(
+            f"{name} must be an ISO date or time such as 2031-01-01 or 2031-01-01T12:00:00Z, got {text[:40]!r}"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -67,11 +68,10 @@ async def load_inputs(conn: asyncpg.Connection, cohort: Cohort | None = None) ->
         return await _cohort_inputs(conn, cohort)
     counts = await conn.fetch(
         "SELECT practice, arm, horizon_days, wait_bucket_s, cases, retained FROM retention_counts"
-        " WHERE arm = ANY($1::text[])", list(_ARMS),
+        " WHERE arm = ANY($1::text[])",
+        list(_ARMS),
     )
-    money = await conn.fetch(
-        "SELECT practice, arm, horizon_days, currency, discount_minor FROM retention_money"
-    )
+    money = await conn.fetch("SELECT practice, arm, horizon_days, currency, discount_minor FROM retention_money")
     survival = await conn.fetch(
         "SELECT practice, arm, day, churned, censored FROM retention_survival"
         " WHERE churned > 0 OR censored > 0 ORDER BY practice, arm, day"
@@ -79,13 +79,13 @@ async def load_inputs(conn: asyncpg.Connection, cohort: Cohort | None = None) ->
     return ReportInputs(
         counters=RetentionCounters(
             {
-                CounterKey(r["practice"], Arm(r["arm"]), r["horizon_days"], r["wait_bucket_s"]):
-                    Tally(r["cases"], r["retained"])
+                CounterKey(r["practice"], Arm(r["arm"]), r["horizon_days"], r["wait_bucket_s"]): Tally(
+                    r["cases"], r["retained"]
+                )
                 for r in counts
             }
         ),
-        money={(r["practice"], r["arm"], r["horizon_days"], r["currency"].strip()): r["discount_minor"]
-               for r in money},
+        money={(r["practice"], r["arm"], r["horizon_days"], r["currency"].strip()): r["discount_minor"] for r in money},
         survival=[(r["practice"], r["arm"], r["day"], r["churned"], r["censored"]) for r in survival],
         service=await _service_weeks(conn),
     )
@@ -102,7 +102,9 @@ async def _cohort_inputs(conn: asyncpg.Connection, cohort: Cohort) -> ReportInpu
         " count(*) FILTER (WHERE o.retained) AS retained"
         " FROM retention_outcomes o JOIN retention_cases c USING (case_id)"
         f" WHERE {_IN_COHORT} AND c.arm = ANY($3::text[]) GROUP BY 1, 2, 3, 4",
-        *bounds, list(_ARMS), WAIT_RESOLUTION_S * 1000,
+        *bounds,
+        list(_ARMS),
+        WAIT_RESOLUTION_S * 1000,
     )
     money = await conn.fetch(
         "SELECT c.practice, c.arm, o.horizon_days, c.currency, sum(c.discount_minor)::bigint AS discount_minor"
@@ -123,8 +125,7 @@ async def _cohort_inputs(conn: asyncpg.Connection, cohort: Cohort) -> ReportInpu
         tallies[key] = Tally(before.cases + r["cases"], before.retained + r["retained"])
     return ReportInputs(
         counters=RetentionCounters(tallies),
-        money={(r["practice"], r["arm"], r["horizon_days"], r["currency"].strip()): r["discount_minor"]
-               for r in money},
+        money={(r["practice"], r["arm"], r["horizon_days"], r["currency"].strip()): r["discount_minor"] for r in money},
         survival=[(r["practice"], r["arm"], r["day"], r["churned"], r["censored"]) for r in survival],
         service=await _service_weeks(conn, cohort),
     )
@@ -139,7 +140,9 @@ async def _service_weeks(conn: asyncpg.Connection, cohort: Cohort | None = None)
         " count(abandoned_at) AS abandoned"
         " FROM calls WHERE ($2::timestamptz IS NULL OR started_at >= $2)"
         " AND ($3::timestamptz IS NULL OR started_at < $3) GROUP BY 1 ORDER BY 1",
-        SERVICE_LEVEL_THRESHOLD_S, period.cases_from, period.cases_to,
+        SERVICE_LEVEL_THRESHOLD_S,
+        period.cases_from,
+        period.cases_to,
     )
     return [ServiceWeek(r["week"], r["offered"], r["answered"], r["answered_within"], r["abandoned"]) for r in rows]
 

@@ -43,15 +43,28 @@ def survival_figure(report: dict[str, Any]) -> plt.Figure:
             if not points:
                 continue
             days = [0] + [p["day"] for p in points]
-            ax.step(days, [1.0] + [p["survival"] for p in points], where="post", color=colour, linestyle=style,
-                    linewidth=2, label=arm)
-            ax.fill_between(days, [1.0] + [p["ci_low"] for p in points], [1.0] + [p["ci_high"] for p in points],
-                            step="post", color=colour, alpha=0.2)
+            ax.step(
+                days,
+                [1.0] + [p["survival"] for p in points],
+                where="post",
+                color=colour,
+                linestyle=style,
+                linewidth=2,
+                label=arm,
+            )
+            ax.fill_between(
+                days,
+                [1.0] + [p["ci_low"] for p in points],
+                [1.0] + [p["ci_high"] for p in points],
+                step="post",
+                color=colour,
+                alpha=0.2,
+            )
         p_value = curves.get("log_rank_p")
         ax.set_title(practice + (f"  (log-rank p={p_value:.2g})" if p_value is not None else ""), fontsize=9)
         ax.set_xlabel("days after the case")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(practices):]:
+    for ax in list(axes.flat)[len(practices) :]:
         ax.axis("off")
     axes[0][0].set_ylabel("still a customer")
     if practices:
@@ -69,9 +82,16 @@ def uplift_figure(report: dict[str, Any]) -> plt.Figure:
     for y, row in enumerate(rows):
         u = row["uplift"]
         colour = "tab:green" if u["ci_low"] > 0 else "tab:red" if u["ci_high"] < 0 else "tab:gray"
-        ax.errorbar(100 * u["difference"], y, xerr=[[100 * (u["difference"] - u["ci_low"])],
-                                                   [100 * (u["ci_high"] - u["difference"])]],
-                    fmt="o", color=colour, capsize=5, markersize=8, linewidth=2)
+        ax.errorbar(
+            100 * u["difference"],
+            y,
+            xerr=[[100 * (u["difference"] - u["ci_low"])], [100 * (u["ci_high"] - u["difference"])]],
+            fmt="o",
+            color=colour,
+            capsize=5,
+            markersize=8,
+            linewidth=2,
+        )
     ax.axvline(0, color="black", linewidth=1)
     ax.set_yticks(range(len(rows)), [r["practice"] for r in rows])
     ax.set_xlabel(f"uplift in {horizon}-day retention vs the control arm (percentage points, 95 % interval)")
@@ -87,9 +107,17 @@ def wait_figure(report: dict[str, Any]) -> plt.Figure:
     xs = range(len(bands))
     rates = [100 * b["rate"] for b in bands]
     ax.bar(xs, rates, color="tab:purple", alpha=0.8)
-    ax.errorbar(xs, rates, yerr=[[r - 100 * b["ci_low"] for r, b in zip(rates, bands)],
-                                 [100 * b["ci_high"] - r for r, b in zip(rates, bands)]],
-                fmt="none", color="black", capsize=6)
+    ax.errorbar(
+        xs,
+        rates,
+        yerr=[
+            [r - 100 * b["ci_low"] for r, b in zip(rates, bands)],
+            [100 * b["ci_high"] - r for r, b in zip(rates, bands)],
+        ],
+        fmt="none",
+        color="black",
+        capsize=6,
+    )
     ax.set_xticks(list(xs), [f"{b['band']} (n={b['cases']})" for b in bands])
     ax.set_ylabel(f"{report['ranking_horizon_days']}-day retention (%)")
     ax.set_ylim(0, 100)

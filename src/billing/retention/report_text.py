@@ -47,20 +47,41 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 def format_report(report: dict[str, Any]) -> str:
     """Practices by horizon, the ranking, retention by wait band, and weekly service level."""
     practice_rows = [
-        [row["practice"], f"{row['horizon_days']}d", *_arm_cells(row["treatment"]), *_arm_cells(row["control"]),
-         *_uplift_cells(row), _cost_cell(row)]
+        [
+            row["practice"],
+            f"{row['horizon_days']}d",
+            *_arm_cells(row["treatment"]),
+            *_arm_cells(row["control"]),
+            *_uplift_cells(row),
+            _cost_cell(row),
+        ]
         for row in report["practices"]
     ]
     cohort = report.get("cohort")
-    scope = ("every case followed" if not cohort else
-             f"the cases handled from {cohort['cases_from'] or 'the start'} to before {cohort['cases_to'] or 'now'}")
+    scope = (
+        "every case followed"
+        if not cohort
+        else f"the cases handled from {cohort['cases_from'] or 'the start'} to before {cohort['cases_to'] or 'now'}"
+    )
     parts = [
         f"Cohort: {scope}",
         "Retention per practice and arm (Wilson 95 % intervals); uplift = treatment - control, two-proportion "
         "z-test (* p < 0.05); cost = discount money / customers retained beyond the control rate (minor units)",
         _table(
-            ["practice", "horizon", "treated", "rate", "95% CI", "control", "rate", "95% CI", "uplift",
-             "95% CI", "p", "cost/retained"],
+            [
+                "practice",
+                "horizon",
+                "treated",
+                "rate",
+                "95% CI",
+                "control",
+                "rate",
+                "95% CI",
+                "uplift",
+                "95% CI",
+                "p",
+                "cost/retained",
+            ],
             practice_rows,
         ),
         "",
@@ -68,13 +89,28 @@ def format_report(report: dict[str, Any]) -> str:
         + (" > ".join(r["practice"] for r in report["ranking"]) or "no practice has both arms yet"),
         "",
         f"Retention by wait-time band at {report['ranking_horizon_days']} days (all cases)",
-        _table(["wait", "cases", "rate", "95% CI"],
-               [[b["band"], str(b["cases"]), _pct(b["rate"]), _interval(b["ci_low"], b["ci_high"])]
-                for b in report["wait_bands"]]),
+        _table(
+            ["wait", "cases", "rate", "95% CI"],
+            [
+                [b["band"], str(b["cases"]), _pct(b["rate"]), _interval(b["ci_low"], b["ci_high"])]
+                for b in report["wait_bands"]
+            ],
+        ),
         "",
         f"Calls per week ({report['service_level_variant']})",
-        _table(["week", "offered", "answered", "abandoned", "service level", "abandonment"],
-               [[w["week"], str(w["offered"]), str(w["answered"]), str(w["abandoned"]), _pct(w["service_level"]),
-                 _pct(w["abandonment_rate"])] for w in report["service"]]),
+        _table(
+            ["week", "offered", "answered", "abandoned", "service level", "abandonment"],
+            [
+                [
+                    w["week"],
+                    str(w["offered"]),
+                    str(w["answered"]),
+                    str(w["abandoned"]),
+                    _pct(w["service_level"]),
+                    _pct(w["abandonment_rate"]),
+                ]
+                for w in report["service"]
+            ],
+        ),
     ]
     return "\n".join(parts)

@@ -111,38 +111,63 @@ def _with_duplicates(events: list[ev.Event], rng: random.Random, share: float) -
 def _journey(sim: Simulation, rng: random.Random, config: SimulationConfig, account_id: str, index: int) -> bool:
     """One customer's events; True if the customer is still a customer at the end."""
     opened = config.start + timedelta(seconds=rng.randint(0, 120 * 86400))
-    sim.events.append(ev.AccountOpenedEvent(
-        **_meta(f"{account_id}-open", opened), type="account.opened.v1",
-        payload=AccountOpened(account_id=account_id, plan_id="mobile-s" if index % 3 else "mobile-l",
-                              billing_anchor_day=1 + index % 28, currency="EUR", jurisdiction="DE",
-                              contact=Contact(name=f"Customer {index}"), opened_at=opened),
-    ))  # fmt: skip
+    sim.events.append(
+        ev.AccountOpenedEvent(
+            **_meta(f"{account_id}-open", opened),
+            type="account.opened.v1",
+            payload=AccountOpened(
+                account_id=account_id,
+                plan_id="mobile-s" if index % 3 else "mobile-l",
+                billing_anchor_day=1 + index % 28,
+                currency="EUR",
+                jurisdiction="DE",
+                contact=Contact(name=f"Customer {index}"),
+                opened_at=opened,
+            ),
+        )
+    )
     called = opened + timedelta(seconds=rng.randint(3 * 86400, 60 * 86400))
     call_id = f"{account_id}-call"
     reason = rng.choice((CallReason.BILL_QUESTION, CallReason.CANCELLATION_INTENT, CallReason.DISPUTE))
-    sim.events.append(ev.CallStartedEvent(
-        **_meta(f"{call_id}-started", called), type="call.started.v1",
-        payload=CallStarted(account_id=account_id, call_id=call_id, reason=reason, channel=CallChannel.PHONE),
-    ))  # fmt: skip
+    sim.events.append(
+        ev.CallStartedEvent(
+            **_meta(f"{call_id}-started", called),
+            type="call.started.v1",
+            payload=CallStarted(account_id=account_id, call_id=call_id, reason=reason, channel=CallChannel.PHONE),
+        )
+    )
     wait_s = min(900, int(rng.lognormvariate(3.8, 0.9)))  # median about 45 s
     patience_s = rng.expovariate(1 / 500)
     if wait_s > patience_s:
         gone = called + timedelta(seconds=patience_s)
-        sim.events.append(ev.CallAbandonedEvent(
-            **_meta(f"{call_id}-abandoned", gone), type="call.abandoned.v1",
-            payload=CallAbandoned(account_id=account_id, call_id=call_id),
-        ))  # fmt: skip
+        sim.events.append(
+            ev.CallAbandonedEvent(
+                **_meta(f"{call_id}-abandoned", gone),
+                type="call.abandoned.v1",
+                payload=CallAbandoned(account_id=account_id, call_id=call_id),
+            )
+        )
         return _maybe_close(sim, rng, account_id, gone, BASE_RETENTION - 0.15)
     return _handled_case(sim, rng, config, account_id, call_id, called, wait_s)
 
 
-def _handled_case(sim: Simulation, rng: random.Random, config: SimulationConfig, account_id: str, call_id: str,
-                  called: datetime, wait_s: int) -> bool:
+def _handled_case(
+    sim: Simulation,
+    rng: random.Random,
+    config: SimulationConfig,
+    account_id: str,
+    call_id: str,
+    called: datetime,
+    wait_s: int,
+) -> bool:
     answered = called + timedelta(seconds=wait_s)
-    sim.events.append(ev.CallAnsweredEvent(
-        **_meta(f"{call_id}-answered", answered), type="call.answered.v1",
-        payload=CallAnswered(account_id=account_id, call_id=call_id, agent_id="agent-sim"),
-    ))  # fmt: skip
+    sim.events.append(
+        ev.CallAnsweredEvent(
+            **_meta(f"{call_id}-answered", answered),
+            type="call.answered.v1",
+            payload=CallAnswered(account_id=account_id, call_id=call_id, agent_id="agent-sim"),
+        )
+    )
     if rng.random() < NOT_ELIGIBLE_SHARE:
         practice, arm, effect = "explanation_only", "not_eligible", 0.0
     else:
@@ -153,15 +178,28 @@ def _handled_case(sim: Simulation, rng: random.Random, config: SimulationConfig,
         sim.compared_cases[practice][arm] += 1
     handle_s = rng.randint(120, 900)
     done = answered + timedelta(seconds=handle_s)
-    sim.events.append(ev.TaskCompletedEvent(
-        **_meta(f"{account_id}-task-completed", done), type="task.completed.v1",
-        payload=TaskCompleted(
-            task_id=f"{account_id}-task", account_id=account_id, queue="retention", agent_id="agent-sim",
-            agent_tier=1, kind="call", outcome="resolved", practice=practice, arm=arm,
-            discount_minor=OFFER_MINOR.get(practice, 0) if arm == "treatment" else 0, currency="EUR",
-            waited_ms=wait_s * 1000, handle_ms=handle_s * 1000, opened_at=called,
-        ),
-    ))  # fmt: skip
+    sim.events.append(
+        ev.TaskCompletedEvent(
+            **_meta(f"{account_id}-task-completed", done),
+            type="task.completed.v1",
+            payload=TaskCompleted(
+                task_id=f"{account_id}-task",
+                account_id=account_id,
+                queue="retention",
+                agent_id="agent-sim",
+                agent_tier=1,
+                kind="call",
+                outcome="resolved",
+                practice=practice,
+                arm=arm,
+                discount_minor=OFFER_MINOR.get(practice, 0) if arm == "treatment" else 0,
+                currency="EUR",
+                waited_ms=wait_s * 1000,
+                handle_ms=handle_s * 1000,
+                opened_at=called,
+            ),
+        )
+    )
     sim.cases += 1
     return _maybe_close(sim, rng, account_id, done, BASE_RETENTION - wait_penalty(wait_s) + effect)
 
@@ -170,20 +208,26 @@ def _maybe_close(sim: Simulation, rng: random.Random, account_id: str, after: da
     if rng.random() < keep:
         return True
     closed = after + timedelta(seconds=rng.randint(60, 90 * 86400 - 60))
-    sim.events.append(ev.AccountClosedEvent(
-        **_meta(f"{account_id}-closed", closed), type="account.closed.v1",
-        payload=AccountClosed(account_id=account_id, closed_at=closed, reason=ClosureReason.VOLUNTARY),
-    ))  # fmt: skip
+    sim.events.append(
+        ev.AccountClosedEvent(
+            **_meta(f"{account_id}-closed", closed),
+            type="account.closed.v1",
+            payload=AccountClosed(account_id=account_id, closed_at=closed, reason=ClosureReason.VOLUNTARY),
+        )
+    )
     return False
 
 
 def _clock_ticks(sim: Simulation, survivors: dict[int, str]) -> None:
     end = max(e.occurred_at for e in sim.events) + timedelta(days=92)
     for partition, account_id in sorted(survivors.items()):
-        sim.events.append(ev.AccountPlanChangedEvent(
-            **_meta(f"{account_id}-tick-{partition}", end), type="account.plan_changed.v1",
-            payload=AccountPlanChanged(account_id=account_id, plan_id="mobile-l", effective_at=end),
-        ))  # fmt: skip
+        sim.events.append(
+            ev.AccountPlanChangedEvent(
+                **_meta(f"{account_id}-tick-{partition}", end),
+                type="account.plan_changed.v1",
+                payload=AccountPlanChanged(account_id=account_id, plan_id="mobile-l", effective_at=end),
+            )
+        )
 
 
 async def feed(bootstrap: str, sim: Simulation, progress: Callable[[str], None] = lambda _: None) -> int:
@@ -199,8 +243,9 @@ async def feed(bootstrap: str, sim: Simulation, progress: Callable[[str], None] 
     return await publish(bootstrap, records, on_sent)
 
 
-async def wait_until_followed(pool, sim: Simulation, timeout_s: float = 600,
-                              progress: Callable[[str], None] = lambda _: None) -> dict[str, int]:
+async def wait_until_followed(
+    pool, sim: Simulation, timeout_s: float = 600, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, int]:
     """Until every case has all three horizons resolved (or the timeout): the progress figures."""
     from billing.retention.queries import followed_cases
 

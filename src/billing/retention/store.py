@@ -43,9 +43,20 @@ async def record_case(conn: asyncpg.Connection, case: CaseFacts) -> bool:
         " agent_tier, waited_ms, discount_minor, currency, case_at, next_due_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         " ON CONFLICT DO NOTHING RETURNING case_id",
-        case.case_id, case.source_event_id, case.account_id, case.partition, case.practice, case.arm,
-        case.queue, case.kind, case.agent_tier, case.waited_ms, case.discount_minor, case.currency,
-        case.case_at, next_due_at(case.case_at, 0),
+        case.case_id,
+        case.source_event_id,
+        case.account_id,
+        case.partition,
+        case.practice,
+        case.arm,
+        case.queue,
+        case.kind,
+        case.agent_tier,
+        case.waited_ms,
+        case.discount_minor,
+        case.currency,
+        case.case_at,
+        next_due_at(case.case_at, 0),
     )
     return row is not None
 
@@ -54,7 +65,8 @@ async def record_closure(conn: asyncpg.Connection, account_id: str, closed_at: d
     await conn.execute(
         "INSERT INTO retention_closures (account_id, closed_at) VALUES ($1, $2) ON CONFLICT (account_id)"
         " DO UPDATE SET closed_at = LEAST(retention_closures.closed_at, EXCLUDED.closed_at)",
-        account_id, closed_at,
+        account_id,
+        closed_at,
     )
 
 
@@ -64,7 +76,8 @@ async def advance_clock(conn: asyncpg.Connection, partition: int, event_time: da
         "INSERT INTO retention_clock (partition, event_time) VALUES ($1, $2) ON CONFLICT (partition)"
         " DO UPDATE SET event_time = GREATEST(retention_clock.event_time, EXCLUDED.event_time)"
         " RETURNING event_time",
-        partition, event_time,
+        partition,
+        event_time,
     )
 
 
@@ -89,7 +102,9 @@ async def resolve_due(conn: asyncpg.Connection, partition: int, limit: int = RES
         " FROM retention_cases c LEFT JOIN retention_closures z ON z.account_id = c.account_id"
         " WHERE c.partition = $1 AND c.next_due_at <= $2"
         " ORDER BY c.next_due_at LIMIT $3 FOR UPDATE OF c SKIP LOCKED",
-        partition, clock - CLOCK_GRACE, limit,
+        partition,
+        clock - CLOCK_GRACE,
+        limit,
     )
     steps = [
         (row, resolve(CaseProgress(row["case_at"], row["resolved_through"], row["churn_day"]), row["closed_at"], clock))
@@ -113,7 +128,9 @@ async def resolve_due(conn: asyncpg.Connection, partition: int, limit: int = RES
     return Resolved(len(rows), counted)
 
 
-async def _insert_markers(conn: asyncpg.Connection, steps: list[tuple[asyncpg.Record, Resolution]]) -> set[tuple[str, int]]:
+async def _insert_markers(
+    conn: asyncpg.Connection, steps: list[tuple[asyncpg.Record, Resolution]]
+) -> set[tuple[str, int]]:
     """Insert the (case, horizon) markers in one statement; the ones that were new."""
     markers = [(row["case_id"], horizon, retained) for row, step in steps for horizon, retained in step.outcomes]
     if not markers:
@@ -122,7 +139,9 @@ async def _insert_markers(conn: asyncpg.Connection, steps: list[tuple[asyncpg.Re
         "INSERT INTO retention_outcomes (case_id, horizon_days, retained)"
         " SELECT * FROM unnest($1::text[], $2::smallint[], $3::boolean[])"
         " ON CONFLICT DO NOTHING RETURNING case_id, horizon_days",
-        [m[0] for m in markers], [m[1] for m in markers], [m[2] for m in markers],
+        [m[0] for m in markers],
+        [m[1] for m in markers],
+        [m[2] for m in markers],
     )
     return {(r["case_id"], r["horizon_days"]) for r in inserted}
 

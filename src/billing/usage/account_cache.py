@@ -55,8 +55,6 @@ class AccountCache:
         if self._horizon is None:
             self._views.clear()
             return
-        changed = await conn.fetch(
-            "SELECT account_id FROM accounts WHERE changed_xid >= $1::text::xid8", self._horizon
-        )
+        changed = await conn.fetch("SELECT account_id FROM accounts WHERE changed_xid >= $1::text::xid8", self._horizon)
         for row in changed:
             self._views.pop(row["account_id"], None)

@@ -15,9 +15,22 @@ from billing.usage.fast_decode import Usage, fast_usage, usage_from_event
 from billing.usage.rules.rating import RatedRow
 
 USAGE_COLUMNS: tuple[str, ...] = (
-    "event_id", "account_id", "record_id", "service", "quantity", "unit", "started_at", "occurred_at", "source",
-    "partition", "offset", "billable_units", "plan_id", "plan_version", "cycle_start",
-)  # fmt: skip
+    "event_id",
+    "account_id",
+    "record_id",
+    "service",
+    "quantity",
+    "unit",
+    "started_at",
+    "occurred_at",
+    "source",
+    "partition",
+    "offset",
+    "billable_units",
+    "plan_id",
+    "plan_version",
+    "cycle_start",
+)
 
 
 @dataclass
@@ -66,5 +79,11 @@ def _decode(message: Record) -> Usage | Rejection:
 
 def usage_row(row: RatedRow, message: Record) -> tuple:
     """The usage_events row, in USAGE_COLUMNS order (Usage's own fields lead it, in the same order)."""
-    return row.usage + (message.partition, message.offset, row.billable_units, row.plan_id, row.plan_version,
-                        row.cycle_start)  # fmt: skip
+    return row.usage + (
+        message.partition,
+        message.offset,
+        row.billable_units,
+        row.plan_id,
+        row.plan_version,
+        row.cycle_start,
+    )

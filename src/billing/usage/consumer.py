@@ -137,8 +137,10 @@ class UsageConsumer:
         persisted_at = time.time()  # the transaction has committed: these events are billed from now on
         stored = time.perf_counter()
         await self._commit(consumer, batch)
-        timing = {"store_ms": round(1000 * (stored - started), 1),
-                  "commit_ms": round(1000 * (time.perf_counter() - stored), 1)}  # fmt: skip
+        timing = {
+            "store_ms": round(1000 * (stored - started), 1),
+            "commit_ms": round(1000 * (time.perf_counter() - stored), 1),
+        }
         self._observe(batch, result, persisted_at, timing)
 
     async def write(self, batch: PreparedBatch, assessment: Assessment) -> ApplyResult:
@@ -158,17 +160,33 @@ class UsageConsumer:
         metrics.usage_parked.inc(len(result.parked))
         for message, rejection in result.dead:
             metrics.dead_letters.labels(USAGE.name, str(rejection.kind)).inc()
-            self.log.warning("dead-lettered", partition=message.partition, offset=message.offset,
-                             kind=str(rejection.kind), reason=rejection.reason[:300])  # fmt: skip
+            self.log.warning(
+                "dead-lettered",
+                partition=message.partition,
+                offset=message.offset,
+                kind=str(rejection.kind),
+                reason=rejection.reason[:300],
+            )
         if result.dead:
             self.ctx.outbox_signal.set()
         if result.isolated_after is not None:
-            self.log.warning("usage batch stored record by record: PostgreSQL refused a value of some record",
-                             error=repr(result.isolated_after)[:300], ranges=batch.offset_ranges())  # fmt: skip
+            self.log.warning(
+                "usage batch stored record by record: PostgreSQL refused a value of some record",
+                error=repr(result.isolated_after)[:300],
+                ranges=batch.offset_ranges(),
+            )
         # persisted_at and the offset ranges let the benchmark tell when each event became durable (tools/bench).
-        self.log.info("usage batch applied", received=batch.size, rated=result.inserted,
-                      duplicates=result.duplicates, parked=len(result.parked), dead_lettered=len(result.dead),
-                      persisted_at=round(persisted_at, 6), ranges=batch.offset_ranges(), **timing)  # fmt: skip
+        self.log.info(
+            "usage batch applied",
+            received=batch.size,
+            rated=result.inserted,
+            duplicates=result.duplicates,
+            parked=len(result.parked),
+            dead_lettered=len(result.dead),
+            persisted_at=round(persisted_at, 6),
+            ranges=batch.offset_ranges(),
+            **timing,
+        )
 
     async def _commit(self, consumer: AIOKafkaConsumer, batch: PreparedBatch) -> None:
         offsets = {TopicPartition(t, p): o for (t, p), o in batch.next_offsets.items()}
@@ -189,7 +207,6 @@ class UsageConsumer:
     def _on_retry(self, error: BaseException, attempt: int) -> None:
         self.ctx.metrics.retries.labels(USAGE.name).inc()
         self.log.warning("transient failure, retrying batch", error=repr(error), attempt=attempt)
-
 
 
 async def _make_stage(conn: asyncpg.Connection) -> None:

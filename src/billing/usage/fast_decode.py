@@ -49,12 +49,23 @@ _TS = r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2}))
 _IDS = r"([A-Za-z0-9][A-Za-z0-9._:-]{0,127})"
 _PLAIN = r'([^"\\\x00-\x1f]+)'
 PRODUCER_LAYOUT = re.compile(
-    r'\{"event_id":"' + _IDS + r'","type":"usage\.recorded\.v1","source":"' + _PLAIN + r'","occurred_at":"' + _TS
-    + r'","schema_version":1,"payload":\{"account_id":"' + _IDS + r'","record_id":"' + _IDS
+    r'\{"event_id":"'
+    + _IDS
+    + r'","type":"usage\.recorded\.v1","source":"'
+    + _PLAIN
+    + r'","occurred_at":"'
+    + _TS
+    + r'","schema_version":1,"payload":\{"account_id":"'
+    + _IDS
+    + r'","record_id":"'
+    + _IDS
     + r'","service":"(voice|sms|data)","quantity":(0|[1-9][0-9]{0,15}),"unit":"(second|message|byte)","started_at":"'
-    + _TS + r'"(?:,"msisdn":(?:null|"[0-9]{5,15}"))?(?:,"destination":(?:null|"' + _PLAIN + r'"))?\}\}',
+    + _TS
+    + r'"(?:,"msisdn":(?:null|"[0-9]{5,15}"))?(?:,"destination":(?:null|"'
+    + _PLAIN
+    + r'"))?\}\}',
     re.ASCII,
-)  # fmt: skip
+)
 _ID = re.compile(_IDS)  # the same patterns for the general path, one field at a time
 _TIMESTAMP = re.compile(_TS, re.ASCII)
 _parse_time = datetime.fromisoformat
@@ -100,8 +111,17 @@ def from_json(value: bytes) -> Usage | None:
     occurred_at, started_at = _timestamp(doc["occurred_at"]), _timestamp(payload["started_at"])
     if occurred_at is None or started_at is None:
         return None
-    return Usage(doc["event_id"], payload["account_id"], payload["record_id"], payload["service"],
-                 payload["quantity"], payload["unit"], started_at, occurred_at, doc["source"])  # fmt: skip
+    return Usage(
+        doc["event_id"],
+        payload["account_id"],
+        payload["record_id"],
+        payload["service"],
+        payload["quantity"],
+        payload["unit"],
+        started_at,
+        occurred_at,
+        doc["source"],
+    )
 
 
 def _envelope_ok(doc: dict) -> bool:
@@ -158,5 +178,14 @@ def _timestamp(value: object) -> datetime | None:
 def usage_from_event(event) -> Usage:
     """The same shape from a pydantic-validated event (the slow path)."""
     p = event.payload
-    return Usage(event.event_id, p.account_id, p.record_id, str(p.service), p.quantity, str(p.unit),
-                 p.started_at, event.occurred_at, event.source)  # fmt: skip
+    return Usage(
+        event.event_id,
+        p.account_id,
+        p.record_id,
+        str(p.service),
+        p.quantity,
+        str(p.unit),
+        p.started_at,
+        event.occurred_at,
+        event.source,
+    )

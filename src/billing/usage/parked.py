@@ -66,16 +66,18 @@ class ParkedUsageSweeper:
     async def _expire(self, conn: asyncpg.Connection) -> int:
         limit_s = self.ctx.settings.usage_park_limit_s
         rows = await conn.fetch(
-            'DELETE FROM parked_usage p WHERE parked_at < now() - make_interval(secs => $1)'
+            "DELETE FROM parked_usage p WHERE parked_at < now() - make_interval(secs => $1)"
             " AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = p.account_id)"
             ' RETURNING account_id, partition, "offset", key, value',
             float(limit_s),
         )
         letters = [
-            (RawMessage(USAGE.name, r["partition"], r["offset"], r["key"], r["value"]),
-             Rejection(ErrorKind.REJECTED, f"account {r['account_id']} unknown after waiting {limit_s} s"))
+            (
+                RawMessage(USAGE.name, r["partition"], r["offset"], r["key"], r["value"]),
+                Rejection(ErrorKind.REJECTED, f"account {r['account_id']} unknown after waiting {limit_s} s"),
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
         if letters:
             await record_dead_letters(conn, letters)
         return len(letters)

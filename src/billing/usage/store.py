@@ -25,10 +25,15 @@ async def load_accounts(conn: asyncpg.Connection, account_ids: Iterable[str]) ->
         list(set(account_ids)),
     )
     return {
-        r["account_id"]: AccountView(r["account_id"], r["billing_anchor_day"], r["opened_at"], r["closed_at"],
-                                     tuple(zip(r["starts"], r["plans"], strict=True)))
+        r["account_id"]: AccountView(
+            r["account_id"],
+            r["billing_anchor_day"],
+            r["opened_at"],
+            r["closed_at"],
+            tuple(zip(r["starts"], r["plans"], strict=True)),
+        )
         for r in rows
-    }  # fmt: skip
+    }
 
 
 async def known_records(conn: asyncpg.Connection, usages: Sequence[Usage]) -> set[str]:
@@ -40,8 +45,10 @@ async def known_records(conn: asyncpg.Connection, usages: Sequence[Usage]) -> se
         " WHERE EXISTS (SELECT 1 FROM usage_events u WHERE u.event_id = k.event_id)"
         " OR EXISTS (SELECT 1 FROM usage_events u WHERE u.record_id = k.record_id AND u.source = k.source"
         " AND NOT u.billed_twice)",
-        [u.event_id for u in usages], [u.record_id for u in usages], [u.source for u in usages],
-    )  # fmt: skip
+        [u.event_id for u in usages],
+        [u.record_id for u in usages],
+        [u.source for u in usages],
+    )
     return {r["event_id"] for r in rows}
 
 

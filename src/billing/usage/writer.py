@@ -113,7 +113,11 @@ class UsageWriter:
         return Assessment(outcome, len(unsettled) - len(outcome.refused) - len(outcome.parked))
 
     async def store(
-        self, conn: asyncpg.Connection, batch: PreparedBatch, assessment: Assessment, stage_ready: bool = False,
+        self,
+        conn: asyncpg.Connection,
+        batch: PreparedBatch,
+        assessment: Assessment,
+        stage_ready: bool = False,
         isolate: bool = False,
     ) -> ApplyResult:
         """Write an assessed batch: rated rows with their cycle totals, dead letters, parked records.
@@ -135,7 +139,7 @@ class UsageWriter:
         rejections += [
             (RawMessage.of(messages[outcome.rated[n][0]]), Rejection(ErrorKind.FAILED, _unstorable(error)))
             for n, error in unstorable
-        ]  # fmt: skip
+        ]
         if rejections:
             result.dead = await record_dead_letters(conn, rejections)
         if outcome.parked:
@@ -145,9 +149,10 @@ class UsageWriter:
         return result
 
 
-
 def _unstorable(error: Exception) -> str:
     if isinstance(error, asyncpg.UniqueViolationError):  # the event id; a copy of the record would be skipped
-        return ("its event id is already billed for a different record (another source or record id): the producer"
-                " reused an event id; the rest of its batch was stored")  # fmt: skip
+        return (
+            "its event id is already billed for a different record (another source or record id): the producer"
+            " reused an event id; the rest of its batch was stored"
+        )
     return f"PostgreSQL cannot store this record ({type(error).__name__}: {error}); the rest of its batch was stored"

@@ -39,8 +39,10 @@ async def test_a_longer_body_answers_413_counted_as_it_arrives() -> None:
     for content in (b"x" * (LIMIT + 1), pieces(LIMIT + 1), pieces(50 * LIMIT)):
         response = await post(content)
         assert response.status_code == 413
-        assert json.loads(response.text) == {"error": "body_too_large",
-                                             "message": f"the request body is larger than {LIMIT} bytes"}  # fmt: skip
+        assert json.loads(response.text) == {
+            "error": "body_too_large",
+            "message": f"the request body is larger than {LIMIT} bytes",
+        }
 
 
 async def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:

@@ -66,8 +66,12 @@ def test_every_amount_an_api_request_carries_is_bounded_by_the_documented_maximu
                 for where, schema in integers(parameter.get("schema", {}), (parameter["name"],)):
                     assert schema.get("maximum") is not None, (path, where)
     components = app.openapi()["components"]["schemas"]
-    amounts = [(name, where, schema) for name, body in components.items() for where, schema in integers(body)
-               if is_amount(where)]  # fmt: skip
+    amounts = [
+        (name, where, schema)
+        for name, body in components.items()
+        for where, schema in integers(body)
+        if is_amount(where)
+    ]
     assert {name for name, *_ in amounts} >= {"Completion", "DisputeRequest", "DiscountBody", "ResolveBody"}
     for name, where, schema in amounts:
         assert schema.get("maximum") == MAX_AMOUNT_MINOR, (name, where)
@@ -117,8 +121,12 @@ def test_every_text_an_api_request_carries_refuses_what_postgresql_cannot_store(
                 _, errors = field.validate("a\x00b", {}, loc=(field.name,))
                 assert errors, (route.path, field.name)
                 checked.add((route.path, field.name))
-    assert {("/tasks/{task_id}/disputes", "note"), ("/tasks/{task_id}/discounts", "criteria"),
-            ("/tasks/{task_id}/refuse", "reason"), ("/calls/{call_id}/verify", "call_id")} <= checked  # fmt: skip
+    assert {
+        ("/tasks/{task_id}/disputes", "note"),
+        ("/tasks/{task_id}/discounts", "criteria"),
+        ("/tasks/{task_id}/refuse", "reason"),
+        ("/calls/{call_id}/verify", "call_id"),
+    } <= checked
 
 
 @pytest.mark.parametrize("text", UNSTORABLE)

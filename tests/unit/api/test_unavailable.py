@@ -17,8 +17,13 @@ async def test_an_unreachable_database_answers_503_and_retry_after() -> None:
         response = await client.get("/queues", headers={"Authorization": "Bearer some-token"})
         health = await client.get("/health")
     assert response.status_code == 503
-    assert response.json() == {"error": "unavailable", "message": "the service cannot reach its database; try again shortly"}
+    assert response.json() == {
+        "error": "unavailable",
+        "message": "the service cannot reach its database; try again shortly",
+    }
     assert response.headers["Retry-After"] == "1"
     # Health checks what the API depends on (issue 16, point 20): it once answered 200 with the database down.
-    assert (health.status_code, health.json()) == (503, {"status": "degraded", "checks": {"database": False},
-                                                         "down": ["database"]})  # fmt: skip
+    assert (health.status_code, health.json()) == (
+        503,
+        {"status": "degraded", "checks": {"database": False}, "down": ["database"]},
+    )

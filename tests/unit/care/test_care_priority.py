@@ -55,16 +55,12 @@ def test_capped_terms_and_missing_invoice_history() -> None:
     assert sum(terms.values()) == 167
 
 
-@pytest.mark.parametrize(
-    ("waited", "points"), [(-30, 0), (0, 0), (14.999, 0), (15, 1), (599, 39), (600, 40)]
-)
+@pytest.mark.parametrize(("waited", "points"), [(-30, 0), (0, 0), (14.999, 0), (15, 1), (599, 39), (600, 40)])
 def test_aging_steps_and_clock_skew(waited: float, points: int) -> None:
     assert dict(explain_priority(DISPUTE, facts(), waited))["aging"] == points
 
 
-@pytest.mark.parametrize(
-    ("value", "points"), [(None, 0), (0, 0), (4_999, 0), (5_000, 5), (25_000, 20)]
-)
+@pytest.mark.parametrize(("value", "points"), [(None, 0), (0, 0), (4_999, 0), (5_000, 5), (25_000, 20)])
 def test_band_edges_are_inclusive(value: int | None, points: int) -> None:
     assert band_points(PriorityWeights().customer_value_bands, value) == points
 

@@ -58,9 +58,7 @@ def test_a_claim_never_succeeds_while_another_agent_holds_the_task(steps, lease_
         except TaskTransitionError:
             continue
         if action == "claim":
-            assert (
-                not held_by_other
-            ), f"{agent} claimed while {task.agent_id} held it until {task.lease_until}"
+            assert not held_by_other, f"{agent} claimed while {task.agent_id} held it until {task.lease_until}"
             assert (after.agent_id, after.state) == (agent, TaskState.RESERVED)
         if action in ("accept", "reject"):
             assert task.agent_id == agent
@@ -108,9 +106,9 @@ def test_priority_is_non_decreasing_in_wait_time(account, weights, base, first, 
     route = Route("billing", base, "r")
     shorter, longer = sorted((first, second))
     assert priority(route, account, shorter, weights) <= priority(route, account, longer, weights)
-    assert sum(
-        points for _, points in explain_priority(route, account, longer, weights)
-    ) == priority(route, account, longer, weights)
+    assert sum(points for _, points in explain_priority(route, account, longer, weights)) == priority(
+        route, account, longer, weights
+    )
 
 
 # --- histograms and stats merge like counters --------------------------------

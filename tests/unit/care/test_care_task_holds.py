@@ -95,7 +95,11 @@ def test_a_supervisor_releases_any_held_task_and_a_revocation_does_the_same() ->
         for reason in (ReleaseReason.RELEASED, ReleaseReason.AGENT_REVOKED):
             back = release(task, reason, at(30))
             assert (back.state, back.agent_id, back.lease_until, back.last_release) == (
-                TaskState.QUEUED, None, None, reason)  # fmt: skip
+                TaskState.QUEUED,
+                None,
+                None,
+                reason,
+            )
             assert (back.offers_expired, back.offers_rejected, back.enqueued_at) == (0, 0, T0)
 
 
@@ -103,7 +107,11 @@ def test_reassigning_makes_an_offer_to_the_named_agent_from_any_open_state() -> 
     for task in (new_task(), offered(), working(), wrapping()):
         moved = reassign(task, "bob", at(400), LEASE_S)
         assert (moved.state, moved.agent_id, moved.lease_until, moved.reserved_at) == (
-            TaskState.RESERVED, "bob", at(420), at(400))  # fmt: skip
+            TaskState.RESERVED,
+            "bob",
+            at(420),
+            at(400),
+        )
         assert moved.last_release == (None if task.state is TaskState.QUEUED else ReleaseReason.REASSIGNED)
         # Bob answers like after a claim: within the lease, or the task goes back.
         assert accept(moved, "bob", at(419)).state is TaskState.ACCEPTED

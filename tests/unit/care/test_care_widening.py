@@ -46,9 +46,7 @@ def test_a_pool_added_twice_is_listed_once() -> None:
     assert eligible_queues("chat", 60, policy) == ("chat", "tier2", "supervisors")
 
 
-@pytest.mark.parametrize(
-    ("waited", "expected"), [(0, 120), (100, 20), (120, 180), (250.5, 49.5), (300, None)]
-)
+@pytest.mark.parametrize(("waited", "expected"), [(0, 120), (100, 20), (120, 180), (250.5, 49.5), (300, None)])
 def test_seconds_until_next_widening(waited: float, expected: float | None) -> None:
     # billing steps at 120 and 300: from 100 s the next is 120 - 100 = 20 s away.
     assert seconds_until_next_widening("billing", waited, POLICY) == expected

@@ -37,8 +37,13 @@ from billing.credits.rules.credit import InvoiceCredit, after_credit, check_cred
 
 POLICY = default_policy()  # EUR: agent 2,500 / tier2 10,000 / supervisor 50,000 per grant
 START = datetime(2026, 1, 5, tzinfo=UTC)
-PEOPLE = (AgentProfile("ann", Role.AGENT), AgentProfile("bob", Role.AGENT), AgentProfile("tom", Role.TIER2),
-          AgentProfile("sue", Role.SUPERVISOR), AgentProfile("sam", Role.SUPERVISOR))  # fmt: skip
+PEOPLE = (
+    AgentProfile("ann", Role.AGENT),
+    AgentProfile("bob", Role.AGENT),
+    AgentProfile("tom", Role.TIER2),
+    AgentProfile("sue", Role.SUPERVISOR),
+    AgentProfile("sam", Role.SUPERVISOR),
+)
 ROLE_OF = {person.agent_id: person.role for person in PEOPLE}
 ACCOUNTS = ("acc-1", "acc-2")
 TAX_BP = 1900
@@ -67,8 +72,14 @@ class World:
         self.account_of[grant.grant_id] = grant.account_id
 
 
-ask = st.tuples(st.just("ask"), st.integers(0, len(PEOPLE) - 1), st.integers(0, 1),
-                st.sampled_from(list(GrantKind)), st.integers(1, 70_000), st.integers(0, 40))  # fmt: skip
+ask = st.tuples(
+    st.just("ask"),
+    st.integers(0, len(PEOPLE) - 1),
+    st.integers(0, 1),
+    st.sampled_from(list(GrantKind)),
+    st.integers(1, 70_000),
+    st.integers(0, 40),
+)
 approval = st.tuples(st.just("approve"), st.integers(0, 20), st.integers(0, len(PEOPLE) - 1), st.integers(0, 5))
 invoice = st.tuples(st.just("invoice"), st.integers(0, 1), st.integers(0, 20_000), st.integers(0, 40))
 credit = st.tuples(st.just("credit"), st.integers(0, 20), st.integers(1, 30_000), st.just(0))
@@ -116,10 +127,16 @@ def _do_invoice(world: World, acc: int, subtotal: int) -> None:
     account = ACCOUNTS[acc]
     invoice_id = f"inv{len(world.invoices)}"
     issued = {g for g, a in world.account_of.items() if a == account}
-    adjustments = [Adjustment(AdjustmentKind.PERCENT, g, percent_bp=bp)
-                   for g, (bp, left) in world.percent_left.items() if g in issued and left > 0]
-    adjustments += [Adjustment(AdjustmentKind.FIXED, g, amount_minor=left)
-                    for g, left in world.fixed_left.items() if g in issued and left > 0]  # fmt: skip
+    adjustments = [
+        Adjustment(AdjustmentKind.PERCENT, g, percent_bp=bp)
+        for g, (bp, left) in world.percent_left.items()
+        if g in issued and left > 0
+    ]
+    adjustments += [
+        Adjustment(AdjustmentKind.FIXED, g, amount_minor=left)
+        for g, left in world.fixed_left.items()
+        if g in issued and left > 0
+    ]
     applications = apply_discounts(subtotal, adjustments)
     discounted = subtotal - sum(app.applied_minor for app in applications)
     total = discounted + percent_of(discounted, TAX_BP)
@@ -172,8 +189,11 @@ def _check_authority(history: GrantHistory) -> None:
             assert POLICY.authority_for("EUR", ROLE_OF[grant.approved_by]).can_approve_others
         # The grants this one was decided against: those before it (in decision order, since several may share a
         # timestamp) within the 12 months, and itself. A later grant by someone with a higher limit is not its.
-        account_window = sum(g.value_minor for g in history.grants[: index + 1] if g.account_id == grant.account_id
-                             and grant.granted_at - CUSTOMER_WINDOW < g.granted_at)  # fmt: skip
+        account_window = sum(
+            g.value_minor
+            for g in history.grants[: index + 1]
+            if g.account_id == grant.account_id and grant.granted_at - CUSTOMER_WINDOW < g.granted_at
+        )
         assert account_window <= authority.max_per_customer_12m_minor
         by_month[(grant.charged_to, utc_month(grant.granted_at))] += grant.value_minor
     for (person, _month), used in by_month.items():

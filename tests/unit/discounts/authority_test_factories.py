@@ -91,27 +91,39 @@ def customer(
     )
 
 
-def fixed(amount: int, request_id: str = "req-1", account_id: str = "acc-1",
-          currency: str = "EUR") -> GrantRequest:
-    return GrantRequest(request_id, account_id, GrantKind.FIXED_NEXT_INVOICE, currency,
-                        amount_minor=amount)
+def fixed(amount: int, request_id: str = "req-1", account_id: str = "acc-1", currency: str = "EUR") -> GrantRequest:
+    return GrantRequest(request_id, account_id, GrantKind.FIXED_NEXT_INVOICE, currency, amount_minor=amount)
 
 
 def credit(amount: int, request_id: str = "req-1", account_id: str = "acc-1") -> GrantRequest:
     return GrantRequest(request_id, account_id, GrantKind.CREDIT_NOTE, "EUR", amount_minor=amount)
 
 
-def percent(bp: int, invoices: int, request_id: str = "req-1",
-            account_id: str = "acc-1") -> GrantRequest:
-    return GrantRequest(request_id, account_id, GrantKind.PERCENT_NEXT_INVOICES, "EUR",
-                        percent_bp=bp, invoice_count=invoices)
+def percent(bp: int, invoices: int, request_id: str = "req-1", account_id: str = "acc-1") -> GrantRequest:
+    return GrantRequest(
+        request_id, account_id, GrantKind.PERCENT_NEXT_INVOICES, "EUR", percent_bp=bp, invoice_count=invoices
+    )
 
 
-def past(value: int, granted_at: datetime, agent_id: str = "ann", account_id: str = "acc-9",
-         kind: GrantKind = GrantKind.FIXED_NEXT_INVOICE, approved_by: str | None = None,
-         grant_id: str | None = None) -> PastGrant:
-    return PastGrant(grant_id or f"old-{value}-{granted_at:%Y%m%d%H%M}", agent_id, account_id,
-                     kind, "EUR", value, granted_at, approved_by)
+def past(
+    value: int,
+    granted_at: datetime,
+    agent_id: str = "ann",
+    account_id: str = "acc-9",
+    kind: GrantKind = GrantKind.FIXED_NEXT_INVOICE,
+    approved_by: str | None = None,
+    grant_id: str | None = None,
+) -> PastGrant:
+    return PastGrant(
+        grant_id or f"old-{value}-{granted_at:%Y%m%d%H%M}",
+        agent_id,
+        account_id,
+        kind,
+        "EUR",
+        value,
+        granted_at,
+        approved_by,
+    )
 
 
 def history(*grants: PastGrant) -> GrantHistory:

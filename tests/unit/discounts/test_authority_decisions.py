@@ -14,7 +14,20 @@ from billing.discounts.rules.grants import Approved, GrantRequest, LimitExcess, 
 from billing.discounts.rules.policy import GrantKind
 
 from authority_test_factories import (
-    ANN, BOB, NOW, POLICY, SUE, TIA, TOM, credit, customer, fixed, history, past, percent, utc,
+    ANN,
+    BOB,
+    NOW,
+    POLICY,
+    SUE,
+    TIA,
+    TOM,
+    credit,
+    customer,
+    fixed,
+    history,
+    past,
+    percent,
+    utc,
 )
 
 
@@ -51,7 +64,9 @@ def test_percent_grant_above_per_grant_limit_needs_approval_with_its_excess():
 
 def test_monthly_budget_counts_own_grants_of_this_utc_month_only():
     spent = history(
-        past(900, utc(2026, 11, 1, 0, 5)), past(900, utc(2026, 11, 3)), past(700, utc(2026, 11, 9)),
+        past(900, utc(2026, 11, 1, 0, 5)),
+        past(900, utc(2026, 11, 3)),
+        past(700, utc(2026, 11, 9)),
         past(1000, utc(2026, 10, 31, 23, 55)),  # last month
         past(1000, utc(2026, 11, 2), approved_by="tom"),  # charged to tom, not ann
     )
@@ -76,18 +91,27 @@ def test_per_customer_limit_sums_every_agent_over_the_trailing_365_days():
 @pytest.mark.parametrize(
     ("request_", "standing", "earlier", "reason"),
     [
-        (fixed(500), customer(tenure_days=40), history(),
-         "min_tenure_days: customer for 40 days (minimum 90)"),
-        (fixed(500), customer(overdue=2), history(),
-         "good_standing_required: 2 overdue invoice(s); good standing is required"),
-        (percent(1000, 1), customer(),
-         history(past(300, NOW - timedelta(days=12), account_id="acc-1",
-                      kind=GrantKind.PERCENT_NEXT_INVOICES)),
-         "no_similar_discount_within_days: a percent discount was granted 12 days ago (limit 90)"),
+        (fixed(500), customer(tenure_days=40), history(), "min_tenure_days: customer for 40 days (minimum 90)"),
+        (
+            fixed(500),
+            customer(overdue=2),
+            history(),
+            "good_standing_required: 2 overdue invoice(s); good standing is required",
+        ),
+        (
+            percent(1000, 1),
+            customer(),
+            history(past(300, NOW - timedelta(days=12), account_id="acc-1", kind=GrantKind.PERCENT_NEXT_INVOICES)),
+            "no_similar_discount_within_days: a percent discount was granted 12 days ago (limit 90)",
+        ),
         (percent(2500, 1), customer(), history(), "max_percent_bp: 2500 bp requested (limit 2000 bp)"),
         (percent(1000, 7), customer(), history(), "max_invoice_count: 7 invoices requested (limit 6)"),
-        (fixed(500, currency="USD"), customer(currency="USD"), history(),
-         "currency: no discount authority is configured for USD"),
+        (
+            fixed(500, currency="USD"),
+            customer(currency="USD"),
+            history(),
+            "currency: no discount authority is configured for USD",
+        ),
     ],
 )
 def test_ineligible_requests_are_refused_naming_the_rule(request_, standing, earlier, reason):
@@ -96,8 +120,7 @@ def test_ineligible_requests_are_refused_naming_the_rule(request_, standing, ear
 
 
 def test_similar_discount_rule_ends_exactly_at_its_window_and_ignores_other_kinds():
-    at_window = past(300, NOW - timedelta(days=90), account_id="acc-1",
-                     kind=GrantKind.PERCENT_NEXT_INVOICES)
+    at_window = past(300, NOW - timedelta(days=90), account_id="acc-1", kind=GrantKind.PERCENT_NEXT_INVOICES)
     other_kind = past(300, NOW - timedelta(days=1), account_id="acc-1")
     for earlier in (history(at_window), history(other_kind)):
         assert isinstance(decide(percent(100, 1), ANN, earlier, customer(), POLICY, NOW), Approved)
@@ -177,8 +200,7 @@ def test_mismatched_or_naive_inputs_are_caller_errors():
     ("fields", "message"),
     [
         ({"kind": GrantKind.PERCENT_NEXT_INVOICES, "percent_bp": 100}, "needs invoice_count"),
-        ({"kind": GrantKind.FIXED_NEXT_INVOICE, "amount_minor": 5, "percent_bp": 100},
-         "must not set percent_bp"),
+        ({"kind": GrantKind.FIXED_NEXT_INVOICE, "amount_minor": 5, "percent_bp": 100}, "must not set percent_bp"),
         ({"kind": GrantKind.CREDIT_NOTE, "amount_minor": 0}, "amount_minor must be positive"),
     ],
 )

@@ -73,7 +73,8 @@ def test_a_dispute_credit_is_decided_by_the_same_limits_as_any_grant():
     over = decide(credit(600), ANN, earlier, customer(), POLICY, NOW)
     assert isinstance(over, NeedsApproval)
     assert [e.describe() for e in over.exceeded] == [
-        "max_per_customer_12m_minor: would reach 2100, limit 2000 (over by 100)"]
+        "max_per_customer_12m_minor: would reach 2100, limit 2000 (over by 100)"
+    ]
 
 
 def test_a_refused_credit_does_not_state_the_invoice_total():

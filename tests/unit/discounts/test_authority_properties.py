@@ -33,7 +33,16 @@ from billing.discounts.rules.grants import (
 from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
 
 from authority_test_factories import (
-    ANN, BOB, NOW, POLICY, SUE, TIA, TOM, customer, policy_dict, role,
+    ANN,
+    BOB,
+    NOW,
+    POLICY,
+    SUE,
+    TIA,
+    TOM,
+    customer,
+    policy_dict,
+    role,
 )
 
 PEOPLE = (ANN, BOB, TOM, TIA, SUE)
@@ -75,12 +84,14 @@ class Sign:
 
 
 asks = st.builds(
-    Ask, st.integers(0, len(PEOPLE) - 1), st.integers(0, len(ACCOUNTS) - 1),
-    st.sampled_from(list(GrantKind)), st.integers(1, 9_000), st.integers(0, 300),
+    Ask,
+    st.integers(0, len(PEOPLE) - 1),
+    st.integers(0, len(ACCOUNTS) - 1),
+    st.sampled_from(list(GrantKind)),
+    st.integers(1, 9_000),
+    st.integers(0, 300),
 )
-signs = st.builds(
-    Sign, st.integers(0, 50), st.none() | st.integers(0, len(PEOPLE) - 1), st.integers(0, 300)
-)
+signs = st.builds(Sign, st.integers(0, 50), st.none() | st.integers(0, len(PEOPLE) - 1), st.integers(0, 300))
 steps = st.lists(st.one_of(asks, signs, signs), max_size=60)
 
 
@@ -88,8 +99,9 @@ def _request(step: Ask, number: int) -> GrantRequest:
     account = ACCOUNTS[step.account]
     if step.kind is GrantKind.PERCENT_NEXT_INVOICES:
         # 1..20 % of 1..6 invoices of 40.00 (the factory's average invoice)
-        return GrantRequest(f"r{number}", account, step.kind, "EUR",
-                            percent_bp=step.size % 2000 + 1, invoice_count=step.size % 6 + 1)
+        return GrantRequest(
+            f"r{number}", account, step.kind, "EUR", percent_bp=step.size % 2000 + 1, invoice_count=step.size % 6 + 1
+        )
     return GrantRequest(f"r{number}", account, step.kind, "EUR", amount_minor=step.size)
 
 
@@ -129,9 +141,9 @@ def test_no_budget_is_exceeded_without_a_distinct_covering_approver(script, poli
         charged[grant.charged_to, utc_month(grant.granted_at)] += grant.value_minor
         # Only grants recorded up to this one: later ones share its timestamp.
         window_total = sum(
-            other.value_minor for other in history.grants[: position + 1]
-            if other.account_id == grant.account_id
-            and other.granted_at > grant.granted_at - CUSTOMER_WINDOW
+            other.value_minor
+            for other in history.grants[: position + 1]
+            if other.account_id == grant.account_id and other.granted_at > grant.granted_at - CUSTOMER_WINDOW
         )
         assert window_total <= authority.max_per_customer_12m_minor
     for (person_id, _month), total in charged.items():
@@ -152,23 +164,41 @@ def test_requesters_own_share_stays_within_budget_and_excess_has_other_approvers
         budget = policy.authority_for("EUR", ROLE_OF[agent_id]).monthly_budget_minor
         assert own_share[agent_id, month] <= budget
         if total > budget:
-            approvers = {g.approved_by for g in history.grants
-                         if g.agent_id == agent_id and utc_month(g.granted_at) == month}
+            approvers = {
+                g.approved_by for g in history.grants if g.agent_id == agent_id and utc_month(g.granted_at) == month
+            }
             assert approvers - {None} and agent_id not in approvers
 
 
 @settings(max_examples=300, deadline=None)
-@given(policies(), st.sampled_from([TOM, SUE]), st.integers(0, 12_000), st.integers(1, 12_000),
-       st.integers(0, 400))
+@given(policies(), st.sampled_from([TOM, SUE]), st.integers(0, 12_000), st.integers(1, 12_000), st.integers(0, 400))
 def test_requester_never_approves_own_grant_whatever_their_later_authority(
     policy, requester, spent_this_month, amount, days_later
 ):
     # A budget spent in November, refilled in December, is the realistic way
     # a requester's own authority could come to cover their pending grant.
-    spent = GrantHistory((PastGrant("old", "bob", "acc-9", GrantKind.CREDIT_NOTE, "EUR",
-                                    spent_this_month, NOW, approved_by=requester.agent_id),))
-    asked = decide(GrantRequest("r", "acc-1", GrantKind.CREDIT_NOTE, "EUR", amount_minor=amount),
-                   requester, spent, customer(), policy, NOW)
+    spent = GrantHistory(
+        (
+            PastGrant(
+                "old",
+                "bob",
+                "acc-9",
+                GrantKind.CREDIT_NOTE,
+                "EUR",
+                spent_this_month,
+                NOW,
+                approved_by=requester.agent_id,
+            ),
+        )
+    )
+    asked = decide(
+        GrantRequest("r", "acc-1", GrantKind.CREDIT_NOTE, "EUR", amount_minor=amount),
+        requester,
+        spent,
+        customer(),
+        policy,
+        NOW,
+    )
     if isinstance(asked, NeedsApproval):
         later = approve(asked.pending, requester, spent, policy, NOW + timedelta(days=days_later))
         assert isinstance(later, Refused) and later.rule == "separation_of_duties"
@@ -176,9 +206,12 @@ def test_requester_never_approves_own_grant_whatever_their_later_authority(
 
 def test_the_replay_reaches_every_kind_of_decision():
     # Guards the properties against passing vacuously.
-    script = [Ask(0, 0, GrantKind.FIXED_NEXT_INVOICE, 800, 0),
-              Ask(0, 1, GrantKind.FIXED_NEXT_INVOICE, 1500, 0),
-              Sign(0, 0, 1), Sign(0, 2, 1),
-              Ask(1, 2, GrantKind.CREDIT_NOTE, 50_000, 1)]
+    script = [
+        Ask(0, 0, GrantKind.FIXED_NEXT_INVOICE, 800, 0),
+        Ask(0, 1, GrantKind.FIXED_NEXT_INVOICE, 1500, 0),
+        Sign(0, 0, 1),
+        Sign(0, 2, 1),
+        Ask(1, 2, GrantKind.CREDIT_NOTE, 50_000, 1),
+    ]
     grants = _replay(script, POLICY).grants
     assert [(g.value_minor, g.approved_by) for g in grants] == [(800, None), (1500, "tom")]

@@ -58,7 +58,9 @@ def grouped_card(draw: st.DrawFn) -> str:
     return sep.join(digits[i : i + 4] for i in range(0, len(digits), 4))
 
 
-@given(prefix=st.text(alphabet="abc ,.:", max_size=10), card=grouped_card(), suffix=st.text(alphabet="xyz ,.", max_size=10))
+@given(
+    prefix=st.text(alphabet="abc ,.:", max_size=10), card=grouped_card(), suffix=st.text(alphabet="xyz ,.", max_size=10)
+)
 def test_no_card_number_survives_masking(prefix: str, card: str, suffix: str) -> None:
     masked = mask_card_numbers(prefix + card + suffix)
     assert CARD_NUMBER.search(masked) is None
@@ -71,7 +73,17 @@ def test_unverified_view_shows_masked_identity_and_no_history() -> None:
     view = account_view(FACTS, verified=False)
     text = json.dumps(view)
     assert view["verified"] is False and view["name"] == "E*** M***"
-    for secret in ("Erika", "Mustermann", "erika@", "12345678", "inv-1", "mobile-plus", "dsp-1", "g-1", "billable_units"):
+    for secret in (
+        "Erika",
+        "Mustermann",
+        "erika@",
+        "12345678",
+        "inv-1",
+        "mobile-plus",
+        "dsp-1",
+        "g-1",
+        "billable_units",
+    ):
         assert secret not in text
     assert view["invoices"] is None and view["usage"] is None and view["disputes"] is None
 
@@ -90,14 +102,22 @@ words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäöüß", min_size=2, max_s
 
 
 @given(
-    first=words, last=words, local=words, host=words,
+    first=words,
+    last=words,
+    local=words,
+    host=words,
     phone=st.text(alphabet="0123456789", min_size=7, max_size=14).map(lambda d: "+4" + d),
-)  # fmt: skip
+)
 def test_a_masked_view_never_shows_a_whole_name_address_or_number(first, last, local, host, phone) -> None:
     facts = AccountFacts(
-        account_id="acc-1", name=f"{first.title()} {last.title()}", email=f"{local}@{host}.com", phone=phone,
-        plan_id="p", status="active", currency="EUR",
-    )  # fmt: skip
+        account_id="acc-1",
+        name=f"{first.title()} {last.title()}",
+        email=f"{local}@{host}.com",
+        phone=phone,
+        plan_id="p",
+        status="active",
+        currency="EUR",
+    )
     view = account_view(facts, verified=False)
     shown = json.dumps(view, ensure_ascii=False)
     assert first.title() not in shown and last.title() not in shown

@@ -85,8 +85,9 @@ async def test_the_webhook_channel_posts_the_message_and_fails_on_a_refusal(gate
     sender = WebhookSender(gateway)
     try:
         await sender.send(MESSAGE)
-        assert Gateway.received == [{"notification_id": 7, "channel": "sms", "destination": "+4915112345678",
-                                     "body": MESSAGE.body}]  # fmt: skip
+        assert Gateway.received == [
+            {"notification_id": 7, "channel": "sms", "destination": "+4915112345678", "body": MESSAGE.body}
+        ]
         Gateway.status = 503
         with pytest.raises(httpx.HTTPStatusError):
             await sender.send(MESSAGE)  # the relay leaves the row pending and tries again

@@ -77,17 +77,22 @@ def _broken(path_setter) -> dict:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda p: p["services"]["voice"].update(tiers=[{"up_to_units": 600, "unit_price": "1"}]),
-         "last tier must be unbounded"),
-        (lambda p: p["services"]["voice"].update(
-            tiers=[{"up_to_units": 600, "unit_price": "1"},
-                   {"up_to_units": 300, "unit_price": "1"}, open_tier("1")]),
-         "ascending"),
-        (lambda p: p["services"]["voice"].update(increment={"first": 0, "then": 1}),
-         "increment must be at least"),
+        (
+            lambda p: p["services"]["voice"].update(tiers=[{"up_to_units": 600, "unit_price": "1"}]),
+            "last tier must be unbounded",
+        ),
+        (
+            lambda p: p["services"]["voice"].update(
+                tiers=[{"up_to_units": 600, "unit_price": "1"}, {"up_to_units": 300, "unit_price": "1"}, open_tier("1")]
+            ),
+            "ascending",
+        ),
+        (lambda p: p["services"]["voice"].update(increment={"first": 0, "then": 1}), "increment must be at least"),
         (lambda p: p.update(currency="XXX"), "unknown currency 'XXX'"),
-        (lambda p: p["services"]["voice"].update(tiers=[open_tier(0.25)]),
-         r"plans\[0\].services.voice.tiers\[0\].unit_price: unit prices must be decimal strings"),
+        (
+            lambda p: p["services"]["voice"].update(tiers=[open_tier(0.25)]),
+            r"plans\[0\].services.voice.tiers\[0\].unit_price: unit prices must be decimal strings",
+        ),
         (lambda p: p["services"]["voice"].update(tiers=[open_tier("-1")]), "negative"),
         (lambda p: p["services"].update(fax={}), "unknown service 'fax'"),
         (lambda p: p.pop("currency"), r"plans\[0\]: missing 'currency'"),
@@ -107,7 +112,6 @@ def test_versions_must_increase_with_effective_date():
 
 
 def test_unknown_service_on_plan():
-    plan = _catalog_with(plan_dict("p", "EUR", 100, {
-        "sms": service(0, (1, 1), [open_tier("1")])})).plan_version("p", 1)
+    plan = _catalog_with(plan_dict("p", "EUR", 100, {"sms": service(0, (1, 1), [open_tier("1")])})).plan_version("p", 1)
     with pytest.raises(CatalogError, match="does not offer voice"):
         plan.rate_for(ServiceKind.VOICE)

@@ -31,10 +31,27 @@ NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
 NOVEMBER = Cycle(date(2026, 11, 1), date(2026, 12, 1))
 
 
-@pytest.mark.parametrize(("code", "exponent"), [
-    ("JPY", 0), ("KRW", 0), ("CLP", 0), ("ISK", 0), ("EUR", 2), ("USD", 2), ("CAD", 2),
-    ("BHD", 3), ("JOD", 3), ("KWD", 3), ("OMR", 3), ("TND", 3), ("LYD", 3), ("IQD", 3), ("CLF", 4), ("UYW", 4),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("code", "exponent"),
+    [
+        ("JPY", 0),
+        ("KRW", 0),
+        ("CLP", 0),
+        ("ISK", 0),
+        ("EUR", 2),
+        ("USD", 2),
+        ("CAD", 2),
+        ("BHD", 3),
+        ("JOD", 3),
+        ("KWD", 3),
+        ("OMR", 3),
+        ("TND", 3),
+        ("LYD", 3),
+        ("IQD", 3),
+        ("CLF", 4),
+        ("UYW", 4),
+    ],
+)
 def test_every_iso_exponent_is_known_to_the_billing_core(code: str, exponent: int) -> None:
     assert currency_exponent(code) == exponent
 
@@ -52,9 +69,10 @@ def test_only_one_currency_table_in_the_code_base() -> None:
     files = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True)
     entry = re.compile(r'"[A-Z]{3}": [0-4]\b')  # a table row such as "JOD": 3
     holders = [
-        path for path in files.stdout.split()
+        path
+        for path in files.stdout.split()
         if not path.startswith("tests/") and len(entry.findall((ROOT / path).read_text(encoding="utf-8"))) >= 3
-    ]  # fmt: skip
+    ]
     assert holders == ["src/billing/money.py"]
 
 
@@ -68,10 +86,19 @@ def test_formatting_follows_the_currency() -> None:
 def _rated_jod_month(usage: list[tuple[str, int, int]]) -> list[UsageRow]:
     """Rate like a worker (src/billing/usage/rules/rating.py), then sum per cycle_usage row as PostgreSQL does."""
     records = [
-        Usage(f"ev-{n}", "acc-jo", f"cdr-{n}", svc, quantity, "unit", NOV_1 + timedelta(days=day),
-              NOV_1 + timedelta(days=day), "test")
+        Usage(
+            f"ev-{n}",
+            "acc-jo",
+            f"cdr-{n}",
+            svc,
+            quantity,
+            "unit",
+            NOV_1 + timedelta(days=day),
+            NOV_1 + timedelta(days=day),
+            "test",
+        )
         for n, (svc, quantity, day) in enumerate(usage)
-    ]  # fmt: skip
+    ]
     account = AccountView("acc-jo", 1, NOV_1, None, ((NOV_1, "mobile-jo"),))
     limits = RatingLimits(NOV_1 + timedelta(days=31), timedelta(minutes=5), timedelta(days=1), timedelta(days=60))
     outcome = rate_batch(records, {"acc-jo": account}, demo_catalog(), limits)
@@ -84,16 +111,29 @@ def _rated_jod_month(usage: list[tuple[str, int, int]]) -> list[UsageRow]:
 
 
 def test_a_jod_month_is_rated_and_invoiced_in_fils() -> None:
-    usage = _rated_jod_month([
-        ("voice", 25, 1), ("voice", 9000, 2), ("voice", 3200, 3),  # 60/1: 60 + 9000 + 3200 = 12260 s
-        *(("sms", 1, 4) for _ in range(53)),  # 53 messages, 50 included
-        ("data", 6 * GIB, 5),  # whole kB: 6 GiB, 5 GiB included
-    ])
+    usage = _rated_jod_month(
+        [
+            ("voice", 25, 1),
+            ("voice", 9000, 2),
+            ("voice", 3200, 3),  # 60/1: 60 + 9000 + 3200 = 12260 s
+            *(("sms", 1, 4) for _ in range(53)),  # 53 messages, 50 included
+            ("data", 6 * GIB, 5),  # whole kB: 6 GiB, 5 GiB included
+        ]
+    )
     account = DueAccount("acc-jo", "JOD", "JO", 1, NOVEMBER.start, NOVEMBER.end, None)
-    draft = inputs.without_stand_in(build_invoice(inputs.invoice_input(
-        inputs.PlanCalendar(demo_catalog()), account, inputs.billing_period(account),
-        [PlanChange("mobile-jo", NOV_1)], usage, [], NOV_1 + timedelta(days=31),
-    )))  # fmt: skip
+    draft = inputs.without_stand_in(
+        build_invoice(
+            inputs.invoice_input(
+                inputs.PlanCalendar(demo_catalog()),
+                account,
+                inputs.billing_period(account),
+                [PlanChange("mobile-jo", NOV_1)],
+                usage,
+                [],
+                NOV_1 + timedelta(days=31),
+            )
+        )
+    )
     amounts = {line.line_id: (line.amount_minor, line.units) for line in draft.lines}
     # mobile-jo v1, in fils (1/1000 JOD): fee 7500.
     # Voice: 12260 - 3000 included = 9260 s; tier 1 6000 x 0.35 = 2100; tier 2 3260 x 0.2 = 652.
@@ -114,14 +154,17 @@ def test_a_jod_month_is_rated_and_invoiced_in_fils() -> None:
     assert money(draft.total_minor, draft.currency) == "14.427 JOD"
 
 
-@pytest.mark.parametrize(("plan", "currency", "jurisdiction", "reason"), [
-    ("mobile-jo", "JOD", "JO", None),
-    ("mobile-s", "USD", "DE", "no plan of the catalog is priced in USD"),
-    ("mobile-s", "CLF", "DE", "no plan of the catalog is priced in CLF"),
-    ("mobile-s", "JPY", "DE", "plan 'mobile-s' is priced in EUR, not in the account's currency JPY"),
-    ("mobile-xl", "EUR", "DE", "plan 'mobile-xl' is not in the catalog"),
-    ("mobile-s", "EUR", "BR-SP", "the catalog has no tax rate for jurisdiction 'BR-SP'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("plan", "currency", "jurisdiction", "reason"),
+    [
+        ("mobile-jo", "JOD", "JO", None),
+        ("mobile-s", "USD", "DE", "no plan of the catalog is priced in USD"),
+        ("mobile-s", "CLF", "DE", "no plan of the catalog is priced in CLF"),
+        ("mobile-s", "JPY", "DE", "plan 'mobile-s' is priced in EUR, not in the account's currency JPY"),
+        ("mobile-xl", "EUR", "DE", "plan 'mobile-xl' is not in the catalog"),
+        ("mobile-s", "EUR", "BR-SP", "the catalog has no tax rate for jurisdiction 'BR-SP'"),
+    ],
+)
 def test_the_catalog_says_why_an_account_could_never_be_billed(plan, currency, jurisdiction, reason) -> None:
     found = demo_catalog().unbillable_reason(plan, currency, jurisdiction)
     assert found == reason if reason is None else found.startswith(reason)
@@ -137,11 +180,16 @@ def test_a_fractional_basis_point_tax_rate_is_parsed_exactly_and_rounded_once() 
     assert catalog.taxes.rate_bp("CA-QC") == Decimal("1497.5")
     assert catalog.taxes.rate_bp("CA-ON") == 500  # falls back to "CA"
     plan = catalog.plan_version("qc-basic", 1)
-    draft = build_invoice(InvoiceInput(
-        account_id="acc-qc", currency="CAD", cycle=NOVEMBER,
-        plan_segments=(PlanSegment(plan, NOVEMBER.start, NOVEMBER.end),),
-        usage_totals={("qc-basic", 1, "sms"): 1}, tax_rate_bp=catalog.taxes.rate_bp("CA-QC"),
-    ))  # fmt: skip
+    draft = build_invoice(
+        InvoiceInput(
+            account_id="acc-qc",
+            currency="CAD",
+            cycle=NOVEMBER,
+            plan_segments=(PlanSegment(plan, NOVEMBER.start, NOVEMBER.end),),
+            usage_totals={("qc-basic", 1, "sms"): 1},
+            tax_rate_bp=catalog.taxes.rate_bp("CA-QC"),
+        )
+    )
     # Fee 100000 + one SMS at 25 = 100025 cents; tax 100025 x 14.975 % = 14978.74375 -> 14979 (once, half up).
     # With the rate cut to 1497 bp it would be 14973.74 -> 14974, with 1498 bp 14983.75 -> 14984.
     assert (draft.subtotal_minor, draft.tax_minor, draft.total_minor) == (100_025, 14_979, 115_004)

@@ -29,9 +29,13 @@ def _talk_s():
 
 def _invoice(*adjustments, **overrides):
     fields = dict(
-        account_id="acc-1", currency="EUR", cycle=NOVEMBER,
+        account_id="acc-1",
+        currency="EUR",
+        cycle=NOVEMBER,
         plan_segments=(PlanSegment(_talk_s(), NOVEMBER.start, NOVEMBER.end),),
-        usage_totals={}, tax_rate_bp=1900, adjustments=adjustments,
+        usage_totals={},
+        tax_rate_bp=1900,
+        adjustments=adjustments,
     )
     fields.update(overrides)
     return build_invoice(InvoiceInput(**fields))
@@ -63,8 +67,7 @@ def test_percent_half_minor_rounds_up():
 def test_percent_first_then_fixed_capped():
     # 10 % -> 100 (percent applies to the pre-discount 1000); fixed 950 capped at the
     # remaining 900 -> 50 carried; total 0.
-    invoice = _invoice(Adjustment(FIXED, "F", amount_minor=950),
-                       Adjustment(PERCENT, "P", percent_bp=1000))
+    invoice = _invoice(Adjustment(FIXED, "F", amount_minor=950), Adjustment(PERCENT, "P", percent_bp=1000))
     assert invoice.discount_minor == -1000
     assert invoice.total_minor == 0
     assert invoice.carry_forward == {"F": 50}
@@ -72,8 +75,7 @@ def test_percent_first_then_fixed_capped():
 
 def test_percents_do_not_compound_and_are_capped():
     # 60 % + 60 % of 1000 = 600 + 600, but only 400 is left for the second one.
-    invoice = _invoice(Adjustment(PERCENT, "A", percent_bp=6000),
-                       Adjustment(PERCENT, "B", percent_bp=6000))
+    invoice = _invoice(Adjustment(PERCENT, "A", percent_bp=6000), Adjustment(PERCENT, "B", percent_bp=6000))
     amounts = {line.line_id: line.amount_minor for line in invoice.lines}
     assert (amounts["discount:A"], amounts["discount:B"]) == (-600, -400)
     assert invoice.total_minor == 0 and invoice.carry_forward == {}
@@ -102,8 +104,12 @@ def test_invalid_invoice_inputs():
     with pytest.raises(InvoiceError, match="ends on"):
         _invoice(plan_segments=(PlanSegment(plan, NOVEMBER.start, date(2026, 11, 20)),))
     with pytest.raises(InvoiceError, match="gap or overlap"):
-        _invoice(plan_segments=(PlanSegment(plan, NOVEMBER.start, date(2026, 11, 10)),
-                                PlanSegment(plan, date(2026, 11, 11), NOVEMBER.end)))
+        _invoice(
+            plan_segments=(
+                PlanSegment(plan, NOVEMBER.start, date(2026, 11, 10)),
+                PlanSegment(plan, date(2026, 11, 11), NOVEMBER.end),
+            )
+        )
     with pytest.raises(InvoiceError, match="not on this invoice"):
         _invoice(usage_totals={UsageKey("talk-l", 1, ServiceKind.VOICE): 60})
     jp = build_test_catalog().plan_version("jp-test", 1)

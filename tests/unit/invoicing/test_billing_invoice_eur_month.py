@@ -52,8 +52,10 @@ def _november_usage(catalog):
     small = catalog.plan_version("talk-s", 1)
     large = catalog.plan_version("talk-l", 1)
     return [
-        *(rated(small, VOICE, seconds, utc(2026, 11, day))
-          for day, seconds in [(2, 1), (3, 60), (4, 61), (5, 125), (6, 1500)]),
+        *(
+            rated(small, VOICE, seconds, utc(2026, 11, day))
+            for day, seconds in [(2, 1), (3, 60), (4, 61), (5, 125), (6, 1500)]
+        ),
         rated(small, VOICE, 0, utc(2026, 11, 6)),  # unanswered call: 0 units
         *(rated(small, DATA, size, utc(2026, 11, 7)) for size in [1, 1024, 1025, 150_000]),
         *(rated(small, SMS, 1, utc(2026, 11, 8)) for _ in range(2)),
@@ -67,16 +69,20 @@ def _november_invoice():
     catalog = build_test_catalog()
     small = catalog.plan_version("talk-s", 1)
     large = catalog.plan_version("talk-l", 1)
-    return build_invoice(InvoiceInput(
-        account_id="acc-1",
-        currency="EUR",
-        cycle=NOVEMBER,
-        plan_segments=(PlanSegment(small, date(2026, 11, 1), date(2026, 11, 11)),
-                       PlanSegment(large, date(2026, 11, 11), date(2026, 12, 1))),
-        usage_totals=usage_totals(_november_usage(catalog), NOVEMBER),
-        tax_rate_bp=catalog.taxes.rate_bp("DE"),
-        late_usage=(LateUsage(OCTOBER, small, VOICE, units=200, previously_billed_units=2900),),
-    ))
+    return build_invoice(
+        InvoiceInput(
+            account_id="acc-1",
+            currency="EUR",
+            cycle=NOVEMBER,
+            plan_segments=(
+                PlanSegment(small, date(2026, 11, 1), date(2026, 11, 11)),
+                PlanSegment(large, date(2026, 11, 11), date(2026, 12, 1)),
+            ),
+            usage_totals=usage_totals(_november_usage(catalog), NOVEMBER),
+            tax_rate_bp=catalog.taxes.rate_bp("DE"),
+            late_usage=(LateUsage(OCTOBER, small, VOICE, units=200, previously_billed_units=2900),),
+        )
+    )
 
 
 def test_every_line_of_the_month():
@@ -123,13 +129,21 @@ def test_final_invoice_prorates_fee_to_close_date():
     # Account closes on 2026-11-16 (exclusive end): 15 of 30 days on talk-l.
     # Fee 3000 x 15/30 = 1500. No usage. Tax 1500 x 19 % = 285. Total 1785.
     large = build_test_catalog().plan_version("talk-l", 1)
-    invoice = build_invoice(InvoiceInput(
-        account_id="acc-1", currency="EUR", cycle=NOVEMBER,
-        plan_segments=(PlanSegment(large, date(2026, 11, 1), date(2026, 11, 16)),),
-        usage_totals={}, tax_rate_bp=1900, is_final=True,
-    ))
+    invoice = build_invoice(
+        InvoiceInput(
+            account_id="acc-1",
+            currency="EUR",
+            cycle=NOVEMBER,
+            plan_segments=(PlanSegment(large, date(2026, 11, 1), date(2026, 11, 16)),),
+            usage_totals={},
+            tax_rate_bp=1900,
+            is_final=True,
+        )
+    )
     assert [(line.line_id, line.amount_minor) for line in invoice.lines] == [
-        ("recurring:talk-l:v1", 1500), ("tax", 285)]
+        ("recurring:talk-l:v1", 1500),
+        ("tax", 285),
+    ]
     assert invoice.total_minor == 1785 and invoice.is_final
 
 
@@ -140,12 +154,19 @@ def test_version_change_of_demo_plan_mid_cycle():
     # Tax 19 %: 1046 x 0.19 = 198.74 -> 199. Total 1245.
     catalog = demo_catalog()
     v1, v2 = catalog.versions("mobile-s")
-    invoice = build_invoice(InvoiceInput(
-        account_id="acc-2", currency="EUR", cycle=Cycle(date(2026, 6, 15), date(2026, 7, 15)),
-        plan_segments=(PlanSegment(v1, date(2026, 6, 15), date(2026, 7, 1)),
-                       PlanSegment(v2, date(2026, 7, 1), date(2026, 7, 15))),
-        usage_totals={}, tax_rate_bp=1900,
-    ))
+    invoice = build_invoice(
+        InvoiceInput(
+            account_id="acc-2",
+            currency="EUR",
+            cycle=Cycle(date(2026, 6, 15), date(2026, 7, 15)),
+            plan_segments=(
+                PlanSegment(v1, date(2026, 6, 15), date(2026, 7, 1)),
+                PlanSegment(v2, date(2026, 7, 1), date(2026, 7, 15)),
+            ),
+            usage_totals={},
+            tax_rate_bp=1900,
+        )
+    )
     amounts = {line.line_id: line.amount_minor for line in invoice.lines}
     assert amounts == {"recurring:mobile-s:v1": 533, "recurring:mobile-s:v2": 513, "tax": 199}
     assert invoice.total_minor == 1245

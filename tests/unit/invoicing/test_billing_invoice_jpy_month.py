@@ -15,11 +15,16 @@ NOVEMBER = Cycle(date(2026, 11, 1), date(2026, 12, 1))
 
 
 def _invoice_for(plan, events, tax_rate_bp):
-    return build_invoice(InvoiceInput(
-        account_id="acc-jp", currency="JPY", cycle=NOVEMBER,
-        plan_segments=(PlanSegment(plan, NOVEMBER.start, NOVEMBER.end),),
-        usage_totals=usage_totals(events, NOVEMBER), tax_rate_bp=tax_rate_bp,
-    ))
+    return build_invoice(
+        InvoiceInput(
+            account_id="acc-jp",
+            currency="JPY",
+            cycle=NOVEMBER,
+            plan_segments=(PlanSegment(plan, NOVEMBER.start, NOVEMBER.end),),
+            usage_totals=usage_totals(events, NOVEMBER),
+            tax_rate_bp=tax_rate_bp,
+        )
+    )
 
 
 def test_jpy_month_with_half_yen_ties():
@@ -30,8 +35,10 @@ def test_jpy_month_with_half_yen_ties():
     # total 3025 + 303 = 3328
     catalog = build_test_catalog()
     plan = catalog.plan_version("jp-test", 1)
-    events = [rated(plan, ServiceKind.VOICE, 61, utc(2026, 11, 3)),
-              *(rated(plan, ServiceKind.SMS, 1, utc(2026, 11, 4)) for _ in range(5))]
+    events = [
+        rated(plan, ServiceKind.VOICE, 61, utc(2026, 11, 3)),
+        *(rated(plan, ServiceKind.SMS, 1, utc(2026, 11, 4)) for _ in range(5)),
+    ]
     invoice = _invoice_for(plan, events, catalog.taxes.rate_bp("JP"))
     amounts = {line.line_id: line.amount_minor for line in invoice.lines}
     assert amounts == {
@@ -50,9 +57,11 @@ def test_demo_jpy_plan_per_started_half_minute():
     # data:  1 MB inside the allowance -> 0
     # subtotal 2980 + 30 + 17 = 3027; tax 10 %: 302.7 -> 303; total 3330
     plan = demo_catalog().plan_in_force("mobile-jp", utc(2026, 11, 1))
-    events = [rated(plan, ServiceKind.VOICE, 31, utc(2026, 11, 3)),
-              rated(plan, ServiceKind.SMS, 5, utc(2026, 11, 4)),
-              rated(plan, ServiceKind.DATA, 1_000_000, utc(2026, 11, 5))]
+    events = [
+        rated(plan, ServiceKind.VOICE, 31, utc(2026, 11, 3)),
+        rated(plan, ServiceKind.SMS, 5, utc(2026, 11, 4)),
+        rated(plan, ServiceKind.DATA, 1_000_000, utc(2026, 11, 5)),
+    ]
     invoice = _invoice_for(plan, events, 1000)
     amounts = {line.line_id: line.amount_minor for line in invoice.lines}
     assert amounts["usage:mobile-jp:v1:voice:tier1"] == 30

@@ -130,8 +130,7 @@ def test_on_time_and_late_cost_the_same(change_day, closed_day, on_time, late) -
     end = DEC if closed is None else closed + timedelta(days=1)
     keys = [("mobile-s", 2), ("mobile-l", 1)]
     november = _account(1, NOV, end, closed)
-    segments = {(s.plan.plan_id, s.plan.version)
-                for s in inputs.plan_segments(CALENDAR, changes, NOV, end, "EUR")}  # fmt: skip
+    segments = {(s.plan.plan_id, s.plan.version) for s in inputs.plan_segments(CALENDAR, changes, NOV, end, "EUR")}
     used = [(key, first, more) for key, first, more in zip(keys, on_time, late) if key in segments]
 
     def usage_total(rows: list[UsageRow]) -> int:

@@ -18,13 +18,31 @@ from billing_test_factories import open_tier, plan_dict, rated, service, utc
 NOVEMBER = Cycle(date(2026, 11, 1), date(2026, 12, 1))
 
 # Small allowances, several tiers and a minimum so random usage crosses boundaries often.
-_PROPERTY_PLAN = Catalog.from_dict({"plans": [plan_dict("prop", "EUR", 1499, {
-    "voice": service(120, (60, 1), [{"up_to_units": 100, "unit_price": "0.33"},
-                                    {"up_to_units": 400, "unit_price": "0.25"},
-                                    open_tier("0.1")], minimum=7),
-    "data": service(2048, (1024, 1024), [open_tier("0.003")]),
-    "sms": service(1, (1, 1), [open_tier("9.5")], minimum=20),
-})]}).plan_version("prop", 1)
+_PROPERTY_PLAN = Catalog.from_dict(
+    {
+        "plans": [
+            plan_dict(
+                "prop",
+                "EUR",
+                1499,
+                {
+                    "voice": service(
+                        120,
+                        (60, 1),
+                        [
+                            {"up_to_units": 100, "unit_price": "0.33"},
+                            {"up_to_units": 400, "unit_price": "0.25"},
+                            open_tier("0.1"),
+                        ],
+                        minimum=7,
+                    ),
+                    "data": service(2048, (1024, 1024), [open_tier("0.003")]),
+                    "sms": service(1, (1, 1), [open_tier("9.5")], minimum=20),
+                },
+            )
+        ]
+    }
+).plan_version("prop", 1)
 
 usage_specs = st.lists(
     st.tuples(st.sampled_from(list(ServiceKind)), st.integers(0, 5000), st.integers(0, 29)),
@@ -32,10 +50,13 @@ usage_specs = st.lists(
 )
 adjustments = st.lists(
     st.one_of(
-        st.builds(Adjustment, st.just(AdjustmentKind.PERCENT), st.uuids().map(str),
-                  percent_bp=st.integers(0, 10000)),
-        st.builds(Adjustment, st.sampled_from([AdjustmentKind.FIXED, AdjustmentKind.CREDIT]),
-                  st.uuids().map(str), amount_minor=st.integers(0, 5000)),
+        st.builds(Adjustment, st.just(AdjustmentKind.PERCENT), st.uuids().map(str), percent_bp=st.integers(0, 10000)),
+        st.builds(
+            Adjustment,
+            st.sampled_from([AdjustmentKind.FIXED, AdjustmentKind.CREDIT]),
+            st.uuids().map(str),
+            amount_minor=st.integers(0, 5000),
+        ),
     ),
     max_size=4,
     unique_by=lambda grant: grant.grant_id,
@@ -43,16 +64,23 @@ adjustments = st.lists(
 
 
 def _rate_all(specs):
-    return [rated(_PROPERTY_PLAN, kind, quantity, utc(2026, 11, 1) + timedelta(days=day))
-            for kind, quantity, day in specs]
+    return [
+        rated(_PROPERTY_PLAN, kind, quantity, utc(2026, 11, 1) + timedelta(days=day)) for kind, quantity, day in specs
+    ]
 
 
 def _invoice(totals, grants=(), tax_rate_bp=1900):
-    return build_invoice(InvoiceInput(
-        account_id="acc-p", currency="EUR", cycle=NOVEMBER,
-        plan_segments=(PlanSegment(_PROPERTY_PLAN, NOVEMBER.start, NOVEMBER.end),),
-        usage_totals=totals, tax_rate_bp=tax_rate_bp, adjustments=tuple(grants),
-    ))
+    return build_invoice(
+        InvoiceInput(
+            account_id="acc-p",
+            currency="EUR",
+            cycle=NOVEMBER,
+            plan_segments=(PlanSegment(_PROPERTY_PLAN, NOVEMBER.start, NOVEMBER.end),),
+            usage_totals=totals,
+            tax_rate_bp=tax_rate_bp,
+            adjustments=tuple(grants),
+        )
+    )
 
 
 @settings(deadline=None)
@@ -90,7 +118,7 @@ def test_more_usage_never_costs_less(kind, units, extra):
     assert price_service(rate, units + extra).total_minor >= price_service(rate, units).total_minor
 
 
-@given(st.integers(-10**12, 10**12), st.lists(st.integers(0, 10**6), min_size=1, max_size=12))
+@given(st.integers(-(10**12), 10**12), st.lists(st.integers(0, 10**6), min_size=1, max_size=12))
 def test_allocate_sums_to_total_and_stays_within_one_of_exact_share(total, weights):
     if sum(weights) == 0:
         weights = [*weights[:-1], 1]
@@ -102,7 +130,6 @@ def test_allocate_sums_to_total_and_stays_within_one_of_exact_share(total, weigh
         assert abs(part * weight_sum - total * weight) < weight_sum
 
 
-@given(st.decimals(min_value=-10**9, max_value=10**9, places=4, allow_nan=False,
-                   allow_infinity=False))
+@given(st.decimals(min_value=-(10**9), max_value=10**9, places=4, allow_nan=False, allow_infinity=False))
 def test_round_minor_agrees_with_decimal_half_up(amount):
     assert round_minor(amount) == int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))

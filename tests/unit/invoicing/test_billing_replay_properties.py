@@ -26,8 +26,9 @@ CATALOG = demo_catalog()
 CALENDAR = inputs.PlanCalendar(CATALOG)
 OPENED = datetime(2026, 11, 1, tzinfo=UTC)
 CLOSE = datetime(2026, 12, 2, tzinfo=UTC)
-LIMITS = RatingLimits(now=CLOSE, max_future_skew=timedelta(minutes=5), close_grace=timedelta(days=1),
-                      late_limit=timedelta(days=60))  # fmt: skip
+LIMITS = RatingLimits(
+    now=CLOSE, max_future_skew=timedelta(minutes=5), close_grace=timedelta(days=1), late_limit=timedelta(days=60)
+)
 UNITS = {"voice": "second", "sms": "message", "data": "byte"}
 QUANTITY = {"voice": st.integers(0, 9000), "sms": st.integers(0, 3), "data": st.integers(0, 3 << 30)}
 
@@ -42,10 +43,19 @@ change_day = st.none() | st.integers(1, 29)
 
 def _usages(specs) -> list[Usage]:
     return [
-        Usage(f"evt-{n}", "acc-p", f"cdr-{n}", service, quantity, UNITS[service],
-              OPENED + timedelta(minutes=minute), OPENED + timedelta(minutes=minute), "prop")
+        Usage(
+            f"evt-{n}",
+            "acc-p",
+            f"cdr-{n}",
+            service,
+            quantity,
+            UNITS[service],
+            OPENED + timedelta(minutes=minute),
+            OPENED + timedelta(minutes=minute),
+            "prop",
+        )
         for n, (service, quantity, minute) in enumerate(specs)
-    ]  # fmt: skip
+    ]
 
 
 def _changes(day: int | None) -> list[PlanChange]:
@@ -71,8 +81,10 @@ def _invoice(stored: dict[str, object], changes: list[PlanChange]):
     totals: dict[tuple, int] = defaultdict(int)  # the cycle_usage rows
     for row in stored.values():
         totals[(row.cycle_start, row.plan_id, row.plan_version, row.usage.service)] += row.billable_units
-    usage = [UsageRow(None, "acc-p", start, plan, version, service, units, 0)
-             for (start, plan, version, service), units in sorted(totals.items())]  # fmt: skip
+    usage = [
+        UsageRow(None, "acc-p", start, plan, version, service, units, 0)
+        for (start, plan, version, service), units in sorted(totals.items())
+    ]
     due = DueAccount("acc-p", "EUR", "DE", 1, date(2026, 11, 1), date(2026, 12, 1), None)
     period = inputs.billing_period(due)
     draft = build_invoice(inputs.invoice_input(CALENDAR, due, period, changes, usage, [], CLOSE))
@@ -104,9 +116,15 @@ def test_the_published_event_carries_lines_that_sum_to_its_totals(specs, day) ->
     lines = wire_lines(draft)
     # The event model re-derives subtotal, discount, tax and total from the lines and refuses a mismatch.
     event = issued_event(
-        invoice_id="inv-acc-p-20261101", account_id="acc-p", invoice_number="INV-2026-000001",
-        period=(date(2026, 11, 1), date(2026, 12, 1)), issued_at=CLOSE, due_date=date(2026, 12, 16),
-        currency="EUR", lines=lines, totals=draft_totals(draft),
-    )  # fmt: skip
+        invoice_id="inv-acc-p-20261101",
+        account_id="acc-p",
+        invoice_number="INV-2026-000001",
+        period=(date(2026, 11, 1), date(2026, 12, 1)),
+        issued_at=CLOSE,
+        due_date=date(2026, 12, 16),
+        currency="EUR",
+        lines=lines,
+        totals=draft_totals(draft),
+    )
     assert sum(line.amount_minor for line in event.payload.lines) == event.payload.total_minor == draft.total_minor
     assert event.payload.total_minor >= 0

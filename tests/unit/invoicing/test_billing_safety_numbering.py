@@ -31,8 +31,9 @@ def test_invoice_number_format():
     assert format_invoice_number("CN", 2027, 1_234_567) == "CN-2027-1234567"
 
 
-@pytest.mark.parametrize(("series", "year", "seq"), [("", 2026, 1), ("IN-V", 2026, 1),
-                                                     ("INV", 26, 1), ("INV", 2026, 0)])
+@pytest.mark.parametrize(
+    ("series", "year", "seq"), [("", 2026, 1), ("IN-V", 2026, 1), ("INV", 26, 1), ("INV", 2026, 0)]
+)
 def test_invoice_number_rejects_bad_parts(series, year, seq):
     with pytest.raises(ValueError):
         format_invoice_number(series, year, seq)

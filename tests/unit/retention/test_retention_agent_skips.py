@@ -12,16 +12,24 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 def plan_change(at: datetime) -> ev.Event:
     return ev.AccountPlanChangedEvent(
-        event_id=f"pc-{at.timestamp()}", type="account.plan_changed.v1", source="t", occurred_at=at,
-        schema_version=1, payload=AccountPlanChanged(account_id="acc-1", plan_id="mobile-l", effective_at=at),
-    )  # fmt: skip
+        event_id=f"pc-{at.timestamp()}",
+        type="account.plan_changed.v1",
+        source="t",
+        occurred_at=at,
+        schema_version=1,
+        payload=AccountPlanChanged(account_id="acc-1", plan_id="mobile-l", effective_at=at),
+    )
 
 
 def closure(at: datetime) -> ev.Event:
     return ev.AccountClosedEvent(
-        event_id=f"cl-{at.timestamp()}", type="account.closed.v1", source="t", occurred_at=at, schema_version=1,
+        event_id=f"cl-{at.timestamp()}",
+        type="account.closed.v1",
+        source="t",
+        occurred_at=at,
+        schema_version=1,
         payload=AccountClosed(account_id="acc-1", closed_at=at, reason=ClosureReason.VOLUNTARY),
-    )  # fmt: skip
+    )
 
 
 def test_small_clock_steps_are_skipped_but_never_a_closure_or_a_first_event() -> None:

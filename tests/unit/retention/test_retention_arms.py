@@ -36,19 +36,19 @@ def test_raising_the_share_only_moves_accounts_into_control():
 
 def test_a_new_salt_draws_an_independent_assignment():
     ids = _SAMPLE_IDS[:20_000]
-    both = sum(assign_arm(a) is Arm.CONTROL and assign_arm(a, salt="retention-v2") is Arm.CONTROL
-               for a in ids)
+    both = sum(assign_arm(a) is Arm.CONTROL and assign_arm(a, salt="retention-v2") is Arm.CONTROL for a in ids)
     assert abs(both / len(ids) - 0.01) <= 0.005  # 10 % of 10 %
 
 
 def test_assignment_is_the_same_in_another_process_with_another_hash_seed():
     ids = _SAMPLE_IDS[:200]
     here = [arm_bucket(a, "retention-v1") for a in ids]
-    code = ("from billing.retention.rules.arms import arm_bucket; "
-            "print([arm_bucket(f'acc-{n:06d}', 'retention-v1') for n in range(200)])")
+    code = (
+        "from billing.retention.rules.arms import arm_bucket; "
+        "print([arm_bucket(f'acc-{n:06d}', 'retention-v1') for n in range(200)])"
+    )
     env = {"PYTHONHASHSEED": "12345", "PYTHONPATH": str(_REPO_ROOT)}
-    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, env=env).stdout
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert there.strip() == str(here)
 
 

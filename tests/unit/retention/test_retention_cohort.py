@@ -22,19 +22,24 @@ def test_a_date_is_its_midnight_in_utc_and_a_zone_is_kept() -> None:
     assert Cohort.parse(None, "2031-02-01").cases_from is None
 
 
-@pytest.mark.parametrize("bounds, message", [
-    (("last tuesday", None), "cases_from must be an ISO date"),
-    ((None, "2031-13-01"), "cases_to must be an ISO date"),
-    (("2031-02-01", "2031-01-01"), "the cohort is empty"),
-    (("2031-01-01", "2031-01-01"), "the cohort is empty"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "bounds, message",
+    [
+        (("last tuesday", None), "cases_from must be an ISO date"),
+        ((None, "2031-13-01"), "cases_to must be an ISO date"),
+        (("2031-02-01", "2031-01-01"), "the cohort is empty"),
+        (("2031-01-01", "2031-01-01"), "the cohort is empty"),
+    ],
+)
 def test_bad_bounds_are_refused_with_a_sentence(bounds, message) -> None:
     with pytest.raises(ValueError, match=message):
         Cohort.parse(*bounds)
 
 
-@given(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)),
-       st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=3650)))
+@given(
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)),
+    st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=3650)),
+)
 def test_bounds_survive_their_json_form(start: datetime, length: timedelta) -> None:
     cohort = Cohort(start, start + length)
     text = cohort.as_json()

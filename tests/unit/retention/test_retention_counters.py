@@ -4,7 +4,13 @@ import pytest
 
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.counters import (
-    DEFAULT_WAIT_BANDS, RetentionCounters, Tally, WaitBands, add_case_outcome, merge, report,
+    DEFAULT_WAIT_BANDS,
+    RetentionCounters,
+    Tally,
+    WaitBands,
+    add_case_outcome,
+    merge,
+    report,
     wait_bucket_s,
 )
 from billing.retention.rules.stats import wilson_interval
@@ -20,8 +26,12 @@ def _example() -> RetentionCounters:
     # pct15 at 90 days: treatment 80/100 (54/60 waited 10 s, 26/40 waited 200 s),
     # control 30/50 (21/30 waited 12 s, 9/20 waited 65 s); "callback" has no control.
     counters = RetentionCounters()
-    for arm, wait_s, cases, retained in [("treatment", 10, 60, 54), ("treatment", 200, 40, 26),
-                                         ("control", 12, 30, 21), ("control", 65, 20, 9)]:
+    for arm, wait_s, cases, retained in [
+        ("treatment", 10, 60, 54),
+        ("treatment", 200, 40, 26),
+        ("control", 12, 30, 21),
+        ("control", 65, 20, 9),
+    ]:
         counters = _cases(counters, "pct15", arm, 90, wait_s, cases, retained)
     return _cases(counters, "callback", Arm.TREATMENT, 30, 45.5, 10, 7)
 
@@ -44,16 +54,19 @@ def test_report_rows_compare_arms_with_wilson_and_z_test():
 def test_report_splits_retention_by_wait_band():
     bands = report(_example())[1].by_wait_band
     assert [band.band for band in bands] == ["<20s", "20-60s", "60-180s", ">=180s"]
-    assert [(b.treatment.cases, b.treatment.retained, b.control.cases, b.control.retained)
-            for b in bands] == [(60, 54, 30, 21), (0, 0, 0, 0), (0, 0, 20, 9), (40, 26, 0, 0)]
+    assert [(b.treatment.cases, b.treatment.retained, b.control.cases, b.control.retained) for b in bands] == [
+        (60, 54, 30, 21),
+        (0, 0, 0, 0),
+        (0, 0, 20, 9),
+        (40, 26, 0, 0),
+    ]
     empty = bands[1].treatment
     assert (empty.rate, empty.ci_low, empty.ci_high) == (None, 0.0, 1.0)
 
 
 def test_the_same_counters_answer_other_bands_later():
     bands = report(_example(), bands=WaitBands((60,)))[1].by_wait_band
-    assert [(b.band, b.treatment.cases, b.control.cases) for b in bands] == [
-        ("<60s", 60, 30), (">=60s", 40, 20)]
+    assert [(b.band, b.treatment.cases, b.control.cases) for b in bands] == [("<60s", 60, 30), (">=60s", 40, 20)]
     assert [b.band for b in report(_example(), bands=WaitBands(()))[0].by_wait_band] == ["all"]
 
 

@@ -45,7 +45,9 @@ def test_eligibility_rules_of_the_policy_apply() -> None:
 
 
 @given(
-    tenure=st.integers(0, 3000), bill=st.integers(0, 10**7), standing=st.booleans(),
+    tenure=st.integers(0, 3000),
+    bill=st.integers(0, 10**7),
+    standing=st.booleans(),
     arm=st.sampled_from(["treatment", "control", "not_eligible"]),
 )
 def test_offers_stay_within_authority_and_never_reach_the_control_arm(tenure, bill, standing, arm) -> None:
@@ -58,7 +60,8 @@ def test_offers_stay_within_authority_and_never_reach_the_control_arm(tenure, bi
         # The authority values the offered grant exactly as the offer does (same rounding), so what is offered
         # is within what the agent may grant without an approval.
         if offer.grant_kind is GrantKind.PERCENT_NEXT_INVOICES:
-            request = GrantRequest("r", "acc-1", offer.grant_kind, "EUR", percent_bp=offer.percent_bp,
-                                   invoice_count=offer.invoice_count)  # fmt: skip
+            request = GrantRequest(
+                "r", "acc-1", offer.grant_kind, "EUR", percent_bp=offer.percent_bp, invoice_count=offer.invoice_count
+            )
             customer = CustomerStanding("acc-1", "EUR", datetime(2020, 1, 1, tzinfo=UTC), 0, bill)
             assert grant_value_minor(request, customer) == offer.amount_minor

@@ -7,7 +7,12 @@ from hypothesis import strategies as st
 
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.counters import (
-    HORIZONS_DAYS, RetentionCounters, Tally, add_case_outcome, merge, report,
+    HORIZONS_DAYS,
+    RetentionCounters,
+    Tally,
+    add_case_outcome,
+    merge,
+    report,
 )
 from billing.retention.rules.stats import cost_per_retained, two_proportion_z_test, wilson_interval
 from billing.retention.rules.survival import km_curve, log_rank_test
@@ -28,8 +33,7 @@ def test_wilson_bounds_lie_in_unit_interval_and_contain_the_rate(counts, z):
         assert low <= successes / n <= high
 
 
-@given(successes_and_n(1000).filter(lambda c: c[1] > 0),
-       successes_and_n(1000).filter(lambda c: c[1] > 0))
+@given(successes_and_n(1000).filter(lambda c: c[1] > 0), successes_and_n(1000).filter(lambda c: c[1] > 0))
 def test_z_test_is_antisymmetric_and_its_interval_holds_the_difference(first, second):
     forward = two_proportion_z_test(*first, *second)
     backward = two_proportion_z_test(*second, *first)
@@ -39,8 +43,11 @@ def test_z_test_is_antisymmetric_and_its_interval_holds_the_difference(first, se
     assert forward.ci_low <= forward.difference <= forward.ci_high
 
 
-@given(st.integers(0, 10**9), successes_and_n(5000).filter(lambda c: c[1] > 0),
-       successes_and_n(5000).filter(lambda c: c[1] > 0))
+@given(
+    st.integers(0, 10**9),
+    successes_and_n(5000).filter(lambda c: c[1] > 0),
+    successes_and_n(5000).filter(lambda c: c[1] > 0),
+)
 def test_cost_per_retained_times_extra_customers_is_the_money(money, treated, control):
     cost = cost_per_retained(money, treated[1], treated[0], control[1], control[0])
     extra = Fraction(treated[0]) - Fraction(control[0] * treated[1], control[1])
@@ -50,8 +57,7 @@ def test_cost_per_retained_times_extra_customers_is_the_money(money, treated, co
         assert abs(Fraction(cost) * extra - money) <= Fraction(money + 1, 10**30)
 
 
-events = st.lists(st.tuples(st.integers(0, 400), st.integers(0, 30), st.integers(0, 30)),
-                  max_size=25)
+events = st.lists(st.tuples(st.integers(0, 400), st.integers(0, 30), st.integers(0, 30)), max_size=25)
 
 
 @given(events)
@@ -72,8 +78,13 @@ def test_log_rank_is_symmetric_and_well_formed(group_a, group_b):
 
 
 outcomes = st.lists(
-    st.tuples(st.sampled_from(["pct15", "fixed5", "callback"]), st.sampled_from(list(Arm)),
-              st.sampled_from(HORIZONS_DAYS), st.booleans(), st.floats(0, 2000)),
+    st.tuples(
+        st.sampled_from(["pct15", "fixed5", "callback"]),
+        st.sampled_from(list(Arm)),
+        st.sampled_from(HORIZONS_DAYS),
+        st.booleans(),
+        st.floats(0, 2000),
+    ),
     max_size=60,
 )
 
@@ -103,5 +114,4 @@ def test_report_totals_equal_their_wait_bands_and_the_case_count(all_outcomes):
         for arm in ("treatment", "control"):
             total = getattr(row, arm)
             bands = [getattr(band, arm) for band in row.by_wait_band]
-            assert sum((Tally(b.cases, b.retained) for b in bands), Tally()) == Tally(
-                total.cases, total.retained)
+            assert sum((Tally(b.cases, b.retained) for b in bands), Tally()) == Tally(total.cases, total.retained)

@@ -23,8 +23,12 @@ def _inputs() -> ReportInputs:
         }
     )
     money = {("credit", "treatment", 90, "EUR"): 50_000, ("explanation_only", "treatment", 90, "EUR"): 0}
-    survival = [("credit", "treatment", 12, 20, 0), ("credit", "treatment", 90, 0, 80),
-                ("credit", "control", 40, 40, 0), ("credit", "control", 90, 0, 60)]
+    survival = [
+        ("credit", "treatment", 12, 20, 0),
+        ("credit", "treatment", 90, 0, 80),
+        ("credit", "control", 40, 40, 0),
+        ("credit", "control", 90, 0, 60),
+    ]
     service = [ServiceWeek(date(2026, 1, 5), offered=10, answered=8, answered_within=6, abandoned=2)]
     return ReportInputs(counters, money, survival, service)
 

@@ -5,7 +5,11 @@ from decimal import Decimal
 import pytest
 
 from billing.retention.rules.stats import (
-    Z_95, cost_per_retained, normal_two_sided_p, two_proportion_z_test, wilson_interval,
+    Z_95,
+    cost_per_retained,
+    normal_two_sided_p,
+    two_proportion_z_test,
+    wilson_interval,
 )
 
 
@@ -45,7 +49,8 @@ def test_z_test_matches_the_hand_calculation():
     assert result.p_value_two_sided == pytest.approx(0.028460, abs=1e-6)
     assert result.difference == pytest.approx(0.15)
     assert (result.ci_low, result.ci_high) == (
-        pytest.approx(0.017430, abs=1e-6), pytest.approx(0.282570, abs=1e-6),
+        pytest.approx(0.017430, abs=1e-6),
+        pytest.approx(0.282570, abs=1e-6),
     )
 
 

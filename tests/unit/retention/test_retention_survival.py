@@ -14,11 +14,38 @@ TINY = [(5, 2, 0), (2, 1, 0), (3, 0, 1), (8, 1, 1)]
 # worked example of Klein & Moeschberger ("Survival Analysis", 2nd ed., 4.2)
 # and Kleinbaum & Klein ("Survival Analysis: A Self-Learning Text", ch. 2).
 # 6-MP arm: 21 patients, 9 relapses; placebo arm: 21 patients, 21 relapses.
-SIX_MP = [(6, 3, 1), (7, 1, 0), (9, 0, 1), (10, 1, 1), (11, 0, 1), (13, 1, 0), (16, 1, 0),
-          (17, 0, 1), (19, 0, 1), (20, 0, 1), (22, 1, 0), (23, 1, 0), (25, 0, 1), (32, 0, 2),
-          (34, 0, 1), (35, 0, 1)]
-PLACEBO = [(1, 2, 0), (2, 2, 0), (3, 1, 0), (4, 2, 0), (5, 2, 0), (8, 4, 0), (11, 2, 0),
-           (12, 2, 0), (15, 1, 0), (17, 1, 0), (22, 1, 0), (23, 1, 0)]
+SIX_MP = [
+    (6, 3, 1),
+    (7, 1, 0),
+    (9, 0, 1),
+    (10, 1, 1),
+    (11, 0, 1),
+    (13, 1, 0),
+    (16, 1, 0),
+    (17, 0, 1),
+    (19, 0, 1),
+    (20, 0, 1),
+    (22, 1, 0),
+    (23, 1, 0),
+    (25, 0, 1),
+    (32, 0, 2),
+    (34, 0, 1),
+    (35, 0, 1),
+]
+PLACEBO = [
+    (1, 2, 0),
+    (2, 2, 0),
+    (3, 1, 0),
+    (4, 2, 0),
+    (5, 2, 0),
+    (8, 4, 0),
+    (11, 2, 0),
+    (12, 2, 0),
+    (15, 1, 0),
+    (17, 1, 0),
+    (22, 1, 0),
+    (23, 1, 0),
+]
 
 
 def test_tiny_cohort_life_table_by_hand():
@@ -28,7 +55,11 @@ def test_tiny_cohort_life_table_by_hand():
     # t=8: n=2, d=1 -> S = 5/12 * 1/2 = 5/24; sum += 1/(2*1) -> 47/60
     steps = km_steps(TINY)
     assert [(s.time, s.at_risk, s.churned, s.censored) for s in steps] == [
-        (2, 6, 1, 0), (3, 5, 0, 1), (5, 4, 2, 0), (8, 2, 1, 1)]
+        (2, 6, 1, 0),
+        (3, 5, 0, 1),
+        (5, 4, 2, 0),
+        (8, 2, 1, 1),
+    ]
     assert [s.survival for s in steps] == pytest.approx([5 / 6, 5 / 6, 5 / 12, 5 / 24])
     assert [s.greenwood_sum for s in steps] == pytest.approx([1 / 30, 1 / 30, 17 / 60, 47 / 60])
 
@@ -53,8 +84,15 @@ def test_plain_interval_is_survival_plus_minus_z_greenwood_se():
 
 def test_six_mp_survival_and_greenwood_errors_match_the_textbook():
     # Published S(t) and Greenwood standard errors, rounded to 3 decimals.
-    textbook = {6: (0.857, 0.076), 7: (0.807, 0.087), 10: (0.753, 0.096), 13: (0.690, 0.107),
-                16: (0.627, 0.114), 22: (0.538, 0.128), 23: (0.448, 0.135)}
+    textbook = {
+        6: (0.857, 0.076),
+        7: (0.807, 0.087),
+        10: (0.753, 0.096),
+        13: (0.690, 0.107),
+        16: (0.627, 0.114),
+        22: (0.538, 0.128),
+        23: (0.448, 0.135),
+    }
     churn_steps = [s for s in km_steps(SIX_MP) if s.churned]
     assert [s.time for s in churn_steps] == list(textbook)
     for step in churn_steps:
@@ -68,8 +106,7 @@ def test_six_mp_log_log_interval_at_week_6_by_hand():
     # = 0.577920; z sigma = 1.132701; low = exp(-0.154151 * 3.104162) = 0.61972,
     # high = exp(-0.154151 * 0.322148) = 0.95155
     first = km_curve(SIX_MP)[0]
-    assert first == KmPoint(6, pytest.approx(6 / 7), pytest.approx(0.61972, abs=1e-5),
-                            pytest.approx(0.95155, abs=1e-5))
+    assert first == KmPoint(6, pytest.approx(6 / 7), pytest.approx(0.61972, abs=1e-5), pytest.approx(0.95155, abs=1e-5))
 
 
 def test_log_rank_on_the_remission_data_matches_the_textbook():

@@ -18,8 +18,18 @@ def test_bump_adds_one_case_and_leaves_the_old_cell_alone() -> None:
     assert bumped(new, 60, False) == {"30": [3, 2], "60": [1, 0]}
 
 
-@given(st.lists(st.tuples(st.sampled_from(["credit", "plan_change"]), st.sampled_from(["treatment", "control"]),
-                          st.integers(0, 3), st.sampled_from([30, 60, 90]), st.booleans()), max_size=60))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["credit", "plan_change"]),
+            st.sampled_from(["treatment", "control"]),
+            st.integers(0, 3),
+            st.sampled_from([30, 60, 90]),
+            st.booleans(),
+        ),
+        max_size=60,
+    )
+)
 def test_totals_over_partitions_equal_counting_everything_in_one_place(outcomes) -> None:
     cells: dict[str, dict] = {}
     expected: dict = {}

@@ -27,7 +27,11 @@ def test_usage_carries_the_event_values() -> None:
     (usage,) = prepare(_messages([record_of(event)])).usages
     p = event.payload
     assert (usage.event_id, usage.account_id, usage.quantity, usage.started_at) == (
-        event.event_id, p.account_id, p.quantity, p.started_at)  # fmt: skip
+        event.event_id,
+        p.account_id,
+        p.quantity,
+        p.started_at,
+    )
 
 
 def test_a_rated_row_is_written_with_every_value_under_its_own_column() -> None:
@@ -43,9 +47,19 @@ def test_a_rated_row_is_written_with_every_value_under_its_own_column() -> None:
     rated = RatedRow(usage, 120, "plan-x", 2, date(2026, 10, 1))
     row = dict(zip(USAGE_COLUMNS, usage_row(rated, message), strict=True))
     assert row == {
-        "event_id": event.event_id, "account_id": event.payload.account_id, "record_id": event.payload.record_id,
-        "service": str(event.payload.service), "quantity": event.payload.quantity, "unit": str(event.payload.unit),
-        "started_at": event.payload.started_at, "occurred_at": event.occurred_at, "source": event.source,
-        "partition": 3, "offset": 4711, "billable_units": 120, "plan_id": "plan-x", "plan_version": 2,
+        "event_id": event.event_id,
+        "account_id": event.payload.account_id,
+        "record_id": event.payload.record_id,
+        "service": str(event.payload.service),
+        "quantity": event.payload.quantity,
+        "unit": str(event.payload.unit),
+        "started_at": event.payload.started_at,
+        "occurred_at": event.occurred_at,
+        "source": event.source,
+        "partition": 3,
+        "offset": 4711,
+        "billable_units": 120,
+        "plan_id": "plan-x",
+        "plan_version": 2,
         "cycle_start": date(2026, 10, 1),
-    }  # fmt: skip
+    }

@@ -13,12 +13,35 @@ from billing.usage.fast_decode import fast_usage, from_json, one_pass, usage_fro
 CANONICAL = orjson.loads(dump_event(example_events()["usage.recorded.v1"]))
 
 ODD_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**62), 2**62), st.floats(allow_nan=False), st.text(max_size=140),
-    st.sampled_from(["voice", "sms", "data", "second", "byte", "message", "usage.recorded.v1", "2026-11-01T10:00:00Z",
-                     "2026-11-01T10:00:00+02:00", "2026-11-01 10:00:00Z", "2026-13-01T10:00:00Z",
-                     "2026-11-01T10:00:00", "20261101T100000Z", "acc 1", "-acc", "4915112345678", ""]),
-    st.lists(st.integers(-5, 5), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(-5, 5), max_size=2),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**62), 2**62),
+    st.floats(allow_nan=False),
+    st.text(max_size=140),
+    st.sampled_from(
+        [
+            "voice",
+            "sms",
+            "data",
+            "second",
+            "byte",
+            "message",
+            "usage.recorded.v1",
+            "2026-11-01T10:00:00Z",
+            "2026-11-01T10:00:00+02:00",
+            "2026-11-01 10:00:00Z",
+            "2026-13-01T10:00:00Z",
+            "2026-11-01T10:00:00",
+            "20261101T100000Z",
+            "acc 1",
+            "-acc",
+            "4915112345678",
+            "",
+        ]
+    ),
+    st.lists(st.integers(-5, 5), max_size=2),
+    st.dictionaries(st.text(max_size=5), st.integers(-5, 5), max_size=2),
+)
 ENVELOPE_KEYS = sorted(CANONICAL)
 PAYLOAD_KEYS = [*sorted(CANONICAL["payload"]), "extra"]
 
@@ -37,8 +60,11 @@ def test_the_canonical_record_takes_the_fast_path() -> None:
 
 
 @settings(max_examples=600)
-@given(st.lists(st.tuples(st.booleans(), st.sampled_from(PAYLOAD_KEYS + ENVELOPE_KEYS), ODD_VALUES, st.booleans()),
-                max_size=4))  # fmt: skip
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.sampled_from(PAYLOAD_KEYS + ENVELOPE_KEYS), ODD_VALUES, st.booleans()), max_size=4
+    )
+)
 def test_fast_path_accepts_only_what_pydantic_accepts_and_agrees(mutations) -> None:
     doc = orjson.loads(orjson.dumps(CANONICAL))
     for in_payload, key, value, delete in mutations:
@@ -64,13 +90,18 @@ def test_random_bytes_never_pass_the_fast_path_unless_valid(raw: bytes) -> None:
 _ANY = st.characters(blacklist_categories=("Cs",))  # escapes and control characters: the general path's
 _PLAIN = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters='"\\')  # the one-pass path's
 # Around the limits that matter: destination 64 characters, source 128 (characters, not UTF-8 bytes).
-TEXT = st.one_of(st.text(_ANY, max_size=8), st.text(_PLAIN, min_size=62, max_size=66),
-                 st.text(_PLAIN, min_size=126, max_size=130))  # fmt: skip
+TEXT = st.one_of(
+    st.text(_ANY, max_size=8), st.text(_PLAIN, min_size=62, max_size=66), st.text(_PLAIN, min_size=126, max_size=130)
+)
 
 
 @settings(max_examples=400)
-@given(source=TEXT, destination=st.one_of(st.none(), TEXT), quantity=st.integers(0, 2**54),
-       started=st.sampled_from(["2026-11-01T09:57:00Z", "2026-11-01T09:57:00.123456+02:00", "2026-02-30T09:57:00Z"]))
+@given(
+    source=TEXT,
+    destination=st.one_of(st.none(), TEXT),
+    quantity=st.integers(0, 2**54),
+    started=st.sampled_from(["2026-11-01T09:57:00Z", "2026-11-01T09:57:00.123456+02:00", "2026-02-30T09:57:00Z"]),
+)
 def test_the_producers_layout_is_read_in_one_pass_with_the_same_verdict(source, destination, quantity, started) -> None:
     """Records in the layout our producers write are matched by one regular expression; whatever it accepts,
     the general path and pydantic accept identically, and whatever it refuses is left to them."""
@@ -90,8 +121,12 @@ def test_generated_traffic_takes_the_one_pass_path() -> None:
     from tools.bench.events import UsageGenerator, account_ids
     from billing.entrypoints.stack.loadgen import Population, record_of
 
-    bench = [v for _, v in UsageGenerator(account_ids(50), datetime(2026, 10, 1, tzinfo=UTC),
-                                          datetime(2026, 11, 1, tzinfo=UTC)).stream(300, "t")]  # fmt: skip
+    bench = [
+        v
+        for _, v in UsageGenerator(
+            account_ids(50), datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+        ).stream(300, "t")
+    ]
     loadgen = [record_of(e).value for e in Population.of(20).usage(300)]
     for raw in [*bench, *loadgen, orjson.dumps(CANONICAL)]:
         matched = one_pass(raw)

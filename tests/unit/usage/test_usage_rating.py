@@ -10,18 +10,28 @@ from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch, ra
 
 CATALOG = demo_catalog()
 OPENED = datetime(2026, 6, 10, tzinfo=UTC)
-ACCOUNT = AccountView("acc-1", 1, OPENED, None, ((OPENED, "mobile-s"), (datetime(2026, 11, 15, tzinfo=UTC), "mobile-l")))
-LIMITS = RatingLimits(now=datetime(2026, 11, 20, tzinfo=UTC), max_future_skew=timedelta(minutes=5),
-                      close_grace=timedelta(days=1), late_limit=timedelta(days=60))  # fmt: skip
+ACCOUNT = AccountView(
+    "acc-1", 1, OPENED, None, ((OPENED, "mobile-s"), (datetime(2026, 11, 15, tzinfo=UTC), "mobile-l"))
+)
+LIMITS = RatingLimits(
+    now=datetime(2026, 11, 20, tzinfo=UTC),
+    max_future_skew=timedelta(minutes=5),
+    close_grace=timedelta(days=1),
+    late_limit=timedelta(days=60),
+)
 
 
-def _usage(at: datetime, quantity: int = 61, service: str = "voice", unit: str = "second", account: str = "acc-1") -> Usage:
+def _usage(
+    at: datetime, quantity: int = 61, service: str = "voice", unit: str = "second", account: str = "acc-1"
+) -> Usage:
     return Usage(f"e-{at:%j%H%M}-{quantity}", account, "r", service, quantity, unit, at, at, "test")
 
 
 def test_plan_version_and_plan_change_follow_event_time() -> None:
     # mobile-s v1 until 2026-07-01, v2 after; the account moved to mobile-l on 2026-11-15.
-    june = RatingLimits(datetime(2026, 6, 21, tzinfo=UTC), LIMITS.max_future_skew, LIMITS.close_grace, LIMITS.late_limit)
+    june = RatingLimits(
+        datetime(2026, 6, 21, tzinfo=UTC), LIMITS.max_future_skew, LIMITS.close_grace, LIMITS.late_limit
+    )
     assert rate_one(_usage(datetime(2026, 6, 20, tzinfo=UTC)), ACCOUNT, CATALOG, june).plan_version == 1
     november = rate_one(_usage(datetime(2026, 11, 3, tzinfo=UTC)), ACCOUNT, CATALOG, LIMITS)
     assert (november.plan_id, november.plan_version, november.cycle_start) == ("mobile-s", 2, date(2026, 11, 1))

@@ -62,6 +62,4 @@ class ConfigReader:
     def only_known_keys(self, raw: Mapping[str, Any], known: Collection[str], where: str) -> None:
         unknown = sorted(str(key) for key in raw if key not in known)
         if unknown:
-            raise self.fail(
-                where, f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+            raise self.fail(where, f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")

@@ -111,10 +111,7 @@ def _parse_band(raw: Any, where: str) -> tuple[int, int]:
 
 
 def _parse_bands(raw: Any, where: str) -> Bands:
-    return tuple(
-        _parse_band(item, f"{where}[{index}]")
-        for index, item in enumerate(_READER.items(raw, where))
-    )
+    return tuple(_parse_band(item, f"{where}[{index}]") for index, item in enumerate(_READER.items(raw, where)))
 
 
 def band_points(bands: Bands, value: int | None) -> int:

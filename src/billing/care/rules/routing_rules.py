@@ -42,9 +42,7 @@ from billing.care.rules.config_parsing import CareConfigError, ConfigReader
 from billing.care.rules.routing_defaults import default_rules_config
 
 # Mirrors billing.contracts.calls.CallReason as plain strings, so this core stays free of pydantic.
-CALL_REASONS: frozenset[str] = frozenset(
-    {"bill_question", "dispute", "plan_change", "cancellation_intent", "other"}
-)
+CALL_REASONS: frozenset[str] = frozenset({"bill_question", "dispute", "plan_change", "cancellation_intent", "other"})
 
 
 class RoutingConfigError(CareConfigError):
@@ -102,9 +100,7 @@ def _reason_in(raw: Any, where: str) -> tuple[Any, Condition]:
     reasons = _READER.items(raw, where)
     unknown = sorted(str(reason) for reason in reasons if reason not in CALL_REASONS)
     if not reasons or unknown:
-        raise _READER.fail(
-            where, f"expected call reasons from {sorted(CALL_REASONS)}, got {reasons!r}"
-        )
+        raise _READER.fail(where, f"expected call reasons from {sorted(CALL_REASONS)}, got {reasons!r}")
     wanted = frozenset(reasons)
     return tuple(sorted(wanted)), lambda _facts, reason: reason in wanted
 
@@ -147,9 +143,7 @@ def _parse_when(raw: Any, where: str) -> tuple[tuple[tuple[str, Any], ...], tupl
     _READER.only_known_keys(when, _CONDITION_BUILDERS, where)
     if not when:
         raise _READER.fail(where, "is empty; leave 'when' out only on the last (default) rule")
-    built = [
-        (key, _CONDITION_BUILDERS[key](value, f"{where}.{key}")) for key, value in when.items()
-    ]
+    built = [(key, _CONDITION_BUILDERS[key](value, f"{where}.{key}")) for key, value in when.items()]
     return (
         tuple((key, shown) for key, (shown, _check) in built),
         tuple(check for _key, (_shown, check) in built),
@@ -168,9 +162,7 @@ def _parse_rule(raw: Any, where: str, queues: frozenset[str]) -> RoutingRule:
     return RoutingRule(
         name=_READER.name(_READER.field(rule, "name", where), f"{where}.name"),
         queue=queue,
-        base_priority=_READER.integer(
-            _READER.field(rule, "base_priority", where), f"{where}.base_priority"
-        ),
+        base_priority=_READER.integer(_READER.field(rule, "base_priority", where), f"{where}.base_priority"),
         when=when,
         checks=checks,
     )
@@ -187,21 +179,15 @@ def _check_rule_order(rules: tuple[RoutingRule, ...]) -> None:
     names = [rule.name for rule in rules]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise RoutingConfigError(
-            f"rules: duplicate rule names {duplicates}; audit needs unique ones"
-        )
+        raise RoutingConfigError(f"rules: duplicate rule names {duplicates}; audit needs unique ones")
     # A condition-less rule earlier in the list would make every later rule dead.
     for index, rule in enumerate(rules[:-1]):
         if not rule.when:
-            raise RoutingConfigError(
-                f"rules[{index}] ({rule.name!r}): only the last rule may omit 'when'"
-            )
+            raise RoutingConfigError(f"rules[{index}] ({rule.name!r}): only the last rule may omit 'when'")
 
 
 def _parse_queues(raw: Any) -> frozenset[str]:
-    names = [
-        _READER.name(name, f"queues[{i}]") for i, name in enumerate(_READER.items(raw, "queues"))
-    ]
+    names = [_READER.name(name, f"queues[{i}]") for i, name in enumerate(_READER.items(raw, "queues"))]
     if not names:
         raise RoutingConfigError("queues: at least one queue is required")
     return frozenset(names)
@@ -225,9 +211,7 @@ class RoutingRules:
 
     def route(self, facts: AccountFacts, reason: str) -> Route:
         if reason not in CALL_REASONS:
-            raise ValueError(
-                f"unknown call reason {reason!r}; expected one of {sorted(CALL_REASONS)}"
-            )
+            raise ValueError(f"unknown call reason {reason!r}; expected one of {sorted(CALL_REASONS)}")
         # The last rule has no checks, so this always finds one.
         rule = next(rule for rule in self.rules if rule.matches(facts, reason))
         return Route(queue=rule.queue, base_priority=rule.base_priority, rule_name=rule.name)

@@ -131,9 +131,7 @@ class QueueStats:
 
     @classmethod
     def empty(cls, edges_s: tuple[float, ...] = DEFAULT_EDGES_S) -> QueueStats:
-        return cls(
-            answer_wait=WaitHistogram.empty(edges_s), abandon_wait=WaitHistogram.empty(edges_s)
-        )
+        return cls(answer_wait=WaitHistogram.empty(edges_s), abandon_wait=WaitHistogram.empty(edges_s))
 
     def record_entered(self) -> QueueStats:
         return replace(self, entered=self.entered + 1)
@@ -153,9 +151,7 @@ class QueueStats:
 
     def record_completed(self, handle_s: int) -> QueueStats:
         handle = _whole_seconds(handle_s, "handle time")
-        return replace(
-            self, completed=self.completed + 1, total_handle_s=self.total_handle_s + handle
-        )
+        return replace(self, completed=self.completed + 1, total_handle_s=self.total_handle_s + handle)
 
     def merge(self, other: QueueStats) -> QueueStats:
         return QueueStats(
@@ -175,9 +171,7 @@ class QueueStats:
 
     def service_level_with_abandons(self, threshold_s: float) -> Fraction | None:
         """SL2: (answered within T + abandoned within T) / (answered + abandoned)."""
-        within = self.answer_wait.count_within(threshold_s) + self.abandon_wait.count_within(
-            threshold_s
-        )
+        within = self.answer_wait.count_within(threshold_s) + self.abandon_wait.count_within(threshold_s)
         return _ratio(within, self.answered + self.abandoned)
 
     def average_speed_of_answer(self) -> Fraction | None:
@@ -191,9 +185,7 @@ class QueueStats:
         """AHT in seconds."""
         return _ratio(self.total_handle_s, self.completed)
 
-    def _service_level_report(
-        self, variant: str, value: Fraction | None, threshold_s: float
-    ) -> dict[str, Any]:
+    def _service_level_report(self, variant: str, value: Fraction | None, threshold_s: float) -> dict[str, Any]:
         return {
             "variant": variant,
             "formula": SERVICE_LEVEL_FORMULAS[variant],
@@ -211,9 +203,7 @@ class QueueStats:
             "completed": self.completed,
             "total_answer_wait_s": self.total_answer_wait_s,
             "total_handle_s": self.total_handle_s,
-            "service_level": self._service_level_report(
-                "SL", self.service_level(threshold_s), threshold_s
-            ),
+            "service_level": self._service_level_report("SL", self.service_level(threshold_s), threshold_s),
             "service_level_with_abandons": self._service_level_report(
                 "SL2", self.service_level_with_abandons(threshold_s), threshold_s
             ),

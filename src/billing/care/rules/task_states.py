@@ -86,11 +86,7 @@ class Task:
     outcome: str | None = None
 
     def lease_active(self, now: datetime) -> bool:
-        return (
-            self.state is TaskState.RESERVED
-            and self.lease_until is not None
-            and now < self.lease_until
-        )
+        return self.state is TaskState.RESERVED and self.lease_until is not None and now < self.lease_until
 
 
 @dataclass(frozen=True)
@@ -152,15 +148,14 @@ def _require_agent_id(agent_id: str) -> None:
 def _release(task: Task, reason: ReleaseReason, now: datetime) -> Task:
     counter = _RELEASE_COUNTER.get(reason)
     counted = {counter: getattr(task, counter) + 1} if counter else {}
-    return replace(task, state=TaskState.QUEUED, agent_id=None, lease_until=None, released_at=now,
-                   last_release=reason, **counted)  # fmt: skip
+    return replace(
+        task, state=TaskState.QUEUED, agent_id=None, lease_until=None, released_at=now, last_release=reason, **counted
+    )
 
 
 def _held_message(task: Task, agent_id: str) -> str:
     if task.agent_id == agent_id:
-        return (
-            f"task {task.task_id} is already offered to agent {agent_id!r} until {task.lease_until}"
-        )
+        return f"task {task.task_id} is already offered to agent {agent_id!r} until {task.lease_until}"
     return (
         f"cannot claim task {task.task_id} for agent {agent_id!r}: it is offered to agent "
         f"{task.agent_id!r} until {task.lease_until}"
@@ -199,8 +194,7 @@ def accept(task: Task, agent_id: str, now: datetime) -> Task:
     _require_holder(task, agent_id, "accept")
     if not task.lease_active(now):
         raise TaskTransitionError(
-            f"cannot accept task {task.task_id}: the offer to agent {agent_id!r} "
-            f"expired at {task.lease_until}"
+            f"cannot accept task {task.task_id}: the offer to agent {agent_id!r} expired at {task.lease_until}"
         )
     first = task.first_accepted_at or now  # a task answered before keeps the end of the caller's first wait
     return replace(task, state=TaskState.ACCEPTED, lease_until=None, accepted_at=now, first_accepted_at=first)
@@ -223,18 +217,14 @@ def wrap_up(task: Task, agent_id: str, now: datetime) -> Task:
 def complete(task: Task, outcome: str, now: datetime) -> Task:
     _require_state(task, "complete")
     if not isinstance(outcome, str) or not outcome:
-        raise TaskTransitionError(
-            f"cannot complete task {task.task_id}: outcome must be a non-empty string"
-        )
+        raise TaskTransitionError(f"cannot complete task {task.task_id}: outcome must be a non-empty string")
     return replace(task, state=TaskState.COMPLETED, completed_at=now, outcome=outcome)
 
 
 def cancel(task: Task, now: datetime) -> Task:
     """The caller abandoned while waiting or while being offered."""
     _require_state(task, "cancel")
-    return replace(
-        task, state=TaskState.CANCELLED, agent_id=None, lease_until=None, cancelled_at=now
-    )
+    return replace(task, state=TaskState.CANCELLED, agent_id=None, lease_until=None, cancelled_at=now)
 
 
 def hold_ends_at(task: Task, limits: HoldLimits) -> datetime | None:
@@ -289,5 +279,6 @@ def reassign(task: Task, agent_id: str, now: datetime, lease_s: int) -> Task:
     if task.agent_id == agent_id:
         raise TaskTransitionError(f"task {task.task_id} is already {task.state.value} for agent {agent_id!r}")
     free = task if task.state is TaskState.QUEUED else _release(task, ReleaseReason.REASSIGNED, now)
-    return replace(free, state=TaskState.RESERVED, agent_id=agent_id, lease_until=now + timedelta(seconds=lease_s),
-                   reserved_at=now)  # fmt: skip
+    return replace(
+        free, state=TaskState.RESERVED, agent_id=agent_id, lease_until=now + timedelta(seconds=lease_s), reserved_at=now
+    )

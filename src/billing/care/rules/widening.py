@@ -49,17 +49,13 @@ def _parse_step(raw: Any, where: str) -> WideningStep:
     if not added:
         raise _READER.fail(f"{where}.add", "a step must add at least one queue")
     return WideningStep(
-        after_seconds=_READER.integer(
-            _READER.field(step, "after_seconds", where), f"{where}.after_seconds", minimum=0
-        ),
+        after_seconds=_READER.integer(_READER.field(step, "after_seconds", where), f"{where}.after_seconds", minimum=0),
         add_queues=tuple(_READER.name(name, f"{where}.add[{i}]") for i, name in enumerate(added)),
     )
 
 
 def _parse_steps(raw: Any, where: str) -> tuple[WideningStep, ...]:
-    steps = tuple(
-        _parse_step(item, f"{where}[{i}]") for i, item in enumerate(_READER.items(raw, where))
-    )
+    steps = tuple(_parse_step(item, f"{where}[{i}]") for i, item in enumerate(_READER.items(raw, where)))
     waits = [step.after_seconds for step in steps]
     if waits != sorted(set(waits)):
         raise _READER.fail(where, f"after_seconds must be strictly ascending, got {waits}")
@@ -73,10 +69,7 @@ class WideningPolicy:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WideningPolicy:
         root = _READER.mapping(data, "widening")
-        steps = {
-            _READER.name(queue, "widening"): _parse_steps(raw, f"widening.{queue}")
-            for queue, raw in root.items()
-        }
+        steps = {_READER.name(queue, "widening"): _parse_steps(raw, f"widening.{queue}") for queue, raw in root.items()}
         return cls(steps_by_queue=MappingProxyType(steps))
 
     def steps_for(self, queue: str) -> tuple[WideningStep, ...]:
@@ -99,15 +92,11 @@ def eligible_queues(queue: str, waited_seconds: float, policy: WideningPolicy) -
     return tuple(eligible)
 
 
-def seconds_until_next_widening(
-    queue: str, waited_seconds: float, policy: WideningPolicy
-) -> float | None:
+def seconds_until_next_widening(queue: str, waited_seconds: float, policy: WideningPolicy) -> float | None:
     """How long until the next step applies (for scheduling a re-offer); None
     when the task is already as wide as it will get."""
     waited = _effective_wait(waited_seconds)
-    upcoming = [
-        step.after_seconds for step in policy.steps_for(queue) if step.after_seconds > waited
-    ]
+    upcoming = [step.after_seconds for step in policy.steps_for(queue) if step.after_seconds > waited]
     return upcoming[0] - waited if upcoming else None
 
 

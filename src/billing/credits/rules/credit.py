@@ -66,4 +66,6 @@ def after_credit(invoice: InvoiceCredit, amount_minor: int) -> InvoiceCredit:
     refusal = check_credit(invoice, amount_minor, invoice.currency)
     if refusal is not None:
         raise ValueError(refusal.reason)
-    return InvoiceCredit(invoice.invoice_id, invoice.currency, invoice.total_minor, invoice.credited_minor + amount_minor)
+    return InvoiceCredit(
+        invoice.invoice_id, invoice.currency, invoice.total_minor, invoice.credited_minor + amount_minor
+    )

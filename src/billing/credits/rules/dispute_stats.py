@@ -34,7 +34,10 @@ def summarise(outcomes: Sequence[tuple[str, int, int]]) -> ResolutionSummary:
     times = sorted(ms for _outcome, ms, _credit in outcomes)
     credited = sum(1 for outcome, _ms, _credit in outcomes if outcome == "credited")
     return ResolutionSummary(
-        resolved=len(outcomes), credited=credited, rejected=len(outcomes) - credited,
-        median_resolve_ms=nearest_rank(times, 50), p90_resolve_ms=nearest_rank(times, 90),
+        resolved=len(outcomes),
+        credited=credited,
+        rejected=len(outcomes) - credited,
+        median_resolve_ms=nearest_rank(times, 50),
+        p90_resolve_ms=nearest_rank(times, 90),
         credited_minor=sum(credit for _outcome, _ms, credit in outcomes),
-    )  # fmt: skip
+    )

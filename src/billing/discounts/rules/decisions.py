@@ -74,9 +74,7 @@ def authority_excesses(
         ),
     )
     return tuple(
-        LimitExcess(limit, limit_minor, reached)
-        for limit, limit_minor, reached in would_reach
-        if reached > limit_minor
+        LimitExcess(limit, limit_minor, reached) for limit, limit_minor, reached in would_reach if reached > limit_minor
     )
 
 
@@ -135,8 +133,11 @@ def opener_refusal(
     if opened_by is None or person_id != opened_by or credit_minor <= limit:
         return None
     rule = "max_credit_by_opener_minor"
-    return Refused(rule, f"{rule}: {person_id} opened this dispute, so may credit at most {limit} on it, not"
-                         f" {credit_minor}; someone else must decide this credit")
+    return Refused(
+        rule,
+        f"{rule}: {person_id} opened this dispute, so may credit at most {limit} on it, not"
+        f" {credit_minor}; someone else must decide this credit",
+    )
 
 
 def _approval_refusal(
@@ -213,9 +214,7 @@ def _account_12m_total(request: GrantRequest, history: GrantHistory, now: dateti
     return history.account_total_since(request.account_id, request.currency, since)
 
 
-def _granted(
-    request: GrantRequest, agent_id: str, value: int, now: datetime, approved_by: str | None
-) -> PastGrant:
+def _granted(request: GrantRequest, agent_id: str, value: int, now: datetime, approved_by: str | None) -> PastGrant:
     return PastGrant(
         grant_id=request.request_id,
         agent_id=agent_id,
@@ -228,14 +227,10 @@ def _granted(
     )
 
 
-def _check_request_inputs(
-    request: GrantRequest, customer: CustomerStanding, now: datetime
-) -> None:
+def _check_request_inputs(request: GrantRequest, customer: CustomerStanding, now: datetime) -> None:
     # Mismatched inputs are a caller bug, not a business refusal.
     require_aware(now, "now")
     if customer.account_id != request.account_id:
-        raise ValueError(
-            f"standing is for {customer.account_id}, request for {request.account_id}"
-        )
+        raise ValueError(f"standing is for {customer.account_id}, request for {request.account_id}")
     if customer.currency != request.currency:
         raise ValueError(f"standing is in {customer.currency}, request in {request.currency}")

@@ -118,18 +118,14 @@ class GrantHistory:
         return sum(
             grant.value_minor
             for grant in self.grants
-            if grant.charged_to == person_id
-            and grant.currency == currency
-            and utc_month(grant.granted_at) == month
+            if grant.charged_to == person_id and grant.currency == currency and utc_month(grant.granted_at) == month
         )
 
     def account_total_since(self, account_id: str, currency: str, since: datetime) -> int:
         return sum(
             grant.value_minor
             for grant in self.grants
-            if grant.account_id == account_id
-            and grant.currency == currency
-            and grant.granted_at > since
+            if grant.account_id == account_id and grant.currency == currency and grant.granted_at > since
         )
 
     def latest_similar(self, account_id: str, kind: GrantKind) -> PastGrant | None:

@@ -35,7 +35,9 @@ class FirstUse:
     pass
 
 
-def compare(key: str, stored_hash: str | None, stored_response: Mapping[str, Any] | None, new_hash: str) -> Replay | KeyConflict | FirstUse:
+def compare(
+    key: str, stored_hash: str | None, stored_response: Mapping[str, Any] | None, new_hash: str
+) -> Replay | KeyConflict | FirstUse:
     """What to do with a request under ``key`` given what is stored for it (None: nothing stored yet)."""
     if stored_hash is None:
         return FirstUse()

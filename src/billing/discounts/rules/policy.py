@@ -120,16 +120,10 @@ class AuthorityPolicy:
         currencies = _mapping(top["authority"], "authority")
         if not currencies:
             raise PolicyConfigError("authority: at least one currency is required")
-        authority = {
-            _currency(code): _parse_roles(roles, f"authority.{code}")
-            for code, roles in currencies.items()
-        }
+        authority = {_currency(code): _parse_roles(roles, f"authority.{code}") for code, roles in currencies.items()}
         rules = _mapping(top["eligibility"], "eligibility")
         _check_keys(rules, {kind.value for kind in GrantKind}, "eligibility")
-        eligibility = {
-            kind: _parse_rule(kind, rules[kind.value], f"eligibility.{kind.value}")
-            for kind in GrantKind
-        }
+        eligibility = {kind: _parse_rule(kind, rules[kind.value], f"eligibility.{kind.value}") for kind in GrantKind}
         disputes = _parse_disputes(top.get("disputes", {}))
         return cls(MappingProxyType(authority), MappingProxyType(eligibility), MappingProxyType(disputes))
 

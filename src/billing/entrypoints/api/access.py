@@ -70,6 +70,8 @@ async def verified_task(
     if not await caller_verified(svc, task):
         raise forbidden("caller_not_verified", "verify the caller on this call before acting on the account")
     return task
+
+
 def refuse_lapsed(services: ApiServices, task: QueueTask) -> None:
     """409 when the hold ran out by now, though no sweeper may have ended it yet."""
     lapsed_at = hold_lapsed_at(task.as_core(), services.clock(), hold_limits(services.settings))
@@ -97,11 +99,24 @@ async def task_of_held_call(request: Request, services: ApiServices, agent: Agen
 def task_json(task: QueueTask) -> dict[str, Any]:
     # The reason is free text from upstream (a held invoice's) or another agent (a discount's reason code).
     return {
-        "task_id": task.task_id, "kind": task.kind, "account_id": task.account_id, "call_id": task.call_id,
-        "dispute_id": task.dispute_id, "invoice_id": task.invoice_id, "reason": mask_card_numbers(task.reason),
+        "task_id": task.task_id,
+        "kind": task.kind,
+        "account_id": task.account_id,
+        "call_id": task.call_id,
+        "dispute_id": task.dispute_id,
+        "invoice_id": task.invoice_id,
+        "reason": mask_card_numbers(task.reason),
         "rule": task.rule,
-        "queue": task.queue, "tier": task.tier, "priority": task.priority, "state": task.state,
-        "holder_agent_id": task.holder_agent_id, "lease_expires_at": task.lease_expires_at,
-        "routed_at": task.routed_at, "accepted_at": task.accepted_at, "completed_at": task.completed_at,
-        "outcome": task.outcome, "practice": task.practice, "discount_minor": task.discount_minor,
-    }  # fmt: skip
+        "queue": task.queue,
+        "tier": task.tier,
+        "priority": task.priority,
+        "state": task.state,
+        "holder_agent_id": task.holder_agent_id,
+        "lease_expires_at": task.lease_expires_at,
+        "routed_at": task.routed_at,
+        "accepted_at": task.accepted_at,
+        "completed_at": task.completed_at,
+        "outcome": task.outcome,
+        "practice": task.practice,
+        "discount_minor": task.discount_minor,
+    }

@@ -34,7 +34,9 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 log = get_logger("billing.api")
 
 
-def touch(request: Request, *, account_id: str | None = None, task_id: str | None = None, call_id: str | None = None) -> None:
+def touch(
+    request: Request, *, account_id: str | None = None, task_id: str | None = None, call_id: str | None = None
+) -> None:
     """Routes say which account, task or call a request reached (or tried to), for the audit row."""
     for name, value in (("account_id", account_id), ("task_id", task_id), ("call_id", call_id)):
         if value is not None:
@@ -116,14 +118,21 @@ async def _try_write(request: Request, status: int, seconds: float) -> bool:
 async def _write(request: Request, status: int, seconds: float) -> None:
     state = request.state
     action, params = _route_of(request)
-    result = getattr(state, "error_code", None) or ("internal_error" if status >= 500 else getattr(state, "result", "ok"))
+    result = getattr(state, "error_code", None) or (
+        "internal_error" if status >= 500 else getattr(state, "result", "ok")
+    )
     row = (
-        state.request_id, getattr(state, "agent_id", None), action, request.method,
-        _storable(mask_card_numbers(request.url.path))[:500], status, result,
+        state.request_id,
+        getattr(state, "agent_id", None),
+        action,
+        request.method,
+        _storable(mask_card_numbers(request.url.path))[:500],
+        status,
+        result,
         _bounded(getattr(state, "account_id", None)),
         _bounded(getattr(state, "task_id", None) or params.get("task_id")),
         _bounded(getattr(state, "call_id", None) or params.get("call_id")),
-    )  # fmt: skip
+    )
     services = request.app.state.services
     services.metrics.requests.labels(action, str(status), result).inc()
     services.metrics.seconds.labels(action).observe(seconds)

@@ -59,9 +59,7 @@ async def _authenticate(request: Request) -> None:
     request.state.agent_id = agent.agent_id
 
 
-async def current_agent(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
-) -> Agent:
+async def current_agent(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Agent:
     """The agent AuthenticateFirst found (`credentials` only puts the bearer scheme in the OpenAPI document)."""
     agent = getattr(request.state, "agent", None)
     if agent is None:  # an app built without the middleware: refuse rather than serve anonymously
@@ -75,7 +73,9 @@ def admits(roles: Iterable[Role]) -> dict[str, Any]:
 
     async def check_role(agent: Agent = Depends(current_agent)) -> Agent:
         if agent.role not in allowed:
-            raise forbidden("forbidden_role", f"role {agent.role} may not do this (allowed: {', '.join(sorted(allowed))})")
+            raise forbidden(
+                "forbidden_role", f"role {agent.role} may not do this (allowed: {', '.join(sorted(allowed))})"
+            )
         return agent
 
     return {

@@ -14,11 +14,16 @@ class ApiMetrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.requests = Counter(
-            "billing_api_requests", "Agent API requests by route and outcome.", ["action", "status", "result"], registry=r
+            "billing_api_requests",
+            "Agent API requests by route and outcome.",
+            ["action", "status", "result"],
+            registry=r,
         )
         self.seconds = Histogram("billing_api_request_seconds", "Agent API request duration.", ["action"], registry=r)
         self.verifications = Counter(
-            "billing_api_verifications", "Caller verification attempts by method and result.", ["method", "result"],
+            "billing_api_verifications",
+            "Caller verification attempts by method and result.",
+            ["method", "result"],
             registry=r,
         )
 

@@ -187,9 +187,10 @@ def release(obj: dict, task_id: str) -> None:
 
 
 _KEY_OPTION = click.option(
-    "--idempotency-key", default=None,
+    "--idempotency-key",
+    default=None,
     help="Idempotency-Key to send; default: a new one, printed on stderr. Repeat it to retry the same action.",
-)  # fmt: skip
+)
 
 
 @agent.command("discount")
@@ -203,12 +204,28 @@ _KEY_OPTION = click.option(
 @click.option("--criterion", "criteria", multiple=True, required=True, help="What made the customer eligible.")
 @_KEY_OPTION
 @click.pass_obj
-def discount(obj: dict, task_id: str, kind: str, amount_minor: int | None, percent_bp: int | None,
-             invoice_count: int | None, invoice_id: str | None, reason_code: str, criteria: tuple[str, ...],
-             idempotency_key: str | None) -> None:  # fmt: skip
+def discount(
+    obj: dict,
+    task_id: str,
+    kind: str,
+    amount_minor: int | None,
+    percent_bp: int | None,
+    invoice_count: int | None,
+    invoice_id: str | None,
+    reason_code: str,
+    criteria: tuple[str, ...],
+    idempotency_key: str | None,
+) -> None:
     """Grant a discount within your authority, or ask for a second person's approval above it."""
-    body = {"kind": kind, "amount_minor": amount_minor, "percent_bp": percent_bp, "invoice_count": invoice_count,
-            "invoice_id": invoice_id, "reason_code": reason_code, "criteria": list(criteria)}  # fmt: skip
+    body = {
+        "kind": kind,
+        "amount_minor": amount_minor,
+        "percent_bp": percent_bp,
+        "invoice_count": invoice_count,
+        "invoice_id": invoice_id,
+        "reason_code": reason_code,
+        "criteria": list(criteria),
+    }
     body = {name: value for name, value in body.items() if value is not None}
     _show(_call(obj, "POST", f"/tasks/{task_id}/discounts", body, key=_key(idempotency_key)))
 
@@ -240,8 +257,15 @@ def refuse(obj: dict, task_id: str, reason: str, idempotency_key: str | None) ->
 @click.option("--reason", required=True)
 @_KEY_OPTION
 @click.pass_obj
-def resolve(obj: dict, task_id: str, dispute_id: str, outcome: str, credit_minor: int | None, reason: str,
-            idempotency_key: str | None) -> None:  # fmt: skip
+def resolve(
+    obj: dict,
+    task_id: str,
+    dispute_id: str,
+    outcome: str,
+    credit_minor: int | None,
+    reason: str,
+    idempotency_key: str | None,
+) -> None:
     """Reject a dispute on the task's account, or credit it (above your authority: an approval task)."""
     body: dict[str, Any] = {"outcome": outcome, "reason": reason}
     if credit_minor is not None:
@@ -253,8 +277,9 @@ def _key(given: str | None) -> str:
     if given:
         return given
     key = f"cli-{uuid.uuid4().hex}"
-    click.echo(f"Idempotency-Key: {key} (to retry this action safely, repeat it with --idempotency-key {key})",
-               err=True)  # fmt: skip
+    click.echo(
+        f"Idempotency-Key: {key} (to retry this action safely, repeat it with --idempotency-key {key})", err=True
+    )
     return key
 
 
@@ -266,14 +291,17 @@ def _call(
     base = obj.get("api_url") or _default_url()
     headers = {"Authorization": f"Bearer {obj['token']}", **({"Idempotency-Key": key} if key else {})}
     try:
-        response = httpx.request(method, base.rstrip("/") + path, json=body, params=params, headers=headers,
-                                 timeout=_TIMEOUT_S)  # fmt: skip
+        response = httpx.request(
+            method, base.rstrip("/") + path, json=body, params=params, headers=headers, timeout=_TIMEOUT_S
+        )
     except httpx.HTTPError as exc:
         click.secho(f"error: the agent API at {base} did not answer ({exc})", fg="red", err=True)
         sys.exit(2)
     payload = response.json() if response.content else {}
     if response.is_error:
-        click.secho(f"error {response.status_code} {payload.get('error')}: {payload.get('message')}", fg="red", err=True)
+        click.secho(
+            f"error {response.status_code} {payload.get('error')}: {payload.get('message')}", fg="red", err=True
+        )
         sys.exit(1)
     return payload
 

@@ -72,8 +72,9 @@ def account_show(account_id: str, last: int) -> None:
                 "SELECT invoice_id, invoice_number, status, period_start, period_end, currency, total_minor,"
                 " lines::text AS lines, hold_reason FROM invoices WHERE account_id = $1"
                 " ORDER BY period_start DESC LIMIT $2",
-                account_id, last,
-            )  # fmt: skip
+                account_id,
+                last,
+            )
         return status, cycle, invoices
 
     status, cycle, invoices = _with_pool(settings, work)
@@ -94,26 +95,36 @@ def _print_open_cycle(cycle) -> None:
     draft = cycle.draft
     closed_on = cycle.account.closed_on
     if closed_on is not None and closed_on < cycle.account.cycle_start:
-        click.echo(f"final invoice issued; late usage is billed on a final adjustment after {cycle.period_end}:"
-                   f" {money(draft.total_minor, draft.currency)} incl. tax so far")  # fmt: skip
+        click.echo(
+            f"final invoice issued; late usage is billed on a final adjustment after {cycle.period_end}:"
+            f" {money(draft.total_minor, draft.currency)} incl. tax so far"
+        )
         return
     click.echo(f"open cycle: {cycle.account.cycle_start} to {cycle.period_end} (exclusive)")
     if not cycle.usage:
         click.echo("  no usage yet")
     for usage in cycle.usage:
-        click.echo(f"  {usage.service:6} {usage.billable_units:>14,} billable units in {usage.events:,} events"
-                   f"  ({usage.plan_id} v{usage.plan_version})")  # fmt: skip
-    click.echo(f"  rated so far: {money(draft.total_minor, draft.currency)} incl. tax"
-               f" (subtotal {money(draft.subtotal_minor, draft.currency)}, tax {money(draft.tax_minor, draft.currency)},"
-               " recurring fee for the whole cycle)")  # fmt: skip
+        click.echo(
+            f"  {usage.service:6} {usage.billable_units:>14,} billable units in {usage.events:,} events"
+            f"  ({usage.plan_id} v{usage.plan_version})"
+        )
+    click.echo(
+        f"  rated so far: {money(draft.total_minor, draft.currency)} incl. tax"
+        f" (subtotal {money(draft.subtotal_minor, draft.currency)}, tax {money(draft.tax_minor, draft.currency)},"
+        " recurring fee for the whole cycle)"
+    )
 
 
 def _print_invoice(row: asyncpg.Record) -> None:
     number = row["invoice_number"] or f"held: {row['hold_reason']}"
-    click.echo(f"  {row['invoice_id']}  {number}  {row['period_start']} to {row['period_end']}"
-               f"  total {money(row['total_minor'], row['currency'])}")  # fmt: skip
+    click.echo(
+        f"  {row['invoice_id']}  {number}  {row['period_start']} to {row['period_end']}"
+        f"  total {money(row['total_minor'], row['currency'])}"
+    )
     for line in orjson.loads(row["lines"]):
-        click.echo(f"    {line['kind']:10} {line['description'][:60]:60} {money(line['amount_minor'], row['currency']):>16}")
+        click.echo(
+            f"    {line['kind']:10} {line['description'][:60]:60} {money(line['amount_minor'], row['currency']):>16}"
+        )
 
 
 @click.group()
@@ -122,8 +133,13 @@ def cycles() -> None:
 
 
 @cycles.command("close")
-@click.option("--as-of", "as_of", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Close every cycle due at 00:00 UTC of this date: ended, and its grace period over.")  # fmt: skip
+@click.option(
+    "--as-of",
+    "as_of",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Close every cycle due at 00:00 UTC of this date: ended, and its grace period over.",
+)
 @click.option("--batch", "batch_size", default=1000, show_default=True, help="Accounts per transaction.")
 @click.option("--account", "only", multiple=True, help="Close only this account's cycles (repeatable).")
 @click.option("--force", is_flag=True, help="Close as of a date later than the event-time clock and today.")
@@ -147,14 +163,28 @@ def cycles_close(as_of: datetime, batch_size: int, only: tuple[str, ...], force:
     click.echo(f"closing cycles ending on or before {due_cutoff(moment, settings)}", err=True)
 
     def progress(report: CloseReport) -> None:
-        click.echo(f"  {report.invoices:,} invoices ({report.issued:,} issued, {report.held:,} held),"
-                   f" {report.skipped:,} skipped, {report.per_second:,.0f} invoices/s", err=True)  # fmt: skip
+        click.echo(
+            f"  {report.invoices:,} invoices ({report.issued:,} issued, {report.held:,} held),"
+            f" {report.skipped:,} skipped, {report.per_second:,.0f} invoices/s",
+            err=True,
+        )
 
-    report = _with_pool(settings, lambda pool: close_due_cycles(
-        pool, load_catalog(settings), settings, moment, batch_size, accounts=list(only) or None, progress=progress,
-    ))  # fmt: skip
-    click.echo(f"closed {report.invoices:,} cycles: {report.issued:,} issued, {report.held:,} held for review,"
-               f" {report.skipped:,} skipped, in {report.seconds:.2f} s ({report.per_second:,.0f} invoices/s)")  # fmt: skip
+    report = _with_pool(
+        settings,
+        lambda pool: close_due_cycles(
+            pool,
+            load_catalog(settings),
+            settings,
+            moment,
+            batch_size,
+            accounts=list(only) or None,
+            progress=progress,
+        ),
+    )
+    click.echo(
+        f"closed {report.invoices:,} cycles: {report.issued:,} issued, {report.held:,} held for review,"
+        f" {report.skipped:,} skipped, in {report.seconds:.2f} s ({report.per_second:,.0f} invoices/s)"
+    )
     for error in report.errors:
         click.echo(f"  not closed: {error}")
 
@@ -168,8 +198,12 @@ def _refuse_future(settings: Settings, as_of: date) -> None:
     latest = max(today, clock.astimezone(UTC).date()) if clock is not None else today
     if as_of > latest:
         seen = f"the event-time clock is at {clock.astimezone(UTC).date()}" if clock else "no usage has arrived yet"
-        click.secho(f"error: --as-of {as_of} is later than today ({today}) and {seen}, so cycles would be billed"
-                    " before their usage is in; pass --force to close them anyway.", fg="red", err=True)  # fmt: skip
+        click.secho(
+            f"error: --as-of {as_of} is later than today ({today}) and {seen}, so cycles would be billed"
+            " before their usage is in; pass --force to close them anyway.",
+            fg="red",
+            err=True,
+        )
         sys.exit(2)
 
 
@@ -193,8 +227,10 @@ def invoices_held() -> None:
     if not rows:
         click.echo("no invoices held")
     for row in rows:
-        click.echo(f"{row['invoice_id']}  {row['account_id']}  {row['period_start']} to {row['period_end']}"
-                   f"  total {money(row['total_minor'], row['currency'])}  {row['hold_reason']}")  # fmt: skip
+        click.echo(
+            f"{row['invoice_id']}  {row['account_id']}  {row['period_start']} to {row['period_end']}"
+            f"  total {money(row['total_minor'], row['currency'])}  {row['hold_reason']}"
+        )
 
 
 @invoices.command("release")
@@ -231,4 +267,3 @@ def invoices_void(invoice_id: str, reason: str) -> None:
 def register(main: click.Group) -> None:
     for group in (account, cycles, invoices):
         main.add_command(group)
-

@@ -72,9 +72,14 @@ def _configuration_errors() -> list[tuple[type[Exception], str]]:
     from billing.care.rules.config_parsing import CareConfigError
     from billing.invoicing.catalog_config import CatalogLoadError
 
-    return [(RoleQueuesError, "AGENT_ROLE_QUEUES: "), (CareConfigError, "CARE_RULES_PATH "),
-            (PolicyConfigError, "DISCOUNT_POLICY_PATH "), (CatalogLoadError, ""), (TopicSetupError, ""),
-            (MigrationError, "")]  # fmt: skip
+    return [
+        (RoleQueuesError, "AGENT_ROLE_QUEUES: "),
+        (CareConfigError, "CARE_RULES_PATH "),
+        (PolicyConfigError, "DISCOUNT_POLICY_PATH "),
+        (CatalogLoadError, ""),
+        (TopicSetupError, ""),
+        (MigrationError, ""),
+    ]
 
 
 def _invalid_settings(error: ValidationError) -> str:
@@ -82,7 +87,9 @@ def _invalid_settings(error: ValidationError) -> str:
     for problem in error.errors():
         name = str(problem["loc"][0]) if problem["loc"] else "?"
         secret = Settings.model_fields.get(name) is not None and Settings.model_fields[name].annotation in (
-            SecretStr, SecretStr | None)  # fmt: skip
+            SecretStr,
+            SecretStr | None,
+        )
         value = "" if secret else f"={problem.get('input')!r}"
         problems.append(f"{name.upper()}{value} ({problem['msg'].removeprefix('Value error, ')})")
     return f"invalid setting {'; '.join(problems)}: fix the environment variable or unset it (`billing settings`)."

@@ -39,8 +39,13 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Worker number (its web port is WORKER_WEB_PORT+index).")  # fmt: skip
+@click.option(
+    "--index",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Worker number (its web port is WORKER_WEB_PORT+index).",
+)
 @LISTEN_FD
 def worker(index: int, listen_fd: int | None) -> None:
     """Run one worker process (needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL; `billing up` sets them)."""
@@ -85,14 +90,23 @@ def api_cmd(listen_fd: int | None) -> None:
         _fail("the agent API needs DATABASE_URL: run `billing up` to start everything.")
     if listen_fd is None:
         _require_free_port(settings.api_host, settings.api_port, "the agent API", "API_PORT")
-    run_api(settings, listen_fd)  # a bad AGENT_ROLE_QUEUES fails here, in one sentence (src/billing/entrypoints/cli/errors.py)
+    run_api(
+        settings, listen_fd
+    )  # a bad AGENT_ROLE_QUEUES fails here, in one sentence (src/billing/entrypoints/cli/errors.py)
 
 
 @main.command()
-@click.option("--accounts", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Accounts in the demo population.")  # fmt: skip
-@click.option("--usage", "usage_events", type=click.IntRange(min=1), default=20_000, show_default=True,
-              help="Usage events to publish.")  # fmt: skip
+@click.option(
+    "--accounts", type=click.IntRange(min=1), default=200, show_default=True, help="Accounts in the demo population."
+)
+@click.option(
+    "--usage",
+    "usage_events",
+    type=click.IntRange(min=1),
+    default=20_000,
+    show_default=True,
+    help="Usage events to publish.",
+)
 @click.option("--workers", type=WORKERS, default=2, show_default=True, help="Worker processes sharing the partitions.")
 def demo(accounts: int, usage_events: int, workers: int) -> None:
     """Run the whole flow once on a fresh embedded stack, show what happened, and stop everything."""
@@ -142,8 +156,12 @@ def settings_cmd() -> None:
     click.echo(settings_table())
 
 
-register_billing_commands(main)  # account show, cycles close, invoices held|release (src/billing/entrypoints/cli/billing_commands.py)
-register_agent_commands(main)  # agent create, set-pin, claim, verify, view, complete (src/billing/entrypoints/cli/agent_commands.py)
+register_billing_commands(
+    main
+)  # account show, cycles close, invoices held|release (src/billing/entrypoints/cli/billing_commands.py)
+register_agent_commands(
+    main
+)  # agent create, set-pin, claim, verify, view, complete (src/billing/entrypoints/cli/agent_commands.py)
 register_report_commands(main)  # report retention, simulate retention (src/billing/entrypoints/cli/report_commands.py)
 register_outbox_commands(main)  # outbox replay (src/billing/entrypoints/cli/outbox_commands.py)
 

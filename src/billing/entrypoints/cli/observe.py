@@ -55,7 +55,9 @@ async def read_topic(bootstrap: str, topic: str, at_least: int, timeout_s: float
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or await _parts(consumer, topic))]
+        partitions = [
+            TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or await _parts(consumer, topic))
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         records: list[dict] = []
@@ -84,8 +86,9 @@ async def committed_offsets(settings: Settings, spec: TopicSpec) -> dict[int, in
     """The workers' group's committed offset per partition of a topic (None: never committed).
 
     A consumer given the group id that never subscribes only reads the offsets; it does not join the group."""
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.require_bootstrap(), group_id=settings.app_id,
-                              enable_auto_commit=False)  # fmt: skip
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=settings.require_bootstrap(), group_id=settings.app_id, enable_auto_commit=False
+    )
     await reader.start()
     try:
         partitions = [TopicPartition(spec.name, p) for p in range(spec.partitions(settings))]

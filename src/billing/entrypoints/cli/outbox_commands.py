@@ -29,11 +29,21 @@ def outbox() -> None:
 
 
 @outbox.command("replay")
-@click.option("--since", "since_text", required=True, metavar="TIME",
-              help="ISO 8601 date or time (UTC unless it names a zone), e.g. 2026-12-02T10:00:00Z.")  # fmt: skip
+@click.option(
+    "--since",
+    "since_text",
+    required=True,
+    metavar="TIME",
+    help="ISO 8601 date or time (UTC unless it names a zone), e.g. 2026-12-02T10:00:00Z.",
+)
 @click.option("--topic", default=None, help="Only this topic's rows (default: every topic).")
-@click.option("--wait", "wait_s", default=120.0, show_default=True,
-              help="Give up watching after this many seconds without progress (the rows stay queued).")  # fmt: skip
+@click.option(
+    "--wait",
+    "wait_s",
+    default=120.0,
+    show_default=True,
+    help="Give up watching after this many seconds without progress (the rows stay queued).",
+)
 def replay(since_text: str, topic: str | None, wait_s: float) -> None:
     """Re-publish every outbox row written or published since TIME. Consumers skip the events they already have
     (by event id), so replaying more than was lost is safe; the workers' relay sends the rows in their order."""
@@ -79,8 +89,10 @@ def _say_queued(queued: Requeued, since: datetime, topic: str | None) -> None:
     if queued.resolved:
         click.echo(f"  {queued.resolved} broker data loss(es) covered: /health returns to ok")
     for lost_topic, lost_since in queued.still_lost:
-        click.echo(f"  still open: {lost_topic} lost events since {lost_since.isoformat() if lost_since else '?'};"
-                   " replay from there to cover it")  # fmt: skip
+        click.echo(
+            f"  still open: {lost_topic} lost events since {lost_since.isoformat() if lost_since else '?'};"
+            " replay from there to cover it"
+        )
 
 
 async def _watch(conn: asyncpg.Connection, ids: list[int], wait_s: float) -> None:
@@ -94,12 +106,16 @@ async def _watch(conn: asyncpg.Connection, ids: list[int], wait_s: float) -> Non
         if published + parked == len(ids):
             break
         if time.monotonic() - last_change > wait_s:
-            _fail(f"{len(ids) - published - parked:,} rows still wait after {wait_s:.0f} s without progress: they"
-                  " stay queued and the workers' outbox relay sends them once it runs (`billing up`).")  # fmt: skip
+            _fail(
+                f"{len(ids) - published - parked:,} rows still wait after {wait_s:.0f} s without progress: they"
+                " stay queued and the workers' outbox relay sends them once it runs (`billing up`)."
+            )
         await asyncio.sleep(_POLL_S)
     elapsed = time.monotonic() - started
-    click.echo(f"done: {published:,} events re-published in {elapsed:.1f} s"
-               + (f"; {parked:,} parked again (the broker still refuses them)" if parked else ""))  # fmt: skip
+    click.echo(
+        f"done: {published:,} events re-published in {elapsed:.1f} s"
+        + (f"; {parked:,} parked again (the broker still refuses them)" if parked else "")
+    )
 
 
 def _fail(message: str) -> None:

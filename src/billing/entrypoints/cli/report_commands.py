@@ -46,8 +46,13 @@ def _cohort(cases_from: str | None, cases_to: str | None):
 
 
 @click.command("retention")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write a self-contained HTML report with plots to this file.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a self-contained HTML report with plots to this file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
 @click.option("--cases-from", default=None, help="Only cases handled at or after this ISO date/time (event time).")
 @click.option("--cases-to", default=None, help="Only cases handled before this ISO date/time (event time).")
@@ -72,25 +77,39 @@ def report_retention(html_path: Path | None, as_json: bool, cases_from: str | No
 @click.command("retention")
 @click.option("--accounts", default=4000, show_default=True, help="Customers in the simulated population.")
 @click.option("--seed", default=2026, show_default=True, help="Random seed (same seed, same population).")
-@click.option("--holdout-share", type=float, default=None,
-              help="Control-arm share for the simulated arms (default: RETENTION_HOLDOUT_SHARE).")
+@click.option(
+    "--holdout-share",
+    type=float,
+    default=None,
+    help="Control-arm share for the simulated arms (default: RETENTION_HOLDOUT_SHARE).",
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until every case is followed.")
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="First day of the simulated era (default 2031-01-01): later than any other event time on the "
-                   "topics, and a fresh one for each population, since the partitions' event-time clocks only move on.")
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First day of the simulated era (default 2031-01-01): later than any other event time on the "
+    "topics, and a fresh one for each population, since the partitions' event-time clocks only move on.",
+)
 def simulate_retention(accounts: int, seed: int, holdout_share: float | None, wait: bool, start) -> None:
     """Feed a population with known practice effects through the real topics (needs a running stack)."""
     from billing.retention.simulation import TRUE_EFFECTS, SimulationConfig, feed, simulate, wait_until_followed
 
     settings = load_settings()
     share = settings.retention_holdout_share if holdout_share is None else holdout_share
-    config = SimulationConfig(accounts=accounts, seed=seed, holdout_share_bp=round(share * 10_000),
-                              partitions=settings.workflow_partitions,
-                              **({} if start is None else {"start": start.replace(tzinfo=UTC)}))
+    config = SimulationConfig(
+        accounts=accounts,
+        seed=seed,
+        holdout_share_bp=round(share * 10_000),
+        partitions=settings.workflow_partitions,
+        **({} if start is None else {"start": start.replace(tzinfo=UTC)}),
+    )
     sim = simulate(config)
-    click.echo(f"simulated {accounts:,} customers, {sim.cases:,} handled cases, {len(sim.events):,} events; "
-               f"true 90-day uplift per practice: "
-               + ", ".join(f"{p} {100 * e:+.0f} pp" for p, e in TRUE_EFFECTS.items()), err=True)
+    click.echo(
+        f"simulated {accounts:,} customers, {sim.cases:,} handled cases, {len(sim.events):,} events; "
+        f"true 90-day uplift per practice: " + ", ".join(f"{p} {100 * e:+.0f} pp" for p, e in TRUE_EFFECTS.items()),
+        err=True,
+    )
 
     async def run() -> None:
         await feed(settings.require_bootstrap(), sim, lambda line: click.echo(f"  {line}", err=True))
@@ -105,8 +124,11 @@ def simulate_retention(accounts: int, seed: int, holdout_share: float | None, wa
 
     asyncio.run(run())
     first, last = sim.case_period()
-    click.echo("done: `billing report retention --cases-from "
-               f"{first.isoformat()} --cases-to {last.isoformat()}` shows what the system learned", err=True)
+    click.echo(
+        "done: `billing report retention --cases-from "
+        f"{first.isoformat()} --cases-to {last.isoformat()}` shows what the system learned",
+        err=True,
+    )
 
 
 def register(main: click.Group) -> None:

@@ -67,9 +67,6 @@ def resolve_broker_binary() -> str:
     return path
 
 
-
-
-
 async def _cluster_id(bootstrap: str, timeout: float) -> str | None:
     """The cluster id of the broker answering a Kafka Metadata request at *bootstrap* (None: no answer yet).
 
@@ -161,8 +158,7 @@ class EmbeddedBroker:
 
         if self.requested_port is not None and not port_is_free(self.host, self.requested_port):
             raise PrerequisiteError(
-                f"port {self.requested_port} is in use: stop what is using it "
-                f"or choose another with {self.port_hint}."
+                f"port {self.requested_port} is in use: stop what is using it or choose another with {self.port_hint}."
             )
 
         started = time.monotonic()
@@ -211,10 +207,14 @@ class EmbeddedBroker:
         cmd = [
             binary,
             "broker",
-            "--cluster-id", self.cluster_id,
-            "--listener-url", url,
-            "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            "--cluster-id",
+            self.cluster_id,
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
         ]
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
         env["RUST_LOG"] = self.log_level
@@ -238,8 +238,12 @@ class EmbeddedBroker:
         proc = self._proc
         assert proc is not None and self.port is not None
         wait_for_port(
-            self.host, self.port, max(0.0, deadline - time.monotonic()),
-            proc=proc, log_path=self.log_path, what="Embedded Kafka broker",
+            self.host,
+            self.port,
+            max(0.0, deadline - time.monotonic()),
+            proc=proc,
+            log_path=self.log_path,
+            what="Embedded Kafka broker",
         )
         bootstrap = f"{self.host}:{self.port}"
 

@@ -117,9 +117,13 @@ def _report(settings: Settings, demo: DemoPlan, seconds: float) -> None:
     _report_queues(settings)
     click.echo(f"\ndead-letter topic: {dlq_messages} message(s), each with its reason and source position:")
     for row in asyncio.run(_dead_letter_reasons(settings.require_database_url())):
-        click.echo(f"  {row['source_topic']}:{row['partition']}:{row['offset']}  [{row['error_kind']}] {row['reason'][:90]}")
+        click.echo(
+            f"  {row['source_topic']}:{row['partition']}:{row['offset']}  [{row['error_kind']}] {row['reason'][:90]}"
+        )
     usage = demo.expected_rows["usage_events"]
-    click.echo(f"\nall effects written {seconds:.1f} s after publishing ({usage / max(seconds, 0.001):,.0f} usage events/s)")
+    click.echo(
+        f"\nall effects written {seconds:.1f} s after publishing ({usage / max(seconds, 0.001):,.0f} usage events/s)"
+    )
 
 
 async def _consumed(settings: Settings, spec: TopicSpec, published: int, timeout_s: float = 15) -> int:
@@ -141,8 +145,10 @@ def _report_queues(settings: Settings) -> None:
 async def _tasks_per_queue(dsn: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetch("SELECT queue, count(*) AS n, min(priority) AS low, max(priority) AS high"
-                                " FROM tasks GROUP BY queue ORDER BY count(*) DESC, queue")  # fmt: skip
+        return await conn.fetch(
+            "SELECT queue, count(*) AS n, min(priority) AS low, max(priority) AS high"
+            " FROM tasks GROUP BY queue ORDER BY count(*) DESC, queue"
+        )
     finally:
         await conn.close()
 
@@ -167,7 +173,9 @@ async def _await_echoes(pool: asyncpg.Pool, events: int, timeout_s: float = 60) 
     """Until the relay has published every invoice event and the workers have read each back (as our own)."""
     deadline = clock.monotonic() + timeout_s
     while clock.monotonic() < deadline:
-        seen = await pool.fetchval("SELECT count(*) FROM processed_events WHERE source_topic = $1", INVOICES_ISSUED.name)
+        seen = await pool.fetchval(
+            "SELECT count(*) FROM processed_events WHERE source_topic = $1", INVOICES_ISSUED.name
+        )
         if seen >= events:
             return
         await asyncio.sleep(0.2)
@@ -175,18 +183,26 @@ async def _await_echoes(pool: asyncpg.Pool, events: int, timeout_s: float = 60) 
 
 
 def _report_invoices(settings: Settings, closing: CloseReport) -> None:
-    click.echo(f"\ncycles closed: {closing.issued:,} invoices issued, {closing.held:,} held for review,"
-               f" in {closing.seconds:.2f} s ({closing.per_second:,.0f} invoices/s)")  # fmt: skip
+    click.echo(
+        f"\ncycles closed: {closing.issued:,} invoices issued, {closing.held:,} held for review,"
+        f" in {closing.seconds:.2f} s ({closing.per_second:,.0f} invoices/s)"
+    )
     totals, sample = asyncio.run(_invoice_figures(settings.require_database_url()))
     for row in totals:
-        click.echo(f"  billed {money(row['billed'], row['currency'])} on {row['n']:,} invoices"
-                   f" (largest {money(row['largest'], row['currency'])})")  # fmt: skip
+        click.echo(
+            f"  billed {money(row['billed'], row['currency'])} on {row['n']:,} invoices"
+            f" (largest {money(row['largest'], row['currency'])})"
+        )
     if sample is None:
         return
-    click.echo(f"\nsample invoice {sample['invoice_number']} for {sample['account_id']},"
-               f" {sample['period_start']} to {sample['period_end']}:")  # fmt: skip
+    click.echo(
+        f"\nsample invoice {sample['invoice_number']} for {sample['account_id']},"
+        f" {sample['period_start']} to {sample['period_end']}:"
+    )
     for line in orjson.loads(sample["lines"]):
-        click.echo(f"  {line['kind']:10} {line['description'][:58]:58} {money(line['amount_minor'], sample['currency']):>14}")
+        click.echo(
+            f"  {line['kind']:10} {line['description'][:58]:58} {money(line['amount_minor'], sample['currency']):>14}"
+        )
     click.echo(f"  {'total':10} {'':58} {money(sample['total_minor'], sample['currency']):>14}")
 
 
@@ -195,13 +211,15 @@ async def _invoice_figures(dsn: str) -> tuple[list[asyncpg.Record], asyncpg.Reco
     try:
         totals = await conn.fetch(
             "SELECT currency, count(*) AS n, sum(total_minor)::bigint AS billed, max(total_minor) AS largest"
-            " FROM invoices WHERE status = 'issued' GROUP BY currency ORDER BY currency")  # fmt: skip
+            " FROM invoices WHERE status = 'issued' GROUP BY currency ORDER BY currency"
+        )
         # The richest one makes the best example: a discount if any, then the most lines.
         sample = await conn.fetchrow(
             "SELECT invoice_number, account_id, period_start, period_end, currency, total_minor, lines::text AS lines"
             " FROM invoices WHERE status = 'issued'"
             " ORDER BY jsonb_path_exists(lines, '$[*] ? (@.kind == \"discount\")') DESC,"
-            " jsonb_array_length(lines) DESC, invoice_number LIMIT 1")  # fmt: skip
+            " jsonb_array_length(lines) DESC, invoice_number LIMIT 1"
+        )
     finally:
         await conn.close()
     return totals, sample
@@ -210,14 +228,18 @@ async def _invoice_figures(dsn: str) -> tuple[list[asyncpg.Record], asyncpg.Reco
 async def _applied_per_topic(dsn: str) -> dict[str, tuple[int, int]]:
     conn = await asyncpg.connect(dsn)
     try:
-        applied = {r["source_topic"]: r["n"] for r in await conn.fetch(
-            "SELECT source_topic, count(*) AS n FROM processed_events GROUP BY 1")}
+        applied = {
+            r["source_topic"]: r["n"]
+            for r in await conn.fetch("SELECT source_topic, count(*) AS n FROM processed_events GROUP BY 1")
+        }
         applied["billing.usage.v1"] = await conn.fetchval("SELECT count(*) FROM usage_events")
-        dead = {r["source_topic"]: r["n"] for r in await conn.fetch(
-            "SELECT source_topic, count(*) AS n FROM dead_letters GROUP BY 1")}
+        dead = {
+            r["source_topic"]: r["n"]
+            for r in await conn.fetch("SELECT source_topic, count(*) AS n FROM dead_letters GROUP BY 1")
+        }
     finally:
         await conn.close()
-    return {t: (applied.get(t, 0), dead.get(t, 0)) for t in set(applied) | set(dead)}  # fmt: skip
+    return {t: (applied.get(t, 0), dead.get(t, 0)) for t in set(applied) | set(dead)}
 
 
 async def _published_by_workers(dsn: str) -> dict[str, int]:
@@ -233,6 +255,8 @@ async def _published_by_workers(dsn: str) -> dict[str, int]:
 async def _dead_letter_reasons(dsn: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetch('SELECT source_topic, partition, "offset", error_kind, reason FROM dead_letters ORDER BY id')
+        return await conn.fetch(
+            'SELECT source_topic, partition, "offset", error_kind, reason FROM dead_letters ORDER BY id'
+        )
     finally:
         await conn.close()

@@ -229,8 +229,10 @@ def ensure_state_dir(path: Path) -> None:
             pass
     except OSError as error:
         reason = error.strerror or str(error)
-        raise PrerequisiteError(f"STATE_DIR {path} is not a directory this process can write to ({reason}):"
-                                " create it or set STATE_DIR to one that is.") from None  # fmt: skip
+        raise PrerequisiteError(
+            f"STATE_DIR {path} is not a directory this process can write to ({reason}):"
+            " create it or set STATE_DIR to one that is."
+        ) from None
 
 
 def _healthy(url: str) -> bool:

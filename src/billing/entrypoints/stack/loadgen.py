@@ -59,13 +59,18 @@ class Population:
     def openings(self) -> Iterator[ev.Event]:
         for i, account_id in enumerate(self.account_ids):
             yield ev.AccountOpenedEvent(
-                **_meta(f"open-{account_id}", "crm/onboarding", self.start), type="account.opened.v1",
+                **_meta(f"open-{account_id}", "crm/onboarding", self.start),
+                type="account.opened.v1",
                 payload=AccountOpened(
-                    account_id=account_id, plan_id="mobile-s" if i % 3 else "mobile-l",
-                    billing_anchor_day=1 + i % 28, currency="EUR", jurisdiction="DE",
-                    contact=Contact(name=f"Customer {i}", email=f"c{i}@example.com"), opened_at=self.start,
+                    account_id=account_id,
+                    plan_id="mobile-s" if i % 3 else "mobile-l",
+                    billing_anchor_day=1 + i % 28,
+                    currency="EUR",
+                    jurisdiction="DE",
+                    contact=Contact(name=f"Customer {i}", email=f"c{i}@example.com"),
+                    opened_at=self.start,
                 ),
-            )  # fmt: skip
+            )
 
     def usage(self, count: int, id_prefix: str = "use") -> Iterator[ev.Event]:
         rng = random.Random(self.seed)
@@ -77,10 +82,17 @@ class Population:
             )
             at = self.start + timedelta(seconds=rng.randint(60, 20 * 86400))
             yield ev.UsageRecordedEvent(
-                **_meta(f"{id_prefix}-{n:08d}", "mediation/switch-1", at), type="usage.recorded.v1",
-                payload=UsageRecorded(account_id=account_id, record_id=f"cdr-{id_prefix}-{n:08d}", service=service,
-                                      quantity=quantity, unit=_UNITS[service], started_at=at),
-            )  # fmt: skip
+                **_meta(f"{id_prefix}-{n:08d}", "mediation/switch-1", at),
+                type="usage.recorded.v1",
+                payload=UsageRecorded(
+                    account_id=account_id,
+                    record_id=f"cdr-{id_prefix}-{n:08d}",
+                    service=service,
+                    quantity=quantity,
+                    unit=_UNITS[service],
+                    started_at=at,
+                ),
+            )
 
     def workflow(self) -> Iterator[ev.Event]:
         """An invoice, a call (started, answered, ended), a dispute and a discount for every tenth account."""
@@ -91,31 +103,55 @@ class Population:
 def _customer_journey(account_id: str, at: datetime) -> Iterator[ev.Event]:
     invoice_id = f"inv-{account_id}-2026-11"
     call_id = f"call-{account_id}-1"
-    yield ev.InvoiceIssuedEvent(**_meta(f"iss-{account_id}", "billing/invoicer", at), type="invoice.issued.v1",
-                                payload=_invoice(account_id, invoice_id, at))
+    yield ev.InvoiceIssuedEvent(
+        **_meta(f"iss-{account_id}", "billing/invoicer", at),
+        type="invoice.issued.v1",
+        payload=_invoice(account_id, invoice_id, at),
+    )
     yield ev.CallStartedEvent(
-        **_meta(f"cst-{account_id}", "care/acd", at + timedelta(hours=2)), type="call.started.v1",
-        payload=CallStarted(account_id=account_id, call_id=call_id, reason=CallReason.BILL_QUESTION,
-                            channel=CallChannel.PHONE, invoice_id=invoice_id),
+        **_meta(f"cst-{account_id}", "care/acd", at + timedelta(hours=2)),
+        type="call.started.v1",
+        payload=CallStarted(
+            account_id=account_id,
+            call_id=call_id,
+            reason=CallReason.BILL_QUESTION,
+            channel=CallChannel.PHONE,
+            invoice_id=invoice_id,
+        ),
     )
     yield ev.CallAnsweredEvent(
-        **_meta(f"can-{account_id}", "care/acd", at + timedelta(hours=2, seconds=40)), type="call.answered.v1",
+        **_meta(f"can-{account_id}", "care/acd", at + timedelta(hours=2, seconds=40)),
+        type="call.answered.v1",
         payload=CallAnswered(account_id=account_id, call_id=call_id, agent_id="agent-1"),
     )
     yield ev.DisputeOpenedEvent(
-        **_meta(f"dop-{account_id}", "care/desk", at + timedelta(hours=2, minutes=5)), type="dispute.opened.v1",
-        payload=DisputeOpened(account_id=account_id, dispute_id=f"dsp-{account_id}", invoice_id=invoice_id,
-                              line_id="usage", amount=Money(amount_minor=500, currency="EUR"),
-                              reason=DisputeReason.INCORRECT_CHARGE),
+        **_meta(f"dop-{account_id}", "care/desk", at + timedelta(hours=2, minutes=5)),
+        type="dispute.opened.v1",
+        payload=DisputeOpened(
+            account_id=account_id,
+            dispute_id=f"dsp-{account_id}",
+            invoice_id=invoice_id,
+            line_id="usage",
+            amount=Money(amount_minor=500, currency="EUR"),
+            reason=DisputeReason.INCORRECT_CHARGE,
+        ),
     )
     yield ev.DiscountGrantedEvent(
-        **_meta(f"dgr-{account_id}", "care/desk", at + timedelta(hours=2, minutes=6)), type="discount.granted.v1",
-        payload=DiscountGranted(account_id=account_id, grant_id=f"grt-{account_id}", kind=DiscountKind.FIXED_NEXT_INVOICE,
-                                amount=Money(amount_minor=500, currency="EUR"), reason_code="goodwill",
-                                criteria=("tenure>=12m",), granted_by="agent-1"),
+        **_meta(f"dgr-{account_id}", "care/desk", at + timedelta(hours=2, minutes=6)),
+        type="discount.granted.v1",
+        payload=DiscountGranted(
+            account_id=account_id,
+            grant_id=f"grt-{account_id}",
+            kind=DiscountKind.FIXED_NEXT_INVOICE,
+            amount=Money(amount_minor=500, currency="EUR"),
+            reason_code="goodwill",
+            criteria=("tenure>=12m",),
+            granted_by="agent-1",
+        ),
     )
     yield ev.CallEndedEvent(
-        **_meta(f"cen-{account_id}", "care/acd", at + timedelta(hours=2, minutes=8)), type="call.ended.v1",
+        **_meta(f"cen-{account_id}", "care/acd", at + timedelta(hours=2, minutes=8)),
+        type="call.ended.v1",
         payload=CallEnded(account_id=account_id, call_id=call_id, outcome=CallOutcome.RESOLVED),
     )
 
@@ -128,10 +164,20 @@ def _invoice(account_id: str, invoice_id: str, at: datetime) -> InvoiceIssued:
         InvoiceLine(line_id="tax", kind=InvoiceLineKind.TAX, description="VAT 19%", amount_minor=475),
     )
     return InvoiceIssued(
-        account_id=account_id, invoice_id=invoice_id, invoice_number=f"INV-2026-{zlib.crc32(invoice_id.encode()) % 10**6:06d}",
-        period_start=date(2026, 11, 1), period_end=date(2026, 12, 1), issued_at=at, due_date=date(2026, 12, 15),
-        currency="EUR", lines=lines, subtotal_minor=2499, discount_minor=0, tax_minor=475, total_minor=2974,
-    )  # fmt: skip
+        account_id=account_id,
+        invoice_id=invoice_id,
+        invoice_number=f"INV-2026-{zlib.crc32(invoice_id.encode()) % 10**6:06d}",
+        period_start=date(2026, 11, 1),
+        period_end=date(2026, 12, 1),
+        issued_at=at,
+        due_date=date(2026, 12, 15),
+        currency="EUR",
+        lines=lines,
+        subtotal_minor=2499,
+        discount_minor=0,
+        tax_minor=475,
+        total_minor=2974,
+    )
 
 
 @dataclass(frozen=True)

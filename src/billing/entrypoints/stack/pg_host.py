@@ -81,7 +81,9 @@ def _bindir_major(bindir: str | Path) -> str | None:
         try:
             out = subprocess.run(
                 [os.path.join(key, "postgres"), "--version"],
-                capture_output=True, text=True, timeout=10,
+                capture_output=True,
+                text=True,
+                timeout=10,
             ).stdout
             m = re.search(r"(\d+)(?:\.\d+)?", out)
             _major_cache[key] = m.group(1) if m else None
@@ -106,6 +108,7 @@ def server_user() -> RunAs:
         ) from None
     return (pw.pw_uid, pw.pw_gid)
 
+
 def ensure_traversable(path: Path, run_as: RunAs) -> None:
     """Make sure the server's OS user can reach *path* (search bit on ancestors)."""
     if run_as is None:
@@ -126,6 +129,7 @@ def ensure_traversable(path: Path, run_as: RunAs) -> None:
             log.warning("adding o+x to %s so the '%s' user can reach %s", d, _OS_USER, path)
             os.chmod(d, stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
 
+
 def chown_tree(path: Path, run_as: RunAs) -> None:
     if run_as is None:
         return
@@ -134,6 +138,7 @@ def chown_tree(path: Path, run_as: RunAs) -> None:
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
             os.lchown(os.path.join(root, name), uid, gid)
+
 
 def child_kwargs(run_as: RunAs) -> dict:
     """Popen arguments for a server process: a clean environment, its own session, the server's OS user."""
@@ -208,8 +213,10 @@ def initdb(bindir: Path, pgdata: Path, log_path: Path, run_as: RunAs, superuser:
     t0 = time.monotonic()
     cmd = [
         str(bindir / "initdb"),
-        "-D", str(scratch),
-        "-U", superuser,
+        "-D",
+        str(scratch),
+        "-U",
+        superuser,
         # trust auth: this is a private development cluster that listens on
         # 127.0.0.1 and a socket inside data_dir only; there are no
         # passwords to manage and nothing but this machine can reach it.

@@ -148,8 +148,12 @@ class EmbeddedPostgres:
         self._spawn()
         try:
             wait_for_port(
-                self.host, self.port, max(0.0, deadline - time.monotonic()),
-                proc=self._proc, log_path=self.log_path, what="Embedded PostgreSQL",
+                self.host,
+                self.port,
+                max(0.0, deadline - time.monotonic()),
+                proc=self._proc,
+                log_path=self.log_path,
+                what="Embedded PostgreSQL",
             )
             run_sync(lambda: self._bootstrap(deadline))
         except BaseException:
@@ -247,7 +251,10 @@ class EmbeddedPostgres:
             remaining = deadline - time.monotonic()
             try:
                 conn = await asyncpg.connect(
-                    host=self.host, port=self.port, user=_SUPERUSER, database="postgres",
+                    host=self.host,
+                    port=self.port,
+                    user=_SUPERUSER,
+                    database="postgres",
                     timeout=max(1.0, min(5.0, remaining)),
                 )
                 break
@@ -270,9 +277,7 @@ class EmbeddedPostgres:
                 await conn.execute(f"CREATE ROLE {_quote_ident(self.user)} LOGIN")
                 log.info("created role %s", self.user)
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", self.database):
-                await conn.execute(
-                    f"CREATE DATABASE {_quote_ident(self.database)} OWNER {_quote_ident(self.user)}"
-                )
+                await conn.execute(f"CREATE DATABASE {_quote_ident(self.database)} OWNER {_quote_ident(self.user)}")
                 log.info("created database %s", self.database)
         finally:
             await conn.close()

@@ -24,7 +24,10 @@ def raw_agent(app: faust.App, spec: TopicSpec, settings: Settings, name: str, ha
     async def consume(stream: faust.StreamT) -> None:
         async for event in stream.events():
             message = event.message
-            await handle(RawMessage(message.topic, message.partition, message.offset, message.key, message.value,
-                                    message.timestamp))  # fmt: skip
+            await handle(
+                RawMessage(
+                    message.topic, message.partition, message.offset, message.key, message.value, message.timestamp
+                )
+            )
 
     app.agent(topic, name=name, concurrency=1)(consume)

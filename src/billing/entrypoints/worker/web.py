@@ -80,12 +80,22 @@ async def _open_broker_losses(ctx: WorkerContext) -> list[dict]:
     """Losses not yet re-published (`billing outbox replay` resolves them), with what to do."""
     try:
         pool = await ctx.pool()
-        rows = await asyncio.wait_for(pool.fetch(
-            "SELECT topic, what, lost_since, detected_at FROM broker_data_losses WHERE resolved_at IS NULL"
-            " ORDER BY id"), timeout=2)  # fmt: skip
+        rows = await asyncio.wait_for(
+            pool.fetch(
+                "SELECT topic, what, lost_since, detected_at FROM broker_data_losses WHERE resolved_at IS NULL"
+                " ORDER BY id"
+            ),
+            timeout=2,
+        )
     except Exception:  # noqa: BLE001 - the database check answers for the database
         return []
-    return [{"topic": r["topic"], "what": r["what"], "detected_at": r["detected_at"].isoformat(),
-             "action": f"billing outbox replay --since {(r['lost_since'] or r['detected_at']).isoformat()}"
-                       f" --topic {r['topic']}"} for r in rows]  # fmt: skip
-
+    return [
+        {
+            "topic": r["topic"],
+            "what": r["what"],
+            "detected_at": r["detected_at"].isoformat(),
+            "action": f"billing outbox replay --since {(r['lost_since'] or r['detected_at']).isoformat()}"
+            f" --topic {r['topic']}",
+        }
+        for r in rows
+    ]

@@ -67,9 +67,7 @@ def _apply_capped(
     return applications
 
 
-def apply_discounts(
-    subtotal_minor: int, adjustments: Iterable[Adjustment]
-) -> list[GrantApplication]:
+def apply_discounts(subtotal_minor: int, adjustments: Iterable[Adjustment]) -> list[GrantApplication]:
     """Percent then fixed discounts, never taking more than the subtotal."""
     discounts = sorted(
         (grant for grant in adjustments if grant.kind in _BEFORE_TAX_ORDER),
@@ -78,9 +76,7 @@ def apply_discounts(
     return _apply_capped(discounts, subtotal_minor, subtotal_minor)
 
 
-def apply_credits(
-    amount_due_minor: int, adjustments: Iterable[Adjustment]
-) -> list[GrantApplication]:
+def apply_credits(amount_due_minor: int, adjustments: Iterable[Adjustment]) -> list[GrantApplication]:
     """Credits in the given order, never taking more than the taxed amount due."""
     credits = [grant for grant in adjustments if grant.kind is AdjustmentKind.CREDIT]
     return _apply_capped(credits, amount_due_minor, amount_due_minor)

@@ -88,9 +88,7 @@ def _days_per_plan_version(invoice: InvoiceInput) -> dict[PlanKey, tuple[PricePl
     return days
 
 
-def _recurring_lines(
-    invoice: InvoiceInput, versions: Mapping[PlanKey, tuple[PricePlan, int]]
-) -> list[InvoiceLine]:
+def _recurring_lines(invoice: InvoiceInput, versions: Mapping[PlanKey, tuple[PricePlan, int]]) -> list[InvoiceLine]:
     cycle_days = invoice.cycle.days
     return [
         InvoiceLine(
@@ -108,28 +106,39 @@ def _charge_lines(prefix: str, charge: ServiceCharge) -> list[InvoiceLine]:
     """Printed lines of one priced service; used allowance shows at zero cost."""
     lines = []
     if charge.included_units_used:
-        lines.append(InvoiceLine(
-            f"{prefix}:included", LineKind.INCLUDED, "included in plan", 0,
-            units=charge.included_units_used,
-        ))
+        lines.append(
+            InvoiceLine(
+                f"{prefix}:included",
+                LineKind.INCLUDED,
+                "included in plan",
+                0,
+                units=charge.included_units_used,
+            )
+        )
     lines += [
         InvoiceLine(
-            f"{prefix}:tier{tier.tier_number}", LineKind.USAGE, f"tier {tier.tier_number}",
-            tier.amount_minor, units=tier.units, unit_price=tier.unit_price,
+            f"{prefix}:tier{tier.tier_number}",
+            LineKind.USAGE,
+            f"tier {tier.tier_number}",
+            tier.amount_minor,
+            units=tier.units,
+            unit_price=tier.unit_price,
         )
         for tier in charge.tier_charges
     ]
     if charge.minimum_top_up_minor:
-        lines.append(InvoiceLine(
-            f"{prefix}:minimum", LineKind.MINIMUM, "top-up to the minimum charge",
-            charge.minimum_top_up_minor,
-        ))
+        lines.append(
+            InvoiceLine(
+                f"{prefix}:minimum",
+                LineKind.MINIMUM,
+                "top-up to the minimum charge",
+                charge.minimum_top_up_minor,
+            )
+        )
     return lines
 
 
-def _usage_lines(
-    invoice: InvoiceInput, versions: Mapping[PlanKey, tuple[PricePlan, int]]
-) -> list[InvoiceLine]:
+def _usage_lines(invoice: InvoiceInput, versions: Mapping[PlanKey, tuple[PricePlan, int]]) -> list[InvoiceLine]:
     version_order = {key: position for position, key in enumerate(versions)}
     unknown = [key for key in invoice.usage_totals if key[:2] not in versions]
     if unknown:
@@ -148,9 +157,7 @@ def _usage_lines(
     return lines
 
 
-def _price_prorated(
-    plan: PricePlan, key: UsageKey, units: int, days: int, cycle_days: int
-) -> ServiceCharge:
+def _price_prorated(plan: PricePlan, key: UsageKey, units: int, days: int, cycle_days: int) -> ServiceCharge:
     rate = plan.rate_for(key.service)
     if days != cycle_days:  # most invoices cover a whole cycle under one plan version: nothing to prorate
         rate = _prorated_rate(rate, days, cycle_days)

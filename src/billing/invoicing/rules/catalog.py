@@ -73,17 +73,13 @@ __all__ = [
 class Catalog:
     plans: tuple[PricePlan, ...]
     taxes: TaxTable = TaxTable({})
-    _versions_by_plan: Mapping[str, tuple[PricePlan, ...]] = field(
-        init=False, repr=False, compare=False
-    )
+    _versions_by_plan: Mapping[str, tuple[PricePlan, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         grouped: dict[str, list[PricePlan]] = defaultdict(list)
         for plan in self.plans:
             grouped[plan.plan_id].append(plan)
-        versions = {
-            plan_id: _ordered_versions(plan_id, plans) for plan_id, plans in grouped.items()
-        }
+        versions = {plan_id: _ordered_versions(plan_id, plans) for plan_id, plans in grouped.items()}
         object.__setattr__(self, "plans", tuple(self.plans))
         object.__setattr__(self, "_versions_by_plan", MappingProxyType(versions))
 
@@ -136,8 +132,7 @@ class Catalog:
         if not in_force:
             first = self.versions(plan_id)[0].effective_from.isoformat()
             raise CatalogError(
-                f"no version of plan {plan_id!r} in force at {at.isoformat()}; "
-                f"the first version starts {first}"
+                f"no version of plan {plan_id!r} in force at {at.isoformat()}; the first version starts {first}"
             )
         return in_force[-1]
 

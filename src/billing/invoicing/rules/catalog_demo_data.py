@@ -21,9 +21,7 @@ def _open_tier(unit_price: str) -> dict[str, Any]:
     return {"up_to_units": None, "unit_price": unit_price}
 
 
-def _eur_services(
-    voice_included_s: int, data_included: int, voice_prices: tuple[str, str]
-) -> dict[str, Any]:
+def _eur_services(voice_included_s: int, data_included: int, voice_prices: tuple[str, str]) -> dict[str, Any]:
     first_tier_price, later_price = voice_prices
     return {
         "voice": {

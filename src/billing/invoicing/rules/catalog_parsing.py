@@ -60,9 +60,7 @@ def _as_int(value: Any, where: str) -> int:
 
 def _as_price(value: Any, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise CatalogError(
-            f"{where}: unit prices must be decimal strings such as \"0.25\", got {value!r}"
-        )
+        raise CatalogError(f'{where}: unit prices must be decimal strings such as "0.25", got {value!r}')
     try:
         return Decimal(value)
     except InvalidOperation:
@@ -111,9 +109,7 @@ def _parse_service_rate(raw: Any, where: str) -> ServiceRate:
         included_units=_as_int(_field(rate, "included_units", where), f"{where}.included_units"),
         tiers=tuple(_parse_tier(tier, f"{tiers_where}[{i}]") for i, tier in enumerate(tiers)),
         increment=_parse_increment(_field(rate, "increment", where), f"{where}.increment"),
-        minimum_charge_minor=_as_int(
-            rate.get("minimum_charge_minor", 0), f"{where}.minimum_charge_minor"
-        ),
+        minimum_charge_minor=_as_int(rate.get("minimum_charge_minor", 0), f"{where}.minimum_charge_minor"),
     )
 
 
@@ -140,13 +136,9 @@ def _parse_plan(raw: Any, where: str) -> PricePlan:
         PricePlan,
         plan_id=str(_field(plan, "plan_id", where)),
         version=_as_int(_field(plan, "version", where), f"{where}.version"),
-        effective_from=_as_datetime(
-            _field(plan, "effective_from", where), f"{where}.effective_from"
-        ),
+        effective_from=_as_datetime(_field(plan, "effective_from", where), f"{where}.effective_from"),
         currency=str(_field(plan, "currency", where)),
-        recurring_fee_minor=_as_int(
-            _field(plan, "recurring_fee_minor", where), f"{where}.recurring_fee_minor"
-        ),
+        recurring_fee_minor=_as_int(_field(plan, "recurring_fee_minor", where), f"{where}.recurring_fee_minor"),
         services=_parse_services(_field(plan, "services", where), f"{where}.services"),
     )
 
@@ -158,7 +150,7 @@ def _as_tax_rate(value: Any, where: str) -> Decimal:
         return Decimal(value)
     if not isinstance(value, str):
         raise CatalogError(
-            f"{where}: tax rates are basis points, an integer or a decimal string such as \"1497.5\", got {value!r}"
+            f'{where}: tax rates are basis points, an integer or a decimal string such as "1497.5", got {value!r}'
         )
     try:
         return Decimal(value)
@@ -168,10 +160,7 @@ def _as_tax_rate(value: Any, where: str) -> Decimal:
 
 def _parse_taxes(raw: Any) -> TaxTable:
     taxes = _as_mapping(raw, "taxes")
-    rates = {
-        str(jurisdiction): _as_tax_rate(rate, f"taxes.{jurisdiction}")
-        for jurisdiction, rate in taxes.items()
-    }
+    rates = {str(jurisdiction): _as_tax_rate(rate, f"taxes.{jurisdiction}") for jurisdiction, rate in taxes.items()}
     return _build("taxes", TaxTable, rates_bp=rates)
 
 

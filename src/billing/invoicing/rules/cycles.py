@@ -45,16 +45,11 @@ def utc_date(at: datetime) -> date:
 
 def _check_anchor_day(anchor_day: int) -> None:
     if not MIN_ANCHOR_DAY <= anchor_day <= MAX_ANCHOR_DAY:
-        raise ValueError(
-            f"anchor_day must be within {MIN_ANCHOR_DAY}..{MAX_ANCHOR_DAY}, "
-            f"got {anchor_day}"
-        )
+        raise ValueError(f"anchor_day must be within {MIN_ANCHOR_DAY}..{MAX_ANCHOR_DAY}, got {anchor_day}")
 
 
 def _shift_months(year: int, month: int, months: int) -> tuple[int, int]:
-    shifted_year, zero_based_month = divmod(
-        year * MONTHS_PER_YEAR + (month - 1) + months, MONTHS_PER_YEAR
-    )
+    shifted_year, zero_based_month = divmod(year * MONTHS_PER_YEAR + (month - 1) + months, MONTHS_PER_YEAR)
     return shifted_year, zero_based_month + 1
 
 

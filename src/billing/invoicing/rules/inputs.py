@@ -152,7 +152,10 @@ def plan_segments(
 
 
 def split_usage(
-    calendar: PlanCalendar, account: DueAccount, changes: Sequence[PlanChange], rows: Sequence[UsageRow],
+    calendar: PlanCalendar,
+    account: DueAccount,
+    changes: Sequence[PlanChange],
+    rows: Sequence[UsageRow],
     period: BillingPeriod,
 ) -> tuple[dict[UsageKey, int], list[LateUsage]]:
     """This cycle's billable units per usage key, and earlier cycles' units not billed yet."""
@@ -166,11 +169,16 @@ def split_usage(
                 totals[UsageKey(row.plan_id, row.plan_version, service)] += row.billable_units
         elif row.billable_units > row.billed_units:
             late_period = cycle_containing(account.anchor_day, row.cycle_start)
-            late.append(LateUsage(
-                period=late_period, plan=calendar.catalog.plan_version(row.plan_id, row.plan_version),
-                service=service, units=row.billable_units - row.billed_units, previously_billed_units=row.billed_units,
-                days_on_plan=days_on_plans.of(late_period, row.plan_id, row.plan_version),
-            ))  # fmt: skip
+            late.append(
+                LateUsage(
+                    period=late_period,
+                    plan=calendar.catalog.plan_version(row.plan_id, row.plan_version),
+                    service=service,
+                    units=row.billable_units - row.billed_units,
+                    previously_billed_units=row.billed_units,
+                    days_on_plan=days_on_plans.of(late_period, row.plan_id, row.plan_version),
+                )
+            )
     return dict(totals), late
 
 
@@ -240,23 +248,27 @@ def grant_applications(draft: InvoiceDraft) -> tuple[tuple[str, int], ...]:
     """(grant_id, amount applied) for every grant on the draft, zero included: a percent grant's invoice
     counts against its invoice_count even when there was nothing to discount."""
     kinds = {LineKind.DISCOUNT, LineKind.CREDIT}
-    return tuple(
-        (line.line_id.split(":", 1)[1], -line.amount_minor) for line in draft.lines if line.kind in kinds
-    )
+    return tuple((line.line_id.split(":", 1)[1], -line.amount_minor) for line in draft.lines if line.kind in kinds)
 
 
 def invoice_input(
-    calendar: PlanCalendar, account: DueAccount, period: BillingPeriod,
-    changes: Sequence[PlanChange], usage: Sequence[UsageRow], grants: Sequence[GrantRow], issued_at: datetime,
-) -> InvoiceInput:  # fmt: skip
+    calendar: PlanCalendar,
+    account: DueAccount,
+    period: BillingPeriod,
+    changes: Sequence[PlanChange],
+    usage: Sequence[UsageRow],
+    grants: Sequence[GrantRow],
+    issued_at: datetime,
+) -> InvoiceInput:
     cycle, end, is_final = period.cycle, period.end, period.is_final
     catalog = calendar.catalog
     totals, late = split_usage(calendar, account, changes, usage, period)
     # A final adjustment bills late usage only: its window is covered by the free stand-in plan, no fee.
     segments = (
-        (PlanSegment(_not_yet_open(account.currency), cycle.start, end),) if period.adjustment
+        (PlanSegment(_not_yet_open(account.currency), cycle.start, end),)
+        if period.adjustment
         else plan_segments(calendar, changes, cycle.start, end, account.currency)
-    )  # fmt: skip
+    )
     return InvoiceInput(
         account_id=account.account_id,
         currency=account.currency,

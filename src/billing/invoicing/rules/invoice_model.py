@@ -181,9 +181,7 @@ class InvoiceDraft:
         line_sum = sum(line.amount_minor for line in self.lines)
         parts_sum = self.subtotal_minor + self.discount_minor + self.tax_minor + self.credit_minor
         if not line_sum == parts_sum == self.total_minor:
-            raise InvoiceError(
-                f"lines sum to {line_sum}, parts to {parts_sum}, total is {self.total_minor}"
-            )
+            raise InvoiceError(f"lines sum to {line_sum}, parts to {parts_sum}, total is {self.total_minor}")
         if self.total_minor < 0 or self.discount_minor > 0 or self.credit_minor > 0:
             raise InvoiceError("total must be >= 0; discounts and credits must be <= 0")
         line_ids = [line.line_id for line in self.lines]

@@ -37,9 +37,7 @@ class RatingIncrement:
 
     def __post_init__(self) -> None:
         if self.first < 1 or self.then < 1:
-            raise CatalogError(
-                f"increment must be at least 1/1, got {self.first}/{self.then}"
-            )
+            raise CatalogError(f"increment must be at least 1/1, got {self.first}/{self.then}")
 
 
 @dataclass(frozen=True)
@@ -71,9 +69,7 @@ class ServiceRate:
         if self.included_units < 0:
             raise CatalogError(f"included_units must be >= 0, got {self.included_units}")
         if self.minimum_charge_minor < 0:
-            raise CatalogError(
-                f"minimum_charge_minor must be >= 0, got {self.minimum_charge_minor}"
-            )
+            raise CatalogError(f"minimum_charge_minor must be >= 0, got {self.minimum_charge_minor}")
         _check_tiers(self.tiers)
 
 

@@ -132,9 +132,7 @@ def rate_usage(event: UsageEvent, plan: PricePlan, cycle: Cycle) -> RatedUsage:
     )
 
 
-def rate_event(
-    event: UsageEvent, catalog: Catalog, plan_id: str, anchor_day: int
-) -> RatedUsage:
+def rate_event(event: UsageEvent, catalog: Catalog, plan_id: str, anchor_day: int) -> RatedUsage:
     """Look up the plan version in force and the event's cycle, then rate it."""
     plan = catalog.plan_in_force(plan_id, event.occurred_at)
     return rate_usage(event, plan, cycle_for(anchor_day, event.occurred_at))
@@ -169,9 +167,7 @@ def _units_per_tier(chargeable_units: int, rate: ServiceRate) -> list[int]:
     bounded_uppers = [tier.up_to_units for tier in rate.tiers[:-1]]
     lowers = [0, *bounded_uppers]
     uppers = [*bounded_uppers, chargeable_units]  # the last tier is open-ended
-    return [
-        max(0, min(chargeable_units, upper) - lower) for lower, upper in zip(lowers, uppers)
-    ]
+    return [max(0, min(chargeable_units, upper) - lower) for lower, upper in zip(lowers, uppers)]
 
 
 def _minimum_top_up(rate: ServiceRate, chargeable_units: int, tiers_minor: int) -> int:
@@ -199,9 +195,7 @@ def price_service(rate: ServiceRate, total_billable_units: int) -> ServiceCharge
     chargeable = total_billable_units - included_used
     tier_charges = tuple(
         TierCharge(number, units, tier.unit_price, round_minor(units * tier.unit_price))
-        for number, (tier, units) in enumerate(
-            zip(rate.tiers, _units_per_tier(chargeable, rate)), start=1
-        )
+        for number, (tier, units) in enumerate(zip(rate.tiers, _units_per_tier(chargeable, rate)), start=1)
         if units > 0
     )
     tiers_minor = sum(charge.amount_minor for charge in tier_charges)

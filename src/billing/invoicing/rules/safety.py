@@ -22,9 +22,7 @@ def _twice_median(values: Sequence[int]) -> int:
     return ordered[middle - 1] + ordered[middle]
 
 
-def is_outlier(
-    total_minor: int, history: Sequence[int], factor: int = 5, min_history: int = 3
-) -> bool:
+def is_outlier(total_minor: int, history: Sequence[int], factor: int = 5, min_history: int = 3) -> bool:
     """True if ``total_minor`` is over ``factor`` x the median of ``history``.
 
     With fewer than ``min_history`` earlier invoices there is no baseline to

@@ -162,9 +162,7 @@ def report(
 ) -> list[PracticeReport]:
     """One row per (practice, horizon), sorted, each comparing the two arms."""
     rows = sorted({(key.practice, key.horizon_days) for key in counters.tallies})
-    return [
-        _practice_row(counters, practice, horizon, bands, alpha, z) for practice, horizon in rows
-    ]
+    return [_practice_row(counters, practice, horizon, bands, alpha, z) for practice, horizon in rows]
 
 
 def _practice_row(
@@ -180,9 +178,7 @@ def _practice_row(
     treated, control = totals[Arm.TREATMENT], totals[Arm.CONTROL]
     uplift = None
     if treated.cases and control.cases:
-        uplift = two_proportion_z_test(
-            treated.retained, treated.cases, control.retained, control.cases, z_crit=z
-        )
+        uplift = two_proportion_z_test(treated.retained, treated.cases, control.retained, control.cases, z_crit=z)
     band_rows = tuple(
         BandRetention(
             label,

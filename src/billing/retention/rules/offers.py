@@ -48,8 +48,9 @@ def eligible(rule: EligibilityRule, facts: AccountFacts, kind: GrantKind) -> boo
     if rule.good_standing_required and not facts.good_standing:
         return False
     since = facts.days_since_discount.get(kind)
-    return not (rule.no_similar_discount_within_days and since is not None
-                and since < rule.no_similar_discount_within_days)
+    return not (
+        rule.no_similar_discount_within_days and since is not None and since < rule.no_similar_discount_within_days
+    )
 
 
 def _percent_offer(facts: AccountFacts, rule: EligibilityRule, cap_minor: int) -> Offer | None:
@@ -60,8 +61,7 @@ def _percent_offer(facts: AccountFacts, rule: EligibilityRule, cap_minor: int) -
         # fits the cap here must fit it there, so both round once, half up, by the money rule.
         amount = percent_of(facts.monthly_bill_minor * count, percent_bp)
         if 0 < amount <= cap_minor:
-            return Offer("discount_percent", GrantKind.PERCENT_NEXT_INVOICES, amount, facts.currency,
-                         percent_bp, count)
+            return Offer("discount_percent", GrantKind.PERCENT_NEXT_INVOICES, amount, facts.currency, percent_bp, count)
     return None
 
 

@@ -76,8 +76,13 @@ def _practice(row: PracticeReport, money: Mapping[tuple[str, str, int, str], int
     uplift = None
     if row.uplift is not None:
         u = row.uplift
-        uplift = {"difference": u.difference, "ci_low": u.ci_low, "ci_high": u.ci_high, "z": u.z,
-                  "p_value": u.p_value_two_sided}
+        uplift = {
+            "difference": u.difference,
+            "ci_low": u.ci_low,
+            "ci_high": u.ci_high,
+            "z": u.z,
+            "p_value": u.p_value_two_sided,
+        }
     return {
         "practice": row.practice,
         "horizon_days": row.horizon_days,
@@ -108,8 +113,9 @@ def _costs(row: PracticeReport, money: Mapping[tuple[str, str, int, str], int]) 
         return {}
     costs: dict[str, str | None] = {}
     for currency, amount in _treatment_money(row, money).items():
-        cost = cost_per_retained(amount, row.treatment.cases, row.treatment.retained,
-                                 row.control.cases, row.control.retained)
+        cost = cost_per_retained(
+            amount, row.treatment.cases, row.treatment.retained, row.control.cases, row.control.retained
+        )
         costs[currency] = None if cost is None else str(cost.quantize(1))
     return costs
 
@@ -131,8 +137,10 @@ def _survival(rows: Sequence[tuple[str, str, int, int, int]]) -> dict[str, Any]:
     curves: dict[str, Any] = {}
     for practice, arms in sorted(by_group.items()):
         entry: dict[str, Any] = {
-            arm: [{"day": p.time, "survival": p.survival, "ci_low": p.ci_low, "ci_high": p.ci_high}
-                  for p in km_curve(events)]
+            arm: [
+                {"day": p.time, "survival": p.survival, "ci_low": p.ci_low, "ci_high": p.ci_high}
+                for p in km_curve(events)
+            ]
             for arm, events in sorted(arms.items())
         }
         if len(arms) == 2:

@@ -62,9 +62,7 @@ class ZTest:
     ci_high: float
 
 
-def two_proportion_z_test(
-    s1: int, n1: int, s2: int, n2: int, z_crit: float = Z_95
-) -> ZTest:
+def two_proportion_z_test(s1: int, n1: int, s2: int, n2: int, z_crit: float = Z_95) -> ZTest:
     """Is rate 1 (s1/n1) different from rate 2 (s2/n2)?
 
     The test uses the pooled standard error, because under the null

@@ -98,8 +98,7 @@ def km_curve(events: Events, z: float = Z_95, ci: str = "log-log") -> list[KmPoi
     """Kaplan-Meier curve as ``(time, survival, ci_low, ci_high)`` points."""
     interval = CI_METHODS[ci]
     return [
-        KmPoint(step.time, step.survival, *interval(step.survival, step.greenwood_sum, z))
-        for step in km_steps(events)
+        KmPoint(step.time, step.survival, *interval(step.survival, step.greenwood_sum, z)) for step in km_steps(events)
     ]
 
 

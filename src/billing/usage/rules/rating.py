@@ -124,7 +124,11 @@ class RatingMemo:
         """When usage of `cycle` stops being billable: its end, plus the close grace, plus the late limit."""
         deadline = self._deadlines.get((cycle.end, tzinfo))
         if deadline is None:
-            deadline = datetime.combine(cycle.end, datetime.min.time(), tzinfo) + self.limits.close_grace + self.limits.late_limit
+            deadline = (
+                datetime.combine(cycle.end, datetime.min.time(), tzinfo)
+                + self.limits.close_grace
+                + self.limits.late_limit
+            )
             self._deadlines[(cycle.end, tzinfo)] = deadline
         return deadline
 

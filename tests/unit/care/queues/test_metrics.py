@@ -10,14 +10,35 @@ from hypothesis import strategies as st
 
 from billing.contracts import envelope as ev
 from billing.contracts.tasks import (
-    CancelCause, HoldoutArm, Practice, RequeueCause, TaskAccepted, TaskCancelled, TaskCompleted, TaskKind,
-    TaskOutcome, TaskRequeued, TaskRouted, Tier,
-)  # fmt: skip
+    CancelCause,
+    HoldoutArm,
+    Practice,
+    RequeueCause,
+    TaskAccepted,
+    TaskCancelled,
+    TaskCompleted,
+    TaskKind,
+    TaskOutcome,
+    TaskRequeued,
+    TaskRouted,
+    Tier,
+)
 from billing.care.rules.service_level import QueueStats
 from billing.care.rules.queue_metrics import (
-    Cell, Contribution, Effect, cell_from_state, cell_to_state, contribution_of, decide, is_retained, record,
-    seconds_up, stats_from_state, stats_to_state, window_start,
-)  # fmt: skip
+    Cell,
+    Contribution,
+    Effect,
+    cell_from_state,
+    cell_to_state,
+    contribution_of,
+    decide,
+    is_retained,
+    record,
+    seconds_up,
+    stats_from_state,
+    stats_to_state,
+    window_start,
+)
 
 T0 = datetime(2026, 11, 3, 9, 7, 30, tzinfo=UTC)
 TASK = {"task_id": "tsk-1", "account_id": "acc-1", "queue": "billing"}
@@ -28,29 +49,46 @@ def _env(event_id: str, at: datetime = T0) -> dict[str, object]:
 
 
 def _accepted(waited_ms: int) -> ev.TaskAcceptedEvent:
-    return ev.TaskAcceptedEvent(**_env("e-acc"), type="task.accepted.v1",
-                                payload=TaskAccepted(**TASK, agent_id="agent-1", waited_ms=waited_ms))  # fmt: skip
+    return ev.TaskAcceptedEvent(
+        **_env("e-acc"), type="task.accepted.v1", payload=TaskAccepted(**TASK, agent_id="agent-1", waited_ms=waited_ms)
+    )
 
 
 def _cancelled(cause: CancelCause, waited_ms: int) -> ev.TaskCancelledEvent:
-    return ev.TaskCancelledEvent(**_env("e-can"), type="task.cancelled.v1",
-                                 payload=TaskCancelled(**TASK, cause=cause, waited_ms=waited_ms))  # fmt: skip
+    return ev.TaskCancelledEvent(
+        **_env("e-can"), type="task.cancelled.v1", payload=TaskCancelled(**TASK, cause=cause, waited_ms=waited_ms)
+    )
 
 
 def _completed(handle_ms: int) -> ev.TaskCompletedEvent:
     return ev.TaskCompletedEvent(
-        **_env("e-com"), type="task.completed.v1",
-        payload=TaskCompleted(**TASK, agent_id="agent-1", agent_tier=Tier.FRONTLINE, kind=TaskKind.CALL,
-                              outcome=TaskOutcome.RESOLVED, practice=Practice.NONE, arm=HoldoutArm.NOT_ELIGIBLE,
-                              discount_minor=0, currency="EUR", waited_ms=5_000, handle_ms=handle_ms,
-                              opened_at=T0),
-    )  # fmt: skip
+        **_env("e-com"),
+        type="task.completed.v1",
+        payload=TaskCompleted(
+            **TASK,
+            agent_id="agent-1",
+            agent_tier=Tier.FRONTLINE,
+            kind=TaskKind.CALL,
+            outcome=TaskOutcome.RESOLVED,
+            practice=Practice.NONE,
+            arm=HoldoutArm.NOT_ELIGIBLE,
+            discount_minor=0,
+            currency="EUR",
+            waited_ms=5_000,
+            handle_ms=handle_ms,
+            opened_at=T0,
+        ),
+    )
 
 
 def test_each_task_event_moves_its_counter_with_waits_rounded_up_to_seconds() -> None:
-    routed = ev.TaskRoutedEvent(**_env("e-r"), type="task.routed.v1",
-                                payload=TaskRouted(**TASK, kind=TaskKind.CALL, tier=Tier.FRONTLINE, priority=10,
-                                                   reason="bill_question", rule="default"))  # fmt: skip
+    routed = ev.TaskRoutedEvent(
+        **_env("e-r"),
+        type="task.routed.v1",
+        payload=TaskRouted(
+            **TASK, kind=TaskKind.CALL, tier=Tier.FRONTLINE, priority=10, reason="bill_question", rule="default"
+        ),
+    )
     assert contribution_of(routed) == Contribution("billing", Effect.ENTERED, 0, T0)
     # 20,000 ms is 20 s (within a 20 s threshold); 20,001 ms rounds up to 21 s (not within).
     assert contribution_of(_accepted(20_000)).seconds == 20
@@ -62,8 +100,11 @@ def test_each_task_event_moves_its_counter_with_waits_rounded_up_to_seconds() ->
 
 
 def test_requeues_and_cancellations_that_are_not_hang_ups_move_nothing() -> None:
-    requeued = ev.TaskRequeuedEvent(**_env("e-q"), type="task.requeued.v1",
-                                    payload=TaskRequeued(**TASK, cause=RequeueCause.WIDENED, new_queue="tier2"))  # fmt: skip
+    requeued = ev.TaskRequeuedEvent(
+        **_env("e-q"),
+        type="task.requeued.v1",
+        payload=TaskRequeued(**TASK, cause=RequeueCause.WIDENED, new_queue="tier2"),
+    )
     assert contribution_of(requeued) is None
     assert contribution_of(_cancelled(CancelCause.SUPERSEDED, 8_000)) is None
     assert contribution_of(_cancelled(CancelCause.ACCOUNT_CLOSED, 8_000)) is None
@@ -72,14 +113,21 @@ def test_requeues_and_cancellations_that_are_not_hang_ups_move_nothing() -> None
 def test_a_second_answer_and_the_new_requeue_causes_move_nothing() -> None:
     """A task that went back after an agent had it (timed out, revoked, released, reassigned) was answered
     already: its next answer is not a second answer in the service level."""
-    again = ev.TaskAcceptedEvent(**_env("e-acc-2"), type="task.accepted.v1",
-                                 payload=TaskAccepted(**TASK, agent_id="agent-2", waited_ms=5_000,
-                                                      answered_before=True))  # fmt: skip
+    again = ev.TaskAcceptedEvent(
+        **_env("e-acc-2"),
+        type="task.accepted.v1",
+        payload=TaskAccepted(**TASK, agent_id="agent-2", waited_ms=5_000, answered_before=True),
+    )
     assert contribution_of(again) is None
-    for cause in (RequeueCause.HANDLE_TIMED_OUT, RequeueCause.AGENT_REVOKED, RequeueCause.RELEASED,
-                  RequeueCause.REASSIGNED):  # fmt: skip
-        requeued = ev.TaskRequeuedEvent(**_env("e-q"), type="task.requeued.v1",
-                                        payload=TaskRequeued(**TASK, cause=cause))  # fmt: skip
+    for cause in (
+        RequeueCause.HANDLE_TIMED_OUT,
+        RequeueCause.AGENT_REVOKED,
+        RequeueCause.RELEASED,
+        RequeueCause.REASSIGNED,
+    ):
+        requeued = ev.TaskRequeuedEvent(
+            **_env("e-q"), type="task.requeued.v1", payload=TaskRequeued(**TASK, cause=cause)
+        )
         assert contribution_of(requeued) is None
 
 
@@ -154,8 +202,9 @@ def _deliveries(draw: st.DrawFn) -> tuple[list[tuple[str, Contribution]], list[t
     copies = draw(st.lists(st.sampled_from(distinct), max_size=6))
     log = [(offset, eid, c) for offset, (eid, c) in enumerate([*distinct, *copies])]
     # Each crash: after handling log index `at`, maybe losing the all-time write, rewind to offset `back`.
-    crashes = draw(st.lists(st.tuples(st.integers(0, len(log) - 1), st.booleans(), st.integers(0, len(log) - 1)),
-                            max_size=4))  # fmt: skip
+    crashes = draw(
+        st.lists(st.tuples(st.integers(0, len(log) - 1), st.booleans(), st.integers(0, len(log) - 1)), max_size=4)
+    )
     return distinct, log, crashes
 
 

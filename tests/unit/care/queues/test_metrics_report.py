@@ -15,8 +15,9 @@ W0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 W1 = W0 + timedelta(minutes=5)
 
 
-def _stats(entered: int = 0, answers: tuple[int, ...] = (), abandons: tuple[int, ...] = (),
-           handles: tuple[int, ...] = ()) -> QueueStats:  # fmt: skip
+def _stats(
+    entered: int = 0, answers: tuple[int, ...] = (), abandons: tuple[int, ...] = (), handles: tuple[int, ...] = ()
+) -> QueueStats:
     stats = QueueStats.empty()
     for _ in range(entered):
         stats = stats.record_entered()
@@ -43,8 +44,11 @@ SNAPSHOTS = [
 def test_cells_of_different_partitions_add_up_per_queue_and_window() -> None:
     [billing, disputes] = merge_snapshots(SNAPSHOTS, {"disputes": Live(waiting=2, oldest_wait_s=41.5)})
     assert (billing.total.entered, billing.total.answered, billing.total.abandoned, billing.total.completed) == (
-        4, 3, 1, 1,
-    )  # fmt: skip
+        4,
+        3,
+        1,
+        1,
+    )
     assert [start for start, _ in billing.windows] == [W0, W1]  # in time order, whatever the row order
     assert billing.windows[0][1].entered == 4 and billing.windows[1][1].completed == 1
     # A queue known only from the live table is listed, with empty statistics.

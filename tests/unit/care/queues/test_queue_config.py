@@ -13,8 +13,15 @@ from billing.platform.settings import load_settings
 
 
 def _facts(**changes: object) -> AccountFacts:
-    values = dict(account_id="acc-1", average_invoice_minor=None, tenure_days=0, open_disputes=0,
-                  disputed_amount_minor=0, repeat_calls_same_invoice_30d=0, cancellation_intent=False)
+    values = dict(
+        account_id="acc-1",
+        average_invoice_minor=None,
+        tenure_days=0,
+        open_disputes=0,
+        disputed_amount_minor=0,
+        repeat_calls_same_invoice_30d=0,
+        cancellation_intent=False,
+    )
     values.update(changes)
     return AccountFacts(**values)  # type: ignore[arg-type]
 
@@ -26,8 +33,11 @@ def test_a_bill_question_from_a_loyal_mid_value_customer() -> None:
 
 
 def test_a_cancellation_call_goes_to_retention_with_the_intent_points() -> None:
-    plan = plan_route(default_care_config(), _facts(cancellation_intent=True, open_disputes=1,
-                                                    disputed_amount_minor=2_500), "cancellation_intent")
+    plan = plan_route(
+        default_care_config(),
+        _facts(cancellation_intent=True, open_disputes=1, disputed_amount_minor=2_500),
+        "cancellation_intent",
+    )
     # Rule "cancellation_call" base 50 + intent 25 + 1 open dispute 6 + disputed band 2,000 -> 4 = 85.
     assert (plan.queue, plan.rule, plan.priority) == ("retention", "cancellation_call", 85)
 
@@ -40,11 +50,17 @@ def test_supervisor_work_is_tier_two() -> None:
 
 def test_a_file_overrides_sections_and_keeps_the_rest(tmp_path) -> None:
     path = tmp_path / "care.json"
-    path.write_text(json.dumps({
-        "routing": {"queues": ["front", "supervisors"],
-                    "rules": [{"name": "all", "queue": "front", "base_priority": 7}]},
-        "priority": {"tenure_bands": []},
-    }))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "routing": {
+                    "queues": ["front", "supervisors"],
+                    "rules": [{"name": "all", "queue": "front", "base_priority": 7}],
+                },
+                "priority": {"tenure_bands": []},
+            }
+        )
+    )
     care = load_care_config(load_settings(care_rules_path=path))
     assert care.queues == ("front", "supervisors")
     assert plan_route(care, _facts(tenure_days=4000), "other").priority == 7
@@ -55,8 +71,10 @@ def test_a_file_overrides_sections_and_keeps_the_rest(tmp_path) -> None:
     "data, message",
     [
         ({"routng": {}}, "unknown section"),
-        ({"routing": {"queues": ["Big Queue"], "rules": [{"name": "d", "queue": "Big Queue", "base_priority": 1}]}},
-         "not usable as topic names"),
+        (
+            {"routing": {"queues": ["Big Queue"], "rules": [{"name": "d", "queue": "Big Queue", "base_priority": 1}]}},
+            "not usable as topic names",
+        ),
         ({"senior_queues": "supervisors"}, "senior_queues"),
     ],
 )

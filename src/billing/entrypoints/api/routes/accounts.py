@@ -39,7 +39,10 @@ class DisputeRequest(BaseModel):
     line_id: Identifier
     reason: DisputeReason
     amount_minor: int | None = Field(
-        None, gt=0, le=MAX_AMOUNT_MINOR, strict=True,
+        None,
+        gt=0,
+        le=MAX_AMOUNT_MINOR,
+        strict=True,
         description="Disputed amount in minor units; default the whole line.",
     )
     note: Text500 | None = None
@@ -60,9 +63,13 @@ async def view_account(
 
 @router.post("/tasks/{task_id}/disputes", name="accounts.open_dispute", status_code=201, **admits(WORKERS))
 async def create_dispute(
-    task_id: Identifier, body: DisputeRequest, request: Request, task: QueueTask = Depends(verified_task),
-    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
-) -> Any:  # fmt: skip
+    task_id: Identifier,
+    body: DisputeRequest,
+    request: Request,
+    task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+) -> Any:
     """Open a dispute on one line of one of the account's invoices; emits dispute.opened.v1 through the outbox."""
     pool = await svc.pool()
     found = await invoice_line(pool, task.account_id, body.invoice_id, body.line_id)
@@ -72,12 +79,21 @@ async def create_dispute(
     line_amount = int(line.get("amount_minor", 0))
     amount = body.amount_minor if body.amount_minor is not None else line_amount
     if line_amount <= 0 or amount > line_amount:
-        raise ApiError(422, "amount_out_of_range", f"a dispute on this line is for 1 to {max(line_amount, 0)} minor units")
+        raise ApiError(
+            422, "amount_out_of_range", f"a dispute on this line is for 1 to {max(line_amount, 0)} minor units"
+        )
     draft = DisputeDraft(
-        dispute_id=_dispute_id(task_id, body.invoice_id, body.line_id), task_id=task_id, agent_id=agent.agent_id,
-        account_id=task.account_id, invoice_id=body.invoice_id, line_id=body.line_id, amount_minor=amount,
-        currency=invoice["currency"].strip(), reason=body.reason, note=body.note,
-    )  # fmt: skip
+        dispute_id=_dispute_id(task_id, body.invoice_id, body.line_id),
+        task_id=task_id,
+        agent_id=agent.agent_id,
+        account_id=task.account_id,
+        invoice_id=body.invoice_id,
+        line_id=body.line_id,
+        amount_minor=amount,
+        currency=invoice["currency"].strip(),
+        reason=body.reason,
+        note=body.note,
+    )
     created = await open_dispute(pool, draft, svc.clock())
     content = {"dispute_id": draft.dispute_id, "created": created, "amount_minor": amount, "currency": draft.currency}
     return JSONResponse(content, status_code=201 if created else 200)

@@ -48,9 +48,12 @@ def _locked(until: Any) -> ApiError:
 
 @router.post("/calls/{call_id}/verify", name="calls.verify", **admits(WORKERS))
 async def verify(
-    call_id: Identifier, body: Proof, request: Request,
-    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
-) -> dict[str, Any]:  # fmt: skip
+    call_id: Identifier,
+    body: Proof,
+    request: Request,
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+) -> dict[str, Any]:
     """Check the caller's PIN or one-time code; 5 failures in a row lock the account for 30 minutes."""
     task = await task_of_held_call(request, svc, agent, call_id)
     method, secret = (Method.PIN, body.pin) if body.pin is not None else (Method.CODE, body.code)
@@ -70,9 +73,12 @@ async def verify(
 
 @router.post("/calls/{call_id}/otp", name="calls.send_code", status_code=202, **admits(WORKERS))
 async def send_code(
-    call_id: Identifier, body: CodeRequest, request: Request,
-    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
-) -> dict[str, Any]:  # fmt: skip
+    call_id: Identifier,
+    body: CodeRequest,
+    request: Request,
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+) -> dict[str, Any]:
     """Send a one-time code to the contact of record (never to a number the caller dictates)."""
     task = await task_of_held_call(request, svc, agent, call_id)
     pool = await svc.pool()
@@ -82,7 +88,12 @@ async def send_code(
         raise _locked(state.locked_until)
     try:
         sent_to, expires_at = await verification.send_code(
-            pool, call_id, task.account_id, body.channel, timedelta(seconds=svc.settings.otp_ttl_s), now,
+            pool,
+            call_id,
+            task.account_id,
+            body.channel,
+            timedelta(seconds=svc.settings.otp_ttl_s),
+            now,
             svc.code_seal,
         )
     except verification.NoContact as exc:

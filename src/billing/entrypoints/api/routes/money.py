@@ -116,8 +116,12 @@ async def _once(
 ) -> JSONResponse:
     """Run ``perform(conn)`` in one transaction under the idempotency key; a refusal rolls it all back."""
     if key is None or not key.strip():
-        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header with every request that"
-                       " moves money: a new unique value per action, the same value when retrying it")  # fmt: skip
+        raise ApiError(
+            400,
+            "idempotency_key_required",
+            "send an Idempotency-Key header with every request that"
+            " moves money: a new unique value per action, the same value when retrying it",
+        )
 
     async def checked(conn) -> Response:
         status, payload = await perform(conn)
@@ -128,8 +132,7 @@ async def _once(
     pool = await svc.pool()
     try:
         async with pool.acquire() as conn, conn.transaction():
-            (status, payload), replayed = await run_once(conn, agent.agent_id, key, action, body,
-                                                         lambda: checked(conn))  # fmt: skip
+            (status, payload), replayed = await run_once(conn, agent.agent_id, key, action, body, lambda: checked(conn))
             if replayed:
                 note_result(request, "replayed")
     except _Refusal as refusal:
@@ -154,9 +157,13 @@ _KEY = Header(None, max_length=128, description="Required: a unique value per ac
 
 @router.post("/tasks/{task_id}/discounts", name="discounts.request", **admits(WORKERS))
 async def request_discount(
-    body: DiscountBody, request: Request, task: QueueTask = Depends(verified_task),
-    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services), idempotency_key: str | None = _KEY,
-) -> JSONResponse:  # fmt: skip
+    body: DiscountBody,
+    request: Request,
+    task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+    idempotency_key: str | None = _KEY,
+) -> JSONResponse:
     """Grant within the agent's authority (201), or open an approval task for a supervisor (202)."""
     task_id = task.task_id
     profile = _profile(agent)
@@ -167,31 +174,50 @@ async def request_discount(
         if currency is None:
             return 404, {"error": "not_found", "message": f"account {task.account_id} is not known yet"}
         try:
-            grant = GrantRequest(request_id, task.account_id, body.kind, currency.strip(), body.amount_minor,
-                                 body.percent_bp, body.invoice_count)  # fmt: skip
+            grant = GrantRequest(
+                request_id,
+                task.account_id,
+                body.kind,
+                currency.strip(),
+                body.amount_minor,
+                body.percent_bp,
+                body.invoice_count,
+            )
         except ValueError as wrong:
             return 422, {"error": "invalid_request", "message": str(wrong)}
-        ask = service.DiscountAsk(grant, body.reason_code, tuple(c[:64] for c in body.criteria), body.invoice_id,
-                                  task_id)  # fmt: skip
+        ask = service.DiscountAsk(
+            grant, body.reason_code, tuple(c[:64] for c in body.criteria), body.invoice_id, task_id
+        )
         outcome = await service.request_discount(conn, _policy(svc), profile, ask, svc.clock(), _plan_fee(svc))
         return _grant_response(outcome)
 
-    return await _once(request, svc, agent, idempotency_key, "discounts.request",
-                       {"task_id": task_id, **body.model_dump(mode="json")}, perform)  # fmt: skip
+    return await _once(
+        request,
+        svc,
+        agent,
+        idempotency_key,
+        "discounts.request",
+        {"task_id": task_id, **body.model_dump(mode="json")},
+        perform,
+    )
 
 
 @router.post("/tasks/{task_id}/approve", name="approvals.approve", **admits(WORKERS))
 async def approve(
-    request: Request, task: QueueTask = Depends(verified_task), agent: Agent = Depends(current_agent),
-    svc: ApiServices = Depends(services), idempotency_key: str | None = _KEY,
-) -> JSONResponse:  # fmt: skip
+    request: Request,
+    task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+    idempotency_key: str | None = _KEY,
+) -> JSONResponse:
     """The holder of a discount_approval task approves it: a different person with enough authority; the grant
     is charged to their budget (a dispute credit's dispute is resolved). Complete the task afterwards as usual."""
 
     async def perform(conn) -> Response:
         request_id = await _request_of(conn, task)
-        outcome = await _decide(lambda: resolution.approve(
-            conn, _policy(svc), request_id, _profile(agent), svc.clock()))  # fmt: skip
+        outcome = await _decide(
+            lambda: resolution.approve(conn, _policy(svc), request_id, _profile(agent), svc.clock())
+        )
         if outcome.status == "refused":
             return _refused(outcome.rule, outcome.reason)
         return 200, outcome.as_dict()
@@ -201,21 +227,27 @@ async def approve(
 
 @router.post("/tasks/{task_id}/refuse", name="approvals.refuse", **admits(WORKERS))
 async def refuse(
-    request: Request, reason: Annotated[Text500, Query()], task: QueueTask = Depends(verified_task),
-    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services), idempotency_key: str | None = _KEY,
-) -> JSONResponse:  # fmt: skip
+    request: Request,
+    reason: Annotated[Text500, Query()],
+    task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+    idempotency_key: str | None = _KEY,
+) -> JSONResponse:
     """The holder of a discount_approval task turns it down, with a reason (same separation rules)."""
 
     async def perform(conn) -> Response:
         request_id = await _request_of(conn, task)
-        outcome = await _decide(lambda: service.refuse_request(
-            conn, _policy(svc), request_id, _profile(agent), reason, svc.clock()))  # fmt: skip
+        outcome = await _decide(
+            lambda: service.refuse_request(conn, _policy(svc), request_id, _profile(agent), reason, svc.clock())
+        )
         if outcome.rule != "refused_by_approver":
             return 403, {"error": outcome.rule, "message": outcome.reason}
         return 200, outcome.as_dict()
 
-    return await _once(request, svc, agent, idempotency_key, "approvals.refuse",
-                       {"task_id": task.task_id, "reason": reason}, perform)  # fmt: skip
+    return await _once(
+        request, svc, agent, idempotency_key, "approvals.refuse", {"task_id": task.task_id, "reason": reason}, perform
+    )
 
 
 async def _request_of(conn, task: QueueTask) -> str:
@@ -239,9 +271,14 @@ async def _decide(decide) -> service.GrantOutcome:
 
 @router.post("/tasks/{task_id}/disputes/{dispute_id}/resolve", name="disputes.resolve", **admits(WORKERS))
 async def resolve_dispute(
-    dispute_id: Identifier, body: ResolveBody, request: Request, task: QueueTask = Depends(verified_task),
-    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services), idempotency_key: str | None = _KEY,
-) -> JSONResponse:  # fmt: skip
+    dispute_id: Identifier,
+    body: ResolveBody,
+    request: Request,
+    task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+    idempotency_key: str | None = _KEY,
+) -> JSONResponse:
     """Reject, or credit (a credit note, never more than disputed nor than remains creditable) within the
     resolver's authority (200); above it 202 with an approval task for a second person."""
 
@@ -250,42 +287,67 @@ async def resolve_dispute(
         if owner != task.account_id:  # another account's dispute is out of reach, whatever exists
             return 404, {"error": "not_found", "message": f"no dispute {dispute_id} on this task's account"}
         try:
-            done = await resolution.resolve(conn, _policy(svc), _profile(agent), dispute_id, body.outcome,
-                                            body.credit_minor, body.reason, svc.clock(), task.task_id)  # fmt: skip
+            done = await resolution.resolve(
+                conn,
+                _policy(svc),
+                _profile(agent),
+                dispute_id,
+                body.outcome,
+                body.credit_minor,
+                body.reason,
+                svc.clock(),
+                task.task_id,
+            )
         except disputes.DisputeRefused as refused:
             return _refused(refused.rule, refused.reason)
         if isinstance(done, service.GrantOutcome):  # above the resolver's authority: waiting for approval
             return 202, {"dispute_id": dispute_id, **done.as_dict()}
         note = done.credit_note
-        return 200, {"dispute_id": dispute_id, "outcome": done.outcome.value, "resolve_ms": done.resolve_ms,
-                     "credit_note_number": note.credit_note_number if note else None,
-                     "credit_minor": note.amount_minor if note else None}  # fmt: skip
+        return 200, {
+            "dispute_id": dispute_id,
+            "outcome": done.outcome.value,
+            "resolve_ms": done.resolve_ms,
+            "credit_note_number": note.credit_note_number if note else None,
+            "credit_minor": note.amount_minor if note else None,
+        }
 
-    return await _once(request, svc, agent, idempotency_key, "disputes.resolve",
-                       {"task_id": task.task_id, "dispute_id": dispute_id, **body.model_dump(mode="json")}, perform)
+    return await _once(
+        request,
+        svc,
+        agent,
+        idempotency_key,
+        "disputes.resolve",
+        {"task_id": task.task_id, "dispute_id": dispute_id, **body.model_dump(mode="json")},
+        perform,
+    )
 
 
 @router.get("/audit", name="audit.query", **admits(AUDITORS))
 async def audit(
-    account: AccountId | None = Query(None), agent_id: Identifier | None = Query(None, alias="agent"),
-    limit: int = Query(200, ge=1, le=1000), svc: ApiServices = Depends(services),
-) -> dict[str, Any]:  # fmt: skip
+    account: AccountId | None = Query(None),
+    agent_id: Identifier | None = Query(None, alias="agent"),
+    limit: int = Query(200, ge=1, le=1000),
+    svc: ApiServices = Depends(services),
+) -> dict[str, Any]:
     """Audit rows (every grant, approval, refusal and credit is one) for an account and/or an agent, newest first."""
     if account is None and agent_id is None:
         raise ApiError(422, "invalid_request", "give ?account= or ?agent= (or both)")
     rows = await (await svc.pool()).fetch(
         "SELECT * FROM audit_log WHERE ($1::text IS NULL OR account_id = $1) AND ($2::text IS NULL OR agent_id = $2)"
         " ORDER BY audit_id DESC LIMIT $3",
-        account, agent_id, limit,
-    )  # fmt: skip
+        account,
+        agent_id,
+        limit,
+    )
     return {"entries": [_jsonable(dict(row)) for row in rows]}
 
 
 @router.get("/disputes/summary", name="disputes.summary", **admits(AUDITORS))
 async def disputes_summary(
-    currency: str = Query(pattern=r"^[A-Z]{3}$"), since: datetime = Query(description="ISO time with a zone"),
+    currency: str = Query(pattern=r"^[A-Z]{3}$"),
+    since: datetime = Query(description="ISO time with a zone"),
     svc: ApiServices = Depends(services),
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """How many disputes were resolved since ``since``, how (credited or rejected), how fast (median and p90 time
     to resolve), what the credits came to, and what is still open and held."""
     if since.utcoffset() is None:

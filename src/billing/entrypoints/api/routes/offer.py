@@ -46,9 +46,7 @@ async def account_facts(pool: asyncpg.Pool, account_id: str, now: datetime) -> A
         "SELECT total_minor, currency FROM invoices_issued WHERE account_id = $1 ORDER BY issued_at DESC LIMIT 1",
         account_id,
     )
-    overdue = await pool.fetchval(
-        "SELECT count(*) FROM disputes WHERE account_id = $1 AND status = 'open'", account_id
-    )
+    overdue = await pool.fetchval("SELECT count(*) FROM disputes WHERE account_id = $1 AND status = 'open'", account_id)
     grants = await pool.fetch(
         "SELECT kind, max(granted_at) AS last FROM discount_grants WHERE account_id = $1 GROUP BY kind", account_id
     )
@@ -66,9 +64,11 @@ async def account_facts(pool: asyncpg.Pool, account_id: str, now: datetime) -> A
 
 @router.get("/tasks/{task_id}/offer", name="tasks.offer", **admits(WORKERS))
 async def offer(
-    task_id: Identifier, task: QueueTask = Depends(verified_task), agent: Agent = Depends(current_agent),
+    task_id: Identifier,
+    task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent),
     svc: ApiServices = Depends(services),
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The suggested offer for the task's customer: `offer` is null in the control arm or when none is allowed."""
     now = svc.clock()
     facts = await account_facts(await svc.pool(), task.account_id, now)
@@ -80,9 +80,14 @@ async def offer(
         "task_id": task_id,
         "account_id": task.account_id,
         "arm": arm,
-        "offer": None if suggestion is None else {
-            "practice": suggestion.practice, "grant_kind": suggestion.grant_kind.value,
-            "amount_minor": suggestion.amount_minor, "currency": suggestion.currency,
-            "percent_bp": suggestion.percent_bp, "invoice_count": suggestion.invoice_count,
+        "offer": None
+        if suggestion is None
+        else {
+            "practice": suggestion.practice,
+            "grant_kind": suggestion.grant_kind.value,
+            "amount_minor": suggestion.amount_minor,
+            "currency": suggestion.currency,
+            "percent_bp": suggestion.percent_bp,
+            "invoice_count": suggestion.invoice_count,
         },
-    }  # fmt: skip
+    }

@@ -98,14 +98,24 @@ async def _step(
 
 @router.post("/tasks/{task_id}/complete", name="tasks.complete", **admits(WORKERS))
 async def complete(
-    task_id: Identifier, body: Completion, request: Request,
-    agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services),
-) -> dict[str, Any]:  # fmt: skip
+    task_id: Identifier,
+    body: Completion,
+    request: Request,
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+) -> dict[str, Any]:
     await held_task(request, svc, agent, task_id)
     task = await store.complete(
-        await svc.pool(), task_id, agent.agent_id, body.outcome.value, body.practice.value, body.discount_minor,
-        svc.clock(), agent_tier=agent.tier, holdout_share_bp=svc.holdout_share_bp,
-    )  # fmt: skip
+        await svc.pool(),
+        task_id,
+        agent.agent_id,
+        body.outcome.value,
+        body.practice.value,
+        body.discount_minor,
+        svc.clock(),
+        agent_tier=agent.tier,
+        holdout_share_bp=svc.holdout_share_bp,
+    )
     return {"task": task_json(task)}
 
 
@@ -120,8 +130,9 @@ async def reassign(
     target = await active_agent(pool, body.agent_id)
     if target is None:
         raise not_found(f"no active agent {body.agent_id}")
-    task = await holds.reassign(pool, task_id, target.agent_id, svc.queues_for(target.role),
-                                svc.settings.agent_lease_s, svc.clock())  # fmt: skip
+    task = await holds.reassign(
+        pool, task_id, target.agent_id, svc.queues_for(target.role), svc.settings.agent_lease_s, svc.clock()
+    )
     return {"task": task_json(task)}
 
 
