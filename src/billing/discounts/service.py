@@ -25,7 +25,7 @@ from billing.contracts import envelope as ev
 from billing.contracts.credit_notes import CreditSource
 from billing.contracts.discounts import DiscountGranted, DiscountKind
 from billing.contracts.money import Money
-from billing.discounts.rules.decisions import approve, decide
+from billing.discounts.rules.decisions import approve, decide, decider_refusal
 from billing.discounts.rules.grants import (
     AgentProfile,
     Approved,
@@ -116,24 +116,9 @@ async def refuse_request(
     """An approver turns the request down; the same separation and role rules as approving apply."""
     pending_row = await approvals.load_pending(conn, request_id)
     pending = pending_row.pending
-    if approver.agent_id == pending.requested_by.agent_id:
-        rule = "separation_of_duties"
-        return GrantOutcome(
-            "refused",
-            request_id,
-            pending.value_minor,
-            rule,
-            f"{rule}: {approver.agent_id} cannot decide their own request",
-        )
-    if not policy.authority_for(pending.request.currency, approver.role).can_approve_others:
-        rule = "can_approve_others"
-        return GrantOutcome(
-            "refused",
-            request_id,
-            pending.value_minor,
-            rule,
-            f"{rule}: role {approver.role} may not decide others' grants",
-        )
+    not_theirs = decider_refusal(pending, approver, policy, "decide")
+    if not_theirs is not None:
+        return GrantOutcome("refused", request_id, pending.value_minor, not_theirs.rule, not_theirs.reason)
     refusal = Refused("refused_by_approver", f"refused_by_approver: {approver.agent_id}: {reason}")
     await approvals.mark_refused(conn, request_id, approver.agent_id, refusal, now)
     return GrantOutcome("refused", request_id, pending.value_minor, refusal.rule, refusal.reason)
