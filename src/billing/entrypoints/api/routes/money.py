@@ -43,6 +43,7 @@ from billing.discounts.idempotency_store import IdempotencyConflict, Response, r
 from billing.invoicing.catalog_config import load_catalog
 from billing.discounts.policy_config import load_policy
 from billing.credits import resolution
+from billing.credits.credit_grants import CREDIT_GRANTS
 from billing.credits import dispute_store as disputes
 from billing.care.rules.queue_model import QueueTask
 
@@ -188,7 +189,9 @@ async def request_discount(
         ask = service.DiscountAsk(
             grant, body.reason_code, tuple(c[:64] for c in body.criteria), body.invoice_id, task_id
         )
-        outcome = await service.request_discount(conn, _policy(svc), profile, ask, svc.clock(), _plan_fee(svc))
+        outcome = await service.request_discount(
+            conn, _policy(svc), profile, ask, svc.clock(), _plan_fee(svc), credits=CREDIT_GRANTS
+        )
         return _grant_response(outcome)
 
     return await _once(
