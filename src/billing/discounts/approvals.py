@@ -217,6 +217,11 @@ async def mark_refused(
     )
 
 
+async def request_of_task(conn: asyncpg.Connection, task_id: str) -> str | None:
+    """The request a discount_approval task decides (None for any other task)."""
+    return await conn.fetchval("SELECT request_id FROM discount_requests WHERE task_id = $1", task_id)
+
+
 async def dispute_of(conn: asyncpg.Connection, request_id: str) -> str | None:
     """The dispute a request would credit (None for a discount, or an unknown request)."""
     return await conn.fetchval("SELECT dispute_id FROM discount_requests WHERE request_id = $1", request_id)
