@@ -87,6 +87,14 @@ def test_configuration_mistakes_are_refused_with_the_offending_key(edit, message
     assert message in str(raised.value)
 
 
+@pytest.mark.parametrize("code", ["ABC", "XAU", "XXX"])
+def test_a_currency_must_be_in_the_one_currency_table(code):
+    # Well formed is not enough: the currency table of billing.money says what can be billed (XAU, XXX have no
+    # minor unit, ABC is no currency).
+    with pytest.raises(PolicyConfigError, match=f"ISO 4217 code, got '{code}'"):
+        AuthorityPolicy.from_dict(_edited(lambda d: d["authority"].update({code: d["authority"]["EUR"]})))
+
+
 def test_a_non_mapping_section_is_refused():
     with pytest.raises(PolicyConfigError, match="authority: expected a mapping, got list"):
         AuthorityPolicy.from_dict({"authority": [], "eligibility": {}})
