@@ -125,4 +125,5 @@ def asyncapi_document(topics: tuple[TopicDoc, ...], version: str) -> dict[str, A
 def asyncapi_yaml(topics: tuple[TopicDoc, ...], version: str) -> str:
     """The document as YAML, key order kept (as a reader expects it), so a regenerated file diffs cleanly."""
     document = asyncapi_document(topics, version)
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
+    text: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
+    return text

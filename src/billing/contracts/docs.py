@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from billing.contracts.dead_letters import DeadLetter, DeadLetterErrorKind
@@ -57,7 +57,7 @@ def example_dead_letter() -> DeadLetter:
         b'{"event_id": "evt-9", "type": "usage.recorded.v1"',
         "not valid JSON: Invalid JSON: EOF while parsing an object at line 1 column 50",
         DeadLetterErrorKind.UNDECODABLE,
-        datetime(2026, 11, 1, 10, 0, 5, tzinfo=timezone.utc),
+        datetime(2026, 11, 1, 10, 0, 5, tzinfo=UTC),
         stored_id=1187,
     )
 
@@ -122,8 +122,8 @@ def describe(schema: Schema, defs: dict[str, Schema]) -> tuple[str, str]:
     if options:
         present = [option for option in options if option.get("type") != "null"]
         if len(present) == 1 and len(options) == 2:
-            kind, words = describe(present[0], defs)
-            return f"{kind} or null", words
+            present_kind, present_words = describe(present[0], defs)
+            return f"{present_kind} or null", present_words
     name, target = _resolve(schema, defs)
     if name is not None and target.get("type") == "object":
         return f"[{name}](#{name.lower()})", target.get("description", "")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from billing.entrypoints.cli.docs_commands import asyncapi_text, documented_topics, events_page
 from billing.contracts import EVENT_TYPES
+from billing.entrypoints.cli.docs_commands import asyncapi_text, documented_topics, events_page
 from billing.platform.topics import ALL_TOPICS
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"

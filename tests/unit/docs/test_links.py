@@ -16,8 +16,8 @@ WRITTEN_ELSEWHERE = {ROOT / "docs" / "development.md"}
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 # src/..., tests/..., tools/... as the pages name them, in backticks or plain text.
 PATH = re.compile(r"(?<![\w./-])((?:src|tests|tools)/[A-Za-z0-9_./*<>-]+)")
-HEADING = re.compile(r"^#{1,6} +(.+?) *$", re.M)
-FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+HEADING = re.compile(r"^#{1,6} +(.+?) *$", re.MULTILINE)
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
 def _slug(heading: str) -> str:
@@ -44,9 +44,7 @@ def test_every_relative_link_resolves(page: Path) -> None:
         linked = (page.parent / path_part).resolve() if path_part else page
         if linked in WRITTEN_ELSEWHERE and not linked.exists():
             continue
-        if not linked.exists():
-            broken.append(target)
-        elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+        if not linked.exists() or anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
             broken.append(target)
     assert not broken, f"{_id(page)} links to what does not exist: {broken}"
 
