@@ -1,7 +1,7 @@
 """All runtime settings, read once from the environment into one frozen object.
 
-Every knob the workers, the launcher and the tools use lives here so that the README, docker-compose.yml and
-the code cannot drift apart: the README table is generated from this class (`billing settings`).
+Every knob the workers, the launcher and the tools use lives here so that the docs, docker-compose.yml and
+the code cannot drift apart: the table in docs/operations.md is generated from this class (`billing settings`).
 """
 
 from __future__ import annotations
