@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The checkout's root (src/billing/platform/settings.py is three folders below it): the default state folder is
+# ./.billing there. An installed image sets STATE_DIR.
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 class MissingSetting(RuntimeError):
