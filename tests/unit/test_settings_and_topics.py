@@ -1,4 +1,4 @@
-"""Settings come from the environment; topics are declared once; the README documents both as they are."""
+"""Settings come from the environment; topics are declared once; docs/ documents both as they are."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from billing.platform.settings import load_settings
 from billing.platform.topics import ALL_TOPICS, EVENT_TOPICS, topic_for_event_type
 from billing.contracts import EVENT_TYPES
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+OPERATIONS, EVENTS = DOCS / "operations.md", DOCS / "events.md"
 
 
 def test_environment_is_read_when_asked(monkeypatch) -> None:
@@ -30,23 +31,25 @@ def test_every_event_type_has_exactly_one_topic() -> None:
     assert len({t.name for t in ALL_TOPICS}) == len(ALL_TOPICS)
 
 
-def test_readme_documents_every_setting_as_the_code_defines_it() -> None:
-    assert settings_table() in README.read_text(), "run `billing settings` and paste the table into the README"
+def test_docs_document_every_setting_as_the_code_defines_it() -> None:
+    assert settings_table() in OPERATIONS.read_text(), (
+        "run `billing settings` and paste the table into docs/operations.md"
+    )
 
 
-def test_readme_names_every_topic() -> None:
-    text = README.read_text()
+def test_docs_name_every_topic() -> None:
+    text = EVENTS.read_text()
     assert all(f"`{t.name}`" in text for t in ALL_TOPICS)
 
 
-def test_readme_examples_are_valid_messages_for_their_topic() -> None:
+def test_docs_examples_are_valid_messages_for_their_topic() -> None:
     import re
 
     from billing.contracts import DeadLetter, parse_event
     from billing.platform.topics import DEAD_LETTERS, by_name
 
     blocks = re.findall(
-        r"`(billing\.[a-z.-]+\.v1)` \(key `([^`]+)`\):\n\n```json\n(.*?)\n```", README.read_text(), re.S
+        r"`(billing\.[a-z.-]+\.v1)` \(key `([^`]+)`\):\n\n```json\n(.*?)\n```", EVENTS.read_text(), re.S
     )
     assert len(blocks) == len(ALL_TOPICS)
     for topic, key, body in blocks:

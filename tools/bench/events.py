@@ -1,7 +1,7 @@
 """Canonical usage.recorded.v1 bytes for the benchmark, built with orjson directly.
 
 Building a pydantic event costs about 30 µs, so a million of them would take longer than consuming them; these
-bytes have exactly the shape `billing.usage.fast_decode.fast_usage` accepts and `schemas.parse_event` validates
+bytes have exactly the shape `billing.usage.fast_decode.fast_usage` accepts and `billing.contracts.parse_event` validates
 (tests/unit/test_bench_report.py checks both, and the benchmark checks a sample of every run). Deterministic for
 a seed. The latency events carry their publish time (µs since the epoch) in their event id.
 """

@@ -26,12 +26,16 @@ AnchorDay = Annotated[int, Field(strict=True, ge=1, le=28)]
 
 
 class Contact(FrozenModel):
+    """How to reach the account holder: the contact of record (one-time codes go here)."""
+
     name: Text200
     email: Email | None = None
     phone: E164Number | None = None
 
 
 class AccountOpened(FrozenModel):
+    """A customer account opened in the CRM, with its plan, billing anchor day, currency and jurisdiction."""
+
     account_id: AccountId
     plan_id: Identifier
     billing_anchor_day: AnchorDay
@@ -42,6 +46,8 @@ class AccountOpened(FrozenModel):
 
 
 class AccountPlanChanged(FrozenModel):
+    """The account moved to another price plan from a given time (billing prorates by day)."""
+
     account_id: AccountId
     plan_id: Identifier
     effective_at: UtcDatetime
@@ -55,6 +61,8 @@ class ClosureReason(StrEnum):
 
 
 class AccountClosed(FrozenModel):
+    """The account was closed; its open tasks are cancelled, and retention counts it as churn."""
+
     account_id: AccountId
     closed_at: UtcDatetime
     reason: ClosureReason

@@ -29,6 +29,8 @@ class CallOutcome(StrEnum):
 
 
 class CallStarted(FrozenModel):
+    """A customer contact began at the contact centre (becomes a task in an agent queue)."""
+
     account_id: AccountId
     call_id: Identifier
     reason: CallReason
@@ -38,17 +40,23 @@ class CallStarted(FrozenModel):
 
 
 class CallAnswered(FrozenModel):
+    """An agent answered the call."""
+
     account_id: AccountId
     call_id: Identifier
     agent_id: Identifier
 
 
 class CallAbandoned(FrozenModel):
+    """The caller hung up before an agent answered (cancels the call's waiting task)."""
+
     account_id: AccountId
     call_id: Identifier
 
 
 class CallEnded(FrozenModel):
+    """The call ended, with its outcome."""
+
     account_id: AccountId
     call_id: Identifier
     outcome: CallOutcome

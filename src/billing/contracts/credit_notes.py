@@ -15,6 +15,8 @@ class CreditSource(StrEnum):
 
 
 class CreditNoteIssued(FrozenModel):
+    """A credit note issued on an invoice (gap-free numbered per year), from a dispute or a goodwill credit grant."""
+
     account_id: AccountId
     credit_note_id: Identifier
     credit_note_number: InvoiceNumber  # gap-free per series and year, e.g. "CN-2026-000007"

@@ -52,6 +52,8 @@ Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class DeadLetter(FrozenModel):
+    """A message the system could not decode, validate or apply, with its reason, original bytes and position."""
+
     dead_letter_id: Annotated[str, StringConstraints(min_length=1, max_length=300)]
     source_topic: TopicName
     source_partition: Offset

@@ -21,6 +21,8 @@ class DiscountKind(StrEnum):
 
 
 class DiscountGranted(FrozenModel):
+    """A discount or credit granted to an account within an agent's authority (or approved above it)."""
+
     account_id: AccountId
     grant_id: Identifier
     kind: DiscountKind

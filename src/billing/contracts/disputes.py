@@ -25,6 +25,8 @@ class DisputeOutcome(StrEnum):
 
 
 class DisputeOpened(FrozenModel):
+    """A customer disputes (part of) an invoice line; the disputed amount is held while it is open."""
+
     account_id: AccountId
     dispute_id: Identifier
     invoice_id: Identifier
@@ -35,6 +37,8 @@ class DisputeOpened(FrozenModel):
 
 
 class DisputeResolved(FrozenModel):
+    """The dispute was decided: credited (with a credit note) or rejected; final."""
+
     account_id: AccountId
     dispute_id: Identifier
     invoice_id: Identifier

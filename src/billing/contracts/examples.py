@@ -1,4 +1,4 @@
-"""One realistic, valid instance of every event type (README, demo, tests)."""
+"""One realistic, valid instance of every event type (docs/events.md, demo, tests)."""
 
 from __future__ import annotations
 

@@ -41,6 +41,8 @@ CHARGE_KINDS = frozenset({InvoiceLineKind.RECURRING, InvoiceLineKind.USAGE, Invo
 
 
 class InvoiceLine(FrozenModel):
+    """One line of an invoice: recurring fee, usage, adjustment, discount, credit or tax."""
+
     line_id: Identifier
     kind: InvoiceLineKind
     description: Text200
@@ -61,6 +63,8 @@ class InvoiceLine(FrozenModel):
 
 
 class InvoiceIssued(FrozenModel):
+    """An invoice issued at cycle close, with its gap-free number, lines and totals in minor units."""
+
     account_id: AccountId
     invoice_id: Identifier
     invoice_number: InvoiceNumber

@@ -85,6 +85,8 @@ class TaskPayload(FrozenModel):
 
 
 class TaskRouted(TaskPayload):
+    """A call, dispute or held invoice became a task in an agent queue, with its priority and routing rule."""
+
     kind: TaskKind
     tier: Tier
     priority: int = Field(strict=True, ge=0, le=1_000_000)
@@ -97,6 +99,8 @@ class TaskRouted(TaskPayload):
 
 
 class TaskAccepted(TaskPayload):
+    """An agent accepted the task it had claimed."""
+
     agent_id: Identifier
     waited_ms: Milliseconds  # routed -> accepted
     # An agent answered this task before (it went back after a timeout, a revocation or a supervisor's release,
@@ -105,16 +109,22 @@ class TaskAccepted(TaskPayload):
 
 
 class TaskRequeued(TaskPayload):
+    """The task went back to a queue: rejected, lease expired, widened, timed out, revoked, released, reassigned."""
+
     cause: RequeueCause
     new_queue: QueueName | None = None  # the pool added when the cause is `widened`
 
 
 class TaskCancelled(TaskPayload):
+    """The task was cancelled before completion (the caller hung up, the account closed, or it was superseded)."""
+
     cause: CancelCause
     waited_ms: Milliseconds  # routed -> cancelled
 
 
 class TaskCompleted(TaskPayload):
+    """An agent completed the task: outcome, practice, arm, discount money (a case of the retention statistics)."""
+
     agent_id: Identifier
     agent_tier: Tier
     kind: TaskKind

@@ -35,6 +35,8 @@ Msisdn = Annotated[str, StringConstraints(pattern=r"^[0-9]{5,15}$")]
 
 
 class UsageRecorded(FrozenModel):
+    """One call detail record from mediation: voice seconds, SMS messages or data bytes of one account."""
+
     account_id: AccountId
     record_id: Identifier
     service: ServiceKind

@@ -1,7 +1,7 @@
 """All runtime settings, read once from the environment into one frozen object.
 
-Every knob the workers, the launcher and the tools use lives here so that the README, docker-compose.yml and
-the code cannot drift apart: the README table is generated from this class (`billing settings`).
+Every knob the workers, the launcher and the tools use lives here so that the docs, docker-compose.yml and
+the code cannot drift apart: the table in docs/operations.md is generated from this class (`billing settings`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The checkout's root (src/billing/platform/settings.py is three folders below it): the default state folder is
+# ./.billing there. An installed image sets STATE_DIR.
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 class MissingSetting(RuntimeError):

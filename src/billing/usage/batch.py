@@ -1,7 +1,7 @@
 """Pure batch preparation for the usage hot path: decode a batch into usages and rejections.
 
 The usage topic carries telecom volume, so it is handled a batch at a time (one transaction, one COPY)
-instead of one framework event at a time; see the README for the measured gap between the two.
+instead of one framework event at a time; see docs/usage.md for the measured gap between the two.
 """
 
 from __future__ import annotations

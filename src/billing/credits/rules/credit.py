@@ -1,6 +1,6 @@
 """How much of an invoice can still be credited, and whether a proposed credit fits.
 
-Decision (documented in the README): what remains creditable on an invoice is its total minus every credit
+Decision (documented in docs/credits.md): what remains creditable on an invoice is its total minus every credit
 note already issued against it (dispute credits and goodwill credit notes alike). Amounts held by other open
 disputes are NOT subtracted: a hold is a claim, not a decision, and reserving it would let a duplicate or
 inflated dispute block a legitimate credit. The cap is enforced when a credit is decided, under a lock on

@@ -1,4 +1,4 @@
-"""The settings table of the README, generated from the Settings class so the two cannot disagree."""
+"""The settings table of docs/operations.md, generated from the Settings class so the two cannot disagree."""
 
 from __future__ import annotations
 

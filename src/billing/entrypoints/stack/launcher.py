@@ -188,7 +188,9 @@ class Launcher:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 pass_fds=(listener.fileno(),),
-                cwd=str(Path(__file__).resolve().parent.parent),
+                # Its log folder: a working directory holding no Python package, so `-m` puts nothing on sys.path
+                # that could shadow a module.
+                cwd=str(self.logs_dir()),
             )
         finally:
             log_file.close()
