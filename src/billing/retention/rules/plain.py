@@ -41,7 +41,9 @@ def sentence(row: dict[str, Any], decision: dict[str, Any], horizon: int) -> str
             f"{decision['cases_needed_per_arm']} needed)."
         )
     estimate, low, high = (_per_100(uplift[k]) for k in ("difference", "ci_low", "ci_high"))
-    if estimate >= 0:
+    if estimate == 0:
+        effect = "makes no visible difference (about 0 customers in 100)"
+    elif estimate > 0:
         effect = f"keeps about {estimate} more customers in 100"
     else:
         effect = f"loses about {-estimate} customers in 100"
