@@ -81,6 +81,7 @@ def build_report(
         "summary": _summary(plan, by_practice, decisions),
         "practices": practices,
         "ranking": _ranking(practices, primary),
+        "non_compliance": _non_compliance(plan, inputs),
         "survival": _survival(inputs.survival),
         "wait_bands": _wait_bands(inputs.counters, bands, primary),
         "wait_bands_note": WAIT_BANDS_NOTE,
@@ -195,6 +196,8 @@ def _cost_intervals(
         return {}
     costs: dict[str, dict[str, str | None]] = {}
     for currency, amount in _treatment_money(row, money).items():
+        if amount == 0:
+            continue  # a practice that costs nothing has no cost per customer kept
         point = cost_per_retained(
             amount, row.treatment.cases, row.treatment.retained, row.control.cases, row.control.retained
         )
@@ -216,6 +219,16 @@ def _compliance(row: PracticeReport, inputs: ReportInputs, plan: AnalysisPlan) -
         return None
     found = compliance_report(arms[0], arms[1])
     return None if found is None else dict(found.__dict__)
+
+
+def _non_compliance(plan: AnalysisPlan, inputs: ReportInputs) -> dict[str, Any]:
+    """Cases handled against their arm, over every withheld practice at the primary horizon."""
+    cases = against = 0
+    for (practice, arm, horizon), counts in inputs.compliance.items():
+        if practice in plan.withheld and horizon == plan.primary_horizon_days:
+            cases += counts.cases
+            against += counts.treated if arm == Arm.CONTROL.value else counts.cases - counts.treated
+    return {"cases": cases, "against_the_arm": against, "rate": against / cases if cases else None}
 
 
 def _ranking(practices: Sequence[dict[str, Any]], horizon: int) -> list[dict[str, Any]]:
