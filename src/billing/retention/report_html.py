@@ -78,7 +78,8 @@ def survival_figure(report: dict[str, Any]) -> plt.Figure:
     if practices:
         axes[0][0].legend(fontsize=8)
     figure.suptitle("Share of customers still with us after the call (95 % bands; below: customers still followed)")
-    figure.tight_layout()
+    figure.tight_layout(h_pad=3.0)
+    figure.subplots_adjust(bottom=0.3 / rows)  # room for the numbers at risk under the axis label
     return figure
 
 
@@ -99,7 +100,7 @@ def _numbers_at_risk(ax: plt.Axes, curves: dict[str, Any]) -> None:
                 str(_at_risk(points, day)) if points else "-",
                 xy=(day, 0),
                 xycoords=("data", "axes fraction"),
-                xytext=(0, -34 - 11 * row),
+                xytext=(0, -44 - 11 * row),
                 textcoords="offset points",
                 ha="center",
                 fontsize=7,
@@ -115,7 +116,8 @@ def uplift_figure(report: dict[str, Any]) -> plt.Figure:
     figure, ax = plt.subplots(figsize=(10, 3.6))
     for y, row in enumerate(rows):
         u = row["uplift"]
-        colour = "tab:green" if u["ci_low"] > 0 else "tab:red" if u["ci_high"] < 0 else "tab:gray"
+        # Coloured only once the plan has decided, so colour never claims more than the star.
+        colour = "tab:gray" if not row["significant"] else "tab:green" if u["difference"] > 0 else "tab:red"
         ax.errorbar(
             100 * u["difference"],
             y,
@@ -137,8 +139,7 @@ def uplift_figure(report: dict[str, Any]) -> plt.Figure:
     ax.axvline(0, color="black", linewidth=1)
     ax.set_yticks(range(len(rows)), [human_name(r["practice"]) for r in rows])
     ax.set_xlabel(
-        f"more customers kept per 100 at {horizon} days vs the control arm (95 % interval; dotted: the plan's"
-        " decision interval)"
+        f"more customers kept per 100 at {horizon} days vs control (95 % interval; dotted: decision interval)"
     )
     ax.set_title("Extra customers kept per 100, by practice")
     ax.grid(axis="x", alpha=0.3)
