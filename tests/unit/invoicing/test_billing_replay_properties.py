@@ -19,7 +19,7 @@ from billing.invoicing.rules.calculation import build_invoice
 from billing.invoicing.rules import inputs
 from billing.invoicing.events import draft_totals, issued_event, wire_lines
 from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
-from billing.usage.fast_decode import Usage
+from billing.usage.rules.usage_record import Usage
 from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch
 
 CATALOG = demo_catalog()
