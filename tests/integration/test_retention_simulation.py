@@ -23,7 +23,13 @@ from click.testing import CliRunner
 
 from billing.entrypoints.cli.main import main
 from billing.retention.report_html import render_html
-from billing.retention.simulation import TRUE_EFFECTS, SimulationConfig, feed, simulate, wait_until_followed
+from billing.entrypoints.stack.retention_simulation import (
+    TRUE_EFFECTS,
+    SimulationConfig,
+    feed,
+    simulate,
+    wait_until_followed,
+)
 from billing.retention.queries import Cohort, retention_report
 from billing.platform.settings import Settings
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing.retention.report_text import format_report
-from billing.retention.simulation import SimulationConfig, simulate
+from billing.entrypoints.stack.retention_simulation import SimulationConfig, simulate
 from billing.retention.queries import Cohort
 from billing.retention.rules.report import ReportInputs, build_report
 from billing.retention.rules.counters import RetentionCounters
