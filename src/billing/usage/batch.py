@@ -80,7 +80,8 @@ def _decode(message: Record) -> Usage | Rejection:
 
 def usage_row(row: RatedRow, message: Record) -> tuple:
     """The usage_events row, in USAGE_COLUMNS order (Usage's own fields lead it, in the same order)."""
-    return row.usage + (
+    return (
+        *row.usage,
         message.partition,
         message.offset,
         row.billable_units,
