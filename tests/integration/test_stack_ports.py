@@ -47,7 +47,7 @@ def _start_both(launchers: list[Launcher]) -> list[BaseException]:
     def start(launcher: Launcher) -> None:
         try:
             launcher.start(workers=1, api=True)
-        except BaseException as error:  # reported by the test, with the other stack's outcome
+        except BaseException as error:  # noqa: BLE001 - reported by the test, with the other stack's outcome
             errors.append(error)
 
     threads = [threading.Thread(target=start, args=(launcher,)) for launcher in launchers]

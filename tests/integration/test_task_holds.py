@@ -155,9 +155,7 @@ async def test_every_route_of_the_access_rule_refuses_a_hold_whose_time_ran_out(
 
     api.clock.now = ends  # half-open, like the lease: from this instant on it is not held
     # The lifecycle steps last: were one let through (a reject), it would change the task for the routes after it.
-    routes = sorted(
-        access_rule_routes(api.app), key=lambda route: route[1].endswith(LIFECYCLE_STEPS)
-    )
+    routes = sorted(access_rule_routes(api.app), key=lambda route: route[1].endswith(LIFECYCLE_STEPS))
     assert len(routes) >= 12, routes  # tasks, accounts, calls, money and offer routes
     answers = {}
     for method, path in routes:

@@ -17,7 +17,7 @@ from tests.integration.test_task_holds import api, bearer, routed, task_events  
 pytestmark = pytest.mark.integration
 
 
-async def test_a_supervisor_reassigns_and_releases_a_task_through_the_api(api) -> None:
+async def test_a_supervisor_reassigns_and_releases_a_task_through_the_api(api) -> None:  # noqa: F811 - the fixture
     pool, client = api.pool, api.client
     api.clock.now = datetime.now(UTC)
     boss, boss_token = await create_agent(pool, unique("boss"), Role.SUPERVISOR)

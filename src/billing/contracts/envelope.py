@@ -145,29 +145,27 @@ class TaskCompletedEvent(EnvelopeBase):
 
 # Listed explicitly (not built dynamically) so type checkers see the union.
 Event = Annotated[
-    Union[
-        UsageRecordedEvent,
-        AccountOpenedEvent,
-        AccountPlanChangedEvent,
-        AccountClosedEvent,
-        InvoiceIssuedEvent,
-        InvoiceHeldEvent,
-        CallStartedEvent,
-        CallAnsweredEvent,
-        CallAbandonedEvent,
-        CallEndedEvent,
-        DisputeOpenedEvent,
-        DisputeResolvedEvent,
-        DisputeRoutedEvent,
-        DisputeInReviewEvent,
-        CreditNoteIssuedEvent,
-        DiscountGrantedEvent,
-        TaskRoutedEvent,
-        TaskAcceptedEvent,
-        TaskRequeuedEvent,
-        TaskCancelledEvent,
-        TaskCompletedEvent,
-    ],
+    UsageRecordedEvent
+    | AccountOpenedEvent
+    | AccountPlanChangedEvent
+    | AccountClosedEvent
+    | InvoiceIssuedEvent
+    | InvoiceHeldEvent
+    | CallStartedEvent
+    | CallAnsweredEvent
+    | CallAbandonedEvent
+    | CallEndedEvent
+    | DisputeOpenedEvent
+    | DisputeResolvedEvent
+    | DisputeRoutedEvent
+    | DisputeInReviewEvent
+    | CreditNoteIssuedEvent
+    | DiscountGrantedEvent
+    | TaskRoutedEvent
+    | TaskAcceptedEvent
+    | TaskRequeuedEvent
+    | TaskCancelledEvent
+    | TaskCompletedEvent,
     Field(discriminator="type"),
 ]
 

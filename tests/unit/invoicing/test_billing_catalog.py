@@ -44,7 +44,7 @@ def test_plan_in_force_errors_are_clear():
     with pytest.raises(CatalogError, match="unknown plan 'nope'"):
         catalog.plan_in_force("nope", datetime(2026, 1, 1, tzinfo=timezone.utc))
     with pytest.raises(CatalogError, match="timezone-aware"):
-        catalog.plan_in_force("mobile-s", datetime(2026, 8, 1))
+        catalog.plan_in_force("mobile-s", datetime(2026, 8, 1))  # noqa: DTZ001 - the naive time under test
 
 
 def test_effective_from_is_normalised_to_utc():

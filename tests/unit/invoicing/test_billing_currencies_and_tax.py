@@ -21,7 +21,7 @@ from billing.invoicing.rules.calculation import build_invoice
 from billing.money import CURRENCY_EXPONENTS, currency_exponent, percent_of, to_major_units
 from billing.invoicing.rules import inputs
 from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
-from billing.usage.fast_decode import Usage
+from billing.usage.rules.usage_record import Usage
 from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch
 from tests.unit.invoicing.billing_test_factories import open_tier, plan_dict, service
 

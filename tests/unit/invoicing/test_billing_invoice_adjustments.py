@@ -91,7 +91,7 @@ def test_credit_is_used_after_tax():
 def test_invalid_grants():
     with pytest.raises(InvoiceError, match="once per invoice"):
         _invoice(Adjustment(FIXED, "X", amount_minor=1), Adjustment(CREDIT, "X", amount_minor=1))
-    with pytest.raises(InvoiceError, match="0..10000"):
+    with pytest.raises(InvoiceError, match=r"0\.\.10000"):
         Adjustment(PERCENT, "P", percent_bp=10001)
     with pytest.raises(InvoiceError, match="only amount_minor"):
         Adjustment(FIXED, "F", percent_bp=100)

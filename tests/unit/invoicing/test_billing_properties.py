@@ -1,5 +1,6 @@
 """Property tests for the invariants the billing core promises."""
 
+import itertools
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -97,7 +98,7 @@ def test_event_order_does_not_change_the_invoice(specs, random):
 def test_any_batching_gives_the_same_invoice(specs, cut_points):
     events = _rate_all(specs)
     cuts = [0, *sorted(min(cut, len(events)) for cut in cut_points), len(events)]
-    batches = [events[start:end] for start, end in zip(cuts, cuts[1:])]
+    batches = [events[start:end] for start, end in itertools.pairwise(cuts)]
     batched = merge_usage_totals(*(usage_totals(batch, NOVEMBER) for batch in batches))
     assert _invoice(batched) == _invoice(usage_totals(events, NOVEMBER))
 

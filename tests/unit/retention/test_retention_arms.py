@@ -61,5 +61,5 @@ def test_the_hash_is_pinned_so_a_refactor_cannot_reshuffle_arms():
 
 @pytest.mark.parametrize("share", [-1, 10_001])
 def test_shares_outside_0_to_100_percent_are_refused(share):
-    with pytest.raises(ValueError, match="0..10000"):
+    with pytest.raises(ValueError, match=r"0\.\.10000"):
         assign_arm("acc-1", share)

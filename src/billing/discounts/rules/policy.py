@@ -44,6 +44,7 @@ must not shrink with seniority, because an approval task escalates upwards.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from types import MappingProxyType
@@ -165,7 +166,7 @@ def _parse_role(data: Any, where: str) -> RoleAuthority:
 
 
 def _check_seniority(roles: Mapping[Role, RoleAuthority], where: str) -> None:
-    for junior, senior in zip(ROLES_BY_SENIORITY, ROLES_BY_SENIORITY[1:]):
+    for junior, senior in itertools.pairwise(ROLES_BY_SENIORITY):
         for name in _MONEY_LIMITS:
             junior_limit = getattr(roles[junior], name)
             senior_limit = getattr(roles[senior], name)

@@ -270,7 +270,7 @@ class EmbeddedPostgres:
                 delay = min(delay * 2, 0.25)
         try:
             served_from = Path(await conn.fetchval("SHOW data_directory"))
-            if served_from.resolve() != self.pgdata.resolve():
+            if served_from.resolve() != self.pgdata.resolve():  # noqa: ASYNC240 - once, at start
                 where = f"{self.host}:{self.port}"
                 raise PortTaken(f"another PostgreSQL (data directory {served_from}) answers on {where}.")
             if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", self.user):

@@ -17,6 +17,7 @@ Line ids are deterministic so a re-run produces the same lines:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from decimal import Decimal
 from functools import lru_cache
@@ -51,7 +52,7 @@ def _check_segments(invoice: InvoiceInput) -> None:
         raise InvoiceError("an invoice needs at least one plan segment")
     if segments[0].start != cycle.start:
         raise InvoiceError(f"first plan segment must start on {cycle.start}")
-    for earlier, later in zip(segments, segments[1:]):
+    for earlier, later in itertools.pairwise(segments):
         if earlier.end != later.start:
             raise InvoiceError(f"plan segments leave a gap or overlap at {earlier.end}")
     last_end = segments[-1].end

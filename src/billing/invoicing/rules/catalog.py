@@ -72,7 +72,7 @@ __all__ = [
 @dataclass(frozen=True)
 class Catalog:
     plans: tuple[PricePlan, ...]
-    taxes: TaxTable = TaxTable({})
+    taxes: TaxTable = TaxTable({})  # noqa: RUF009 - frozen, its rates a read-only mapping: one shared default is safe
     _versions_by_plan: Mapping[str, tuple[PricePlan, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -84,5 +84,5 @@ def test_bad_configuration_is_refused_with_a_reason(data, message) -> None:
 
 
 def test_a_missing_file_names_its_path(tmp_path) -> None:
-    with pytest.raises(CareConfigError, match="nope.yaml"):
+    with pytest.raises(CareConfigError, match=r"nope\.yaml"):
         load_care_config(load_settings(care_rules_path=tmp_path / "nope.yaml"))
