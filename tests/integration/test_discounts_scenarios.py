@@ -16,18 +16,18 @@ from datetime import UTC, date, datetime
 import asyncpg
 import pytest
 
-from billing.entrypoints.stack.loadgen import Population, Record, publish, record_of
 from billing.contracts import envelope as ev
 from billing.contracts.discounts import DiscountGranted, DiscountKind
 from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from billing.contracts.money import Money
+from billing.credits.credit_grants import CREDIT_GRANTS
 from billing.discounts.rules.grants import AgentProfile, GrantRequest
 from billing.discounts.rules.policy import AuthorityPolicy, GrantKind, Role
 from billing.discounts.rules.policy_defaults import DEFAULT_POLICY_DATA
-from billing.invoicing.rules.catalog import demo_catalog
-from billing.credits.credit_grants import CREDIT_GRANTS
 from billing.discounts.service import DiscountAsk, approve_request, refuse_request, request_discount
+from billing.entrypoints.stack.loadgen import Population, Record, publish, record_of
 from billing.invoicing.closer import close_due_cycles
+from billing.invoicing.rules.catalog import demo_catalog
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration

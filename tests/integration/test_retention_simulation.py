@@ -17,12 +17,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from click.testing import CliRunner
 from matplotlib import image
 
-from click.testing import CliRunner
-
 from billing.entrypoints.cli.main import main
-from billing.retention.report_html import render_html
 from billing.entrypoints.stack.retention_simulation import (
     TRUE_EFFECTS,
     SimulationConfig,
@@ -30,8 +28,9 @@ from billing.entrypoints.stack.retention_simulation import (
     simulate,
     wait_until_followed,
 )
-from billing.retention.queries import Cohort, retention_report
 from billing.platform.settings import Settings
+from billing.retention.queries import Cohort, retention_report
+from billing.retention.report_html import render_html
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from billing.entrypoints.stack import EmbeddedBroker, EmbeddedPostgres, PrerequisiteError
-from billing.entrypoints.stack.procs import pid_alive
 from billing.entrypoints.stack.launcher import Launcher
 from billing.entrypoints.stack.ports import listen_on
+from billing.entrypoints.stack.procs import pid_alive
 from billing.platform.settings import Settings, load_settings
 from tests.integration.helpers import unique
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from billing.care import store
 from billing.identity.agent_store import create_agent
 from billing.identity.rules.roles import Role
-from billing.care import store
 from tests.integration.helpers import unique
 from tests.integration.test_task_holds import api, bearer, routed, task_events  # noqa: F401 - `api` is a fixture
 

@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from billing.contracts.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome
-from billing.care.rules import task_states
-from billing.care.rules.task_states import HoldLimits, ReleaseReason, TaskState
 from billing.care import events
+from billing.care.rules import task_states
 from billing.care.rules.queue_model import HELD_STATES, QueueTask, TaskConflict
+from billing.care.rules.task_states import HoldLimits, ReleaseReason, TaskState
 from billing.care.store import Closing, Pool, check_move, transition, update_row, write_completion
+from billing.contracts.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome
 
 _BATCH = 1000
 

@@ -6,15 +6,15 @@ parses any topic with `parse_event` and gets a fully typed object back.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import BeforeValidator, Field, TypeAdapter
 
 from billing.contracts.accounts import AccountClosed, AccountOpened, AccountPlanChanged
 from billing.contracts.base import EventId, FrozenModel, Text128, UtcDatetime
 from billing.contracts.calls import CallAbandoned, CallAnswered, CallEnded, CallStarted
-from billing.contracts.discounts import DiscountGranted
 from billing.contracts.credit_notes import CreditNoteIssued
+from billing.contracts.discounts import DiscountGranted
 from billing.contracts.disputes import DisputeInReview, DisputeOpened, DisputeResolved, DisputeRouted
 from billing.contracts.invoices import InvoiceHeld, InvoiceIssued
 from billing.contracts.tasks import TaskAccepted, TaskCancelled, TaskCompleted, TaskRequeued, TaskRouted

@@ -25,15 +25,15 @@ from datetime import datetime
 import asyncpg
 
 from billing.contracts.disputes import DisputeOutcome
-from billing.discounts.rules.decisions import opener_refusal
-from billing.discounts.rules.grants import AgentProfile, GrantRequest
-from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
-from billing.discounts import approvals, service
+from billing.credits import dispute_store as store
 from billing.credits.credit_grants import CREDIT_GRANTS
 from billing.credits.credit_notes import existing_note
-from billing.discounts.rules.model import DiscountAsk, GrantOutcome
-from billing.credits import dispute_store as store
 from billing.credits.dispute_store import Dispute, DisputeRefused, Resolution
+from billing.discounts import approvals, service
+from billing.discounts.rules.decisions import opener_refusal
+from billing.discounts.rules.grants import AgentProfile, GrantRequest
+from billing.discounts.rules.model import DiscountAsk, GrantOutcome
+from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
 
 REASON_CODE = "dispute_upheld"
 

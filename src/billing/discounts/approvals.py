@@ -13,6 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.discounts.rules.grants import (
     AgentProfile,
     CustomerStanding,
@@ -21,9 +22,8 @@ from billing.discounts.rules.grants import (
     PendingGrant,
     Refused,
 )
-from billing.discounts.rules.policy import GrantKind, Role
 from billing.discounts.rules.model import DiscountAsk, GrantOutcome, RequestConflict, RequestNotFound
-from billing.care.lifecycle import NewTask, insert_task, make_task_id
+from billing.discounts.rules.policy import GrantKind, Role
 
 APPROVAL_QUEUE = "supervisors"
 APPROVAL_TIER = 2

@@ -25,6 +25,8 @@ import asyncpg
 from billing.contracts import envelope as ev
 from billing.contracts.discounts import DiscountGranted, DiscountKind
 from billing.contracts.money import Money
+from billing.discounts import approvals
+from billing.discounts.history import PlanFee, customer_standing, grant_history, lock_for_decision
 from billing.discounts.rules.decisions import approve, decide, decider_refusal
 from billing.discounts.rules.grants import (
     AgentProfile,
@@ -33,9 +35,6 @@ from billing.discounts.rules.grants import (
     PastGrant,
     Refused,
 )
-from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
-from billing.discounts import approvals
-from billing.discounts.history import PlanFee, customer_standing, grant_history, lock_for_decision
 from billing.discounts.rules.model import (
     CreditNoteIssuer,
     DiscountAsk,
@@ -43,6 +42,7 @@ from billing.discounts.rules.model import (
     RequestConflict,
     RequestNotFound,
 )
+from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
 from billing.platform.store import enqueue
 from billing.platform.topics import DISCOUNTS_GRANTED
 

@@ -20,8 +20,8 @@ import asyncpg
 
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.compliance import ArmCompliance
-from billing.retention.rules.intervals import ClusterMoments
 from billing.retention.rules.counters import WAIT_RESOLUTION_S, CounterKey, RetentionCounters, Tally, wait_bucket_s
+from billing.retention.rules.intervals import ClusterMoments
 from billing.retention.rules.report import SERVICE_LEVEL_THRESHOLD_S, ReportInputs, ServiceWeek, build_report
 
 _ARMS = (Arm.TREATMENT.value, Arm.CONTROL.value)  # `not_eligible` cases are followed but not compared

@@ -14,9 +14,8 @@ import base64
 import html
 import io
 import math
-from typing import Any
-
 from datetime import date
+from typing import Any
 
 import matplotlib
 
@@ -178,8 +177,9 @@ def service_figure(report: dict[str, Any]) -> plt.Figure:
     days = [date.fromisoformat(w["week"]) for w in weeks]
     level = [100 * w["service_level"] if w["service_level"] is not None else math.nan for w in weeks]
     abandon = [100 * w["abandonment_rate"] if w["abandonment_rate"] is not None else math.nan for w in weeks]
-    ax.plot(days, level, color="tab:blue", linewidth=2, marker="o", label="service level")
-    ax.plot(days, abandon, color="tab:red", linewidth=2, marker="s", label="abandonment")
+    # matplotlib plots dates through its unit converters; its stubs type the x values as numbers only.
+    ax.plot(days, level, color="tab:blue", linewidth=2, marker="o", label="service level")  # type: ignore[arg-type]
+    ax.plot(days, abandon, color="tab:red", linewidth=2, marker="s", label="abandonment")  # type: ignore[arg-type]
     # At most about 8 dates, written concisely (months once, the year once): the labels never overlap.
     locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
     ax.xaxis.set_major_locator(locator)

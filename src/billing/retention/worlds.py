@@ -18,7 +18,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from billing.retention.rules.arms import assign_arm
+from billing.retention.rules.arms import Arm, assign_arm
 from billing.retention.rules.compliance import ArmCompliance
 from billing.retention.rules.counters import CounterKey, RetentionCounters, Tally, wait_bucket_s
 from billing.retention.rules.intervals import ClusterMoments
@@ -100,7 +100,9 @@ def case_inputs(cases: list[Case], horizon: int = HORIZON) -> ReportInputs:
     money: dict[tuple[str, str, int, str], int] = defaultdict(int)
     per_account: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for case in cases:
-        tallies[CounterKey(case.practice, case.arm, horizon, wait_bucket_s(case.wait_s))] += Tally(1, case.retained)
+        tallies[CounterKey(case.practice, Arm(case.arm), horizon, wait_bucket_s(case.wait_s))] += Tally(
+            1, case.retained
+        )
         money[(case.practice, case.arm, horizon, "EUR")] += case.discount_minor
         counts = per_account[(case.practice, case.arm, case.account_id)]
         counts[0] += 1

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from billing.platform.decoding import RawMessage, Record, Rejection, decode
 from billing.platform.topics import USAGE
 from billing.usage.fast_decode import fast_usage, usage_from_event
-from billing.usage.rules.usage_record import Usage
 from billing.usage.rules.rating import RatedRow
+from billing.usage.rules.usage_record import Usage
 
 USAGE_COLUMNS: tuple[str, ...] = (
     "event_id",

@@ -8,11 +8,6 @@ customer in 12 months, may not approve; tier2 5000 / 10000 / 8000; supervisor
 from datetime import timedelta
 
 import pytest
-
-from billing.discounts.rules.decisions import approve, decide, decider_refusal, grant_value_minor
-from billing.discounts.rules.grants import Approved, GrantRequest, LimitExcess, NeedsApproval, Refused
-from billing.discounts.rules.policy import GrantKind
-
 from authority_test_factories import (
     ANN,
     BOB,
@@ -29,6 +24,10 @@ from authority_test_factories import (
     percent,
     utc,
 )
+
+from billing.discounts.rules.decisions import approve, decide, decider_refusal, grant_value_minor
+from billing.discounts.rules.grants import Approved, GrantRequest, LimitExcess, NeedsApproval, Refused
+from billing.discounts.rules.policy import GrantKind
 
 
 def test_grant_within_authority_is_approved_and_charged_to_the_requester():

@@ -1,9 +1,11 @@
 """Authority configuration: the default loads, and mistakes are named clearly."""
 
+from collections.abc import Callable
 from copy import deepcopy
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from authority_test_factories import policy_dict
 
 from billing.contracts.discounts import DiscountKind
 from billing.discounts.rules.policy import (
@@ -14,8 +16,6 @@ from billing.discounts.rules.policy import (
     Role,
     default_policy,
 )
-
-from authority_test_factories import policy_dict
 
 
 def test_default_policy_covers_every_role_and_kind_with_growing_authority():

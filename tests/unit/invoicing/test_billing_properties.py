@@ -4,17 +4,16 @@ import itertools
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from billing_test_factories import open_tier, plan_dict, rated, service, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing.invoicing.rules.calculation import build_invoice
 from billing.invoicing.rules.catalog import Catalog, ServiceKind
 from billing.invoicing.rules.cycles import Cycle
 from billing.invoicing.rules.invoice_model import Adjustment, AdjustmentKind, InvoiceInput, PlanSegment
-from billing.invoicing.rules.calculation import build_invoice
-from billing.money import allocate, round_minor
 from billing.invoicing.rules.pricing import merge_usage_totals, price_service, usage_totals
-
-from billing_test_factories import open_tier, plan_dict, rated, service, utc
+from billing.money import allocate, round_minor
 
 NOVEMBER = Cycle(date(2026, 11, 1), date(2026, 12, 1))
 

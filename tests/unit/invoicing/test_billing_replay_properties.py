@@ -15,13 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.invoicing.rules.catalog import demo_catalog
-from billing.invoicing.rules.calculation import build_invoice
-from billing.invoicing.rules import inputs
 from billing.invoicing.events import draft_totals, issued_event, wire_lines
+from billing.invoicing.rules import inputs
+from billing.invoicing.rules.calculation import build_invoice
+from billing.invoicing.rules.catalog import demo_catalog
 from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
-from billing.usage.rules.usage_record import Usage
 from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch
+from billing.usage.rules.usage_record import Usage
 
 CATALOG = demo_catalog()
 CALENDAR = inputs.PlanCalendar(CATALOG)

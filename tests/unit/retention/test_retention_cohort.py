@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.retention.report_text import format_report
 from billing.entrypoints.stack.retention_simulation import SimulationConfig, simulate
 from billing.retention.queries import Cohort
-from billing.retention.rules.report import ReportInputs, build_report
+from billing.retention.report_text import format_report
 from billing.retention.rules.counters import RetentionCounters
+from billing.retention.rules.report import ReportInputs, build_report
 
 
 def test_a_date_is_its_midnight_in_utc_and_a_zone_is_kept() -> None:

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from billing.retention.report_text import format_report
 from billing.retention.report_html import render_html
+from billing.retention.report_text import format_report
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.counters import CounterKey, RetentionCounters, Tally
 from billing.retention.rules.plan import AnalysisPlan

@@ -27,8 +27,8 @@ Money value of a grant (``grant_value_minor``):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Callable, Mapping
 
 from billing.discounts.rules.eligibility import EligibilityCase, first_refusal
 from billing.discounts.rules.grants import (

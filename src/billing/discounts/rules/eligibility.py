@@ -11,9 +11,9 @@ The name is the policy key, so a refusal points at the configuration line.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Mapping
 
 from billing.accounts.rules.standing import standing_shortfall
 from billing.discounts.rules.grants import CustomerStanding, GrantHistory, GrantRequest, Refused

@@ -45,10 +45,11 @@ must not shrink with seniority, because an approval task escalates upwards.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from billing.discounts.rules.policy_defaults import DEFAULT_POLICY_DATA
 from billing.money import CURRENCY_EXPONENTS

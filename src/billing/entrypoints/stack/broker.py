@@ -193,7 +193,7 @@ class EmbeddedBroker:
         self._clear_pid_file()
         log.info("embedded broker (pid %d) stopped", proc.pid)
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         self.start()
         return self
 

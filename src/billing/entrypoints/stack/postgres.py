@@ -168,7 +168,7 @@ class EmbeddedPostgres:
         stop_process(proc, timeout=timeout, sig=signal.SIGINT)
         log.info("embedded PostgreSQL (pid %d) stopped", proc.pid)
 
-    def __enter__(self) -> "EmbeddedPostgres":
+    def __enter__(self) -> EmbeddedPostgres:
         self.start()
         return self
 
@@ -258,7 +258,7 @@ class EmbeddedPostgres:
                     timeout=max(1.0, min(5.0, remaining)),
                 )
                 break
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.PostgresConnectionError):
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.PostgresConnectionError):
                 # Not ready yet, or another server on the port refusing our user: ours dies of it (checked above).
                 if remaining <= 0:
                     raise PrerequisiteError(

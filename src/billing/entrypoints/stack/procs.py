@@ -24,15 +24,15 @@ log = logging.getLogger("billing.entrypoints.stack")
 ProcOrPid = subprocess.Popen | int
 
 __all__ = [
-    "PrerequisiteError",
     "PortTaken",
+    "PrerequisiteError",
     "free_port",
-    "lost_port",
-    "port_is_free",
-    "wait_for_port",
-    "stop_process",
-    "pid_alive",
     "log_tail",
+    "lost_port",
+    "pid_alive",
+    "port_is_free",
+    "stop_process",
+    "wait_for_port",
 ]
 
 

@@ -18,10 +18,10 @@ Line ids are deterministic so a re-run produces the same lines:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from functools import lru_cache
-from typing import Iterable, Mapping
 
 from billing.invoicing.rules.adjustments import (
     GrantApplication,
@@ -39,8 +39,8 @@ from billing.invoicing.rules.invoice_model import (
     LateUsage,
     LineKind,
 )
-from billing.money import percent_of, prorate
 from billing.invoicing.rules.pricing import ServiceCharge, UsageKey, price_service
+from billing.money import percent_of, prorate
 
 PlanKey = tuple[str, int]
 _SERVICE_ORDER = {service: position for position, service in enumerate(ServiceKind)}

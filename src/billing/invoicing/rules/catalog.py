@@ -39,10 +39,11 @@ are refused because they cannot represent most decimal prices exactly.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from billing.invoicing.rules.catalog_demo_data import DEMO_CATALOG_DATA
 from billing.invoicing.rules.catalog_parsing import parse_catalog_dict

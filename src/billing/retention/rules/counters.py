@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.stats import Z_95, ZTest, two_proportion_z_test, wilson_interval

@@ -112,7 +112,7 @@ class Comparison:
     @property
     def p_value(self) -> float:
         """Two-sided fixed-sample p-value, matching the interval (and Fisher's when cells are small)."""
-        return min(1.0, 2 * norm.sf(self.evidence_z))
+        return float(min(1.0, 2 * norm.sf(self.evidence_z)))
 
     def interval(self, z: float = Z_95) -> tuple[float, float]:
         return newcombe(self.rate_1, self.n_eff_1, self.rate_2, self.n_eff_2, z)
@@ -127,10 +127,14 @@ class Comparison:
 def _touching_zero(p1: float, n1: float, p2: float, n2: float) -> float:
     if p1 == p2:
         return 0.0
-    bound = (lambda z: newcombe(p1, n1, p2, n2, z)[0]) if p1 > p2 else (lambda z: -newcombe(p1, n1, p2, n2, z)[1])
+
+    def bound(z: float) -> float:
+        low, high = newcombe(p1, n1, p2, n2, z)
+        return low if p1 > p2 else -high
+
     if bound(_Z_SEARCH_MAX) > 0:
         return _Z_SEARCH_MAX
-    return brentq(bound, 0.0, _Z_SEARCH_MAX, xtol=1e-12)
+    return float(brentq(bound, 0.0, _Z_SEARCH_MAX, xtol=1e-12))
 
 
 def _small_cells(s1: float, n1: float, s2: float, n2: float) -> bool:

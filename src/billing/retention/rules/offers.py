@@ -11,8 +11,8 @@ which is what makes the control arm a fair comparison. Credit notes are not offe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from billing.discounts.rules.policy import AuthorityPolicy, EligibilityRule, GrantKind, Role
 from billing.money import percent_of

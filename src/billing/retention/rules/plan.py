@@ -56,7 +56,8 @@ class AnalysisPlan:
         z = boundary_z(self.alpha / max(1, len(self.practices)), 1.0) + norm.isf(1 - self.power)
         p = self.expected_base_rate
         unit_variance = p * (1 - p) * (1 / (1 - self.holdout_share) + 1 / self.holdout_share)
-        return math.ceil(unit_variance * (z / self.minimum_effect) ** 2)
+        cases: float = unit_variance * (z / self.minimum_effect) ** 2  # scipy's quantiles are untyped floats
+        return math.ceil(cases)
 
     def as_json(self) -> dict[str, object]:
         return {

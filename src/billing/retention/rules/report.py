@@ -11,11 +11,14 @@ part of the report.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from billing.retention.rules.arms import Arm
+from billing.retention.rules.compliance import ArmCompliance, compliance_report
+from billing.retention.rules.cost import cost_interval, format_money
 from billing.retention.rules.counters import (
     DEFAULT_WAIT_BANDS,
     HORIZONS_DAYS,
@@ -27,8 +30,6 @@ from billing.retention.rules.counters import (
     WaitBands,
     report,
 )
-from billing.retention.rules.compliance import ArmCompliance, compliance_report
-from billing.retention.rules.cost import cost_interval, format_money
 from billing.retention.rules.decisions import SECONDARY, TOO_FEW, UNPLANNED, Arms, decide, uplift
 from billing.retention.rules.intervals import ClusterMoments
 from billing.retention.rules.plain import human_name, sentence

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from billing.care.config import care_config_from_dict, default_care_config, load_care_config, plan_route
 from billing.care.rules.config_parsing import CareConfigError
 from billing.care.rules.routing_rules import AccountFacts
-from billing.care.config import care_config_from_dict, default_care_config, load_care_config, plan_route
 from billing.platform.settings import load_settings
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from billing.invoicing.rules.catalog import demo_catalog
-from billing.platform.metrics import Metrics
-from billing.accounts import projection as accounts, ledger
+from billing.accounts import ledger
+from billing.accounts import projection as accounts
 from billing.care import calls_projection as calls
 from billing.care import routing_tasks
 from billing.care.config import default_care_config
+from billing.invoicing.rules.catalog import demo_catalog
+from billing.platform.metrics import Metrics
 from billing.platform.topics import ACCOUNTS, CUSTOMER_CALLS, DISCOUNTS_GRANTED, DISPUTES
 
 CARE = default_care_config()

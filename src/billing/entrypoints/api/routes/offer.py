@@ -20,17 +20,18 @@ import asyncpg
 from fastapi import APIRouter, Depends
 
 from billing.accounts.standing import account_standing
-from billing.entrypoints.api.access import verified_task
-from billing.identity.agent_store import Agent
-from billing.entrypoints.api.auth import admits, current_agent, services
-from billing.entrypoints.api.errors import not_found
-from billing.identity.rules.roles import WORKERS
-from billing.entrypoints.api.services import ApiServices
+from billing.care.rules.queue_model import QueueTask
 from billing.contracts.base import Identifier
 from billing.contracts.tasks import TaskKind
-from billing.discounts.rules.policy import GrantKind, Role as AuthorityRole
 from billing.discounts.policy_config import load_policy
-from billing.care.rules.queue_model import QueueTask
+from billing.discounts.rules.policy import GrantKind
+from billing.discounts.rules.policy import Role as AuthorityRole
+from billing.entrypoints.api.access import verified_task
+from billing.entrypoints.api.auth import admits, current_agent, services
+from billing.entrypoints.api.errors import not_found
+from billing.entrypoints.api.services import ApiServices
+from billing.identity.agent_store import Agent
+from billing.identity.rules.roles import WORKERS
 from billing.retention.rules.arms import assign_arm
 from billing.retention.rules.offers import AccountFacts, suggest_offer
 
