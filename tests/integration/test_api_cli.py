@@ -18,7 +18,7 @@ from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.platform.context import create_pool
 from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from tests.integration.helpers import eventually, unique
-from tests.integration.test_api_flow import customer
+from tests.integration.agent_api_helpers import customer
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
