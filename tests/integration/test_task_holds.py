@@ -32,7 +32,7 @@ from billing.care.lifecycle import NewTask, cancel_for_call, insert_task, make_t
 from billing.care.rules.queue_model import hold_limits
 from billing.platform.topics import TASK_EVENTS
 from tests.integration.helpers import eventually, unique
-from tests.integration.test_api_flow import queue_counts
+from tests.integration.agent_api_helpers import queue_counts
 
 pytestmark = pytest.mark.integration
 
@@ -156,7 +156,7 @@ async def test_every_route_of_the_access_rule_refuses_a_hold_whose_time_ran_out(
     api.clock.now = ends  # half-open, like the lease: from this instant on it is not held
     # The lifecycle steps last: were one let through (a reject), it would change the task for the routes after it.
     routes = sorted(
-        access_rule_routes(billing.entrypoints.api.app), key=lambda route: route[1].endswith(LIFECYCLE_STEPS)
+        access_rule_routes(api.app), key=lambda route: route[1].endswith(LIFECYCLE_STEPS)
     )
     assert len(routes) >= 12, routes  # tasks, accounts, calls, money and offer routes
     answers = {}
