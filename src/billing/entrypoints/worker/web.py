@@ -7,11 +7,12 @@ import asyncio
 import faust
 from faust.web import Request, Response, View
 
+from billing.care import metrics_view
+from billing.entrypoints.worker.followers import live_counts
 from billing.platform.context import WorkerContext
 from billing.platform.metrics import CONTENT_TYPE_LATEST
-from billing.retention.queries import Cohort, retention_report as build_retention_report
-from billing.retention.consumers import live_counts
-from billing.care import metrics_view
+from billing.retention.queries import Cohort
+from billing.retention.queries import retention_report as build_retention_report
 
 _LAG_INTERVAL_S = 5.0
 
