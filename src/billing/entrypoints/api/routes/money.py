@@ -45,6 +45,7 @@ from billing.discounts.policy_config import load_policy
 from billing.credits import resolution
 from billing.credits import dispute_store as disputes
 from billing.care.rules.queue_model import QueueTask
+from billing.platform.unit_of_work import unit_of_work
 
 router = APIRouter(tags=["money"])
 AUDITORS = frozenset({Role.SUPERVISOR, Role.ANALYST})
@@ -131,7 +132,7 @@ async def _once(
 
     pool = await svc.pool()
     try:
-        async with pool.acquire() as conn, conn.transaction():
+        async with unit_of_work(pool) as conn:
             (status, payload), replayed = await run_once(conn, agent.agent_id, key, action, body, lambda: checked(conn))
             if replayed:
                 note_result(request, "replayed")
