@@ -27,6 +27,7 @@ from billing.invoicing.rules.safety import is_outlier
 from billing.platform.concurrency import all_or_none
 from billing.platform.logs import get_logger
 from billing.platform.settings import Settings
+from billing.platform.unit_of_work import unit_of_work
 
 log = get_logger("billing.invoicing")
 Progress = Callable[[CloseReport], None]
@@ -105,7 +106,7 @@ async def _close_batch(
     refused: dict[str, str],
     only: Sequence[str] | None,
 ) -> _Batch | None:
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(pool) as conn:
         due = await store.lock_due_accounts(conn, cutoff, batch_size, list(refused), only)
         if not due:
             return None
