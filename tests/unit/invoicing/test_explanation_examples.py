@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from billing_test_factories import open_tier, plan_dict, service
+
 from billing.invoicing.rules.calculation import build_invoice
 from billing.invoicing.rules.catalog import Catalog, ServiceKind
 from billing.invoicing.rules.cycles import Cycle
 from billing.invoicing.rules.explanation import CauseKind, exhausted_on, explain_invoice
 from billing.invoicing.rules.invoice_model import Adjustment, AdjustmentKind, InvoiceInput, PlanSegment
 from billing.invoicing.rules.pricing import UsageKey
-
-from billing_test_factories import open_tier, plan_dict, service
 
 VOICE, SMS = ServiceKind.VOICE, ServiceKind.SMS
 

@@ -31,7 +31,7 @@ from billing.money import percent_of
 
 DailyUsage = Mapping[ServiceKind, Sequence[tuple[date, int]]]
 
-__all__ = ["Cause", "CauseKind", "DailyUsage", "Explanation", "ExplanationError", "explain_invoice", "exhausted_on"]
+__all__ = ["Cause", "CauseKind", "DailyUsage", "Explanation", "ExplanationError", "exhausted_on", "explain_invoice"]
 
 
 def explain_invoice(

@@ -6,11 +6,11 @@ CLI, the invoice document) imports only these records.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 from billing.invoicing.rules.catalog import ServiceKind
 
