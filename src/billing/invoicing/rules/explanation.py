@@ -153,6 +153,7 @@ def exhaustion_days(invoice: InvoiceDraft, daily_usage: DailyUsage) -> dict[Serv
 
 
 def _with_day(cause: Cause, days: Mapping[ServiceKind, date]) -> Cause:
-    if cause.kind is CauseKind.ALLOWANCE_EXHAUSTED and cause.service in days and cause.amount_minor > 0:
-        return replace(cause, day=days[cause.service])
+    if cause.kind is CauseKind.ALLOWANCE_EXHAUSTED and cause.service is not None and cause.amount_minor > 0:
+        day = days.get(cause.service)
+        return cause if day is None else replace(cause, day=day)
     return cause

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from billing.invoicing.rules.catalog import ServiceKind
 from billing.invoicing.rules.explanation_model import Cause, CauseKind
@@ -95,13 +96,11 @@ class _ServiceBill:
     minimum_minor: int = 0
     plans: set[str] = field(default_factory=set)
 
-    def tier(self, number: int) -> tuple[int, int, set[object]]:
+    def tier(self, number: int) -> tuple[int, int, set[Decimal]]:
+        """(units, amount, unit prices) of one tier over the plan versions that priced this service."""
         lines = self.tiers.get(number, [])
-        return (
-            sum(line.units or 0 for line in lines),
-            sum(line.amount_minor for line in lines),
-            {line.unit_price for line in lines},
-        )
+        prices = {line.unit_price for line in lines if line.unit_price is not None}
+        return sum(line.units or 0 for line in lines), sum(line.amount_minor for line in lines), prices
 
 
 def _service_bills(draft: InvoiceDraft | None) -> dict[ServiceKind, _ServiceBill]:
@@ -147,7 +146,7 @@ def _tier_causes(service: ServiceKind, number: int, now: _ServiceBill, before: _
         return [_charge(CauseKind.USAGE, amount - old_amount, f"{service} usage", **about)]
     if len(prices) == len(old_prices) == 1 and prices != old_prices:
         # Another price for the tier: this tier's units at the old price tell the price's part from the volume's.
-        at_old_price = round_minor(units * old_prices.pop())  # type: ignore[operator]
+        at_old_price = round_minor(units * next(iter(old_prices)))
         kind = _change_kind(min(before.plans), min(now.plans))
         return [
             _charge(
