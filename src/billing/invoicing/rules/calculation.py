@@ -109,7 +109,6 @@ def _charge_lines(
     prefix: str, charge: ServiceCharge, plan: PricePlan, key: UsageKey, allowance: int
 ) -> list[InvoiceLine]:
     """Printed lines of one priced service; used allowance shows at zero cost."""
-    about = {"service": key.service, "plan_id": plan.plan_id, "plan_version": plan.version}
     lines = []
     if charge.included_units_used:
         lines.append(
@@ -120,7 +119,9 @@ def _charge_lines(
                 0,
                 units=charge.included_units_used,
                 allowance_units=allowance,
-                **about,
+                service=key.service,
+                plan_id=plan.plan_id,
+                plan_version=plan.version,
             )
         )
     lines += [
@@ -131,7 +132,9 @@ def _charge_lines(
             tier.amount_minor,
             units=tier.units,
             unit_price=tier.unit_price,
-            **about,
+            service=key.service,
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
         )
         for tier in charge.tier_charges
     ]
@@ -142,7 +145,9 @@ def _charge_lines(
                 LineKind.MINIMUM,
                 "top-up to the minimum charge",
                 charge.minimum_top_up_minor,
-                **about,
+                service=key.service,
+                plan_id=plan.plan_id,
+                plan_version=plan.version,
             )
         )
     return lines
