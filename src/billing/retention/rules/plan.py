@@ -109,7 +109,8 @@ def plan_from_mapping(data: Mapping[str, Any], holdout_share: float) -> Analysis
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise ValueError(f"unknown analysis plan keys {unknown}; known: {sorted(_KEYS)}")
-    values = {key: tuple(value) if key in _SEQUENCES else value for key, value in data.items()}
+    # Any: the file's values are checked by the plan's own constructor (a wrong type is a ValueError below).
+    values: dict[str, Any] = {key: tuple(value) if key in _SEQUENCES else value for key, value in data.items()}
     for key in _SEQUENCES:
         if key in values and not all(isinstance(item, str) for item in values[key]):
             raise ValueError(f"analysis plan {key} must be a list of practice names")
