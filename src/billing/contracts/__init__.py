@@ -67,11 +67,26 @@ from billing.contracts.envelope import (
     TaskRequeuedEvent,
     TaskRoutedEvent,
     UsageRecordedEvent,
+    AccountRestoredEvent,
+    AccountSuspendedEvent,
+    PaymentChargedBackEvent,
+    PaymentFailedEvent,
+    PaymentReceivedEvent,
+    PaymentRefundedEvent,
     account_id_of,
     dump_event,
     parse_event,
 )
 from billing.contracts.errors import explain
+from billing.contracts.payments import (
+    AccountRestored,
+    AccountSuspended,
+    PaymentChargedBack,
+    PaymentFailed,
+    PaymentMethod,
+    PaymentReceived,
+    PaymentRefunded,
+)
 from billing.contracts.export import example_events, export_json_schemas
 from billing.contracts.invoices import InvoiceHeld, InvoiceIssued, InvoiceLine, InvoiceLineKind
 from billing.contracts.money import (
@@ -192,4 +207,18 @@ __all__ = [
     "explain",
     "export_json_schemas",
     "parse_event",
+    # collections (issue 13)
+    "AccountRestored",
+    "AccountSuspended",
+    "PaymentChargedBack",
+    "PaymentFailed",
+    "PaymentMethod",
+    "PaymentReceived",
+    "PaymentRefunded",
+    "AccountRestoredEvent",
+    "AccountSuspendedEvent",
+    "PaymentChargedBackEvent",
+    "PaymentFailedEvent",
+    "PaymentReceivedEvent",
+    "PaymentRefundedEvent",
 ]

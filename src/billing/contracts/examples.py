@@ -23,6 +23,7 @@ from billing.contracts.calls import (
     CallStarted,
 )
 from billing.contracts.discounts import DiscountGranted, DiscountKind
+from billing.contracts.examples_payments import payment_builders
 from billing.contracts.credit_notes import CreditNoteIssued, CreditSource
 from billing.contracts.disputes import (
     DisputeInReview,
@@ -332,5 +333,5 @@ def _task_builders() -> list[Callable[[], ev.Event]]:
 
 def example_events() -> dict[str, ev.Event]:
     """Keyed by type name, in the order a customer journey would produce them."""
-    events = [build() for build in _builders()]
+    events = [build() for build in (*_builders(), *payment_builders())]
     return {event.type: event for event in events}
