@@ -1,5 +1,6 @@
 # Two commands do everything: `make demo` runs the main job on the embedded broker and PostgreSQL,
-# `make test` runs the whole suite (unit and integration, against the real broker and PostgreSQL).
+# `make test` runs the lint (ruff, mypy, import contracts) and the whole suite (unit and integration, against the
+# real broker and PostgreSQL).
 # Each creates the virtual environment, installs the project and starts what it needs.
 
 PYTHON ?= python3.11
@@ -7,13 +8,20 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration up schemas clean distclean prerequisites bench
+.PHONY: demo test lint unit integration up schemas clean distclean prerequisites bench
 
 demo: $(STAMP) prerequisites
 	$(BIN)/billing demo
 
-test: $(STAMP) prerequisites
+test: $(STAMP) prerequisites lint
 	$(BIN)/python -m pytest
+
+# Style, types and the architecture's import rules (docs/development.md); seconds, so every test run starts with it.
+lint: $(STAMP)
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -62,7 +70,7 @@ prerequisites:
 	  fi; }
 
 clean:
-	rm -rf .billing build .pytest_cache .hypothesis
+	rm -rf .billing build .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info

@@ -26,9 +26,9 @@ The money rule
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
-from typing import Mapping, Sequence
 
 BASIS_POINTS_PER_WHOLE = 10_000
 

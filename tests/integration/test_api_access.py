@@ -16,12 +16,12 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from billing.identity.agent_store import create_agent, set_account_pin
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.entrypoints.api.app import create_app
 from billing.entrypoints.api.audit import UNAUDITED_PATHS
+from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
-from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from tests.integration.helpers import unique
 
 pytestmark = pytest.mark.integration

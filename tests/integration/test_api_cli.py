@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.platform.context import create_pool
-from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from tests.integration.helpers import eventually, unique
 from tests.integration.test_api_flow import customer
 

@@ -14,19 +14,19 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from billing.identity.agent_store import create_agent, set_account_pin
-from billing.entrypoints.api.app import create_app
-from billing.identity.rules.roles import Role
-from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.care import store
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.contracts import envelope as ev
 from billing.contracts import parse_event
 from billing.contracts.accounts import AccountOpened, Contact
 from billing.contracts.calls import CallChannel, CallReason, CallStarted
 from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from billing.contracts.usage import ServiceKind, UsageRecorded, UsageUnit
+from billing.entrypoints.api.app import create_app
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.identity.agent_store import create_agent, set_account_pin
+from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
-from billing.care import store
-from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.platform.topics import DISPUTES
 from tests.integration.helpers import eventually, unique
 

@@ -17,20 +17,20 @@ import asyncpg
 import httpx
 import pytest
 
-from billing.identity import verification
-from billing.identity.agent_store import create_agent, set_account_pin
-from billing.identity.rules.lockout import LockoutPolicy
-from billing.identity.notifications import FileSender, NotificationRelay, WebhookSender
-from billing.identity.rules.roles import Role
-from billing.identity.rules.secrets import CodeSeal
-from billing.identity.verification import CODE_MESSAGE
-from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.care import store
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.contracts import envelope as ev
 from billing.contracts.accounts import AccountOpened, Contact
 from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.identity import verification
+from billing.identity.agent_store import create_agent, set_account_pin
+from billing.identity.notifications import FileSender, NotificationRelay, WebhookSender
+from billing.identity.rules.lockout import LockoutPolicy
+from billing.identity.rules.roles import Role
+from billing.identity.rules.secrets import CodeSeal
+from billing.identity.verification import CODE_MESSAGE
 from billing.platform.context import create_pool
-from billing.care import store
-from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from tests.integration.helpers import eventually, unique
 from tests.integration.test_api_flow import delivered
 

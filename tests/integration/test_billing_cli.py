@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime
 import pytest
 from click.testing import CliRunner
 
-from billing.entrypoints.cli.main import main
 from billing.contracts.usage import ServiceKind
+from billing.entrypoints.cli.main import main
 from billing.platform.settings import Settings
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_invoicing_month import find_on_topic, opened, publish_and_wait, used

@@ -18,12 +18,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.entrypoints.stack.launcher import Launcher
-from billing.entrypoints.stack.loadgen import publish, record_of
-from billing.entrypoints.cli.observe import committed_offsets
+from billing.care.rules.queue_metrics import window_start
 from billing.contracts import envelope as ev
 from billing.contracts.tasks import TaskKind, TaskRouted, Tier
-from billing.care.rules.queue_metrics import window_start
+from billing.entrypoints.cli.observe import committed_offsets
+from billing.entrypoints.stack.launcher import Launcher
+from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.platform.topics import TASK_EVENTS
 from tests.integration.conftest import WORKERS, own_stack
 from tests.integration.helpers import eventually, fetchval, unique

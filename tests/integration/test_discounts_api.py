@@ -12,14 +12,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from billing.care import store
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
+from billing.entrypoints.api.app import create_app
 from billing.identity import verification
 from billing.identity.agent_store import create_agent, set_account_pin
-from billing.entrypoints.api.app import create_app
 from billing.identity.rules.lockout import LockoutPolicy
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
-from billing.care import store
-from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from tests.integration.helpers import fetch, unique
 from tests.integration.test_discounts_scenarios import POLICY, _open_account
 

@@ -16,17 +16,18 @@ from datetime import UTC, date, datetime
 import asyncpg
 import pytest
 
-from billing.entrypoints.stack.loadgen import Population, Record, publish, record_of
 from billing.contracts import envelope as ev
 from billing.contracts.discounts import DiscountGranted, DiscountKind
 from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from billing.contracts.money import Money
+from billing.credits.credit_grants import CREDIT_GRANTS
 from billing.discounts.rules.grants import AgentProfile, GrantRequest
 from billing.discounts.rules.policy import AuthorityPolicy, GrantKind, Role
 from billing.discounts.rules.policy_defaults import DEFAULT_POLICY_DATA
-from billing.invoicing.rules.catalog import demo_catalog
 from billing.discounts.service import DiscountAsk, approve_request, refuse_request, request_discount
+from billing.entrypoints.stack.loadgen import Population, Record, publish, record_of
 from billing.invoicing.closer import close_due_cycles
+from billing.invoicing.rules.catalog import demo_catalog
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration
@@ -208,7 +209,12 @@ async def test_replaying_every_event_changes_nothing(live) -> None:
     granted = await _in_tx(
         live,
         lambda conn: request_discount(
-            conn, POLICY, AGENT, DiscountAsk(credit, "billing_error", ("wrong tariff",), invoice_id), GRANTED_AT
+            conn,
+            POLICY,
+            AGENT,
+            DiscountAsk(credit, "billing_error", ("wrong tariff",), invoice_id),
+            GRANTED_AT,
+            credits=CREDIT_GRANTS,
         ),
     )
     assert granted.status == "granted" and granted.credit_note_number.startswith("CN-2027-")
@@ -299,7 +305,12 @@ async def test_an_approved_credit_note_is_checked_again_against_what_remains(liv
     pending = await _in_tx(
         live,
         lambda conn: request_discount(
-            conn, POLICY, AGENT, DiscountAsk(big, "billing_error", ("double fee",), invoice_id), GRANTED_AT
+            conn,
+            POLICY,
+            AGENT,
+            DiscountAsk(big, "billing_error", ("double fee",), invoice_id),
+            GRANTED_AT,
+            credits=CREDIT_GRANTS,
         ),
     )
     assert pending.status == "pending_approval"  # 3,000 > the agent's 2,500
@@ -307,12 +318,20 @@ async def test_an_approved_credit_note_is_checked_again_against_what_remains(liv
     done = await _in_tx(
         live,
         lambda conn: request_discount(
-            conn, POLICY, SUPERVISOR, DiscountAsk(small, "billing_error", ("wrong tax",), invoice_id), GRANTED_AT
+            conn,
+            POLICY,
+            SUPERVISOR,
+            DiscountAsk(small, "billing_error", ("wrong tax",), invoice_id),
+            GRANTED_AT,
+            credits=CREDIT_GRANTS,
         ),
     )
     assert done.status == "granted"
     # Meanwhile only 3,569 - 1,000 = 2,569 remain creditable: the approval is refused, naming the rule.
-    late = await _in_tx(live, lambda conn: approve_request(conn, POLICY, big.request_id, SUPERVISOR, GRANTED_AT))
+    late = await _in_tx(
+        live,
+        lambda conn: approve_request(conn, POLICY, big.request_id, SUPERVISOR, GRANTED_AT, credits=CREDIT_GRANTS),
+    )
     assert (late.status, late.rule) == ("refused", "creditable_remaining")
     # A refusal changes nothing: the request still waits, for the approver to turn it down with a reason.
     status = await fetchval(dsn, "SELECT status FROM discount_requests WHERE request_id = $1", big.request_id)

@@ -11,16 +11,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.care.lifecycle import make_task_id
 from billing.contracts import envelope as ev
-from billing.identity.rules.roles import Role
 from billing.contracts.disputes import DisputeOpened, DisputeOutcome, DisputeReason
-from billing.discounts.rules.grants import AgentProfile
-from billing.discounts.rules.policy import Role as AuthorityRole
 from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from billing.contracts.money import Money
-from billing.credits import resolution, dispute_store as store
-from billing.care.lifecycle import make_task_id
+from billing.credits import dispute_store as store
+from billing.credits import resolution
+from billing.discounts.rules.grants import AgentProfile
+from billing.discounts.rules.policy import Role as AuthorityRole
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.identity.rules.roles import Role
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_discounts_api import _auth, _call_task, api_world
 from tests.integration.test_discounts_scenarios import POLICY, _close_months, _in_tx, _open_account

@@ -12,12 +12,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from billing.entrypoints.stack.loadgen import Population, Record, bad_usage_records, publish, record_of
 from billing.contracts import DeadLetter, dump_event
 from billing.contracts import envelope as ev
 from billing.contracts.calls import CallAnswered
 from billing.contracts.disputes import DisputeOutcome, DisputeResolved
 from billing.contracts.money import Money
+from billing.entrypoints.stack.loadgen import Population, Record, bad_usage_records, publish, record_of
 from billing.platform.topics import DEAD_LETTERS, USAGE
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 

@@ -21,11 +21,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from billing.entrypoints.cli.main import main
-from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.contracts import envelope as ev
 from billing.contracts.accounts import AccountClosed, ClosureReason
 from billing.contracts.usage import ServiceKind
+from billing.entrypoints.cli.main import main
+from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.invoicing.loop import event_time_clock
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_invoicing_month import amounts, close_for, invoice_of, nov, opened, publish_and_wait, used

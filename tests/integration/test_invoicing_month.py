@@ -25,12 +25,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.contracts import envelope as ev
 from billing.contracts.accounts import AccountOpened, AccountPlanChanged, Contact
 from billing.contracts.usage import ServiceKind, UsageRecorded, UsageUnit
-from billing.invoicing.rules.catalog import demo_catalog
+from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.invoicing.closer import close_due_cycles
+from billing.invoicing.rules.catalog import demo_catalog
 from billing.platform.settings import Settings
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 

@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime
 import asyncpg
 import pytest
 
-from billing.invoicing.rules.catalog import demo_catalog
 from billing.invoicing.closer import close_due_cycles
+from billing.invoicing.rules.catalog import demo_catalog
 from billing.platform.settings import Settings
 from tests.integration.helpers import fetchval, unique
 from tests.integration.test_invoicing_month import opened, publish_and_wait

@@ -10,19 +10,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from click.testing import CliRunner
 
-from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.contracts import envelope as ev
 from billing.contracts import parse_event
 from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
-from click.testing import CliRunner
-
-from billing.entrypoints.cli.main import main
 from billing.discounts.rules.grants import GrantRequest
 from billing.discounts.rules.policy import GrantKind
-from billing.platform.context import create_pool
 from billing.discounts.service import DiscountAsk, request_discount
+from billing.entrypoints.cli.main import main
+from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.invoicing.held import ReleaseError, release_held, void_held
+from billing.platform.context import create_pool
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_discounts_scenarios import (
     AGENT,

@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.identity.agent_store import create_agent, set_account_pin
-from billing.identity.rules.roles import Role
-from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.care import store
 from billing.discounts.rules.policy import AuthorityPolicy
 from billing.discounts.rules.policy_defaults import DEFAULT_POLICY_DATA
-from billing.care import store
+from billing.entrypoints.stack.loadgen import publish, record_of
+from billing.identity.agent_store import create_agent, set_account_pin
+from billing.identity.rules.roles import Role
 from tests.integration.helpers import eventually, unique
 from tests.integration.test_discounts_api import CALLER_PIN, _auth, _call_task, _hold, api_world
 from tests.integration.test_discounts_scenarios import _open_account

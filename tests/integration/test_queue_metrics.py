@@ -11,9 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.entrypoints.stack.launcher import Launcher
-from billing.entrypoints.stack.loadgen import Record, publish, record_of
-from billing.entrypoints.cli.observe import committed_offsets
+from billing.care.rules.queue_metrics import window_start
 from billing.contracts import envelope as ev
 from billing.contracts.tasks import (
     CancelCause,
@@ -29,7 +27,9 @@ from billing.contracts.tasks import (
     TaskRouted,
     Tier,
 )
-from billing.care.rules.queue_metrics import window_start
+from billing.entrypoints.cli.observe import committed_offsets
+from billing.entrypoints.stack.launcher import Launcher
+from billing.entrypoints.stack.loadgen import Record, publish, record_of
 from billing.platform.topics import TASK_EVENTS
 from tests.integration.conftest import WORKERS
 from tests.integration.helpers import eventually, fetch, fetchval, unique

@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import pytest
 
-from billing.entrypoints.stack.loadgen import publish, record_of
-from billing.entrypoints.cli.observe import read_topic
+from billing.care import store
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.contracts import envelope as ev
 from billing.contracts import parse_event
 from billing.contracts.accounts import AccountClosed, AccountOpened, ClosureReason, Contact
@@ -22,8 +22,8 @@ from billing.contracts.calls import CallAbandoned, CallChannel, CallReason, Call
 from billing.contracts.disputes import DisputeOpened, DisputeReason
 from billing.contracts.invoices import InvoiceHeld, InvoiceIssued, InvoiceLine, InvoiceLineKind
 from billing.contracts.money import Money
-from billing.care import store
-from billing.care.lifecycle import NewTask, insert_task, make_task_id
+from billing.entrypoints.cli.observe import read_topic
+from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.platform.topics import TASK_EVENTS, queue_topic
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 

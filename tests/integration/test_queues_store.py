@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from billing.contracts import parse_event
 from billing.care import store
 from billing.care.config import load_care_config
-from billing.care.sweeper import refresh_waiting_tasks
-from billing.platform.settings import load_settings
 from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.care.rules.queue_model import TaskConflict, TaskNotFound
+from billing.care.sweeper import refresh_waiting_tasks
+from billing.contracts import parse_event
+from billing.platform.settings import load_settings
 from billing.platform.topics import TASK_EVENTS
 from tests.integration.helpers import unique
 

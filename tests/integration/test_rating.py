@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.entrypoints.stack.launcher import Launcher
-from billing.entrypoints.stack.loadgen import Population, bad_usage_records, publish, record_of
 from billing.contracts import envelope as ev
 from billing.contracts.usage import ServiceKind, UsageRecorded, UsageUnit
+from billing.entrypoints.stack.launcher import Launcher
+from billing.entrypoints.stack.loadgen import Population, bad_usage_records, publish, record_of
 from billing.invoicing.rules.catalog import ServiceKind as PlanService
 from billing.invoicing.rules.catalog import demo_catalog
 from billing.invoicing.rules.cycles import cycle_for

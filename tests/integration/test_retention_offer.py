@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from billing.identity.agent_store import create_agent, set_account_pin
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.entrypoints.api.app import create_app
+from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
-from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.retention.rules.arms import Arm, assign_arm
 from tests.integration.helpers import unique
 

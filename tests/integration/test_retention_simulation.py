@@ -17,15 +17,20 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from click.testing import CliRunner
 from matplotlib import image
 
-from click.testing import CliRunner
-
 from billing.entrypoints.cli.main import main
-from billing.retention.report_html import render_html
-from billing.retention.simulation import TRUE_EFFECTS, SimulationConfig, feed, simulate, wait_until_followed
-from billing.retention.queries import Cohort, retention_report
+from billing.entrypoints.stack.retention_simulation import (
+    TRUE_EFFECTS,
+    SimulationConfig,
+    feed,
+    simulate,
+    wait_until_followed,
+)
 from billing.platform.settings import Settings
+from billing.retention.queries import Cohort, retention_report
+from billing.retention.report_html import render_html
 
 pytestmark = pytest.mark.integration
 
@@ -163,7 +168,7 @@ async def test_html_report_renders_with_visible_plots_in_headless_chromium(simul
     page = tmp_path / "retention.html"
     page.write_text(render_html(simulated["report"]), encoding="utf-8")
     shot = tmp_path / "retention.png"
-    subprocess.run(
+    subprocess.run(  # noqa: ASYNC221 - the test waits for the screenshot anyway
         [
             "chromium",
             "--headless",
@@ -185,7 +190,7 @@ async def test_html_report_renders_with_visible_plots_in_headless_chromium(simul
     in_plots = pixels[plot_rows]
     colourful = (in_plots.max(axis=2) - in_plots.min(axis=2)) > 0.25  # curves, bands, bars, markers
     assert colourful.mean() > 0.01, "plot areas are blank"
-    build = Path(__file__).resolve().parents[2] / "build"
+    build = Path(__file__).resolve().parents[2] / "build"  # noqa: ASYNC240
     build.mkdir(exist_ok=True)
     shutil.copy(shot, build / "retention-report.png")  # the README's screenshot
 

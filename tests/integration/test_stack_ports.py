@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from billing.entrypoints.stack import EmbeddedBroker, EmbeddedPostgres, PrerequisiteError
-from billing.entrypoints.stack.procs import pid_alive
 from billing.entrypoints.stack.launcher import Launcher
 from billing.entrypoints.stack.ports import listen_on
+from billing.entrypoints.stack.procs import pid_alive
 from billing.platform.settings import Settings, load_settings
 from tests.integration.helpers import unique
 
@@ -47,7 +47,7 @@ def _start_both(launchers: list[Launcher]) -> list[BaseException]:
     def start(launcher: Launcher) -> None:
         try:
             launcher.start(workers=1, api=True)
-        except BaseException as error:  # reported by the test, with the other stack's outcome
+        except BaseException as error:  # noqa: BLE001 - reported by the test, with the other stack's outcome
             errors.append(error)
 
     threads = [threading.Thread(target=start, args=(launcher,)) for launcher in launchers]

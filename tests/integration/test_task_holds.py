@@ -21,15 +21,15 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from billing.identity.agent_store import create_agent, revoke_agent
-from billing.entrypoints.api.app import create_app
-from billing.identity.rules.roles import Role
-from billing.contracts import parse_event
-from billing.platform.context import create_pool
 from billing.care import store
 from billing.care.holds import release, time_out_holds
 from billing.care.lifecycle import NewTask, cancel_for_call, insert_task, make_task_id
 from billing.care.rules.queue_model import hold_limits
+from billing.contracts import parse_event
+from billing.entrypoints.api.app import create_app
+from billing.identity.agent_store import create_agent, revoke_agent
+from billing.identity.rules.roles import Role
+from billing.platform.context import create_pool
 from billing.platform.topics import TASK_EVENTS
 from tests.integration.helpers import eventually, unique
 from tests.integration.test_api_flow import queue_counts
@@ -155,9 +155,7 @@ async def test_every_route_of_the_access_rule_refuses_a_hold_whose_time_ran_out(
 
     api.clock.now = ends  # half-open, like the lease: from this instant on it is not held
     # The lifecycle steps last: were one let through (a reject), it would change the task for the routes after it.
-    routes = sorted(
-        access_rule_routes(api.app), key=lambda route: route[1].endswith(LIFECYCLE_STEPS)
-    )
+    routes = sorted(access_rule_routes(api.app), key=lambda route: route[1].endswith(LIFECYCLE_STEPS))
     assert len(routes) >= 12, routes  # tasks, accounts, calls, money and offer routes
     answers = {}
     for method, path in routes:

@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from billing.care import store
 from billing.identity.agent_store import create_agent
 from billing.identity.rules.roles import Role
-from billing.care import store
 from tests.integration.helpers import unique
 from tests.integration.test_task_holds import api, bearer, routed, task_events  # noqa: F401 - `api` is a fixture
 
 pytestmark = pytest.mark.integration
 
 
-async def test_a_supervisor_reassigns_and_releases_a_task_through_the_api(api) -> None:
+async def test_a_supervisor_reassigns_and_releases_a_task_through_the_api(api) -> None:  # noqa: F811 - the fixture
     pool, client = api.pool, api.client
     api.clock.now = datetime.now(UTC)
     boss, boss_token = await create_agent(pool, unique("boss"), Role.SUPERVISOR)

@@ -3,22 +3,21 @@ reading that dates each event's persistence, and the run's options. Nothing here
 
 from __future__ import annotations
 
-import orjson
-
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from billing.contracts import parse_event
+from billing.usage.fast_decode import fast_usage
 from tools.bench.__main__ import parse_options, table
 from tools.bench.events import UsageGenerator, account_ids, latency_event_id, published_us_of
 from tools.bench.memory import status_kib
 from tools.bench.report import REQUIRED_KEYS, build_results, machine_info, percentile, summarize, validate_results
 from tools.bench.run import last_full_month
 from tools.bench.worklog import BatchMark, parse_marks, persisted_times, steady_rate
-from billing.contracts import parse_event
-from billing.usage.fast_decode import fast_usage
 
 FIGURES = {
     "raw_consume_eps": 150_000,

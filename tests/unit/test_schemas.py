@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -96,8 +96,8 @@ def test_events_are_frozen() -> None:
 def test_timestamps_are_normalised_to_utc() -> None:
     raw = _with("usage.recorded.v1", "occurred_at", "2026-11-01T12:00:00+02:00")
     occurred = parse_event(raw).occurred_at
-    assert occurred.tzinfo is timezone.utc
-    assert occurred == datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
+    assert occurred.tzinfo is UTC
+    assert occurred == datetime(2026, 11, 1, 10, tzinfo=UTC)
 
 
 def test_unit_table_covers_every_service() -> None:
@@ -350,7 +350,7 @@ def test_dead_letter_keeps_original_bytes() -> None:
     assert letter.original_value() == b"\xff\x00garbage"
     assert letter.original_key() is None
     assert len(letter.reason) == 2000
-    assert letter.failed_at.tzinfo is timezone.utc
+    assert letter.failed_at.tzinfo is UTC
     assert letter.dead_letter_id == "usage.v1:3:42"
     assert DeadLetter.model_validate_json(letter.model_dump_json()) == letter
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from billing.contracts import EVENT_TYPES
 from billing.entrypoints.cli.settings_doc import settings_table
 from billing.platform.settings import load_settings
 from billing.platform.topics import ALL_TOPICS, EVENT_TOPICS, topic_for_event_type
-from billing.contracts import EVENT_TYPES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 OPERATIONS, EVENTS = DOCS / "operations.md", DOCS / "events.md"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from billing.entrypoints.topic_setup import task_queues
 from billing.care.config import load_care_config
+from billing.entrypoints.topic_setup import task_queues
 from billing.platform.settings import load_settings
 
 

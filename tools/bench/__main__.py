@@ -22,7 +22,6 @@ import orjson
 import psutil
 
 from billing.platform.runtime import tune_gc
-
 from tools.bench.progress import say
 from tools.bench.report import (
     GOAL_EPS_PER_WORKER,

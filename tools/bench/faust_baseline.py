@@ -48,7 +48,7 @@ def build_app(bootstrap: str, topic_name: str, events: int, out: Path, app_id: s
                 state["first"] = time.perf_counter()
             elif state["seen"] == events:
                 seconds = time.perf_counter() - state["first"]
-                out.write_bytes(
+                out.write_bytes(  # noqa: ASYNC240 - once, when the run is over
                     orjson.dumps(
                         {
                             "events": events,

@@ -19,26 +19,27 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tools.bench.accounts import open_directly
-from tools.bench.memory import cpu_seconds
-from tools.bench.events import UsageGenerator, account_ids
-from tools.bench.run import last_full_month
-from billing.platform.runtime import tune_gc
 from billing.entrypoints.stack import EmbeddedPostgres
-from billing.platform.migrate import migrate
-from billing.usage import account_cache, writer as usage_writer
 from billing.invoicing.catalog_config import load_catalog
-from billing.platform.context import create_pool
 from billing.invoicing.closer import close_due_cycles
+from billing.platform.context import create_pool
 from billing.platform.decoding import RawMessage
+from billing.platform.migrate import migrate
+from billing.platform.runtime import tune_gc
 from billing.platform.settings import load_settings
 from billing.platform.topics import USAGE
+from billing.usage import account_cache
+from billing.usage import writer as usage_writer
 from billing.usage.batch import prepare
 from billing.usage.writer import UsageWriter
+from tools.bench.accounts import open_directly
+from tools.bench.events import UsageGenerator, account_ids
+from tools.bench.memory import cpu_seconds
+from tools.bench.run import last_full_month
 
 STAGES: dict[str, float] = defaultdict(float)
 

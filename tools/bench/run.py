@@ -15,6 +15,11 @@ from pathlib import Path
 
 import asyncpg
 
+from billing.entrypoints.stack.launcher import Launcher
+from billing.invoicing.catalog_config import load_catalog
+from billing.invoicing.closer import close_due_cycles
+from billing.platform.context import create_pool
+from billing.platform.settings import Settings, load_settings
 from tools.bench import traffic
 from tools.bench.accounts import open_directly
 from tools.bench.events import UsageGenerator, account_ids
@@ -22,11 +27,6 @@ from tools.bench.memory import PeakRss, cpu_seconds
 from tools.bench.progress import Meter, say
 from tools.bench.report import percentile, summarize
 from tools.bench.worklog import LogFollower, persisted_times, steady_rate
-from billing.entrypoints.stack.launcher import Launcher
-from billing.invoicing.catalog_config import load_catalog
-from billing.platform.context import create_pool
-from billing.invoicing.closer import close_due_cycles
-from billing.platform.settings import Settings, load_settings
 
 _WAIT_TIMEOUT_S = 900.0
 

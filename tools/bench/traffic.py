@@ -13,14 +13,14 @@ from datetime import datetime
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tools.bench.accounts import ANCHOR_DAY, plan_of
-from tools.bench.events import UsageGenerator, latency_event_id
-from tools.bench.progress import Meter
-from billing.entrypoints.stack.loadgen import Record, publish
 from billing.contracts import dump_event
 from billing.contracts import envelope as ev
 from billing.contracts.accounts import AccountOpened, Contact
+from billing.entrypoints.stack.loadgen import Record, publish
 from billing.platform.topics import ACCOUNTS, USAGE
+from tools.bench.accounts import ANCHOR_DAY, plan_of
+from tools.bench.events import UsageGenerator, latency_event_id
+from tools.bench.progress import Meter
 
 _LATENCY_TICK_S = 0.005
 

@@ -34,6 +34,12 @@ async def account_facts(pool: asyncpg.Pool, account_id: str) -> AccountFacts | N
     )
 
 
+async def billing_currency(conn: asyncpg.Connection, account_id: str) -> str | None:
+    """The currency the account is billed in, or None for an unknown account."""
+    currency = await conn.fetchval("SELECT currency FROM accounts WHERE account_id = $1", account_id)
+    return None if currency is None else currency.strip()
+
+
 async def invoice_line(pool: asyncpg.Pool, account_id: str, invoice_id: str, line_id: str) -> tuple[dict, dict] | None:
     """(invoice, line) of this account, or None: another account's invoice is as unknown as a missing one."""
     invoice = await pool.fetchrow(

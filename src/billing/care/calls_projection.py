@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
-from billing.contracts import Event
-from billing.platform.records import Handler, Rejected
 from billing.care.rules import call_rules
 from billing.care.rules.call_rules import CallRuleViolation, CallState
+from billing.contracts import Event
+from billing.platform.records import Handler, Rejected
 
 _COLUMNS = "call_id, account_id, started_at, answered_at, agent_id, abandoned_at, ended_at, outcome"
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from billing.care.rules.config_parsing import CareConfigError
 from billing.care.rules.priority import PriorityWeights, aging_points, priority

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
+from billing.care.rules.queue_model import QueueTask, millis_between
 from billing.contracts import dump_event
 from billing.contracts import envelope as ev
 from billing.contracts.money import Money
@@ -28,7 +29,6 @@ from billing.contracts.tasks import (
     TaskRouted,
     Tier,
 )
-from billing.care.rules.queue_model import QueueTask, millis_between
 from billing.platform.store import enqueue
 from billing.platform.topics import TASK_EVENTS, queue_topic
 

@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from billing.contracts.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome
-from billing.care.rules import task_states
-from billing.care.rules.task_states import HoldLimits, ReleaseReason, TaskState
 from billing.care import events
+from billing.care.rules import task_states
 from billing.care.rules.queue_model import HELD_STATES, QueueTask, TaskConflict
+from billing.care.rules.task_states import HoldLimits, ReleaseReason, TaskState
 from billing.care.store import Closing, Pool, check_move, transition, update_row, write_completion
+from billing.contracts.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome
 
 _BATCH = 1000
 
@@ -72,7 +72,7 @@ async def release_held_by(conn: asyncpg.Connection, agent_id: str, now: datetime
     released = []
     for row in rows:
         task = QueueTask.from_row(row)
-        check_move(lambda: task_states.release(task.as_core(), ReleaseReason.AGENT_REVOKED, now))
+        check_move(lambda: task_states.release(task.as_core(), ReleaseReason.AGENT_REVOKED, now))  # noqa: B023 - called at once
         released.append(await _back_to_queue(conn, task, RequeueCause.AGENT_REVOKED, now))
     return released
 
@@ -101,7 +101,7 @@ async def time_out_holds(pool: asyncpg.Pool, now: datetime, limits: HoldLimits, 
                 after = task_states.time_out_if_due(task.as_core(), now, limits)
                 if after.state is TaskState.QUEUED:
                     requeued.append(await _back_to_queue(conn, task, RequeueCause.HANDLE_TIMED_OUT, now))
-                elif after.state is TaskState.COMPLETED and after.completed_at is not None:
+                elif after.state is TaskState.COMPLETED and after.completed_at is not None:  # noqa: SIM102 - see below
                     # Completed at the moment its limit ran out (the core's time), not when this sweep came by.
                     if closed := await _close_timed_out(conn, task, after.completed_at):
                         completed.append(closed)

@@ -11,9 +11,9 @@ from datetime import datetime
 
 import asyncpg
 
-from billing.contracts.tasks import CancelCause
 from billing.care import events
 from billing.care.rules.queue_model import OPEN_STATES, QueueTask
+from billing.contracts.tasks import CancelCause
 
 
 def make_task_id(kind: str, source_ref: str) -> str:

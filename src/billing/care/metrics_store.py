@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 
-from billing.care.rules.queue_metrics import stats_from_state
 from billing.care.rules.metrics_report import Snapshot
+from billing.care.rules.queue_metrics import stats_from_state
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ALL_TIME = 0  # window_s of the all-time cell

@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from billing.care.rules.metrics_report import Live, QueueFigures, merge_snapshots, report_json
 from billing.care.metrics_store import load_snapshots
+from billing.care.rules.metrics_report import Live, QueueFigures, merge_snapshots, report_json
 from billing.care.store import queue_overview
 from billing.platform.settings import Settings
 

@@ -18,10 +18,8 @@ from datetime import timedelta
 
 import faust
 
-from billing.contracts import Event
-from billing.entrypoints.worker.raw import raw_agent
-from billing.platform.context import WorkerContext
-from billing.platform.decoding import ErrorKind, RawMessage, Rejection, decode
+from billing.care.metrics_store import ALL_TIME, EPOCH, CellRow, prune, save_cells
+from billing.care.metrics_view import utc_now
 from billing.care.rules.queue_metrics import (
     Cell,
     cell_from_state,
@@ -33,8 +31,10 @@ from billing.care.rules.queue_metrics import (
     stats_to_state,
     window_start,
 )
-from billing.care.metrics_store import ALL_TIME, EPOCH, CellRow, prune, save_cells
-from billing.care.metrics_view import utc_now
+from billing.contracts import Event
+from billing.entrypoints.worker.raw import raw_agent
+from billing.platform.context import WorkerContext
+from billing.platform.decoding import ErrorKind, RawMessage, Rejection, decode
 from billing.platform.retry import is_transient, retry_transient
 from billing.platform.store import record_dead_letters
 from billing.platform.topics import TASK_EVENTS

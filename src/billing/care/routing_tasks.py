@@ -11,14 +11,14 @@ from collections.abc import Callable, Mapping
 
 import asyncpg
 
-from billing.contracts import Event
-from billing.care.rules.priority import priority
-from billing.care.rules.routing_rules import Route
-from billing.platform.metrics import Metrics
-from billing.platform.records import Handler
 from billing.care.config import CareConfig, plan_route
 from billing.care.facts import account_facts
 from billing.care.lifecycle import NewTask, cancel_for_call, cancel_open_for_account, insert_task, make_task_id
+from billing.care.rules.priority import priority
+from billing.care.rules.routing_rules import Route
+from billing.contracts import Event
+from billing.platform.metrics import Metrics
+from billing.platform.records import Handler
 from billing.platform.topics import ACCOUNTS, CUSTOMER_CALLS, DISPUTES, INVOICES_ISSUED, TopicSpec
 
 # A held invoice is a bill the safety bound stopped: only a supervisor may release it.

@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from billing.contracts.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome, TaskKind, TaskOutcome
-from billing.care.rules import task_states
-from billing.care.rules.task_states import TaskTransitionError
 from billing.care import events
+from billing.care.rules import task_states
 from billing.care.rules.queue_model import HELD_STATES, QueueOverview, QueueTask, TaskConflict, TaskNotFound
+from billing.care.rules.task_states import TaskTransitionError
+from billing.contracts.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome, TaskKind, TaskOutcome
 from billing.retention.rules.arms import assign_arm
 
 # Tasks that are not a customer's contact (an invoice held for review, a discount waiting for approval) are

@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from billing.contracts.tasks import RequeueCause
-from billing.platform.context import WorkerContext
-from billing.care.rules.task_states import HoldLimits
 from billing.care import events
 from billing.care.config import CareConfig
 from billing.care.holds import time_out_holds
 from billing.care.rules.queue_model import QueueTask, hold_limits
+from billing.care.rules.task_states import HoldLimits
 from billing.care.waiting import WaitingState, refresh_waiting
+from billing.contracts.tasks import RequeueCause
+from billing.platform.context import WorkerContext
 from billing.platform.retry import retry_transient
 
 _BATCH = 1000

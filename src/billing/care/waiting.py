@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing.care.rules.widening import eligible_queues
 from billing.care.config import CareConfig, aged_priority
+from billing.care.rules.widening import eligible_queues
 
 
 @dataclass(frozen=True)

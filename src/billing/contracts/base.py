@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from pydantic import (
@@ -55,7 +55,7 @@ def _reject_numbers(value: object) -> object:
 
 def _to_utc(value: datetime) -> datetime:
     # One canonical zone keeps equality, ordering and dumps stable.
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def _date_only(value: object) -> object:

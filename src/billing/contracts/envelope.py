@@ -6,15 +6,15 @@ parses any topic with `parse_event` and gets a fully typed object back.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import BeforeValidator, Field, TypeAdapter
 
 from billing.contracts.accounts import AccountClosed, AccountOpened, AccountPlanChanged
 from billing.contracts.base import EventId, FrozenModel, Text128, UtcDatetime
 from billing.contracts.calls import CallAbandoned, CallAnswered, CallEnded, CallStarted
-from billing.contracts.discounts import DiscountGranted
 from billing.contracts.credit_notes import CreditNoteIssued
+from billing.contracts.discounts import DiscountGranted
 from billing.contracts.disputes import DisputeInReview, DisputeOpened, DisputeResolved, DisputeRouted
 from billing.contracts.invoices import InvoiceHeld, InvoiceIssued
 from billing.contracts.payments import (
@@ -183,35 +183,33 @@ class PaymentChargedBackEvent(EnvelopeBase):
 
 # Listed explicitly (not built dynamically) so type checkers see the union.
 Event = Annotated[
-    Union[
-        UsageRecordedEvent,
-        AccountOpenedEvent,
-        AccountPlanChangedEvent,
-        AccountClosedEvent,
-        InvoiceIssuedEvent,
-        InvoiceHeldEvent,
-        CallStartedEvent,
-        CallAnsweredEvent,
-        CallAbandonedEvent,
-        CallEndedEvent,
-        DisputeOpenedEvent,
-        DisputeResolvedEvent,
-        DisputeRoutedEvent,
-        DisputeInReviewEvent,
-        CreditNoteIssuedEvent,
-        DiscountGrantedEvent,
-        TaskRoutedEvent,
-        TaskAcceptedEvent,
-        TaskRequeuedEvent,
-        TaskCancelledEvent,
-        TaskCompletedEvent,
-        AccountSuspendedEvent,
-        AccountRestoredEvent,
-        PaymentReceivedEvent,
-        PaymentFailedEvent,
-        PaymentRefundedEvent,
-        PaymentChargedBackEvent,
-    ],
+    UsageRecordedEvent
+    | AccountOpenedEvent
+    | AccountPlanChangedEvent
+    | AccountClosedEvent
+    | InvoiceIssuedEvent
+    | InvoiceHeldEvent
+    | CallStartedEvent
+    | CallAnsweredEvent
+    | CallAbandonedEvent
+    | CallEndedEvent
+    | DisputeOpenedEvent
+    | DisputeResolvedEvent
+    | DisputeRoutedEvent
+    | DisputeInReviewEvent
+    | CreditNoteIssuedEvent
+    | DiscountGrantedEvent
+    | TaskRoutedEvent
+    | TaskAcceptedEvent
+    | TaskRequeuedEvent
+    | TaskCancelledEvent
+    | TaskCompletedEvent
+    | AccountSuspendedEvent
+    | AccountRestoredEvent
+    | PaymentReceivedEvent
+    | PaymentFailedEvent
+    | PaymentRefundedEvent
+    | PaymentChargedBackEvent,
     Field(discriminator="type"),
 ]
 

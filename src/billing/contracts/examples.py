@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from billing.contracts import envelope as ev
 from billing.contracts.accounts import (
@@ -22,9 +22,8 @@ from billing.contracts.calls import (
     CallReason,
     CallStarted,
 )
-from billing.contracts.discounts import DiscountGranted, DiscountKind
-from billing.contracts.examples_payments import payment_builders
 from billing.contracts.credit_notes import CreditNoteIssued, CreditSource
+from billing.contracts.discounts import DiscountGranted, DiscountKind
 from billing.contracts.disputes import (
     DisputeInReview,
     DisputeOpened,
@@ -33,6 +32,7 @@ from billing.contracts.disputes import (
     DisputeResolved,
     DisputeRouted,
 )
+from billing.contracts.examples_payments import payment_builders
 from billing.contracts.invoices import InvoiceHeld, InvoiceIssued, InvoiceLine, InvoiceLineKind
 from billing.contracts.money import Money
 from billing.contracts.tasks import (
@@ -58,7 +58,7 @@ TASK = "tsk-4c1d2e9a0b7f3a9c5d21"
 
 
 def _at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 11, day, hour, minute, tzinfo=timezone.utc)
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
 
 def _envelope(n: int, source: str, day: int, hour: int) -> dict[str, object]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from billing.contracts import envelope as ev
 from billing.contracts.money import Money
@@ -22,7 +22,7 @@ INVOICE = "inv-2026-11-100042"  # total 4,104 EUR minor units, due 2026-11-16
 
 
 def _at(month: int, day: int, hour: int) -> datetime:
-    return datetime(2026, month, day, hour, tzinfo=timezone.utc)
+    return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
 def _envelope(n: int, source: str, at: datetime) -> dict[str, object]:

@@ -9,11 +9,11 @@ from typing import Annotated, Self
 from pydantic import Field, StringConstraints, model_validator
 
 from billing.contracts.base import (
+    STORABLE,
     AccountId,
     Count,
     FrozenModel,
     Identifier,
-    STORABLE,
     IsoDate,
     Text200,
     Text500,

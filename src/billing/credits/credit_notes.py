@@ -15,8 +15,8 @@ import asyncpg
 from billing.contracts import envelope as ev
 from billing.contracts.credit_notes import CreditNoteIssued, CreditSource
 from billing.contracts.money import Money
-from billing.invoicing.rules.numbering import format_invoice_number
 from billing.credits.rules.credit import InvoiceCredit
+from billing.invoicing.rules.numbering import format_invoice_number
 from billing.platform.store import enqueue
 from billing.platform.topics import INVOICES_ISSUED
 

@@ -124,6 +124,10 @@ async def load_open(conn: asyncpg.Connection, dispute_id: str) -> Dispute:
     return dispute
 
 
+async def account_of(conn: asyncpg.Connection, dispute_id: str) -> str | None:
+    return await conn.fetchval("SELECT account_id FROM disputes WHERE dispute_id = $1", dispute_id)
+
+
 async def opened_by(conn: asyncpg.Connection, dispute_id: str) -> str | None:
     """The agent who opened the dispute through the API; None for one opened elsewhere (e.g. at the desk)."""
     return await conn.fetchval("SELECT agent_id FROM agent_disputes WHERE dispute_id = $1", dispute_id)

@@ -25,14 +25,15 @@ from datetime import datetime
 import asyncpg
 
 from billing.contracts.disputes import DisputeOutcome
+from billing.credits import dispute_store as store
+from billing.credits.credit_grants import CREDIT_GRANTS
+from billing.credits.credit_notes import existing_note
+from billing.credits.dispute_store import Dispute, DisputeRefused, Resolution
+from billing.discounts import approvals, service
 from billing.discounts.rules.decisions import opener_refusal
 from billing.discounts.rules.grants import AgentProfile, GrantRequest
-from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
-from billing.discounts import approvals, service
-from billing.credits.credit_notes import existing_note
 from billing.discounts.rules.model import DiscountAsk, GrantOutcome
-from billing.credits import dispute_store as store
-from billing.credits.dispute_store import Dispute, DisputeRefused, Resolution
+from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
 
 REASON_CODE = "dispute_upheld"
 
@@ -61,7 +62,7 @@ async def resolve(
         raise DisputeRefused("credit_matches_outcome", "credit_matches_outcome: a credit needs a positive amount")
     await _check_opener(conn, policy, dispute, resolver.agent_id, credit_minor)
     ask = await _credit_ask(conn, dispute, credit_minor, reason, task_id)
-    decided = await service.request_discount(conn, policy, resolver, ask, now)
+    decided = await service.request_discount(conn, policy, resolver, ask, now, credits=CREDIT_GRANTS)
     if decided.status == "refused":
         raise DisputeRefused(decided.rule or "refused", decided.reason or "refused")
     dispute = await store.under_review(conn, dispute, resolver.agent_id, now)
@@ -78,7 +79,7 @@ async def approve(
     credited, with the resolver's reason. Refusals are GrantOutcomes, as the service's."""
     dispute_id = await approvals.dispute_of(conn, request_id)
     if dispute_id is None:
-        return await service.approve_request(conn, policy, request_id, approver, now)
+        return await service.approve_request(conn, policy, request_id, approver, now, credits=CREDIT_GRANTS)
     dispute = await store.load_open(conn, dispute_id)
     waiting = await approvals.load_pending(conn, request_id)  # RequestConflict once decided
     credit_minor = waiting.ask.request.amount_minor or 0
@@ -86,7 +87,7 @@ async def approve(
         await _check_opener(conn, policy, dispute, approver.agent_id, credit_minor)
     except DisputeRefused as refused:
         return GrantOutcome("refused", request_id, waiting.pending.value_minor, refused.rule, refused.reason)
-    outcome = await service.approve_request(conn, policy, request_id, approver, now)
+    outcome = await service.approve_request(conn, policy, request_id, approver, now, credits=CREDIT_GRANTS)
     if outcome.status == "granted":
         resolver = waiting.pending.requested_by.agent_id
         dispute = await store.under_review(conn, dispute, resolver, now)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
+from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.discounts.rules.grants import (
     AgentProfile,
     CustomerStanding,
@@ -21,9 +22,8 @@ from billing.discounts.rules.grants import (
     PendingGrant,
     Refused,
 )
-from billing.discounts.rules.policy import GrantKind, Role
 from billing.discounts.rules.model import DiscountAsk, GrantOutcome, RequestConflict, RequestNotFound
-from billing.care.lifecycle import NewTask, insert_task, make_task_id
+from billing.discounts.rules.policy import GrantKind, Role
 
 APPROVAL_QUEUE = "supervisors"
 APPROVAL_TIER = 2
@@ -215,6 +215,11 @@ async def mark_refused(
         refusal.rule,
         refusal.reason,
     )
+
+
+async def request_of_task(conn: asyncpg.Connection, task_id: str) -> str | None:
+    """The request a discount_approval task decides (None for any other task)."""
+    return await conn.fetchval("SELECT request_id FROM discount_requests WHERE task_id = $1", task_id)
 
 
 async def dispute_of(conn: asyncpg.Connection, request_id: str) -> str | None:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
+from billing.accounts.standing import account_standing
 from billing.discounts.rules.grants import CUSTOMER_WINDOW, CustomerStanding, GrantHistory, PastGrant
 from billing.discounts.rules.policy import GrantKind
 
@@ -70,10 +71,8 @@ PlanFee = Callable[[str, datetime], int]  # (plan id, when) -> recurring fee in 
 async def customer_standing(
     conn: asyncpg.Connection, account_id: str, now: datetime, plan_fee: PlanFee | None = None
 ) -> CustomerStanding | None:
-    """None when the account is unknown.
-
-    overdue_invoice_count is 0: no payments reach this system yet, so nothing can be known to be overdue.
-    """
+    """None when the account is unknown. The overdue invoices are the account's standing, read by its one
+    reader (src/billing/accounts/standing.py): 0 until a collections context exists."""
     row = await conn.fetchrow("SELECT opened_at, currency FROM accounts WHERE account_id = $1", account_id)
     if row is None:
         return None
@@ -81,6 +80,11 @@ async def customer_standing(
     average = await conn.fetchval(_AVERAGE_INVOICE, account_id, currency)
     if average == 0 and plan_fee is not None:
         average = plan_fee(await conn.fetchval(_PLAN_NOW, account_id, now), now)
+    standing = await account_standing(conn, account_id)
     return CustomerStanding(
-        account_id, currency, row["opened_at"], overdue_invoice_count=0, average_invoice_minor=average
+        account_id,
+        currency,
+        row["opened_at"],
+        overdue_invoice_count=standing.overdue_invoices,
+        average_invoice_minor=average,
     )

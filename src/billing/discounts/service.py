@@ -4,8 +4,9 @@ Thin: the decision is ``billing.discounts.rules.decisions`` (decide / approve); 
 locks, writes the outcome and emits discount.granted.v1 through the outbox, all in the caller's transaction.
 
 * Granted: a budget charge (to the requester, or to the approver after an approval), the discount.granted.v1
-  event and, for a credit note, the credit note itself. The invoicing closer applies next-invoice grants
-  from the projected discount_grants table, once per invoice (grant_applications).
+  event and, for a credit note, the credit note itself, issued by the credits context through the
+  ``CreditNoteIssuer`` the caller hands in (src/billing/credits/credit_grants.py). The invoicing closer applies
+  next-invoice grants from the projected discount_grants table, once per invoice (grant_applications).
 * Above authority: a pending discount_requests row and a ``discount_approval`` task in the supervisors queue.
 * Refused: nothing is written (a refusal changes nothing); the caller gets the rule and the reason, and the API
   rolls its transaction back. An approval refused by a rule leaves the request pending for an approver to
@@ -22,10 +23,11 @@ from datetime import datetime
 import asyncpg
 
 from billing.contracts import envelope as ev
-from billing.contracts.credit_notes import CreditSource
 from billing.contracts.discounts import DiscountGranted, DiscountKind
 from billing.contracts.money import Money
-from billing.discounts.rules.decisions import approve, decide
+from billing.discounts import approvals
+from billing.discounts.history import PlanFee, customer_standing, grant_history, lock_for_decision
+from billing.discounts.rules.decisions import approve, decide, decider_refusal
 from billing.discounts.rules.grants import (
     AgentProfile,
     Approved,
@@ -33,12 +35,14 @@ from billing.discounts.rules.grants import (
     PastGrant,
     Refused,
 )
+from billing.discounts.rules.model import (
+    CreditNoteIssuer,
+    DiscountAsk,
+    GrantOutcome,
+    RequestConflict,
+    RequestNotFound,
+)
 from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
-from billing.discounts import approvals
-from billing.credits.credit_notes import NoteRequest, invoice_credit, issue_credit_note, lock_invoice
-from billing.discounts.history import PlanFee, customer_standing, grant_history, lock_for_decision
-from billing.discounts.rules.model import DiscountAsk, GrantOutcome, RequestConflict, RequestNotFound
-from billing.credits.rules.credit import check_credit
 from billing.platform.store import enqueue
 from billing.platform.topics import DISCOUNTS_GRANTED
 
@@ -50,8 +54,11 @@ async def request_discount(
     ask: DiscountAsk,
     now: datetime,
     plan_fee: PlanFee | None = None,
+    *,
+    credits: CreditNoteIssuer | None = None,
 ) -> GrantOutcome:
-    """``plan_fee`` values percent grants for accounts not invoiced yet (see history.customer_standing)."""
+    """``plan_fee`` values percent grants for accounts not invoiced yet (see history.customer_standing);
+    ``credits`` checks and issues a credit_note grant's note (required for that kind)."""
     request = ask.request
     await lock_for_decision(conn, request.account_id, agent.agent_id)
     earlier = await approvals.outcome_of(conn, request.request_id)
@@ -65,7 +72,7 @@ async def request_discount(
         )
     history = await grant_history(conn, request.account_id, [agent.agent_id], now)
     decision = decide(request, agent, history, standing, policy, now)
-    credit_refusal = await _credit_refusal(conn, ask) if not isinstance(decision, Refused) else None
+    credit_refusal = await _credit_refusal(credits, conn, ask) if not isinstance(decision, Refused) else None
     if credit_refusal is not None:
         decision = credit_refusal
     if isinstance(decision, Refused):
@@ -83,11 +90,17 @@ async def request_discount(
             exceeded=excess,
         )
     await approvals.insert_granted(conn, ask, agent, standing, decision.grant.value_minor, now)
-    return await _grant(conn, ask, decision, now)
+    return await _grant(conn, ask, decision, now, credits)
 
 
 async def approve_request(
-    conn: asyncpg.Connection, policy: AuthorityPolicy, request_id: str, approver: AgentProfile, now: datetime
+    conn: asyncpg.Connection,
+    policy: AuthorityPolicy,
+    request_id: str,
+    approver: AgentProfile,
+    now: datetime,
+    *,
+    credits: CreditNoteIssuer | None = None,
 ) -> GrantOutcome:
     """A second person approves; a refusal leaves the request pending (and writes nothing)."""
     pending_row = await approvals.load_pending(conn, request_id)
@@ -98,11 +111,11 @@ async def approve_request(
     decision = approve(pending, approver, history, policy, now)
     if isinstance(decision, Approved):
         # Other credits may have been issued on the invoice while the request waited.
-        decision = await _credit_refusal(conn, pending_row.ask) or decision
+        decision = await _credit_refusal(credits, conn, pending_row.ask) or decision
     if isinstance(decision, Refused):
         return GrantOutcome("refused", request_id, pending.value_minor, decision.rule, decision.reason)
     await approvals.mark_approved(conn, request_id, approver.agent_id, now)
-    return await _grant(conn, pending_row.ask, decision, now)
+    return await _grant(conn, pending_row.ask, decision, now, credits)
 
 
 async def refuse_request(
@@ -116,48 +129,35 @@ async def refuse_request(
     """An approver turns the request down; the same separation and role rules as approving apply."""
     pending_row = await approvals.load_pending(conn, request_id)
     pending = pending_row.pending
-    if approver.agent_id == pending.requested_by.agent_id:
-        rule = "separation_of_duties"
-        return GrantOutcome(
-            "refused",
-            request_id,
-            pending.value_minor,
-            rule,
-            f"{rule}: {approver.agent_id} cannot decide their own request",
-        )
-    if not policy.authority_for(pending.request.currency, approver.role).can_approve_others:
-        rule = "can_approve_others"
-        return GrantOutcome(
-            "refused",
-            request_id,
-            pending.value_minor,
-            rule,
-            f"{rule}: role {approver.role} may not decide others' grants",
-        )
+    not_theirs = decider_refusal(pending, approver, policy, "decide")
+    if not_theirs is not None:
+        return GrantOutcome("refused", request_id, pending.value_minor, not_theirs.rule, not_theirs.reason)
     refusal = Refused("refused_by_approver", f"refused_by_approver: {approver.agent_id}: {reason}")
     await approvals.mark_refused(conn, request_id, approver.agent_id, refusal, now)
     return GrantOutcome("refused", request_id, pending.value_minor, refusal.rule, refusal.reason)
 
 
-async def _credit_refusal(conn: asyncpg.Connection, ask: DiscountAsk) -> Refused | None:
-    request = ask.request
-    if request.kind is not GrantKind.CREDIT_NOTE:
+async def _credit_refusal(
+    credits: CreditNoteIssuer | None, conn: asyncpg.Connection, ask: DiscountAsk
+) -> Refused | None:
+    if ask.request.kind is not GrantKind.CREDIT_NOTE:
         return None
-    if ask.invoice_id is None:
-        return Refused("invoice_issued", "invoice_issued: a credit note needs the invoice it credits")
-    await lock_invoice(conn, ask.invoice_id)
-    invoice = await invoice_credit(conn, ask.invoice_id, request.account_id)
-    if invoice is None:
-        return Refused("invoice_issued", f"invoice_issued: no issued invoice {ask.invoice_id} on this account")
-    refusal = check_credit(invoice, request.amount_minor or 0, request.currency, ask.disputed_minor)
-    return None if refusal is None else Refused(refusal.rule, refusal.reason)
+    return await _issuer(credits).refusal(conn, ask)
+
+
+def _issuer(credits: CreditNoteIssuer | None) -> CreditNoteIssuer:
+    if credits is None:  # a caller bug, not a refusal: the credits context was not handed in
+        raise ValueError("a credit_note grant needs the credits context's CreditNoteIssuer (credits=...)")
+    return credits
 
 
 def _refused(request_id: str, refusal: Refused) -> GrantOutcome:
     return GrantOutcome("refused", request_id, 0, refusal.rule, refusal.reason)
 
 
-async def _grant(conn: asyncpg.Connection, ask: DiscountAsk, decision: Approved, now: datetime) -> GrantOutcome:
+async def _grant(
+    conn: asyncpg.Connection, ask: DiscountAsk, decision: Approved, now: datetime, credits: CreditNoteIssuer | None
+) -> GrantOutcome:
     grant = decision.grant
     await _charge_budget(conn, grant)
     payload = _granted_payload(ask, grant)
@@ -172,34 +172,8 @@ async def _grant(conn: asyncpg.Connection, ask: DiscountAsk, decision: Approved,
     await enqueue(conn, DISCOUNTS_GRANTED.name, grant.account_id.encode(), ev.dump_event(event))
     number = None
     if grant.kind is GrantKind.CREDIT_NOTE:
-        number = (await issue_credit_note(conn, _note_request(ask, grant), now)).credit_note_number
+        number = await _issuer(credits).issue(conn, ask, grant, now)
     return GrantOutcome("granted", grant.grant_id, grant.value_minor, task_id=ask.task_id, credit_note_number=number)
-
-
-def _note_request(ask: DiscountAsk, grant: PastGrant) -> NoteRequest:
-    amount = ask.request.amount_minor or 0
-    if ask.dispute_id is not None:
-        return NoteRequest(
-            grant.grant_id,
-            grant.account_id,
-            ask.invoice_id or "",
-            amount,
-            grant.currency,
-            (ask.note or ask.reason_code)[:500],
-            grant.agent_id,
-            CreditSource.DISPUTE,
-            ask.dispute_id,
-        )
-    return NoteRequest(
-        grant.grant_id,
-        grant.account_id,
-        ask.invoice_id or "",
-        amount,
-        grant.currency,
-        f"goodwill credit: {ask.reason_code}",
-        grant.agent_id,
-        CreditSource.GOODWILL,
-    )
 
 
 async def _charge_budget(conn: asyncpg.Connection, grant: PastGrant) -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from billing.identity.rules.roles import parse_role_queues
-from billing.discounts.approvals import APPROVAL_QUEUE
 from billing.care.config import CareConfig, load_care_config
 from billing.care.routing_tasks import HELD_INVOICE_ROUTE
+from billing.discounts.approvals import APPROVAL_QUEUE
+from billing.identity.rules.roles import parse_role_queues
 from billing.platform.settings import Settings
 from billing.platform.topics import ALL_TOPICS, TopicSpec, queue_topics
 

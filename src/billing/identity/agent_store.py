@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from billing.care.holds import release_held_by
 from billing.identity.rules.roles import Role
 from billing.identity.rules.secrets import hash_secret, new_token, token_hash
-from billing.care.holds import release_held_by
 
 _PIN = re.compile(r"^[0-9]{4,8}$")
 

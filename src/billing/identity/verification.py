@@ -14,9 +14,9 @@ from enum import StrEnum
 
 import asyncpg
 
+from billing.identity.notifications import CODE_SLOT
 from billing.identity.rules.lockout import LockoutPolicy, LockoutState, after_failure, after_success
 from billing.identity.rules.masking import mask_email, mask_phone
-from billing.identity.notifications import CODE_SLOT
 from billing.identity.rules.secrets import CodeSeal, hash_secret, new_one_time_code, verify_secret
 
 

@@ -17,15 +17,15 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 from billing.contracts.envelope import InvoiceHeldEvent, dump_event
-from billing.invoicing.rules.catalog import Catalog
+from billing.invoicing import store
+from billing.invoicing.events import draft_totals, held_event, invoice_id_for, issued_event, wire_lines
+from billing.invoicing.rules import inputs
 from billing.invoicing.rules.calculation import build_invoice
+from billing.invoicing.rules.catalog import Catalog
+from billing.invoicing.rules.close_model import Advance, BatchInputs, ClosedCycle, CloseReport, DueAccount
 from billing.invoicing.rules.numbering import format_invoice_number
 from billing.invoicing.rules.safety import is_outlier
 from billing.platform.concurrency import all_or_none
-from billing.invoicing.rules import inputs
-from billing.invoicing import store
-from billing.invoicing.events import draft_totals, held_event, invoice_id_for, issued_event, wire_lines
-from billing.invoicing.rules.close_model import Advance, BatchInputs, CloseReport, ClosedCycle, DueAccount
 from billing.platform.logs import get_logger
 from billing.platform.settings import Settings
 from billing.platform.topics import INVOICES_ISSUED

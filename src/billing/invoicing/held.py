@@ -15,10 +15,10 @@ import asyncpg
 import orjson
 
 from billing.contracts.envelope import dump_event
-from billing.invoicing.rules.numbering import format_invoice_number
 from billing.invoicing import store
 from billing.invoicing.closer import due_date_for, series_key
 from billing.invoicing.events import Totals, issued_event
+from billing.invoicing.rules.numbering import format_invoice_number
 from billing.platform.settings import Settings
 from billing.platform.topics import INVOICES_ISSUED
 

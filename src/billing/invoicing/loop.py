@@ -14,11 +14,11 @@ from datetime import datetime
 
 import asyncpg
 
-from billing.invoicing.rules.catalog import Catalog
 from billing.invoicing.catalog_config import load_catalog
-from billing.platform.context import WorkerContext
 from billing.invoicing.closer import close_due_cycles
+from billing.invoicing.rules.catalog import Catalog
 from billing.invoicing.rules.close_model import CloseReport
+from billing.platform.context import WorkerContext
 from billing.platform.retry import retry_transient
 
 

@@ -8,12 +8,12 @@ from datetime import date, datetime
 
 import asyncpg
 
-from billing.invoicing.rules.catalog import Catalog
-from billing.invoicing.rules.invoice_model import InvoiceDraft
-from billing.invoicing.rules.calculation import build_invoice
-from billing.invoicing.rules import inputs
 from billing.invoicing import store
+from billing.invoicing.rules import inputs
+from billing.invoicing.rules.calculation import build_invoice
+from billing.invoicing.rules.catalog import Catalog
 from billing.invoicing.rules.close_model import DueAccount
+from billing.invoicing.rules.invoice_model import InvoiceDraft
 
 _ACCOUNT = """
 SELECT account_id, currency, jurisdiction, billing_anchor_day, next_cycle_start, next_cycle_end,

@@ -121,7 +121,7 @@ class BrokerWatch:
             asked = [pos for pos in marks if pos[0] in present]
             timeout_s = self.ctx.settings.outbox_send_timeout_s
             ends = await asyncio.wait_for(_end_offsets(producer, metadata, asked), timeout_s)
-        except (BrokerUnreachable, KafkaError, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, BrokerUnreachable, KafkaError, OSError) as error:
             self.log.info("broker check skipped: the broker does not answer", error=repr(error))
             return
         lost: set[str] = set()

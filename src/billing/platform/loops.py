@@ -39,7 +39,7 @@ class LoopService(mode.Service):
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), _STOP_GRACE_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._task.cancel()
 
     async def _guarded(self) -> None:

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from billing.care.metrics_prometheus import QueueMetricsCollector
-
-__all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 
 @dataclass
@@ -85,9 +83,6 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
-        # Per-queue service metrics (billing_queue_*), rendered at scrape time from the merged figures.
-        self.queue_service = QueueMetricsCollector()
-        r.register(self.queue_service)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

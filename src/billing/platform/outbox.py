@@ -117,7 +117,7 @@ class OutboxRelay:
                 continue
             try:
                 future = await asyncio.wait_for(producer.send(row["topic"], row["value"], key=row["key"]), timeout_s)
-            except (asyncio.TimeoutError, KafkaError) as error:
+            except (TimeoutError, KafkaError) as error:
                 failed[row["topic"]] = repr(error) or "send timed out"
                 if isinstance(error, ROW_ERRORS):
                     refused[row["id"]] = (row, repr(error))

@@ -23,11 +23,11 @@ from billing.contracts import Event
 from billing.entrypoints.worker.raw import raw_agent
 from billing.platform.context import WorkerContext
 from billing.platform.decoding import ErrorKind, RawMessage, Rejection, decode
-from billing.retention import store
-from billing.retention.rules.table_cells import bumped, cell_key, split_key, totals
 from billing.platform.retry import is_transient, retry_transient
 from billing.platform.store import record_dead_letters
 from billing.platform.topics import ACCOUNTS, TASK_EVENTS, TopicSpec
+from billing.retention import store
+from billing.retention.rules.table_cells import bumped, cell_key, split_key, totals
 
 MAX_RESOLVE_ROUNDS = 50  # per event: a backlog is finished by later events, the stream is not held up
 # An account event that is not a closure and moves its partition's clock by less than this since the clock

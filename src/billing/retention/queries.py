@@ -12,14 +12,16 @@ resolved_through" (src/billing/retention/rules/outcomes.py). Calls are restricte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from billing.retention.rules.arms import Arm
+from billing.retention.rules.compliance import ArmCompliance
 from billing.retention.rules.counters import WAIT_RESOLUTION_S, CounterKey, RetentionCounters, Tally, wait_bucket_s
+from billing.retention.rules.intervals import ClusterMoments
 from billing.retention.rules.report import SERVICE_LEVEL_THRESHOLD_S, ReportInputs, ServiceWeek, build_report
 
 _ARMS = (Arm.TREATMENT.value, Arm.CONTROL.value)  # `not_eligible` cases are followed but not compared
@@ -63,9 +65,41 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
+# Per (practice, arm, horizon): the cases grouped by account (for standard errors clustered by account) and how
+# many received the practice (a discount of more than 0: compliance). From the case rows, for every case or a cohort.
+_BY_ACCOUNT = (
+    "WITH per_account AS (SELECT c.practice, c.arm, o.horizon_days, c.account_id, count(*) AS n,"
+    " count(*) FILTER (WHERE o.retained) AS y, count(*) FILTER (WHERE c.discount_minor > 0) AS d,"
+    " count(*) FILTER (WHERE c.discount_minor > 0 AND o.retained) AS dy"
+    " FROM retention_outcomes o JOIN retention_cases c USING (case_id)"
+    " WHERE ($1::timestamptz IS NULL OR c.case_at >= $1) AND ($2::timestamptz IS NULL OR c.case_at < $2)"
+    " AND c.arm = ANY($3::text[]) GROUP BY 1, 2, 3, 4)"
+    " SELECT practice, arm, horizon_days, count(*) AS clusters, sum(n)::bigint AS cases, sum(y)::bigint AS retained,"
+    " sum(n * n)::bigint AS sum_n2, sum(n * y)::bigint AS sum_ny, sum(y * y)::bigint AS sum_y2,"
+    " sum(d)::bigint AS treated, sum(dy)::bigint AS treated_retained FROM per_account GROUP BY 1, 2, 3"
+)
+
+
+async def _by_account(
+    conn: asyncpg.Connection, cohort: Cohort | None
+) -> tuple[dict[tuple[str, str, int], ClusterMoments], dict[tuple[str, str, int], ArmCompliance]]:
+    period = cohort or Cohort()
+    rows = await conn.fetch(_BY_ACCOUNT, period.cases_from, period.cases_to, list(_ARMS))
+    moments, compliance = {}, {}
+    for r in rows:
+        key = (r["practice"], r["arm"], r["horizon_days"])
+        moments[key] = ClusterMoments(r["clusters"], r["cases"], r["retained"], r["sum_n2"], r["sum_ny"], r["sum_y2"])
+        compliance[key] = ArmCompliance(r["cases"], r["retained"], r["treated"], r["treated_retained"])
+    return moments, compliance
+
+
 async def load_inputs(conn: asyncpg.Connection, cohort: Cohort | None = None) -> ReportInputs:
-    if cohort is not None:
-        return await _cohort_inputs(conn, cohort)
+    inputs = await _counter_inputs(conn) if cohort is None else await _cohort_inputs(conn, cohort)
+    accounts, compliance = await _by_account(conn, cohort)
+    return replace(inputs, accounts=accounts, compliance=compliance)
+
+
+async def _counter_inputs(conn: asyncpg.Connection) -> ReportInputs:
     counts = await conn.fetch(
         "SELECT practice, arm, horizon_days, wait_bucket_s, cases, retained FROM retention_counts"
         " WHERE arm = ANY($1::text[])",

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from billing.platform.decoding import RawMessage, Record, Rejection, decode
 from billing.platform.topics import USAGE
-from billing.usage.fast_decode import Usage, fast_usage, usage_from_event
+from billing.usage.fast_decode import fast_usage, usage_from_event
 from billing.usage.rules.rating import RatedRow
+from billing.usage.rules.usage_record import Usage
 
 USAGE_COLUMNS: tuple[str, ...] = (
     "event_id",
@@ -79,7 +80,8 @@ def _decode(message: Record) -> Usage | Rejection:
 
 def usage_row(row: RatedRow, message: Record) -> tuple:
     """The usage_events row, in USAGE_COLUMNS order (Usage's own fields lead it, in the same order)."""
-    return row.usage + (
+    return (
+        *row.usage,
         message.partition,
         message.offset,
         row.billable_units,

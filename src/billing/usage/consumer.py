@@ -27,8 +27,8 @@ from billing.platform.context import WorkerContext, create_pool
 from billing.platform.retry import retry_transient
 from billing.platform.topics import USAGE
 from billing.usage.batch import PreparedBatch, prepare_into
-from billing.usage.store import STAGE_DDL
 from billing.usage.rules.rating import AccountView
+from billing.usage.store import STAGE_DDL
 from billing.usage.writer import SLICE, ApplyResult, Assessment, UsageWriter
 
 T = TypeVar("T")

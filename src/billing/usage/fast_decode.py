@@ -11,33 +11,18 @@ checks that against pydantic with generated and mutated records.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 from datetime import UTC, datetime
 
 import orjson
 
 from billing.contracts.base import JSON_SAFE_MAX, UNSTORABLE
+from billing.usage.rules.usage_record import Usage
 
 _MSISDN = re.compile(r"[0-9]{5,15}")
 _UNIT_OF = {"voice": "second", "sms": "message", "data": "byte"}
 _ENVELOPE_KEYS = frozenset({"event_id", "type", "source", "occurred_at", "schema_version", "payload"})
 _REQUIRED = frozenset({"account_id", "record_id", "service", "quantity", "unit", "started_at"})
 _ALLOWED = _REQUIRED | {"msisdn", "destination"}
-
-
-class Usage(NamedTuple):
-    """The fields of a valid usage.recorded.v1 event that rating and storage need (a NamedTuple: one is built
-    per record, and a frozen dataclass costs several times as much to construct)."""
-
-    event_id: str
-    account_id: str
-    record_id: str
-    service: str
-    quantity: int
-    unit: str
-    started_at: datetime
-    occurred_at: datetime
-    source: str
 
 
 # The layout this system's own producers write (schema field order, no spaces; msisdn and destination absent,

@@ -9,8 +9,8 @@ import asyncpg
 from billing.platform.decoding import Record
 from billing.platform.retry import caused_by_data
 from billing.usage.batch import USAGE_COLUMNS
-from billing.usage.fast_decode import Usage
 from billing.usage.rules.rating import AccountView
+from billing.usage.rules.usage_record import Usage
 
 _QUOTED = ", ".join(f'"{c}"' for c in USAGE_COLUMNS)
 

@@ -18,11 +18,10 @@ from billing.platform.decoding import ErrorKind, RawMessage, Rejection
 from billing.platform.retry import caused_by_data
 from billing.platform.settings import Settings
 from billing.platform.store import record_dead_letters
+from billing.usage.account_cache import AccountCache
 from billing.usage.batch import PreparedBatch, usage_row
 from billing.usage.rules.rating import AccountView, RatingLimits, RatingOutcome, rate_batch
-from billing.usage.account_cache import AccountCache
 from billing.usage.store import insert_rated, insert_rated_isolating, known_records, park
-
 
 # Records decoded or rated before the event loop gets a turn. The previous batch's transaction runs meanwhile,
 # a handful of round trips each waiting for the loop: one 5,000-record stretch of pure Python held each of

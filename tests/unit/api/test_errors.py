@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from billing.entrypoints.api.errors import readable_validation
 from billing.contracts.tasks import TaskOutcome
+from billing.entrypoints.api.errors import readable_validation
 
 
 class Body(BaseModel):

@@ -14,11 +14,11 @@ import pytest
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 
-from billing.entrypoints.api.app import create_app
 from billing.contracts.base import JSON_SAFE_MAX, Text64, Text500
 from billing.contracts.envelope import EVENT_TYPES
 from billing.contracts.invoices import InvoiceLine
 from billing.contracts.money import MAX_AMOUNT_MINOR
+from billing.entrypoints.api.app import create_app
 from billing.platform.settings import load_settings
 
 UNSTORABLE = ["a\x00b", "\x00", "x\ud800", "\udfff"]

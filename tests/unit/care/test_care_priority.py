@@ -1,6 +1,7 @@
 """Priority terms by hand, caps and boundaries, and weights from config."""
 
 import pytest
+from care_test_factories import facts
 
 from billing.care.rules.priority import (
     PriorityConfigError,
@@ -10,8 +11,6 @@ from billing.care.rules.priority import (
     priority,
 )
 from billing.care.rules.routing_rules import Route
-
-from care_test_factories import facts
 
 DISPUTE = Route("disputes", 30, "dispute")
 

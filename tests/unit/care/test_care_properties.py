@@ -1,5 +1,6 @@
 """Property tests for the invariants the care core promises."""
 
+from care_test_factories import T0, at, facts
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -16,8 +17,6 @@ from billing.care.rules.task_states import (
     expire_if_due,
     reject,
 )
-
-from care_test_factories import T0, at, facts
 
 # --- a task is never held by two agents -------------------------------------
 

@@ -1,6 +1,7 @@
 """Routing rules: the default rule set by hand, first-match order, and config errors."""
 
 import pytest
+from care_test_factories import facts
 
 from billing.care.rules.routing_rules import (
     AccountFacts,
@@ -11,8 +12,6 @@ from billing.care.rules.routing_rules import (
     default_rules_config,
     route,
 )
-
-from care_test_factories import facts
 
 RULES = default_rules()
 

@@ -2,6 +2,7 @@
 release and reassignment, and a second answer keeping the first one's time."""
 
 import pytest
+from care_test_factories import T0, at
 
 from billing.care.rules.task_states import (
     HoldLimits,
@@ -21,8 +22,6 @@ from billing.care.rules.task_states import (
     time_out_if_due,
     wrap_up,
 )
-
-from care_test_factories import T0, at
 
 LEASE_S = 20
 LIMITS = HoldLimits(handle_s=600, wrap_up_s=120)

@@ -1,6 +1,7 @@
 """Task state machine: the happy path, offers going back to the queue, and refusals."""
 
 import pytest
+from care_test_factories import T0, at
 
 from billing.care.rules.task_states import (
     ReleaseReason,
@@ -15,8 +16,6 @@ from billing.care.rules.task_states import (
     reject,
     wrap_up,
 )
-
-from care_test_factories import T0, at
 
 LEASE_S = 20
 

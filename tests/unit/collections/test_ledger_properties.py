@@ -19,7 +19,7 @@ def ledgers(draw: st.DrawFn) -> list[Entry]:
     n_invoices = draw(st.integers(0, 5))
     invoices = [f"inv-{i}" for i in range(n_invoices)]
     entries: list[Entry] = []
-    for i, invoice_id in enumerate(invoices):
+    for invoice_id in invoices:
         day = draw(st.integers(0, 200))
         entries.append(
             Entry(

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing.credits.rules.credit import InvoiceCredit, after_credit, check_credit
 from billing.discounts.rules.decisions import approve, decide
 from billing.discounts.rules.grants import (
     CUSTOMER_WINDOW,
@@ -33,7 +34,6 @@ from billing.discounts.rules.policy import GrantKind, Role, default_policy
 from billing.invoicing.rules.adjustments import apply_discounts
 from billing.invoicing.rules.invoice_model import Adjustment, AdjustmentKind
 from billing.money import percent_of
-from billing.credits.rules.credit import InvoiceCredit, after_credit, check_credit
 
 POLICY = default_policy()  # EUR: agent 2,500 / tier2 10,000 / supervisor 50,000 per grant
 START = datetime(2026, 1, 5, tzinfo=UTC)

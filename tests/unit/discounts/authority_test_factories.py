@@ -6,7 +6,7 @@ it is not the default policy.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing.discounts.rules.grants import (
@@ -26,7 +26,7 @@ SUE = AgentProfile("sue", Role.SUPERVISOR)
 
 
 def utc(year: int, month: int, day: int, hour: int = 12, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 NOW = utc(2026, 11, 15)

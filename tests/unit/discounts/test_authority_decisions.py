@@ -8,11 +8,6 @@ customer in 12 months, may not approve; tier2 5000 / 10000 / 8000; supervisor
 from datetime import timedelta
 
 import pytest
-
-from billing.discounts.rules.decisions import approve, decide, grant_value_minor
-from billing.discounts.rules.grants import Approved, GrantRequest, LimitExcess, NeedsApproval, Refused
-from billing.discounts.rules.policy import GrantKind
-
 from authority_test_factories import (
     ANN,
     BOB,
@@ -29,6 +24,10 @@ from authority_test_factories import (
     percent,
     utc,
 )
+
+from billing.discounts.rules.decisions import approve, decide, decider_refusal, grant_value_minor
+from billing.discounts.rules.grants import Approved, GrantRequest, LimitExcess, NeedsApproval, Refused
+from billing.discounts.rules.policy import GrantKind
 
 
 def test_grant_within_authority_is_approved_and_charged_to_the_requester():
@@ -161,6 +160,21 @@ def test_tier2_approval_grants_and_charges_the_approver():
 def test_requester_and_front_line_agents_cannot_approve(approver, rule):
     decision = approve(_pending(), approver, history(), POLICY, NOW)
     assert isinstance(decision, Refused) and decision.rule == rule
+
+
+@pytest.mark.parametrize(
+    ("person", "rule"),
+    [(ANN, "separation_of_duties"), (BOB, "can_approve_others"), (TOM, None), (SUE, None)],
+)
+def test_who_may_decide_is_one_rule_for_approving_and_refusing(person, rule):
+    # Refusing a pending grant (src/billing/discounts/service.py refuse_request) asks the same rule as approving.
+    for verb in ("approve", "decide"):
+        refusal = decider_refusal(_pending(), person, POLICY, verb)
+        assert (refusal and refusal.rule) == rule
+        if refusal is not None:
+            assert refusal.reason.startswith(f"{rule}: ") and verb in refusal.reason
+    approved = approve(_pending(), person, history(), POLICY, NOW)
+    assert (approved.rule if isinstance(approved, Refused) else None) == rule
 
 
 def test_approver_without_budget_or_per_grant_authority_is_refused_and_supervisor_can():

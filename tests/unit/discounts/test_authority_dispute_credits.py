@@ -8,13 +8,12 @@ from copy import deepcopy
 from datetime import timedelta
 
 import pytest
+from authority_test_factories import ANN, NOW, POLICY, credit, customer, history, past, policy_dict
 
+from billing.credits.rules.credit import InvoiceCredit, check_credit
 from billing.discounts.rules.decisions import decide, opener_refusal
 from billing.discounts.rules.grants import Approved, NeedsApproval
 from billing.discounts.rules.policy import AuthorityPolicy, PolicyConfigError, default_policy
-from billing.credits.rules.credit import InvoiceCredit, check_credit
-
-from authority_test_factories import ANN, NOW, POLICY, credit, customer, history, past, policy_dict
 
 
 def _with_disputes(disputes: object) -> dict:

@@ -1,9 +1,11 @@
 """Authority configuration: the default loads, and mistakes are named clearly."""
 
+from collections.abc import Callable
 from copy import deepcopy
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from authority_test_factories import policy_dict
 
 from billing.contracts.discounts import DiscountKind
 from billing.discounts.rules.policy import (
@@ -14,8 +16,6 @@ from billing.discounts.rules.policy import (
     Role,
     default_policy,
 )
-
-from authority_test_factories import policy_dict
 
 
 def test_default_policy_covers_every_role_and_kind_with_growing_authority():
@@ -85,6 +85,14 @@ def test_configuration_mistakes_are_refused_with_the_offending_key(edit, message
     with pytest.raises(PolicyConfigError) as raised:
         AuthorityPolicy.from_dict(_edited(edit))
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("code", ["ABC", "XAU", "XXX"])
+def test_a_currency_must_be_in_the_one_currency_table(code):
+    # Well formed is not enough: the currency table of billing.money says what can be billed (XAU, XXX have no
+    # minor unit, ABC is no currency).
+    with pytest.raises(PolicyConfigError, match=f"ISO 4217 code, got '{code}'"):
+        AuthorityPolicy.from_dict(_edited(lambda d: d["authority"].update({code: d["authority"]["EUR"]})))
 
 
 def test_a_non_mapping_section_is_refused():

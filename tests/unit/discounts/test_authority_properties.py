@@ -15,6 +15,18 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
+from authority_test_factories import (
+    ANN,
+    BOB,
+    NOW,
+    POLICY,
+    SUE,
+    TIA,
+    TOM,
+    customer,
+    policy_dict,
+    role,
+)
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -31,19 +43,6 @@ from billing.discounts.rules.grants import (
     utc_month,
 )
 from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
-
-from authority_test_factories import (
-    ANN,
-    BOB,
-    NOW,
-    POLICY,
-    SUE,
-    TIA,
-    TOM,
-    customer,
-    policy_dict,
-    role,
-)
 
 PEOPLE = (ANN, BOB, TOM, TIA, SUE)
 ROLE_OF = {person.agent_id: person.role for person in PEOPLE}

@@ -44,7 +44,7 @@ def test_every_relative_link_resolves(page: Path) -> None:
         linked = (page.parent / path_part).resolve() if path_part else page
         if linked in WRITTEN_ELSEWHERE and not linked.exists():
             continue
-        if not linked.exists() or anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+        if not linked.exists() or (anchor and linked.suffix == ".md" and anchor not in _anchors(linked)):
             broken.append(target)
     assert not broken, f"{_id(page)} links to what does not exist: {broken}"
 

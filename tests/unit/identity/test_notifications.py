@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -58,7 +59,7 @@ async def test_the_file_channel_appends_one_json_line_per_message_for_its_owner_
 
 
 class Gateway(BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
     status = 202
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name

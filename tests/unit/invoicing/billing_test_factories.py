@@ -6,7 +6,7 @@ stay readable; they are not the demo catalog's prices.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 
@@ -18,7 +18,7 @@ _event_numbers = count(1)
 
 
 def utc(year: int, month: int, day: int, hour: int = 12) -> datetime:
-    return datetime(year, month, day, hour, tzinfo=timezone.utc)
+    return datetime(year, month, day, hour, tzinfo=UTC)
 
 
 def open_tier(price: str) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from billing_test_factories import TALK_S, build_test_catalog, open_tier, plan_dict, service
 
 from billing.invoicing.rules.catalog import (
     Catalog,
@@ -12,8 +13,6 @@ from billing.invoicing.rules.catalog import (
     Tier,
     demo_catalog,
 )
-
-from billing_test_factories import TALK_S, build_test_catalog, open_tier, plan_dict, service
 
 
 def _catalog_with(plan: dict) -> Catalog:
@@ -30,27 +29,27 @@ def test_demo_catalog_has_required_plans():
 
 def test_plan_in_force_picks_latest_started_version():
     catalog = demo_catalog()
-    june = datetime(2026, 6, 30, 23, 59, 59, tzinfo=timezone.utc)
-    july = datetime(2026, 7, 1, tzinfo=timezone.utc)
+    june = datetime(2026, 6, 30, 23, 59, 59, tzinfo=UTC)
+    july = datetime(2026, 7, 1, tzinfo=UTC)
     assert catalog.plan_in_force("mobile-s", june).version == 1
     assert catalog.plan_in_force("mobile-s", july).version == 2
-    assert catalog.plan_in_force("mobile-s", datetime(2030, 1, 1, tzinfo=timezone.utc)).version == 2
+    assert catalog.plan_in_force("mobile-s", datetime(2030, 1, 1, tzinfo=UTC)).version == 2
 
 
 def test_plan_in_force_errors_are_clear():
     catalog = demo_catalog()
     with pytest.raises(CatalogError, match="no version of plan 'mobile-s' in force"):
-        catalog.plan_in_force("mobile-s", datetime(2025, 12, 31, tzinfo=timezone.utc))
+        catalog.plan_in_force("mobile-s", datetime(2025, 12, 31, tzinfo=UTC))
     with pytest.raises(CatalogError, match="unknown plan 'nope'"):
-        catalog.plan_in_force("nope", datetime(2026, 1, 1, tzinfo=timezone.utc))
+        catalog.plan_in_force("nope", datetime(2026, 1, 1, tzinfo=UTC))
     with pytest.raises(CatalogError, match="timezone-aware"):
-        catalog.plan_in_force("mobile-s", datetime(2026, 8, 1))
+        catalog.plan_in_force("mobile-s", datetime(2026, 8, 1))  # noqa: DTZ001 - the naive time under test
 
 
 def test_effective_from_is_normalised_to_utc():
     # mobile-jp v1 starts at midnight Tokyo time, i.e. 15:00 UTC the day before.
     plan = demo_catalog().versions("mobile-jp")[0]
-    assert plan.effective_from == datetime(2025, 12, 31, 15, tzinfo=timezone.utc)
+    assert plan.effective_from == datetime(2025, 12, 31, 15, tzinfo=UTC)
 
 
 def test_parsed_values_are_exact():

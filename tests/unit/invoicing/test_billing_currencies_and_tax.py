@@ -10,20 +10,20 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.unit.invoicing.billing_test_factories import open_tier, plan_dict, service
 
 import billing.contracts.money
-from billing.entrypoints.cli.billing_commands import money
 from billing import money as billing_money
+from billing.entrypoints.cli.billing_commands import money
+from billing.invoicing.rules import inputs
+from billing.invoicing.rules.calculation import build_invoice
 from billing.invoicing.rules.catalog import Catalog, CatalogError, demo_catalog
+from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
 from billing.invoicing.rules.cycles import Cycle
 from billing.invoicing.rules.invoice_model import InvoiceInput, PlanSegment
-from billing.invoicing.rules.calculation import build_invoice
 from billing.money import CURRENCY_EXPONENTS, currency_exponent, percent_of, to_major_units
-from billing.invoicing.rules import inputs
-from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
-from billing.usage.fast_decode import Usage
 from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch
-from tests.unit.invoicing.billing_test_factories import open_tier, plan_dict, service
+from billing.usage.rules.usage_record import Usage
 
 ROOT = Path(__file__).resolve().parents[3]
 GIB = 1 << 30

@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.invoicing.rules.catalog import demo_catalog
-from billing.invoicing.rules.invoice_model import LineKind
-from billing.invoicing.rules.calculation import build_invoice
 from billing.invoicing.rules import inputs
+from billing.invoicing.rules.calculation import build_invoice
+from billing.invoicing.rules.catalog import demo_catalog
 from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
+from billing.invoicing.rules.invoice_model import LineKind
 
 CALENDAR = inputs.PlanCalendar(demo_catalog())
 LATE_DAYS = 60

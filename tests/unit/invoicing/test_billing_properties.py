@@ -1,19 +1,19 @@
 """Property tests for the invariants the billing core promises."""
 
+import itertools
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from billing_test_factories import open_tier, plan_dict, rated, service, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing.invoicing.rules.calculation import build_invoice
 from billing.invoicing.rules.catalog import Catalog, ServiceKind
 from billing.invoicing.rules.cycles import Cycle
 from billing.invoicing.rules.invoice_model import Adjustment, AdjustmentKind, InvoiceInput, PlanSegment
-from billing.invoicing.rules.calculation import build_invoice
-from billing.money import allocate, round_minor
 from billing.invoicing.rules.pricing import merge_usage_totals, price_service, usage_totals
-
-from billing_test_factories import open_tier, plan_dict, rated, service, utc
+from billing.money import allocate, round_minor
 
 NOVEMBER = Cycle(date(2026, 11, 1), date(2026, 12, 1))
 
@@ -97,7 +97,7 @@ def test_event_order_does_not_change_the_invoice(specs, random):
 def test_any_batching_gives_the_same_invoice(specs, cut_points):
     events = _rate_all(specs)
     cuts = [0, *sorted(min(cut, len(events)) for cut in cut_points), len(events)]
-    batches = [events[start:end] for start, end in zip(cuts, cuts[1:])]
+    batches = [events[start:end] for start, end in itertools.pairwise(cuts)]
     batched = merge_usage_totals(*(usage_totals(batch, NOVEMBER) for batch in batches))
     assert _invoice(batched) == _invoice(usage_totals(events, NOVEMBER))
 

@@ -2,6 +2,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from billing_test_factories import build_test_catalog, rated, usage_event, utc
 
 from billing.invoicing.rules.catalog import RatingIncrement, ServiceKind, ServiceRate, Tier
 from billing.invoicing.rules.cycles import Cycle
@@ -16,8 +17,6 @@ from billing.invoicing.rules.pricing import (
     usage_totals,
     usage_totals_by_cycle,
 )
-
-from billing_test_factories import build_test_catalog, rated, usage_event, utc
 
 NOVEMBER = Cycle(date(2026, 11, 1), date(2026, 12, 1))
 

@@ -8,19 +8,20 @@ redelivery, arbitrary batches through the rating itself, a mid-cycle plan change
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.invoicing.rules.catalog import demo_catalog
-from billing.invoicing.rules.calculation import build_invoice
-from billing.invoicing.rules import inputs
 from billing.invoicing.events import draft_totals, issued_event, wire_lines
+from billing.invoicing.rules import inputs
+from billing.invoicing.rules.calculation import build_invoice
+from billing.invoicing.rules.catalog import demo_catalog
 from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
-from billing.usage.fast_decode import Usage
 from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch
+from billing.usage.rules.usage_record import Usage
 
 CATALOG = demo_catalog()
 CALENDAR = inputs.PlanCalendar(CATALOG)
@@ -93,7 +94,7 @@ def _invoice(stored: dict[str, object], changes: list[PlanChange]):
 
 def _batches(events: list[Usage], cuts: list[int]) -> list[list[Usage]]:
     points = [0, *sorted(min(cut, len(events)) for cut in cuts), len(events)]
-    return [events[start:end] for start, end in zip(points, points[1:])]
+    return [events[start:end] for start, end in itertools.pairwise(points)]
 
 
 @settings(deadline=None, max_examples=150)

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 from billing.contracts import envelope as ev
 from billing.contracts.accounts import AccountClosed, AccountPlanChanged, ClosureReason
-from billing.retention.consumers import CLOCK_STEP, RetentionProcessor, on_account_event
 from billing.platform.topics import ACCOUNTS
+from billing.retention.consumers import CLOCK_STEP, RetentionProcessor, on_account_event
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

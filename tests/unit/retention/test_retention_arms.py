@@ -54,12 +54,12 @@ def test_assignment_is_the_same_in_another_process_with_another_hash_seed():
 
 def test_the_hash_is_pinned_so_a_refactor_cannot_reshuffle_arms():
     # sha256("retention-v1\x1facc-000000"), first 8 bytes big-endian, mod 10000
-    digest = hashlib.sha256("retention-v1\x1facc-000000".encode()).digest()
+    digest = hashlib.sha256(b"retention-v1\x1facc-000000").digest()
     assert arm_bucket("acc-000000", "retention-v1") == int.from_bytes(digest[:8], "big") % 10_000
     assert [assign_arm(f"acc-{n:06d}") for n in range(10)] == _PINNED_FIRST_TEN
 
 
 @pytest.mark.parametrize("share", [-1, 10_001])
 def test_shares_outside_0_to_100_percent_are_refused(share):
-    with pytest.raises(ValueError, match="0..10000"):
+    with pytest.raises(ValueError, match=r"0\.\.10000"):
         assign_arm("acc-1", share)

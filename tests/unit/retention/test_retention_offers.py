@@ -44,6 +44,12 @@ def test_eligibility_rules_of_the_policy_apply() -> None:
     assert suggest_offer(facts(currency="USD"), POLICY, "treatment") is None  # no authority in USD
 
 
+def test_no_offer_while_the_customer_has_a_dispute_open() -> None:
+    # In good standing (nothing overdue), but a bill is contested: the dispute is answered first.
+    assert suggest_offer(facts(open_disputes=1), POLICY, "treatment") is None
+    assert suggest_offer(facts(open_disputes=0), POLICY, "treatment") is not None
+
+
 @given(
     tenure=st.integers(0, 3000),
     bill=st.integers(0, 10**7),

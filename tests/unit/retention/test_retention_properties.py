@@ -1,5 +1,6 @@
 """Invariants of the retention statistics over arbitrary counts."""
 
+import itertools
 from fractions import Fraction
 
 from hypothesis import given, settings
@@ -64,7 +65,7 @@ events = st.lists(st.tuples(st.integers(0, 400), st.integers(0, 30), st.integers
 def test_km_survival_never_rises_and_its_interval_holds_it(table):
     curve = km_curve(table)
     survivals = [point.survival for point in curve]
-    assert all(later <= earlier for earlier, later in zip(survivals, survivals[1:]))
+    assert all(later <= earlier for earlier, later in itertools.pairwise(survivals))
     for point in curve:
         assert 0.0 <= point.ci_low <= point.survival <= point.ci_high <= 1.0
     assert [point.time for point in curve] == sorted({time for time, _, _ in table})
@@ -100,7 +101,7 @@ def _counted(batch) -> RetentionCounters:
 @given(outcomes, st.lists(st.integers(0, 60), max_size=5), st.randoms())
 def test_any_batching_and_order_gives_the_same_counters(all_outcomes, cuts, random):
     edges = sorted({0, len(all_outcomes), *(c for c in cuts if c <= len(all_outcomes))})
-    batches = [all_outcomes[a:b] for a, b in zip(edges, edges[1:])]
+    batches = [all_outcomes[a:b] for a, b in itertools.pairwise(edges)]
     random.shuffle(batches)
     assert merge(*map(_counted, batches)) == _counted(all_outcomes)
 

@@ -4,11 +4,15 @@ from datetime import date
 
 import pytest
 
-from billing.retention.report_text import format_report
 from billing.retention.report_html import render_html
+from billing.retention.report_text import format_report
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.counters import CounterKey, RetentionCounters, Tally
+from billing.retention.rules.plan import AnalysisPlan
 from billing.retention.rules.report import ReportInputs, ServiceWeek, build_report
+
+# The experiment these counters come from was planned for 200 cases per practice, comparing both practices.
+PLAN = AnalysisPlan(practices=("credit", "explanation_only"), planned_cases=200)
 
 
 def _inputs() -> ReportInputs:
@@ -34,7 +38,7 @@ def _inputs() -> ReportInputs:
 
 
 def test_rates_uplift_and_cost_are_the_hand_computed_ones() -> None:
-    report = build_report(_inputs())
+    report = build_report(_inputs(), plan=PLAN)
     credit = next(r for r in report["practices"] if r["practice"] == "credit")
     assert credit["treatment"]["rate"] == pytest.approx(0.8)
     assert credit["control"]["rate"] == pytest.approx(0.6)
@@ -51,7 +55,7 @@ def test_rates_uplift_and_cost_are_the_hand_computed_ones() -> None:
 
 
 def test_wait_bands_pool_every_practice_and_arm() -> None:
-    bands = {b["band"]: b for b in build_report(_inputs())["wait_bands"]}
+    bands = {b["band"]: b for b in build_report(_inputs(), plan=PLAN)["wait_bands"]}
     # < 20 s: credit treatment 80/100 + explanation 50/100 + 50/100 = 180/300; 60-180 s: credit control 60/100
     assert (bands["<20s"]["cases"], bands["<20s"]["retained"]) == (300, 180)
     assert (bands["60-180s"]["cases"], bands["60-180s"]["retained"]) == (100, 60)
@@ -59,7 +63,7 @@ def test_wait_bands_pool_every_practice_and_arm() -> None:
 
 
 def test_survival_curves_and_service_weeks() -> None:
-    report = build_report(_inputs())
+    report = build_report(_inputs(), plan=PLAN)
     treatment = report["survival"]["credit"]["treatment"]
     assert treatment[0]["day"] == 12 and treatment[0]["survival"] == pytest.approx(0.8)  # 1 - 20/100
     assert report["survival"]["credit"]["control"][0]["survival"] == pytest.approx(0.6)
@@ -69,9 +73,10 @@ def test_survival_curves_and_service_weeks() -> None:
 
 
 def test_terminal_table_and_html_carry_the_numbers() -> None:
-    report = build_report(_inputs())
+    report = build_report(_inputs(), plan=PLAN)
     table = format_report(report)
-    assert "credit" in table and "+20.0 pp *" in table and "2500 EUR" in table
+    # Money in the currency's units (2500 minor units of EUR are 25.00 EUR, never "2500 EUR")
+    assert "credit" in table and "+20.0 pp *" in table and "25.00 EUR" in table and "2500 EUR" not in table
     page = render_html(report)
     assert page.count('src="data:image/png;base64,') == 4
     assert "<script" not in page  # self-contained and static

@@ -118,8 +118,8 @@ def test_the_producers_layout_is_read_in_one_pass_with_the_same_verdict(source, 
 def test_generated_traffic_takes_the_one_pass_path() -> None:
     from datetime import UTC, datetime
 
-    from tools.bench.events import UsageGenerator, account_ids
     from billing.entrypoints.stack.loadgen import Population, record_of
+    from tools.bench.events import UsageGenerator, account_ids
 
     bench = [
         v

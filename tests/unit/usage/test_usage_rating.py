@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from billing.invoicing.rules.catalog import demo_catalog
-from billing.usage.fast_decode import Usage
 from billing.usage.rules.rating import AccountView, RatingLimits, rate_batch, rate_one
+from billing.usage.rules.usage_record import Usage
 
 CATALOG = demo_catalog()
 OPENED = datetime(2026, 6, 10, tzinfo=UTC)

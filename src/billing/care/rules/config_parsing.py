@@ -9,8 +9,9 @@ were silently ignored would make a rule match far more calls than intended.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Collection, Mapping
+from typing import Any
 
 
 class CareConfigError(ValueError):

@@ -34,8 +34,9 @@ of the account's currency, so weights are written for one currency exponent
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from billing.care.rules.config_parsing import CareConfigError, ConfigReader
 from billing.care.rules.routing_rules import AccountFacts, Route

@@ -29,9 +29,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from billing.care.rules.service_level import QueueStats, WaitHistogram
 from billing.contracts import Event
 from billing.contracts.tasks import CancelCause, TaskAccepted, TaskCancelled, TaskCompleted, TaskRouted
-from billing.care.rules.service_level import QueueStats, WaitHistogram
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from billing.care.rules.task_states import HoldLimits, Task, TaskState
 

@@ -35,8 +35,9 @@ for one currency exponent; ``default_rules`` assumes 2 (cents).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from billing.care.rules.config_parsing import CareConfigError, ConfigReader
 from billing.care.rules.routing_defaults import default_rules_config

@@ -34,10 +34,10 @@ a clock. Every function returns a new Task or raises TaskTransitionError.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Mapping
 
 from billing.contracts.tasks import SystemOutcome
 

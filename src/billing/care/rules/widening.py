@@ -22,9 +22,10 @@ A queue without an entry never widens.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from billing.care.rules.config_parsing import CareConfigError, ConfigReader
 

@@ -8,10 +8,10 @@ While a dispute is not resolved its disputed amount is held (not collectable).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Mapping
 
 
 class DisputeState(StrEnum):

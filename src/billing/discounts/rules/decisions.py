@@ -10,6 +10,8 @@ since no approval could ever cover it.
 ``approve`` is dual authorization: the approver must be a different person,
 their role must be allowed to approve, the grant must still be eligible, and
 their own authority must cover it; the grant is then charged to them.
+``decider_refusal`` holds the rules about the person, which refusing a pending
+grant follows too: only someone who could approve it may turn it down.
 
 A dispute credit is a ``credit_note`` grant decided by these same two functions; ``opener_refusal`` adds the
 one rule of its own: whoever opened the dispute may credit it, as resolver or approver, only up to the policy's
@@ -25,8 +27,8 @@ Money value of a grant (``grant_value_minor``):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Callable, Mapping
 
 from billing.discounts.rules.eligibility import EligibilityCase, first_refusal
 from billing.discounts.rules.grants import (
@@ -140,6 +142,30 @@ def opener_refusal(
     )
 
 
+def decider_refusal(
+    pending: PendingGrant, person: AgentProfile, policy: AuthorityPolicy, verb: str = "approve"
+) -> Refused | None:
+    """The rules about who may decide a pending grant, approving or refusing it (``verb``): a different person
+    from the requester, in a role allowed to decide others' grants. None when ``person`` may decide."""
+    return _own_request(pending, person, verb) or _role_cannot_decide(pending, person, policy, verb)
+
+
+def _own_request(pending: PendingGrant, person: AgentProfile, verb: str) -> Refused | None:
+    if person.agent_id != pending.requested_by.agent_id:
+        return None
+    rule = "separation_of_duties"
+    return Refused(rule, f"{rule}: {person.agent_id} cannot {verb} their own request")
+
+
+def _role_cannot_decide(
+    pending: PendingGrant, person: AgentProfile, policy: AuthorityPolicy, verb: str
+) -> Refused | None:
+    if policy.authority_for(pending.request.currency, person.role).can_approve_others:
+        return None
+    rule = "can_approve_others"
+    return Refused(rule, f"{rule}: role {person.role} may not {verb} others' grants")
+
+
 def _approval_refusal(
     pending: PendingGrant,
     approver: AgentProfile,
@@ -147,25 +173,15 @@ def _approval_refusal(
     policy: AuthorityPolicy,
     now: datetime,
 ) -> Refused | None:
+    # decider_refusal's two rules, with the eligibility between them: the order in which refusals are reported.
     request = pending.request
-    already = _already_decided(request, history)
-    if already is not None:
-        return already
-    if approver.agent_id == pending.requested_by.agent_id:
-        return Refused(
-            "separation_of_duties",
-            f"separation_of_duties: {approver.agent_id} cannot approve their own request",
-        )
     case = EligibilityCase(request, pending.customer, history, policy, now)
-    refusal = first_refusal(case)
-    if refusal is not None:
-        return refusal
-    if not policy.authority_for(request.currency, approver.role).can_approve_others:
-        return Refused(
-            "can_approve_others",
-            f"can_approve_others: role {approver.role} may not approve others' grants",
-        )
-    return None
+    return (
+        _already_decided(request, history)
+        or _own_request(pending, approver, "approve")
+        or first_refusal(case)
+        or _role_cannot_decide(pending, approver, policy, "approve")
+    )
 
 
 def _already_decided(request: GrantRequest, history: GrantHistory) -> Refused | None:

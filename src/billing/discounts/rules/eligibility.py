@@ -11,10 +11,11 @@ The name is the policy key, so a refusal points at the configuration line.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Mapping
 
+from billing.accounts.rules.standing import standing_shortfall
 from billing.discounts.rules.grants import CustomerStanding, GrantHistory, GrantRequest, Refused
 from billing.discounts.rules.policy import AuthorityPolicy, EligibilityRule, GrantKind
 
@@ -66,10 +67,11 @@ def _min_tenure_days(case: EligibilityCase) -> str | None:
 
 
 def _good_standing(case: EligibilityCase) -> str | None:
-    overdue = case.customer.overdue_invoice_count
-    if not case.rule.good_standing_required or overdue == 0:
+    # What good standing means is the accounts context's rule, shared with the retention offer.
+    shortfall = standing_shortfall(case.customer.overdue_invoice_count)
+    if not case.rule.good_standing_required or shortfall is None:
         return None
-    return f"{overdue} overdue invoice(s); good standing is required"
+    return f"{shortfall}; good standing is required"
 
 
 def _no_similar_discount(case: EligibilityCase) -> str | None:

@@ -12,9 +12,9 @@ Months are calendar months in UTC; the per-customer window is the trailing
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from datetime import UTC, datetime, timedelta
 
 from billing.discounts.rules.policy import GrantKind, Role
 
@@ -28,7 +28,7 @@ def require_aware(moment: datetime, name: str) -> None:
 
 
 def utc_month(moment: datetime) -> tuple[int, int]:
-    in_utc = moment.astimezone(timezone.utc)
+    in_utc = moment.astimezone(UTC)
     return in_utc.year, in_utc.month
 
 

@@ -1,10 +1,13 @@
-"""What discount requests look like at the runtime's edges: the ask, the outcome, and the two errors."""
+"""What discount requests look like at the runtime's edges: the ask, the outcome, the two errors, and the
+credit-note issuer the authority is handed (the credits context owns credit notes)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
-from billing.discounts.rules.grants import GrantRequest
+from billing.discounts.rules.grants import GrantRequest, PastGrant, Refused
 
 
 @dataclass(frozen=True)
@@ -46,4 +49,19 @@ class RequestConflict(Exception):
     """The request is not pending (already approved or refused)."""
 
 
-__all__ = ["DiscountAsk", "GrantOutcome", "RequestConflict", "RequestNotFound"]
+class CreditNoteIssuer(Protocol):
+    """What the discount authority needs of credit notes, which belong to the credits context
+    (src/billing/credits/credit_grants.py implements it; the callers hand it in). A ``credit_note`` grant is
+    decided by the authority like any other; whether the invoice can take the credit, and the note itself, are
+    the credits context's. Both run in the caller's transaction (``conn``: an asyncpg connection)."""
+
+    async def refusal(self, conn: Any, ask: DiscountAsk) -> Refused | None:
+        """Why the invoice cannot take this credit (locking it until the transaction ends), or None."""
+        ...
+
+    async def issue(self, conn: Any, ask: DiscountAsk, grant: PastGrant, now: datetime) -> str:
+        """Issue the granted credit's note (once per grant); its number."""
+        ...
+
+
+__all__ = ["CreditNoteIssuer", "DiscountAsk", "GrantOutcome", "RequestConflict", "RequestNotFound"]

@@ -44,13 +44,15 @@ must not shrink with seniority, because an approval task escalates upwards.
 
 from __future__ import annotations
 
-import re
+import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from billing.discounts.rules.policy_defaults import DEFAULT_POLICY_DATA
+from billing.money import CURRENCY_EXPONENTS
 
 
 class PolicyConfigError(ValueError):
@@ -101,7 +103,6 @@ _KIND_SPECIFIC_KEYS: Mapping[GrantKind, tuple[str, ...]] = {
 }
 _UPPER_BOUNDS: Mapping[str, int] = {"max_percent_bp": 10_000}
 _LOWER_BOUNDS: Mapping[str, int] = {"max_percent_bp": 1, "max_invoice_count": 1}
-_CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
 
 _OPENER_LIMIT = "max_credit_by_opener_minor"
@@ -166,7 +167,7 @@ def _parse_role(data: Any, where: str) -> RoleAuthority:
 
 
 def _check_seniority(roles: Mapping[Role, RoleAuthority], where: str) -> None:
-    for junior, senior in zip(ROLES_BY_SENIORITY, ROLES_BY_SENIORITY[1:]):
+    for junior, senior in itertools.pairwise(ROLES_BY_SENIORITY):
         for name in _MONEY_LIMITS:
             junior_limit = getattr(roles[junior], name)
             senior_limit = getattr(roles[senior], name)
@@ -234,6 +235,7 @@ def _bool(value: Any, where: str) -> bool:
 
 
 def _currency(code: Any, where: str = "authority") -> str:
-    if not isinstance(code, str) or not _CURRENCY_CODE.match(code):
+    # The one currency table (billing.money) decides what a currency is: a code it lacks could not be billed.
+    if not isinstance(code, str) or code not in CURRENCY_EXPONENTS:
         raise PolicyConfigError(f"{where}: currency must be an ISO 4217 code, got {code!r}")
     return code

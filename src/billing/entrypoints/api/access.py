@@ -22,17 +22,17 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from billing.identity import verification
-from billing.identity.agent_store import Agent
+from billing.care import store
+from billing.care.rules.queue_model import HELD_STATES, QueueTask, hold_limits
+from billing.care.rules.task_states import hold_lapsed_at
+from billing.contracts.base import Identifier
 from billing.entrypoints.api.audit import touch
 from billing.entrypoints.api.auth import current_agent, services
 from billing.entrypoints.api.errors import ApiError, forbidden, not_found
-from billing.identity.rules.masking import mask_card_numbers
 from billing.entrypoints.api.services import ApiServices
-from billing.contracts.base import Identifier
-from billing.care.rules.task_states import hold_lapsed_at
-from billing.care import store
-from billing.care.rules.queue_model import HELD_STATES, QueueTask, hold_limits
+from billing.identity import verification
+from billing.identity.agent_store import Agent
+from billing.identity.rules.masking import mask_card_numbers
 
 # Per held state: the error code and what the agent should know, when the hold has run out.
 _LAPSED = {

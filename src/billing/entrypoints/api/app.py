@@ -12,12 +12,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from billing.entrypoints.api.routes import money as routes_money, offer as routes_offer
 from billing.entrypoints.api.audit import AuditMiddleware
 from billing.entrypoints.api.auth import AuthenticateFirst
 from billing.entrypoints.api.body_limit import BodyLimit
 from billing.entrypoints.api.errors import install_error_handlers
-from billing.entrypoints.api.routes import accounts, calls, tasks
+from billing.entrypoints.api.routes import accounts, audit, calls, discounts, disputes, offer, tasks
 from billing.entrypoints.api.services import ApiServices, Clock, utc_now
 from billing.platform.settings import Settings
 
@@ -43,7 +42,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(AuthenticateFirst)
     app.add_middleware(AuditMiddleware)
-    for module in (tasks, calls, accounts, routes_money, routes_offer):
+    for module in (tasks, calls, accounts, discounts, disputes, audit, offer):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)

@@ -23,9 +23,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from billing.contracts.base import UNSTORABLE
 from billing.entrypoints.api.errors import failure_response, unavailable
 from billing.identity.rules.masking import mask_card_numbers
-from billing.contracts.base import UNSTORABLE
 from billing.platform.logs import get_logger
 
 # Not actions: probes and documentation are not audited, and need no token.

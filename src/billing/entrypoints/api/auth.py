@@ -18,11 +18,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from billing.identity.agent_store import Agent, agent_for_token
 from billing.entrypoints.api.audit import UNAUDITED_PATHS
 from billing.entrypoints.api.errors import ERROR_RESPONSES, ApiError, error_response, forbidden, unauthenticated
-from billing.identity.rules.roles import Role
 from billing.entrypoints.api.services import ApiServices
+from billing.identity.agent_store import Agent, agent_for_token
+from billing.identity.rules.roles import Role
 
 _bearer = HTTPBearer(auto_error=False, description="The agent's token from `billing agent create`.")
 

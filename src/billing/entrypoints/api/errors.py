@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from billing.care.rules.queue_model import TaskConflict, TaskNotFound
 from billing.identity.rules.masking import mask_card_numbers
 from billing.platform.logs import get_logger
-from billing.care.rules.queue_model import TaskConflict, TaskNotFound
 from billing.platform.retry import TRANSIENT_ERRORS
 
 log = get_logger("billing.api")

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from billing.identity.rules.lockout import LockoutPolicy
 from billing.entrypoints.api.metrics import ApiMetrics
 from billing.identity.notifications import NotificationRelay, sender_for
+from billing.identity.rules.lockout import LockoutPolicy
 from billing.identity.rules.roles import Role, parse_role_queues
 from billing.identity.rules.secrets import CodeSeal
 from billing.platform.context import LazyPool

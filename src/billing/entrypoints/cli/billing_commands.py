@@ -152,7 +152,6 @@ def cycles_close(as_of: datetime, batch_size: int, only: tuple[str, ...], force:
     from billing.invoicing.catalog_config import load_catalog
     from billing.invoicing.closer import close_due_cycles, due_cutoff
     from billing.invoicing.rules.close_model import CloseReport
-
     from billing.platform.runtime import tune_gc
 
     settings = _settings()

@@ -65,12 +65,12 @@ def explain(error: BaseException) -> CommandFailed | None:
 
 def _configuration_errors() -> list[tuple[type[Exception], str]]:
     """Errors in what a person configured (a file a setting names, a topic made by hand), with the setting."""
-    from billing.identity.rules.roles import RoleQueuesError
-    from billing.platform.migrate import MigrationError
-    from billing.entrypoints.topic_setup import TopicSetupError
-    from billing.discounts.rules.policy import PolicyConfigError
     from billing.care.rules.config_parsing import CareConfigError
+    from billing.discounts.rules.policy import PolicyConfigError
+    from billing.entrypoints.topic_setup import TopicSetupError
+    from billing.identity.rules.roles import RoleQueuesError
     from billing.invoicing.catalog_config import CatalogLoadError
+    from billing.platform.migrate import MigrationError
 
     return [
         (RoleQueuesError, "AGENT_ROLE_QUEUES: "),

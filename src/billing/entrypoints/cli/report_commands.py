@@ -93,7 +93,13 @@ def report_retention(html_path: Path | None, as_json: bool, cases_from: str | No
 )
 def simulate_retention(accounts: int, seed: int, holdout_share: float | None, wait: bool, start) -> None:
     """Feed a population with known practice effects through the real topics (needs a running stack)."""
-    from billing.retention.simulation import TRUE_EFFECTS, SimulationConfig, feed, simulate, wait_until_followed
+    from billing.entrypoints.stack.retention_simulation import (
+        TRUE_EFFECTS,
+        SimulationConfig,
+        feed,
+        simulate,
+        wait_until_followed,
+    )
 
     settings = load_settings()
     share = settings.retention_holdout_share if holdout_share is None else holdout_share

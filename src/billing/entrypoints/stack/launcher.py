@@ -22,10 +22,10 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from billing.entrypoints.stack import EmbeddedBroker, EmbeddedPostgres, PrerequisiteError, stop_process
-from billing.entrypoints.stack.procs import log_tail
-from billing.platform.migrate import migrate
 from billing.entrypoints.stack.ports import Listeners
+from billing.entrypoints.stack.procs import log_tail
 from billing.entrypoints.topic_setup import ensure_topics
+from billing.platform.migrate import migrate
 from billing.platform.settings import Settings
 
 Progress = Callable[[str], None]

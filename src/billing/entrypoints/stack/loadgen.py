@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from billing.contracts import envelope as ev
 from billing.contracts import dump_event
+from billing.contracts import envelope as ev
 from billing.contracts.accounts import AccountOpened, Contact
 from billing.contracts.calls import CallAnswered, CallChannel, CallEnded, CallOutcome, CallReason, CallStarted
 from billing.contracts.discounts import DiscountGranted, DiscountKind

@@ -3,6 +3,7 @@ refuses root), and the fate of a server an earlier run left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import grp
 import logging
@@ -173,10 +174,8 @@ def stop_leftover_postmaster(pgdata: Path) -> None:
     if is_postgres:
         # The postmaster chdirs into its data directory; a different cwd
         # means the pid was reused by some other cluster's server.
-        try:
+        with contextlib.suppress(OSError):
             is_postgres = os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(pgdata)
-        except OSError:
-            pass
     if not is_postgres:
         log.info("removing stale %s (pid %d is not running)", pidfile, pid)
         pidfile.unlink(missing_ok=True)

@@ -168,7 +168,7 @@ class EmbeddedPostgres:
         stop_process(proc, timeout=timeout, sig=signal.SIGINT)
         log.info("embedded PostgreSQL (pid %d) stopped", proc.pid)
 
-    def __enter__(self) -> "EmbeddedPostgres":
+    def __enter__(self) -> EmbeddedPostgres:
         self.start()
         return self
 
@@ -258,7 +258,7 @@ class EmbeddedPostgres:
                     timeout=max(1.0, min(5.0, remaining)),
                 )
                 break
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.PostgresConnectionError):
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.PostgresConnectionError):
                 # Not ready yet, or another server on the port refusing our user: ours dies of it (checked above).
                 if remaining <= 0:
                     raise PrerequisiteError(
@@ -270,7 +270,7 @@ class EmbeddedPostgres:
                 delay = min(delay * 2, 0.25)
         try:
             served_from = Path(await conn.fetchval("SHOW data_directory"))
-            if served_from.resolve() != self.pgdata.resolve():
+            if served_from.resolve() != self.pgdata.resolve():  # noqa: ASYNC240 - once, at start
                 where = f"{self.host}:{self.port}"
                 raise PortTaken(f"another PostgreSQL (data directory {served_from}) answers on {where}.")
             if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", self.user):

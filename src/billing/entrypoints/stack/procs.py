@@ -18,22 +18,21 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Union
 
 log = logging.getLogger("billing.entrypoints.stack")
 
-ProcOrPid = Union[subprocess.Popen, int]
+ProcOrPid = subprocess.Popen | int
 
 __all__ = [
-    "PrerequisiteError",
     "PortTaken",
+    "PrerequisiteError",
     "free_port",
-    "lost_port",
-    "port_is_free",
-    "wait_for_port",
-    "stop_process",
-    "pid_alive",
     "log_tail",
+    "lost_port",
+    "pid_alive",
+    "port_is_free",
+    "stop_process",
+    "wait_for_port",
 ]
 
 
@@ -267,7 +266,7 @@ def run_sync(coro_factory):
     def target() -> None:
         try:
             result["value"] = asyncio.run(coro_factory())
-        except BaseException as exc:  # re-raised in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             result["error"] = exc
 
     t = threading.Thread(target=target, name="embedded-service-probe", daemon=True)

@@ -12,10 +12,9 @@ from faust.types import TP
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from billing.care import queue_metrics_agent as queue_metrics
-from billing.entrypoints.worker import services, workflow
+from billing.entrypoints.worker import services, web, workflow
 from billing.platform.context import WorkerContext
 from billing.platform.settings import Settings
-from billing.entrypoints.worker import web
 
 
 class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):

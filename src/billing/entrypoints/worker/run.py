@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import faust
 
-from billing.platform.runtime import tune_gc
 from billing.entrypoints.worker.app import create_app
 from billing.platform.logs import configure_logging, get_logger, route_process_output
+from billing.platform.runtime import tune_gc
 from billing.platform.settings import Settings
 
 

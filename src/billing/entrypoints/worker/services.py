@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import faust
 
-from billing.invoicing.catalog_config import load_catalog
-from billing.platform.context import WorkerContext
-from billing.invoicing.loop import CycleCloser
-from billing.platform.loops import LoopService
-from billing.platform.outbox import OutboxRelay
-from billing.usage.parked import ParkedUsageSweeper
 from billing.care.config import load_care_config
 from billing.care.sweeper import QueueSweeper
+from billing.invoicing.catalog_config import load_catalog
+from billing.invoicing.loop import CycleCloser
+from billing.platform.context import WorkerContext
+from billing.platform.loops import LoopService
+from billing.platform.outbox import OutboxRelay
 from billing.usage.consumer import UsageConsumer
+from billing.usage.parked import ParkedUsageSweeper
 from billing.usage.writer import UsageWriter
 
 

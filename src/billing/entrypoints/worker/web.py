@@ -7,16 +7,23 @@ import asyncio
 import faust
 from faust.web import Request, Response, View
 
+from billing.care import metrics_view
+from billing.care.metrics_prometheus import QueueMetricsCollector
 from billing.platform.context import WorkerContext
 from billing.platform.metrics import CONTENT_TYPE_LATEST
-from billing.retention.queries import Cohort, retention_report as build_retention_report
 from billing.retention.consumers import live_counts
-from billing.care import metrics_view
+from billing.retention.queries import Cohort
+from billing.retention.queries import retention_report as build_retention_report
 
 _LAG_INTERVAL_S = 5.0
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
+    # Per-queue service metrics (billing_queue_*), rendered at scrape time from the merged figures. Registered
+    # here, where the worker starts, because the platform's metrics know no context.
+    queue_service = QueueMetricsCollector()
+    ctx.metrics.registry.register(queue_service)
+
     @app.page("/health", name="health")
     async def health(web: View, request: Request) -> Response:
         # 503 when this worker cannot work (no database, no broker); 200 "degraded" when it works but a person
@@ -34,12 +41,12 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     async def queue_metrics(web: View, request: Request) -> Response:
         now = metrics_view.utc_now()
         figures = await metrics_view.load_figures(await ctx.pool(), ctx.settings, now)
-        ctx.metrics.queue_service.update(figures, ctx.settings.service_level_threshold_s)
+        queue_service.update(figures, ctx.settings.service_level_threshold_s)
         return web.json(metrics_view.as_json(figures, ctx.settings, now))
 
     @app.page("/metrics", name="metrics")
     async def metrics(web: View, request: Request) -> Response:
-        await _refresh_queue_metrics(ctx)
+        await _refresh_queue_metrics(ctx, queue_service)
         response = web.bytes(ctx.metrics.exposition(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
         return response
 
@@ -66,12 +73,12 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             ctx.observe_lag(tp.topic, tp.partition, consumer.highwater(tp))
 
 
-async def _refresh_queue_metrics(ctx: WorkerContext) -> None:
+async def _refresh_queue_metrics(ctx: WorkerContext, queue_service: QueueMetricsCollector) -> None:
     # The billing_queue_* figures come from PostgreSQL; without it the scrape still answers, with the last ones.
     try:
         pool = await ctx.pool()
         figures = await asyncio.wait_for(metrics_view.load_figures(pool, ctx.settings, metrics_view.utc_now()), 2)
-        ctx.metrics.queue_service.update(figures, ctx.settings.service_level_threshold_s)
+        queue_service.update(figures, ctx.settings.service_level_threshold_s)
     except Exception as error:  # noqa: BLE001 - metrics must not fail the scrape
         ctx.log.warning("queue metrics not refreshed", error=repr(error))
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import faust
 
-from billing.retention import consumers as retention
+from billing.accounts import ledger
+from billing.accounts import projection as accounts
+from billing.care import calls_projection as calls
+from billing.care.config import load_care_config
+from billing.care.routing_tasks import with_task_routing
 from billing.entrypoints.worker.raw import raw_agent
 from billing.invoicing.catalog_config import load_catalog
 from billing.platform.context import WorkerContext
 from billing.platform.decoding import RawMessage
 from billing.platform.records import EventProcessor, Handler
-from billing.accounts import projection as accounts, ledger
-from billing.care import calls_projection as calls
-from billing.care.config import load_care_config
-from billing.care.routing_tasks import with_task_routing
 from billing.platform.topics import ACCOUNTS, CUSTOMER_CALLS, DISCOUNTS_GRANTED, DISPUTES, INVOICES_ISSUED, TopicSpec
+from billing.retention import consumers as retention
 
 WORKFLOW_STREAMS: tuple[tuple[TopicSpec, dict[str, Handler]], ...] = (
     (INVOICES_ISSUED, ledger.INVOICE_HANDLERS),

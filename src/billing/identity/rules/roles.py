@@ -22,6 +22,9 @@ class Role(StrEnum):
 # Who may work tasks (claim, accept, verify a caller, see an account, open a dispute, complete).
 WORKERS = frozenset({Role.AGENT, Role.TIER2, Role.SUPERVISOR})
 EVERYONE = frozenset(Role)
+# Who may read the audit trail and the dispute desk's figures: those who oversee the work, not those who do it.
+# (Who may approve another's grant is the discount policy's can_approve_others, per role and currency.)
+AUDITORS = frozenset({Role.SUPERVISOR, Role.ANALYST})
 
 DEFAULT_ROLE_QUEUES = (
     "agent=billing,disputes,retention;"

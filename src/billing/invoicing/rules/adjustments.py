@@ -15,8 +15,8 @@ report the unused remainder as carry-forward.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
 
 from billing.invoicing.rules.invoice_model import Adjustment, AdjustmentKind, InvoiceError
 from billing.money import percent_of

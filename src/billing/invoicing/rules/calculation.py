@@ -17,10 +17,11 @@ Line ids are deterministic so a re-run produces the same lines:
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from functools import lru_cache
-from typing import Iterable, Mapping
 
 from billing.invoicing.rules.adjustments import (
     GrantApplication,
@@ -38,8 +39,8 @@ from billing.invoicing.rules.invoice_model import (
     LateUsage,
     LineKind,
 )
-from billing.money import percent_of, prorate
 from billing.invoicing.rules.pricing import ServiceCharge, UsageKey, price_service
+from billing.money import percent_of, prorate
 
 PlanKey = tuple[str, int]
 _SERVICE_ORDER = {service: position for position, service in enumerate(ServiceKind)}
@@ -51,7 +52,7 @@ def _check_segments(invoice: InvoiceInput) -> None:
         raise InvoiceError("an invoice needs at least one plan segment")
     if segments[0].start != cycle.start:
         raise InvoiceError(f"first plan segment must start on {cycle.start}")
-    for earlier, later in zip(segments, segments[1:]):
+    for earlier, later in itertools.pairwise(segments):
         if earlier.end != later.start:
             raise InvoiceError(f"plan segments leave a gap or overlap at {earlier.end}")
     last_end = segments[-1].end

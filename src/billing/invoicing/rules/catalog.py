@@ -39,10 +39,11 @@ are refused because they cannot represent most decimal prices exactly.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from billing.invoicing.rules.catalog_demo_data import DEMO_CATALOG_DATA
 from billing.invoicing.rules.catalog_parsing import parse_catalog_dict
@@ -72,7 +73,7 @@ __all__ = [
 @dataclass(frozen=True)
 class Catalog:
     plans: tuple[PricePlan, ...]
-    taxes: TaxTable = TaxTable({})
+    taxes: TaxTable = TaxTable({})  # noqa: RUF009 - frozen, its rates a read-only mapping: one shared default is safe
     _versions_by_plan: Mapping[str, tuple[PricePlan, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

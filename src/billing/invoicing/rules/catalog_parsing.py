@@ -8,9 +8,10 @@ editing a YAML file, not this code.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from billing.invoicing.rules.price_plans import (
     CatalogError,

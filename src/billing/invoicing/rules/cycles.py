@@ -10,7 +10,7 @@ presentation concern decided before events reach the billing core.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 MIN_ANCHOR_DAY = 1
 MAX_ANCHOR_DAY = 28
@@ -40,7 +40,7 @@ def utc_date(at: datetime) -> date:
     """Calendar date of ``at`` in UTC; naive datetimes are refused as ambiguous."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"datetime must be timezone-aware, got naive {at.isoformat()}")
-    return at.astimezone(timezone.utc).date()
+    return at.astimezone(UTC).date()
 
 
 def _check_anchor_day(anchor_day: int) -> None:

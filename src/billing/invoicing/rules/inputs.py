@@ -7,12 +7,14 @@ PostgreSQL. Dates are UTC calendar days, as in src/billing/invoicing/rules/cycle
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
-from typing import NamedTuple, Sequence
+from functools import cache
+from typing import NamedTuple
 
 from billing.invoicing.rules.catalog import Catalog, PricePlan, ServiceKind
+from billing.invoicing.rules.close_model import Advance, DueAccount, GrantRow, PlanChange, UsageRow
 from billing.invoicing.rules.cycles import Cycle, cycle_containing, next_cycle, utc_date
 from billing.invoicing.rules.invoice_model import (
     Adjustment,
@@ -25,7 +27,6 @@ from billing.invoicing.rules.invoice_model import (
     PlanSegment,
 )
 from billing.invoicing.rules.pricing import UsageKey
-from billing.invoicing.rules.close_model import Advance, DueAccount, GrantRow, PlanChange, UsageRow
 
 ONE_DAY = timedelta(days=1)
 # Days of a cycle before the account was opened. The pure core wants segments that start on the cycle start
@@ -35,7 +36,7 @@ NOT_YET_OPEN = "not-yet-open"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _not_yet_open(currency: str) -> PricePlan:
     return PricePlan(NOT_YET_OPEN, 1, _EPOCH, currency, recurring_fee_minor=0, services={})
 

@@ -7,17 +7,17 @@ total and that total is not negative.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Callable, Mapping
 
 from billing.invoicing.rules.catalog import PricePlan, ServiceKind
 from billing.invoicing.rules.cycles import Cycle
-from billing.money import BASIS_POINTS_PER_WHOLE
 from billing.invoicing.rules.pricing import UsageKey
+from billing.money import BASIS_POINTS_PER_WHOLE
 
 
 class InvoiceError(ValueError):

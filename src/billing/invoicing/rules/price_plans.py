@@ -7,12 +7,12 @@ plan built in code is held to the same rules as one parsed from config.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 from billing.money import UnknownCurrencyError, currency_exponent
 
@@ -105,7 +105,7 @@ class PricePlan:
             raise CatalogError(f"{self.plan_id} v{self.version}: {error}") from None
         if self.effective_from.utcoffset() is None:
             raise CatalogError(f"{self.plan_id} v{self.version}: effective_from must be tz-aware")
-        object.__setattr__(self, "effective_from", self.effective_from.astimezone(timezone.utc))
+        object.__setattr__(self, "effective_from", self.effective_from.astimezone(UTC))
         object.__setattr__(self, "services", MappingProxyType(dict(self.services)))
 
     @property

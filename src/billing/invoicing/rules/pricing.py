@@ -13,10 +13,11 @@ boundary twice.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Iterable, Mapping, NamedTuple
+from typing import NamedTuple
 
 from billing.invoicing.rules.catalog import Catalog, PricePlan, RatingIncrement, ServiceKind, ServiceRate
 from billing.invoicing.rules.cycles import Cycle, cycle_for, utc_date

@@ -10,7 +10,7 @@ hide the next one.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def _twice_median(values: Sequence[int]) -> int:

@@ -27,7 +27,7 @@ class Arm(StrEnum):
 
 def arm_bucket(account_id: str, salt: str) -> int:
     """The account's position in 0..9999, uniform over accounts."""
-    digest = hashlib.sha256(f"{salt}\x1f{account_id}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{salt}\x1f{account_id}".encode()).digest()
     # 64 bits modulo 10,000: the bias is below 1e-15 per bucket.
     return int.from_bytes(digest[:8], "big") % BASIS_POINTS
 

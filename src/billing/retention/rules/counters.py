@@ -13,10 +13,11 @@ edges fall on the histogram's 5-second grid.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.stats import Z_95, ZTest, two_proportion_z_test, wilson_interval
@@ -111,7 +112,7 @@ class WaitBands:
         edges = self.upper_edges_s
         if not edges:
             return ("all",)
-        middle = [f"{low}-{high}s" for low, high in zip(edges, edges[1:])]
+        middle = [f"{low}-{high}s" for low, high in itertools.pairwise(edges)]
         return (f"<{edges[0]}s", *middle, f">={edges[-1]}s")
 
     def band_index(self, bucket_lower_edge_s: int) -> int:

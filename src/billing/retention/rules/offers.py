@@ -5,14 +5,14 @@ Pure: the caller supplies the account facts, the policy (src/billing/discounts/r
 within a front-line agent's per-grant authority, so it can be given without a second approval:
 1. a percent discount on the next invoices (the retention offer for established customers), then
 2. a fixed amount off the next invoice.
-Control and not-eligible cases get ``None``: no offer is suggested, which is what makes the control arm a
-fair comparison. Credit notes are not offers; they correct billing errors.
+None while the customer has a dispute open. Control and not-eligible cases get ``None``: no offer is suggested,
+which is what makes the control arm a fair comparison. Credit notes are not offers; they correct billing errors.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from billing.discounts.rules.policy import AuthorityPolicy, EligibilityRule, GrantKind, Role
 from billing.money import percent_of
@@ -27,9 +27,10 @@ class AccountFacts:
     account_id: str
     currency: str
     tenure_days: int
-    good_standing: bool  # no overdue invoice
+    good_standing: bool  # billing.accounts.rules.standing: no overdue invoice
     monthly_bill_minor: int  # the latest invoice total, the base of every offer
     days_since_discount: Mapping[GrantKind, int] = field(default_factory=dict)  # kinds never given: absent
+    open_disputes: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,10 @@ def _fixed_offer(facts: AccountFacts, cap_minor: int) -> Offer | None:
 def suggest_offer(facts: AccountFacts, policy: AuthorityPolicy, arm: str, role: Role = Role.AGENT) -> Offer | None:
     """The offer to suggest for a case in ``arm``; None in the control arm, or when nothing is allowed."""
     if arm != "treatment" or not policy.supports(facts.currency):
+        return None
+    if facts.open_disputes:
+        # The customer contests a bill: the dispute is answered first; an offer made meanwhile would read as a
+        # price for dropping it. (Not a matter of standing: disputing a bill is the customer's right.)
         return None
     cap = policy.authority_for(facts.currency, role).max_per_grant_minor
     percent_rule = policy.rule_for(GrantKind.PERCENT_NEXT_INVOICES)

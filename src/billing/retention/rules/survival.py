@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Callable, Mapping, NamedTuple, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 from billing.retention.rules.stats import Z_95
 

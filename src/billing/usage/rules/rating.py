@@ -18,7 +18,7 @@ from typing import NamedTuple
 from billing.invoicing.rules.catalog import Catalog, CatalogError, ServiceKind
 from billing.invoicing.rules.cycles import Cycle, cycle_containing, utc_date
 from billing.invoicing.rules.pricing import RatingError, billable_units
-from billing.usage.fast_decode import Usage
+from billing.usage.rules.usage_record import Usage
 
 # Largest quantity one record may carry; beyond it a record is far likelier a mediation fault than real use.
 SANITY_LIMITS: Mapping[str, int] = {"voice": 86_400, "sms": 1_000, "data": 1 << 40}

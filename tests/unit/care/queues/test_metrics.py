@@ -8,22 +8,6 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.contracts import envelope as ev
-from billing.contracts.tasks import (
-    CancelCause,
-    HoldoutArm,
-    Practice,
-    RequeueCause,
-    TaskAccepted,
-    TaskCancelled,
-    TaskCompleted,
-    TaskKind,
-    TaskOutcome,
-    TaskRequeued,
-    TaskRouted,
-    Tier,
-)
-from billing.care.rules.service_level import QueueStats
 from billing.care.rules.queue_metrics import (
     Cell,
     Contribution,
@@ -38,6 +22,22 @@ from billing.care.rules.queue_metrics import (
     stats_from_state,
     stats_to_state,
     window_start,
+)
+from billing.care.rules.service_level import QueueStats
+from billing.contracts import envelope as ev
+from billing.contracts.tasks import (
+    CancelCause,
+    HoldoutArm,
+    Practice,
+    RequeueCause,
+    TaskAccepted,
+    TaskCancelled,
+    TaskCompleted,
+    TaskKind,
+    TaskOutcome,
+    TaskRequeued,
+    TaskRouted,
+    Tier,
 )
 
 T0 = datetime(2026, 11, 3, 9, 7, 30, tzinfo=UTC)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from billing.care.rules.service_level import QueueStats
 from billing.care.metrics_prometheus import QueueMetricsCollector
 from billing.care.rules.metrics_report import Live, Snapshot, merge_snapshots, queue_json, report_json
+from billing.care.rules.service_level import QueueStats
 
 W0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 W1 = W0 + timedelta(minutes=5)

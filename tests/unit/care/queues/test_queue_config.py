@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from billing.care.config import care_config_from_dict, default_care_config, load_care_config, plan_route
 from billing.care.rules.config_parsing import CareConfigError
 from billing.care.rules.routing_rules import AccountFacts
-from billing.care.config import care_config_from_dict, default_care_config, load_care_config, plan_route
 from billing.platform.settings import load_settings
 
 
@@ -84,5 +84,5 @@ def test_bad_configuration_is_refused_with_a_reason(data, message) -> None:
 
 
 def test_a_missing_file_names_its_path(tmp_path) -> None:
-    with pytest.raises(CareConfigError, match="nope.yaml"):
+    with pytest.raises(CareConfigError, match=r"nope\.yaml"):
         load_care_config(load_settings(care_rules_path=tmp_path / "nope.yaml"))

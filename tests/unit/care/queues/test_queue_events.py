@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.contracts import dump_event, parse_event
-from billing.contracts.tasks import CancelCause, RequeueCause
 from billing.care import events
 from billing.care.lifecycle import make_task_id
 from billing.care.rules.queue_model import QueueTask, millis_between
+from billing.contracts import dump_event, parse_event
+from billing.contracts.tasks import CancelCause, RequeueCause
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 

@@ -14,20 +14,20 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from billing.entrypoints.api.access import caller_verified, held_task, verified_task
-from billing.accounts.store import account_facts, invoice_line
 from billing.accounts.rules.view import account_view
-from billing.identity.agent_store import Agent
-from billing.entrypoints.api.audit import note_result
-from billing.entrypoints.api.auth import admits, current_agent, services
-from billing.credits.opening import DisputeDraft, open_dispute
-from billing.entrypoints.api.errors import ApiError, not_found
-from billing.identity.rules.roles import WORKERS
-from billing.entrypoints.api.services import ApiServices
+from billing.accounts.store import account_facts, invoice_line
+from billing.care.rules.queue_model import QueueTask
 from billing.contracts.base import Identifier, Text500
 from billing.contracts.disputes import DisputeReason
 from billing.contracts.money import MAX_AMOUNT_MINOR
-from billing.care.rules.queue_model import QueueTask
+from billing.credits.opening import DisputeDraft, open_dispute
+from billing.entrypoints.api.access import caller_verified, held_task, verified_task
+from billing.entrypoints.api.audit import note_result
+from billing.entrypoints.api.auth import admits, current_agent, services
+from billing.entrypoints.api.errors import ApiError, not_found
+from billing.entrypoints.api.services import ApiServices
+from billing.identity.agent_store import Agent
+from billing.identity.rules.roles import WORKERS
 
 router = APIRouter(tags=["accounts"])
 

@@ -9,16 +9,16 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from billing.identity import verification
+from billing.contracts.base import Identifier
 from billing.entrypoints.api.access import task_of_held_call
-from billing.identity.agent_store import Agent
 from billing.entrypoints.api.audit import note_result
 from billing.entrypoints.api.auth import admits, current_agent, services
 from billing.entrypoints.api.errors import ApiError
-from billing.identity.rules.roles import WORKERS
 from billing.entrypoints.api.services import ApiServices
+from billing.identity import verification
+from billing.identity.agent_store import Agent
+from billing.identity.rules.roles import WORKERS
 from billing.identity.verification import Attempt, Channel, Method
-from billing.contracts.base import Identifier
 
 router = APIRouter(tags=["calls"])
 

@@ -3,10 +3,10 @@
 The access rule first (the agent must hold the task: 403 otherwise, 404 for an unknown task), and the caller
 verified on the task's call (403 ``caller_not_verified``): every figure of an offer comes from the account (its
 money value from the last bill, the number of invoices from that value and the agent's cap, whether there is an
-offer at all from tenure, standing and past discounts), so before verification there is no offer to show, not
-even its kind; the agent cannot grant it to an unverified caller anyway. Tasks without a call (held invoices,
-approvals) are back-office work and answer as before. The arm is the
-one the queue store will record when the task completes: the account's deterministic hash and the holdout
+offer at all from tenure, standing (src/billing/accounts/rules/standing.py), open disputes and past discounts),
+so before verification there is no offer to show, not even its kind; the agent cannot grant it to an unverified
+caller anyway. Tasks without a call (held invoices, approvals) are back-office work and answer as before. The arm
+is the one the queue store will record when the task completes: the account's deterministic hash and the holdout
 share, and `not_eligible` for tasks that are not a customer contact. The offer itself is the pure
 `suggest_offer` over the account's facts and the discount policy, within the agent's own authority.
 """
@@ -19,17 +19,19 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Depends
 
-from billing.entrypoints.api.access import verified_task
-from billing.identity.agent_store import Agent
-from billing.entrypoints.api.auth import admits, current_agent, services
-from billing.entrypoints.api.errors import not_found
-from billing.identity.rules.roles import WORKERS
-from billing.entrypoints.api.services import ApiServices
+from billing.accounts.standing import account_standing
+from billing.care.rules.queue_model import QueueTask
 from billing.contracts.base import Identifier
 from billing.contracts.tasks import TaskKind
-from billing.discounts.rules.policy import GrantKind, Role as AuthorityRole
 from billing.discounts.policy_config import load_policy
-from billing.care.rules.queue_model import QueueTask
+from billing.discounts.rules.policy import GrantKind
+from billing.discounts.rules.policy import Role as AuthorityRole
+from billing.entrypoints.api.access import verified_task
+from billing.entrypoints.api.auth import admits, current_agent, services
+from billing.entrypoints.api.errors import not_found
+from billing.entrypoints.api.services import ApiServices
+from billing.identity.agent_store import Agent
+from billing.identity.rules.roles import WORKERS
 from billing.retention.rules.arms import assign_arm
 from billing.retention.rules.offers import AccountFacts, suggest_offer
 
@@ -38,16 +40,16 @@ router = APIRouter(tags=["retention"])
 NOT_IN_EXPERIMENT = frozenset({TaskKind.HELD_INVOICE.value, TaskKind.DISCOUNT_APPROVAL.value})
 
 
-async def account_facts(pool: asyncpg.Pool, account_id: str, now: datetime) -> AccountFacts | None:
-    account = await pool.fetchrow("SELECT currency, opened_at FROM accounts WHERE account_id = $1", account_id)
+async def account_facts(conn: asyncpg.Connection, account_id: str, now: datetime) -> AccountFacts | None:
+    account = await conn.fetchrow("SELECT currency, opened_at FROM accounts WHERE account_id = $1", account_id)
     if account is None:
         return None
-    bill = await pool.fetchrow(
+    bill = await conn.fetchrow(
         "SELECT total_minor, currency FROM invoices_issued WHERE account_id = $1 ORDER BY issued_at DESC LIMIT 1",
         account_id,
     )
-    overdue = await pool.fetchval("SELECT count(*) FROM disputes WHERE account_id = $1 AND status = 'open'", account_id)
-    grants = await pool.fetch(
+    standing = await account_standing(conn, account_id)
+    grants = await conn.fetch(
         "SELECT kind, max(granted_at) AS last FROM discount_grants WHERE account_id = $1 GROUP BY kind", account_id
     )
     kinds = {kind.value for kind in GrantKind}
@@ -55,10 +57,10 @@ async def account_facts(pool: asyncpg.Pool, account_id: str, now: datetime) -> A
         account_id=account_id,
         currency=account["currency"].strip(),
         tenure_days=max(0, (now - account["opened_at"]).days),
-        # No payment data reaches this system; an open dispute is the one known sign of a troubled account.
-        good_standing=overdue == 0,
+        good_standing=standing.good,
         monthly_bill_minor=int(bill["total_minor"]) if bill is not None else 0,
         days_since_discount={GrantKind(r["kind"]): (now - r["last"]).days for r in grants if r["kind"] in kinds},
+        open_disputes=standing.open_disputes,
     )
 
 
@@ -71,7 +73,8 @@ async def offer(
 ) -> dict[str, Any]:
     """The suggested offer for the task's customer: `offer` is null in the control arm or when none is allowed."""
     now = svc.clock()
-    facts = await account_facts(await svc.pool(), task.account_id, now)
+    async with (await svc.pool()).acquire() as conn:
+        facts = await account_facts(conn, task.account_id, now)
     if facts is None:
         raise not_found(f"account {task.account_id} is not known")
     arm = "not_eligible" if task.kind in NOT_IN_EXPERIMENT else assign_arm(task.account_id, svc.holdout_share_bp).value

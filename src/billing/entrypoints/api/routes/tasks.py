@@ -11,18 +11,18 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from billing.entrypoints.api.access import held_task, task_json
-from billing.identity.agent_store import Agent, active_agent
-from billing.entrypoints.api.audit import touch
-from billing.entrypoints.api.auth import admits, current_agent, services
-from billing.entrypoints.api.errors import not_found
-from billing.identity.rules.roles import EVERYONE, WORKERS, Role
-from billing.entrypoints.api.services import ApiServices
+from billing.care import holds, store
+from billing.care.rules.queue_model import QueueTask
 from billing.contracts.base import Identifier
 from billing.contracts.money import MAX_AMOUNT_MINOR
 from billing.contracts.tasks import Practice, TaskOutcome
-from billing.care import holds, store
-from billing.care.rules.queue_model import QueueTask
+from billing.entrypoints.api.access import held_task, task_json
+from billing.entrypoints.api.audit import touch
+from billing.entrypoints.api.auth import admits, current_agent, services
+from billing.entrypoints.api.errors import not_found
+from billing.entrypoints.api.services import ApiServices
+from billing.identity.agent_store import Agent, active_agent
+from billing.identity.rules.roles import EVERYONE, WORKERS, Role
 
 router = APIRouter(tags=["tasks"])
 Transition = Callable[[Any, str, str, datetime], Awaitable[QueueTask]]  # store.accept, store.reject, ...

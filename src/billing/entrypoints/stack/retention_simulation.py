@@ -30,11 +30,11 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka.partitioner import murmur2
 
-from billing.entrypoints.stack.loadgen import Record, publish, record_of
 from billing.contracts import envelope as ev
 from billing.contracts.accounts import AccountClosed, AccountOpened, AccountPlanChanged, ClosureReason, Contact
 from billing.contracts.calls import CallAbandoned, CallAnswered, CallChannel, CallReason, CallStarted
 from billing.contracts.tasks import TaskCompleted
+from billing.entrypoints.stack.loadgen import Record, publish, record_of
 from billing.retention.rules.arms import assign_arm
 
 BASE_RETENTION = 0.62

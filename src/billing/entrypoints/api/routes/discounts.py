@@ -1,0 +1,172 @@
+"""Discounts within authority, and their approval by a second person.
+
+`POST /tasks/{task_id}/discounts` grants within the agent's authority (201) or opens an approval task (202).
+Approvals are task-scoped: the approver holds the discount_approval task (claimed from the supervisors queue),
+the access rule every other action follows; approving a dispute credit also resolves its dispute
+(src/billing/credits/resolution.py). The shared steps (verified caller, Idempotency-Key, one transaction,
+refusal answers) are src/billing/entrypoints/api/money_action.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from billing.accounts.store import billing_currency
+from billing.care.rules.queue_model import QueueTask
+from billing.contracts.base import Identifier, PlainText, Text500
+from billing.contracts.money import MAX_AMOUNT_MINOR
+from billing.credits import resolution
+from billing.credits.credit_grants import CREDIT_GRANTS
+from billing.credits.dispute_store import DisputeRefused
+from billing.discounts import approvals, service
+from billing.discounts.idempotency_store import Response
+from billing.discounts.rules.grants import GrantRequest
+from billing.discounts.rules.policy import GrantKind
+from billing.entrypoints.api.access import verified_task
+from billing.entrypoints.api.auth import admits, current_agent, services
+from billing.entrypoints.api.errors import ApiError, not_found
+from billing.entrypoints.api.money_action import (
+    IDEMPOTENCY_KEY,
+    authority_profile,
+    discount_policy,
+    once,
+    plan_fee,
+    refused,
+)
+from billing.entrypoints.api.services import ApiServices
+from billing.identity.agent_store import Agent
+from billing.identity.rules.roles import WORKERS
+
+router = APIRouter(tags=["money"])
+_STATUS = {"granted": 201, "pending_approval": 202}
+
+
+class DiscountBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: GrantKind
+    amount_minor: int | None = Field(
+        None, ge=1, le=MAX_AMOUNT_MINOR, strict=True, description="fixed and credit kinds, minor units"
+    )
+    percent_bp: int | None = Field(None, ge=1, le=10_000, strict=True, description="percent kind: 1500 = 15 %")
+    invoice_count: int | None = Field(None, ge=1, le=24, strict=True, description="percent kind")
+    invoice_id: Identifier | None = Field(None, description="credit_note kind: the invoice to credit")
+    reason_code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    criteria: list[PlainText] = Field(min_length=1, max_length=10, description="what made the customer eligible")
+
+
+@router.post("/tasks/{task_id}/discounts", name="discounts.request", **admits(WORKERS))
+async def request_discount(
+    body: DiscountBody,
+    request: Request,
+    task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
+) -> JSONResponse:
+    """Grant within the agent's authority (201), or open an approval task for a supervisor (202)."""
+    profile = authority_profile(agent)
+    request_id = f"grt-{uuid.uuid4().hex[:20]}"
+
+    async def perform(conn: asyncpg.Connection) -> Response:
+        currency = await billing_currency(conn, task.account_id)
+        if currency is None:
+            return 404, {"error": "not_found", "message": f"account {task.account_id} is not known yet"}
+        try:
+            grant = GrantRequest(
+                request_id,
+                task.account_id,
+                body.kind,
+                currency,
+                body.amount_minor,
+                body.percent_bp,
+                body.invoice_count,
+            )
+        except ValueError as wrong:
+            return 422, {"error": "invalid_request", "message": str(wrong)}
+        criteria = tuple(c[:64] for c in body.criteria)
+        ask = service.DiscountAsk(grant, body.reason_code, criteria, body.invoice_id, task.task_id)
+        outcome = await service.request_discount(
+            conn, discount_policy(svc), profile, ask, svc.clock(), plan_fee(svc), credits=CREDIT_GRANTS
+        )
+        if outcome.status == "refused":
+            return refused(outcome.rule, outcome.reason)
+        return _STATUS[outcome.status], outcome.as_dict()
+
+    body_seen = {"task_id": task.task_id, **body.model_dump(mode="json")}
+    return await once(request, svc, agent, idempotency_key, "discounts.request", body_seen, perform)
+
+
+@router.post("/tasks/{task_id}/approve", name="approvals.approve", **admits(WORKERS))
+async def approve(
+    request: Request,
+    task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
+) -> JSONResponse:
+    """The holder of a discount_approval task approves it: a different person with enough authority; the grant
+    is charged to their budget (a dispute credit's dispute is resolved). Complete the task afterwards as usual."""
+
+    async def perform(conn: asyncpg.Connection) -> Response:
+        request_id = await _request_of(conn, task)
+        profile = authority_profile(agent)
+        outcome = await _decide(
+            lambda: resolution.approve(conn, discount_policy(svc), request_id, profile, svc.clock())
+        )
+        if outcome.status == "refused":
+            return refused(outcome.rule, outcome.reason)
+        return 200, outcome.as_dict()
+
+    return await once(request, svc, agent, idempotency_key, "approvals.approve", {"task_id": task.task_id}, perform)
+
+
+@router.post("/tasks/{task_id}/refuse", name="approvals.refuse", **admits(WORKERS))
+async def refuse(
+    request: Request,
+    reason: Annotated[Text500, Query()],
+    task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
+) -> JSONResponse:
+    """The holder of a discount_approval task turns it down, with a reason (same separation rules)."""
+
+    async def perform(conn: asyncpg.Connection) -> Response:
+        request_id = await _request_of(conn, task)
+        profile = authority_profile(agent)
+        outcome = await _decide(
+            lambda: service.refuse_request(conn, discount_policy(svc), request_id, profile, reason, svc.clock())
+        )
+        if outcome.rule != "refused_by_approver":
+            return 403, {"error": outcome.rule, "message": outcome.reason}
+        return 200, outcome.as_dict()
+
+    body_seen = {"task_id": task.task_id, "reason": reason}
+    return await once(request, svc, agent, idempotency_key, "approvals.refuse", body_seen, perform)
+
+
+async def _request_of(conn: asyncpg.Connection, task: QueueTask) -> str:
+    request_id = await approvals.request_of_task(conn, task.task_id)
+    if task.kind != "discount_approval" or request_id is None:
+        raise ApiError(409, "not_an_approval", f"task {task.task_id} is a {task.kind} task, not a discount approval")
+    return request_id
+
+
+async def _decide(decide: Callable[[], Awaitable[service.GrantOutcome]]) -> service.GrantOutcome:
+    try:
+        return await decide()
+    except service.RequestNotFound as missing:
+        raise not_found(str(missing)) from None
+    except service.RequestConflict as conflict:
+        raise ApiError(409, "request_not_pending", str(conflict)) from None
+    except DisputeRefused as refusal:  # the dispute of a credit was resolved meanwhile
+        status, body = refused(refusal.rule, refusal.reason)
+        raise ApiError(status, body["error"], body["message"]) from None

@@ -1,0 +1,79 @@
+"""The pre-registered analysis: what is compared, at which horizon, at which error rate, fixed before the cases.
+
+A live report read every day finds effects that are not there unless the rules of the decision are set in
+advance. The plan is configuration in code (its ``version`` is printed on every report), so changing it is a
+reviewed commit, not a choice made after looking at the numbers:
+
+* one primary horizon (90 days): only it is tested, starred and ranked; 30 and 60 days are shown, untested;
+* the practices compared: the family over which Holm's step-down correction keeps the chance of any false
+  star below ``alpha`` (a practice without enough cases still counts in the family, with no evidence);
+* the planned number of cases per practice: the live decision spends ``alpha`` along an O'Brien-Fleming-type
+  boundary up to it (src/billing/retention/rules/sequential.py), and power is judged against it;
+* the minimum arm size below which a row is "too few cases": never starred, never ranked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy.stats import norm
+
+WITHHELD_PRACTICES = ("discount_percent", "discount_fixed")  # the offers the control arm does not get
+
+
+@dataclass(frozen=True)
+class AnalysisPlan:
+    version: str = "retention-plan-1"
+    primary_horizon_days: int = 90
+    practices: tuple[str, ...] = ("credit", "discount_fixed", "discount_percent", "plan_change")
+    withheld: tuple[str, ...] = WITHHELD_PRACTICES  # whose control-arm use is non-compliance
+    alpha: float = 0.05  # family-wise, two-sided
+    correction: str = "holm"
+    min_arm_size: int = 30
+    holdout_share: float = 0.10
+    minimum_effect: float = 0.05  # the smallest uplift worth acting on (5 points): what the plan is powered for
+    expected_base_rate: float = 0.70
+    power: float = 0.80
+    planned_cases: int | None = None  # per practice, both arms; None: enough for ``power`` at ``minimum_effect``
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1 or not 0 < self.holdout_share < 1 or not 0 < self.power < 1:
+            raise ValueError("alpha, holdout_share and power must lie strictly between 0 and 1")
+        if self.correction != "holm":
+            raise ValueError(f"only Holm's correction is implemented, got {self.correction!r}")
+        if self.min_arm_size < 1 or self.minimum_effect <= 0:
+            raise ValueError("min_arm_size must be at least 1 and minimum_effect positive")
+
+    @property
+    def cases_per_practice(self) -> int:
+        """Planned cases per practice: given, or the size at which the final boundary of the most demanding Holm
+        step (alpha / number of practices) detects ``minimum_effect`` with probability ``power``."""
+        if self.planned_cases is not None:
+            return self.planned_cases
+        from billing.retention.rules.sequential import boundary_z  # one boundary rule for plan and report
+
+        z = boundary_z(self.alpha / max(1, len(self.practices)), 1.0) + norm.isf(1 - self.power)
+        p = self.expected_base_rate
+        unit_variance = p * (1 - p) * (1 / (1 - self.holdout_share) + 1 / self.holdout_share)
+        cases: float = unit_variance * (z / self.minimum_effect) ** 2  # scipy's quantiles are untyped floats
+        return math.ceil(cases)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "primary_horizon_days": self.primary_horizon_days,
+            "practices": list(self.practices),
+            "withheld_practices": list(self.withheld),
+            "alpha": self.alpha,
+            "correction": "Holm step-down over the practices compared, at the primary horizon",
+            "live_decision": "O'Brien-Fleming-type alpha spending (continuous monitoring) up to the planned cases",
+            "min_arm_size": self.min_arm_size,
+            "holdout_share": self.holdout_share,
+            "minimum_effect": self.minimum_effect,
+            "power": self.power,
+            "planned_cases_per_practice": self.cases_per_practice,
+        }
+
+
+DEFAULT_PLAN = AnalysisPlan()
