@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -132,6 +133,8 @@ async def _account(
 
 async def _notice(conn, account, account_id: str, step: DunningStep, invoice, days: int) -> None:
     contact = (account["contact"] if account else None) or {}
+    if isinstance(contact, str):  # a pool without the workers' jsonb codec (the CLI's, a test's)
+        contact = json.loads(contact)
     channel, destination = ("email", contact.get("email")) if contact.get("email") else ("sms", contact.get("phone"))
     if not destination:
         return  # nowhere to send it: the step is recorded, the collections call will reach the customer
@@ -177,6 +180,11 @@ class DunningLoop:
         self.log = ctx.log.bind(path="dunning")
 
     async def run(self, stopping: asyncio.Event) -> None:
+        if not self.ctx.settings.closer_enabled:
+            # The same switch as the closer's: with the event-time clock off, dunning runs only on request.
+            self.log.info("dunning disabled with the cycle closer (CLOSER_ENABLED=false)")
+            await stopping.wait()
+            return
         while not stopping.is_set():
             report = await retry_transient(self.once, self._on_retry)
             if report is not None and report.steps:
