@@ -279,3 +279,27 @@ async def test_a_promise_to_pay_pauses_dunning_until_its_date(world) -> None:
         assert [s[2] for s in resumed.steps] == ["reminder", "second_notice"]
     finally:
         await pool.close()
+
+
+async def test_statement_and_show_on_the_command_line(world) -> None:
+    from click.testing import CliRunner
+
+    from billing.entrypoints.cli.main import main
+
+    account = await _open(world)
+    events = [invoice(account, f"{account}-m3", 3), paid(account, f"{account}-p1", 4_000, on(3, 5))]
+    await _send(world, account, [*events, refunded(account, f"{account}-p1", 500, on(3, 6))], 3)
+    env = {"DATABASE_URL": world.require_database_url()}
+    runner = CliRunner()
+    out = await asyncio.to_thread(
+        runner.invoke, main, ["account", "statement", account, "--from", "2027-03-02", "--to", "2027-03-31"], env=env
+    )
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    # Opening 100.00 (the invoice of 03-01), -40.00 -> 60.00, +5.00 -> 65.00: the balance.
+    assert "100.00 EUR" in lines[1]
+    assert lines[2].split()[-4:] == ["-40.00", "EUR", "60.00", "EUR"]
+    assert lines[3].split()[-4:] == ["5.00", "EUR", "65.00", "EUR"]
+    assert lines[-1].split()[-2:] == ["65.00", "EUR"]
+    shown = await asyncio.to_thread(runner.invoke, main, ["account", "show", account], env=env)
+    assert "balance 65.00 EUR (credit 0.00 EUR)" in shown.output, shown.output
