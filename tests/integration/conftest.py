@@ -8,11 +8,15 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
+from billing.entrypoints.api.app import create_app
 from billing.entrypoints.stack.launcher import Launcher
+from billing.platform.context import create_pool
 from billing.platform.settings import Settings, load_settings
 
 WORKERS = 2
@@ -82,3 +86,35 @@ def dated_stack() -> Iterator[Launcher]:
     scenario's late usage arrives, whatever today's date is."""
     with own_stack("dated", closer_enabled=False) as launcher:
         yield launcher
+
+
+class Clock:
+    """The API's clock, moved by the lockout test; starts at the real time so the stack's tasks line up."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture(scope="module")
+async def agent_api(live):
+    """The agent API app in this process, on the session stack, with a clock a test may move."""
+    clock = Clock()
+    app = create_app(live, clock)
+    pool = await create_pool(live)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+    yield {"client": client, "pool": pool, "clock": clock, "live": live}
+    await client.aclose()
+    await app.state.services.close()
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def agent_api_over_http(live):
+    """The API process the launcher started, over real HTTP."""
+    pool = await create_pool(live)
+    async with httpx.AsyncClient(base_url=f"http://{live.api_host}:{live.api_port}", timeout=30) as client:
+        yield {"client": client, "pool": pool, "live": live}
+    await pool.close()

@@ -17,8 +17,8 @@ import pytest
 from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.platform.context import create_pool
+from tests.integration.agent_api_helpers import customer
 from tests.integration.helpers import eventually, unique
-from tests.integration.test_api_flow import customer
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from billing.contracts.usage import ServiceKind
 from billing.entrypoints.cli.main import main
 from billing.platform.settings import Settings
 from tests.integration.helpers import eventually, fetch, fetchval, unique
-from tests.integration.test_invoicing_month import find_on_topic, opened, publish_and_wait, used
+from tests.integration.invoicing_helpers import find_on_topic, opened, publish_and_wait, used
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from billing.entrypoints.stack.launcher import Launcher
 from billing.platform.topics import INVOICES_ISSUED
 from tests.integration.conftest import own_stack
 from tests.integration.helpers import eventually, fetch, fetchval, unique
-from tests.integration.test_invoicing_month import close_for, find_on_topic, opened, publish_and_wait
+from tests.integration.invoicing_helpers import close_for, find_on_topic, opened, publish_and_wait
 
 pytestmark = pytest.mark.integration
 OCT_1 = datetime(2026, 10, 1, tzinfo=UTC)

@@ -28,7 +28,7 @@ from billing.entrypoints.cli.main import main
 from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.invoicing.loop import event_time_clock
 from tests.integration.helpers import eventually, fetch, fetchval, unique
-from tests.integration.test_invoicing_month import amounts, close_for, invoice_of, nov, opened, publish_and_wait, used
+from tests.integration.invoicing_helpers import amounts, close_for, invoice_of, nov, opened, publish_and_wait, used
 
 pytestmark = pytest.mark.integration
 GIB = 1 << 30

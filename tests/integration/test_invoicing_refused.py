@@ -18,7 +18,7 @@ from billing.invoicing.closer import close_due_cycles
 from billing.invoicing.rules.catalog import demo_catalog
 from billing.platform.settings import Settings
 from tests.integration.helpers import fetchval, unique
-from tests.integration.test_invoicing_month import opened, publish_and_wait
+from tests.integration.invoicing_helpers import opened, publish_and_wait
 
 pytestmark = pytest.mark.integration
 OPENED = datetime(2025, 10, 19, 9, tzinfo=UTC)  # before mobile-s v1 (2026-01-01)

@@ -21,7 +21,7 @@ from billing.contracts.usage import ServiceKind
 from billing.platform.settings import Settings
 from tests.integration.conftest import own_stack
 from tests.integration.helpers import eventually, fetch, fetchval, unique
-from tests.integration.test_invoicing_month import find_on_topic, opened, publish_and_wait, used
+from tests.integration.invoicing_helpers import find_on_topic, opened, publish_and_wait, used
 
 pytestmark = pytest.mark.integration
 OCT_1 = datetime(2026, 10, 1, tzinfo=UTC)

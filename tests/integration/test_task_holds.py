@@ -31,8 +31,8 @@ from billing.identity.agent_store import create_agent, revoke_agent
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
 from billing.platform.topics import TASK_EVENTS
+from tests.integration.agent_api_helpers import queue_counts
 from tests.integration.helpers import eventually, unique
-from tests.integration.test_api_flow import queue_counts
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,8 @@ from tools.bench.events import UsageGenerator, account_ids
 from tools.bench.memory import PeakRss, cpu_seconds
 from tools.bench.progress import Meter, say
 from tools.bench.report import percentile, summarize
+from tools.bench.waits import fetchval, follow, wait_count
 from tools.bench.worklog import LogFollower, persisted_times, steady_rate
-
-_WAIT_TIMEOUT_S = 900.0
 
 
 @dataclass
@@ -87,7 +86,7 @@ class Bench:
     def _run(self) -> None:
         with self.launcher, self.rss:
             self.settings = self.launcher.start_services()
-            self.out.postgres = asyncio.run(_fetchval(self.dsn, "SHOW server_version"))
+            self.out.postgres = asyncio.run(fetchval(self.dsn, "SHOW server_version"))
             self.open_accounts()  # no worker runs afterwards: the usage backlog builds up unread
             self.publish_backlog()
             self.raw_ceiling()
@@ -136,7 +135,7 @@ class Bench:
         asyncio.run(
             traffic.publish_records(self.settings.require_bootstrap(), records, len(self.accounts), "publish openings")
         )
-        seconds = asyncio.run(_wait_count(self.dsn, "SELECT count(*) FROM accounts", len(self.accounts), meter))
+        seconds = asyncio.run(wait_count(self.dsn, "SELECT count(*) FROM accounts", len(self.accounts), meter))
         self.out.details["accounts_per_s_faust_agent"] = round(len(self.accounts) / seconds)
         self._stop_worker()
 
@@ -188,10 +187,10 @@ class Bench:
         else:
             await asyncio.to_thread(self.launcher.start_workers, 1)
         meter = Meter("rated+persisted", self.o.events)
-        await _follow(follower, 1, meter)  # from the first committed batch on, count the CPU it costs
+        await follow(follower, 1, meter)  # from the first committed batch on, count the CPU it costs
         first = follower.received
         cpu_before = self._cpu()
-        await _follow(follower, self.o.events, meter)
+        await follow(follower, self.o.events, meter)
         cpu_after = self._cpu()
         meter.done()
         events = follower.received - first
@@ -211,7 +210,7 @@ class Bench:
         sent = await traffic.steady_stream(
             self.settings.require_bootstrap(), self.generator, o.latency_rate, o.latency_seconds
         )
-        await _follow(follower, before + len(sent), None)
+        await follow(follower, before + len(sent), None)
         persisted = persisted_times(follower.marks, [(s.partition, s.offset) for s in sent])
         delays = [at - s.published_at for s, at in zip(sent, persisted, strict=True) if at is not None]
         missing = len(sent) - len(delays)
@@ -262,40 +261,6 @@ class Bench:
         self.out.details["database_counts"] = counts
         if counts["usage_events"] != expected or counts["invoices"] != len(self.accounts):
             say(f"WARNING: counts differ from what was published: {counts}")
-
-
-async def _follow(follower: LogFollower, target: int, meter: Meter | None) -> None:
-    deadline = time.monotonic() + _WAIT_TIMEOUT_S
-    while follower.received < target:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"worker handled {follower.received:,} of {target:,} events in {_WAIT_TIMEOUT_S:.0f} s")
-        follower.poll()
-        if meter:
-            meter.set(follower.received)
-        await asyncio.sleep(0.1)
-
-
-async def _wait_count(dsn: str, query: str, target: int, meter: Meter) -> float:
-    conn = await asyncpg.connect(dsn)
-    try:
-        deadline = time.monotonic() + _WAIT_TIMEOUT_S
-        while (count := await conn.fetchval(query)) < target:
-            meter.set(count)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{count:,} of {target:,} after {_WAIT_TIMEOUT_S:.0f} s: {query}")
-            await asyncio.sleep(0.5)
-        meter.set(count)
-        return meter.done()
-    finally:
-        await conn.close()
-
-
-async def _fetchval(dsn: str, query: str) -> object:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(query)
-    finally:
-        await conn.close()
 
 
 def _round(value: float | None) -> float | None:

@@ -23,13 +23,14 @@ from billing.care.rules import task_states
 from billing.care.rules.queue_model import HELD_STATES, QueueOverview, QueueTask, TaskConflict, TaskNotFound
 from billing.care.rules.task_states import TaskTransitionError
 from billing.contracts.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome, TaskKind, TaskOutcome
+from billing.platform.unit_of_work import Database, unit_of_work
 from billing.retention.rules.arms import assign_arm
 
 # Tasks that are not a customer's contact (an invoice held for review, a discount waiting for approval) are
 # outside the retention experiment.
 _NOT_IN_EXPERIMENT = frozenset({TaskKind.HELD_INVOICE, TaskKind.DISCOUNT_APPROVAL})
 
-Pool = asyncpg.Pool | asyncpg.Connection
+Pool = Database  # a pool, or the caller's connection (inside its transaction)
 
 
 async def claim_next(pool: Pool, agent_id: str, queues: Sequence[str], lease_s: int, now: datetime) -> QueueTask | None:
@@ -221,30 +222,11 @@ Apply = Callable[[asyncpg.Connection, QueueTask], Awaitable[QueueTask]]
 
 async def transition(pool: Pool, task_id: str, apply: Apply) -> QueueTask:
     """Run `apply` on the task's row, locked, in one transaction."""
-    async with _connection(pool) as conn, conn.transaction():
+    async with unit_of_work(pool) as conn:
         row = await conn.fetchrow("SELECT * FROM tasks WHERE task_id = $1 FOR UPDATE", task_id)
         if row is None:
             raise TaskNotFound(f"no task {task_id!r}")
         return await apply(conn, QueueTask.from_row(row))
-
-
-def _connection(pool: Pool):
-    if isinstance(pool, asyncpg.Connection):
-        return _Borrowed(pool)
-    return pool.acquire()
-
-
-class _Borrowed:
-    """A connection the caller owns, used like `pool.acquire()` (tests and callers with their own connection)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def __aenter__(self) -> asyncpg.Connection:
-        return self.conn
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
 
 async def update_row(conn: asyncpg.Connection, task_id: str, assignments: str, *args: object) -> QueueTask:

@@ -25,6 +25,7 @@ from billing.care.waiting import WaitingState, refresh_waiting
 from billing.contracts.tasks import RequeueCause
 from billing.platform.context import WorkerContext
 from billing.platform.retry import retry_transient
+from billing.platform.unit_of_work import unit_of_work
 
 _BATCH = 1000
 
@@ -40,7 +41,7 @@ class SweepResult:
 
 async def expire_leases(pool: asyncpg.Pool, now: datetime, batch: int = _BATCH) -> list[QueueTask]:
     """Offers whose lease ran out (lease_expires_at <= now: the lease is half-open) go back to their queue."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(pool) as conn:
         rows = await conn.fetch(
             "WITH due AS (SELECT task_id FROM tasks WHERE state = 'reserved' AND lease_expires_at <= $1"
             " ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
@@ -96,7 +97,7 @@ async def _refresh_page(pool: asyncpg.Pool, care: CareConfig, now: datetime, tas
     changed = widened = 0
     if not changes:
         return changed, widened
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(pool) as conn:
         for task, change in changes:
             updated = await conn.fetchval(
                 "UPDATE tasks SET priority = $2, eligible_queues = $3, tier = $4 WHERE task_id = $1"

@@ -13,6 +13,7 @@ from billing.contracts.envelope import DisputeOpenedEvent, dump_event
 from billing.contracts.money import Money
 from billing.platform.store import enqueue
 from billing.platform.topics import DISPUTES
+from billing.platform.unit_of_work import unit_of_work
 
 SOURCE = "care/agent-api"
 
@@ -33,7 +34,7 @@ class DisputeDraft:
 
 async def open_dispute(pool: asyncpg.Pool, draft: DisputeDraft, now: datetime) -> bool:
     """True when this opened the dispute, False when an earlier request already had (nothing is emitted again)."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(pool) as conn:
         inserted = await conn.fetchval(
             "INSERT INTO agent_disputes (dispute_id, task_id, agent_id, account_id, invoice_id, line_id,"
             " amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets as _random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,6 +13,7 @@ import asyncpg
 from billing.care.holds import release_held_by
 from billing.identity.rules.roles import Role
 from billing.identity.rules.secrets import hash_secret, new_token, token_hash
+from billing.platform.unit_of_work import unit_of_work
 
 _PIN = re.compile(r"^[0-9]{4,8}$")
 
@@ -47,21 +46,11 @@ async def create_agent(pool: asyncpg.Pool | asyncpg.Connection, name: str, role:
 async def revoke_agent(pool: asyncpg.Pool | asyncpg.Connection, agent_id: str, now: datetime | None = None) -> bool:
     """The agent's token stops working at once and every task it holds goes back to its queue, in one
     transaction (nobody else could finish them otherwise); the row stays, so the audit log keeps naming the agent."""
-    async with _transaction(pool) as conn:
+    async with unit_of_work(pool) as conn:
         revoked = await conn.fetchval("UPDATE agents SET active = false WHERE agent_id = $1 RETURNING true", agent_id)
         if revoked:
             await release_held_by(conn, agent_id, now or datetime.now(UTC))
     return revoked is True
-
-
-@asynccontextmanager
-async def _transaction(pool: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
-    if isinstance(pool, asyncpg.Connection):
-        async with pool.transaction():
-            yield pool
-        return
-    async with pool.acquire() as conn, conn.transaction():
-        yield conn
 
 
 async def agent_for_token(pool: asyncpg.Pool, token: str) -> Agent | None:

@@ -30,6 +30,7 @@ from cryptography.fernet import InvalidToken
 from billing.identity.rules.secrets import CodeSeal
 from billing.platform.logs import get_logger
 from billing.platform.settings import Settings
+from billing.platform.unit_of_work import unit_of_work
 
 CODE_SLOT = "{code}"  # where the code goes in a stored message
 POLL_S = 1.0  # how often pending rows are looked for when nothing wakes the relay (a new code does)
@@ -149,7 +150,7 @@ class NotificationRelay:
     async def _deliver_one(self, pool: asyncpg.Pool) -> int | None:
         """1 sent, 0 dropped (cannot be opened), None when nothing is left or the channel failed."""
         now = self._clock()
-        async with pool.acquire() as conn, conn.transaction():
+        async with unit_of_work(pool) as conn:
             row = await conn.fetchrow(
                 "SELECT notification_id, channel, destination, body, sealed_code FROM notifications"
                 " WHERE status = 'pending' AND key_id = $1 AND expires_at > $2"

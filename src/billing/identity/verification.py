@@ -18,6 +18,7 @@ from billing.identity.notifications import CODE_SLOT
 from billing.identity.rules.lockout import LockoutPolicy, LockoutState, after_failure, after_success
 from billing.identity.rules.masking import mask_email, mask_phone
 from billing.identity.rules.secrets import CodeSeal, hash_secret, new_one_time_code, verify_secret
+from billing.platform.unit_of_work import unit_of_work
 
 
 class Method(StrEnum):
@@ -60,7 +61,7 @@ CODE_MESSAGE = f"Your verification code is {CODE_SLOT}. Never share it."
 
 
 async def verify(pool: asyncpg.Pool, attempt: Attempt, policy: LockoutPolicy, now: datetime) -> Verdict:
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(pool) as conn:
         state = await _locked_state(conn, attempt.account_id)
         if state.is_locked(now):
             await _record(conn, attempt, "locked", now)
@@ -126,7 +127,7 @@ async def send_code(
     code = new_one_time_code()
     stored = await asyncio.to_thread(hash_secret, code)
     expires_at = now + ttl
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(pool) as conn:
         # One sender per call at a time, so two parallel requests cannot both pass the count.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"otp:{call_id}")
         live = await conn.fetchval(

@@ -3,7 +3,7 @@
 Work goes in batches: lock up to ``batch_size`` due accounts (SKIP LOCKED, so concurrent closers take
 disjoint batches), fetch all their inputs in a few set-based queries, build the drafts with the pure core,
 and write invoices, numbers, outbox events, grant applications, billed units and the accounts' next cycle
-in one transaction. An account several cycles behind is picked again by a later batch, once per cycle, in
+in one transaction (issuing.py writes them). An account several cycles behind is picked again by a later batch, once per cycle, in
 order. A rerun finds nothing due; UNIQUE (account_id, period_start) would refuse a second invoice anyway.
 """
 
@@ -16,19 +16,18 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
-from billing.contracts.envelope import InvoiceHeldEvent, dump_event
 from billing.invoicing import store
-from billing.invoicing.events import draft_totals, held_event, invoice_id_for, issued_event, wire_lines
+from billing.invoicing.events import invoice_id_for, wire_lines
+from billing.invoicing.issuing import write_batch
 from billing.invoicing.rules import inputs
 from billing.invoicing.rules.calculation import build_invoice
 from billing.invoicing.rules.catalog import Catalog
 from billing.invoicing.rules.close_model import Advance, BatchInputs, ClosedCycle, CloseReport, DueAccount
-from billing.invoicing.rules.numbering import format_invoice_number
 from billing.invoicing.rules.safety import is_outlier
 from billing.platform.concurrency import all_or_none
 from billing.platform.logs import get_logger
 from billing.platform.settings import Settings
-from billing.platform.topics import INVOICES_ISSUED
+from billing.platform.unit_of_work import unit_of_work
 
 log = get_logger("billing.invoicing")
 Progress = Callable[[CloseReport], None]
@@ -107,14 +106,14 @@ async def _close_batch(
     refused: dict[str, str],
     only: Sequence[str] | None,
 ) -> _Batch | None:
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(pool) as conn:
         due = await store.lock_due_accounts(conn, cutoff, batch_size, list(refused), only)
         if not due:
             return None
         fetched = await store.fetch_inputs(conn, due)
         batch = _build_batch(calendar, settings, due, fetched, issued_at)
         refused.update(batch.failed)  # before the commit: a concurrent batch must not pick these up again
-        await _write_batch(conn, settings, batch, issued_at)
+        await write_batch(conn, settings, batch.closed, batch.advances, issued_at)
     for account_id, reason in batch.failed.items():
         log.error(
             "cycle not closed",
@@ -213,108 +212,3 @@ def _close_one(
         priced_usage=tuple(usage),
         recent_totals=tuple(history),
     )
-
-
-def due_date_for(issued_at: datetime, settings: Settings) -> date:
-    return issued_at.astimezone(UTC).date() + timedelta(days=settings.payment_terms_days)
-
-
-def series_key(settings: Settings, issued_at: datetime) -> tuple[str, int]:
-    year = issued_at.astimezone(UTC).year
-    return f"{settings.invoice_series}-{year}", year
-
-
-async def _write_batch(conn: asyncpg.Connection, settings: Settings, batch: _Batch, issued_at: datetime) -> None:
-    await store.advance_accounts(conn, batch.advances)
-    await store.mark_billed(conn, [row for closed in batch.closed for row in closed.priced_usage])
-    if not batch.closed:
-        return
-    # Numbers last: the series row stays locked until commit, so concurrent batches queue only for this part.
-    issuing = [closed for closed in batch.closed if not closed.held]
-    series, year = series_key(settings, issued_at)
-    first = await store.allocate_numbers(conn, series, len(issuing)) if issuing else 0
-    numbers = {
-        closed.invoice_id: format_invoice_number(settings.invoice_series, year, first + offset)
-        for offset, closed in enumerate(issuing)
-    }
-    due_date = due_date_for(issued_at, settings)
-    await store.insert_invoices(
-        conn, [_invoice_row(c, numbers.get(c.invoice_id), issued_at, due_date) for c in batch.closed]
-    )
-    await store.enqueue_many(
-        conn,
-        INVOICES_ISSUED.name,
-        [
-            (closed.account.account_id.encode(), _event_bytes(closed, numbers[closed.invoice_id], issued_at, due_date))
-            for closed in issuing
-        ],
-    )
-    # A held invoice is announced on the same topic, so the agent queues route it to a reviewer as a task.
-    await store.enqueue_many(
-        conn,
-        INVOICES_ISSUED.name,
-        [
-            (closed.account.account_id.encode(), dump_event(_held_event(closed, issued_at)))
-            for closed in batch.closed
-            if closed.held
-        ],
-    )
-    await store.insert_grant_applications(
-        conn,
-        [
-            (grant_id, closed.invoice_id, amount)
-            for closed in batch.closed
-            for grant_id, amount in closed.grant_applications
-        ],
-    )
-
-
-def _invoice_row(closed: ClosedCycle, number: str | None, issued_at: datetime, due_date: date) -> tuple:
-    draft, issued = closed.draft, number is not None
-    return (
-        closed.invoice_id,
-        closed.account.account_id,
-        closed.account.cycle_start,
-        closed.period_end,
-        "issued" if issued else "held",
-        number,
-        draft.currency,
-        draft.subtotal_minor,
-        draft.discount_minor,
-        draft.tax_minor,
-        draft.credit_minor,
-        draft.total_minor,
-        store.lines_text(closed.lines),
-        draft.is_final,
-        issued_at if issued else None,
-        due_date if issued else None,
-        closed.hold_reason,
-    )
-
-
-def _held_event(closed: ClosedCycle, held_at: datetime) -> InvoiceHeldEvent:
-    return held_event(
-        invoice_id=closed.invoice_id,
-        account_id=closed.account.account_id,
-        period=(closed.account.cycle_start, closed.period_end),
-        held_at=held_at,
-        currency=closed.draft.currency,
-        total_minor=closed.draft.total_minor,
-        recent_totals=closed.recent_totals,
-        reason=closed.hold_reason or "",
-    )
-
-
-def _event_bytes(closed: ClosedCycle, number: str, issued_at: datetime, due_date: date) -> bytes:
-    event = issued_event(
-        invoice_id=closed.invoice_id,
-        account_id=closed.account.account_id,
-        invoice_number=number,
-        period=(closed.account.cycle_start, closed.period_end),
-        issued_at=issued_at,
-        due_date=due_date,
-        currency=closed.draft.currency,
-        lines=closed.lines,
-        totals=draft_totals(closed.draft),
-    )
-    return dump_event(event)

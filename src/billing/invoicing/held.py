@@ -16,11 +16,12 @@ import orjson
 
 from billing.contracts.envelope import dump_event
 from billing.invoicing import store
-from billing.invoicing.closer import due_date_for, series_key
 from billing.invoicing.events import Totals, issued_event
+from billing.invoicing.issuing import due_date_for, series_key
 from billing.invoicing.rules.numbering import format_invoice_number
 from billing.platform.settings import Settings
 from billing.platform.topics import INVOICES_ISSUED
+from billing.platform.unit_of_work import unit_of_work
 
 
 class ReleaseError(LookupError):
@@ -54,7 +55,7 @@ async def _lock_held(conn: asyncpg.Connection, invoice_id: str, otherwise: str) 
 async def release_held(pool: asyncpg.Pool, invoice_id: str, settings: Settings, now: datetime) -> str:
     """Issue a held invoice now: number, issue date, due date and its invoice.issued.v1 event; returns the number."""
     now = now.astimezone(UTC)
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(pool) as conn:
         row = await _lock_held(conn, invoice_id, "it cannot be issued")
         series, year = series_key(settings, now)
         number = format_invoice_number(settings.invoice_series, year, await store.allocate_numbers(conn, series, 1))
@@ -89,7 +90,7 @@ async def void_held(pool: asyncpg.Pool, invoice_id: str, reason: str) -> int:
     """Void a held invoice; returns how many discount applications were handed back."""
     if not reason.strip():
         raise ReleaseError("a void needs a reason")
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(pool) as conn:
         await _lock_held(conn, invoice_id, "only a held one can be voided")
         await conn.execute(
             "UPDATE invoices SET status = 'void', void_reason = $2 WHERE invoice_id = $1", invoice_id, reason.strip()

@@ -39,6 +39,7 @@ from billing.platform.broker_watch import BrokerWatch
 from billing.platform.context import WorkerContext
 from billing.platform.outbox_backoff import TopicBackoff
 from billing.platform.retry import retry_transient
+from billing.platform.unit_of_work import unit_of_work
 
 _RELAY_LOCK = 0x6B2222  # arbitrary constant: "billing outbox relay"
 _PRUNE_EVERY_S = 600
@@ -74,7 +75,7 @@ class OutboxRelay:
         pool = await self.ctx.pool()
         producer = await self.ctx.producer()
         blocked = self.backoff.blocked(time.monotonic())
-        async with pool.acquire() as conn, conn.transaction():
+        async with unit_of_work(pool) as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
                 return 0
             await self.watch.check_if_due(conn, producer)

@@ -1,9 +1,10 @@
-"""Retention agents: learn what became of each handled case, in event time.
+"""Retention follower: learn what became of each handled case, in event time (a RecordConsumer,
+src/billing/platform/records.py, wired to its agents in src/billing/entrypoints/worker/followers.py).
 
-Two thin agents, each concurrency 1 (faust-streaming issue 606):
-* on `billing.accounts.v1` (beside the accounts projection, which consumes the same records): every event
+Two consumers, each a second reader of records another consumer owns (so it counts no topic metrics):
+* of `billing.accounts.v1` (beside the accounts projection, which consumes the same records): every event
   moves its partition's event-time clock, a closure is remembered;
-* on `billing.task-events.v1`: a `task.completed.v1` is a handled case (other task events need nothing).
+* of `billing.task-events.v1`: a `task.completed.v1` is a handled case (other task events need nothing).
 In the same transaction, the cases of that partition whose horizon the clock has passed are resolved and counted
 (src/billing/retention/store.py). All writes are idempotent by key, so no `processed_events` claim is needed,
 and the records stay claimable by the accounts projection under their own event ids.
@@ -12,22 +13,21 @@ A bad record is dead-lettered by position (unique, so the projection's dead lett
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import asyncpg
-import faust
 
 from billing.contracts import Event
-from billing.entrypoints.worker.raw import raw_agent
 from billing.platform.context import WorkerContext
-from billing.platform.decoding import ErrorKind, RawMessage, Rejection, decode
-from billing.platform.retry import is_transient, retry_transient
-from billing.platform.store import record_dead_letters
+from billing.platform.decoding import RawMessage
+from billing.platform.records import Outcome
+from billing.platform.retry import retry_transient
 from billing.platform.topics import ACCOUNTS, TASK_EVENTS, TopicSpec
+from billing.platform.unit_of_work import unit_of_work
 from billing.retention import store
-from billing.retention.rules.table_cells import bumped, cell_key, split_key, totals
+from billing.retention.rules.table_cells import bumped, cell_key
 
 MAX_RESOLVE_ROUNDS = 50  # per event: a backlog is finished by later events, the stream is not held up
 # An account event that is not a closure and moves its partition's clock by less than this since the clock
@@ -65,108 +65,68 @@ async def on_task_event(conn: asyncpg.Connection, event: Event, message: RawMess
 
 
 Apply = Callable[[asyncpg.Connection, Event, RawMessage], Awaitable[None]]
+LiveCells = MutableMapping[str, dict]  # the Faust table `retention-counts`: a cache of PostgreSQL's counters
 
 
 @dataclass
-class RetentionProcessor:
+class RetentionConsumer:
     spec: TopicSpec
-    apply: Apply
+    record: Apply
     ctx: WorkerContext
     event_types: frozenset[str]  # the ones that matter here; others need no database work at all
-    table: faust.Table | None = None  # live counters per practice|arm@partition (a cache of PostgreSQL's)
+    table: LiveCells | None = None  # live counters per practice|arm@partition
     clock_written: dict[int, datetime] = field(default_factory=dict)  # per partition, by this worker
+    name: str = "retention"
+    primary: bool = False
+    _resolved: store.Resolved = field(default_factory=lambda: store.Resolved(0, []))
 
-    async def process(self, message: RawMessage) -> None:
-        decoded = decode(message, self.spec)
-        if not isinstance(decoded, Rejection) and not self._needs_work(decoded, message.partition):
-            return
-        log = self.ctx.log.bind(
-            topic=message.topic, partition=message.partition, offset=message.offset, consumer="retention"
-        )
-
-        def on_retry(error: BaseException, attempt: int) -> None:
-            log.warning("transient failure, retrying", error=repr(error), attempt=attempt)
-
-        resolved = await retry_transient(lambda: self._handle(message, decoded, log), on_retry)
-        if not isinstance(decoded, Rejection) and self.spec is ACCOUNTS:
-            before = self.clock_written.get(message.partition, decoded.occurred_at)
-            self.clock_written[message.partition] = max(before, decoded.occurred_at)
-        self._count_live(message.partition, resolved.counted)
-        if resolved.cases >= store.RESOLVE_BATCH:  # a backlog (a big clock step): finish it in more transactions
-            await retry_transient(lambda: self._resolve(message.partition), on_retry)
-
-    def _needs_work(self, event: Event, partition: int) -> bool:
+    def wants(self, event: Event, message: RawMessage) -> bool:
         if event.type not in self.event_types:
             return False
         if self.spec is not ACCOUNTS or event.type == "account.closed.v1":
             return True
-        written = self.clock_written.get(partition)
+        written = self.clock_written.get(message.partition)
         return written is None or event.occurred_at >= written + CLOCK_STEP
 
+    async def apply(self, conn: asyncpg.Connection, event: Event, message: RawMessage) -> Outcome:
+        """Record the event and resolve what it made due, in the record's transaction."""
+        await self.record(conn, event, message)
+        self._resolved = await store.resolve_due(conn, message.partition)
+        return Outcome.APPLIED
+
+    async def after_commit(self, event: Event, message: RawMessage, outcome: Outcome) -> None:
+        partition, resolved = message.partition, self._resolved
+        self._resolved = store.Resolved(0, [])
+        if self.spec is ACCOUNTS:
+            self.clock_written[partition] = max(self.clock_written.get(partition, event.occurred_at), event.occurred_at)
+        self._count_live(partition, resolved.counted)
+        if resolved.cases >= store.RESOLVE_BATCH:  # a backlog (a big clock step): finish it in more transactions
+            await retry_transient(lambda: self._resolve(partition), self._on_retry)
+
+    def _on_retry(self, error: BaseException, attempt: int) -> None:
+        self.ctx.metrics.retries.labels(self.spec.name).inc()
+        self.ctx.log.warning("transient failure, retrying", consumer=self.name, error=repr(error), attempt=attempt)
+
     def _count_live(self, partition: int, counted: list[tuple[str, str, int, bool]]) -> None:
-        """After the commit: bump the Faust table cells (during the partition's event, so its changelog)."""
+        """After the commit: bump the table cells (during the partition's event, so its changelog partition)."""
         if self.table is None:
             return
         for practice, arm, horizon, retained in counted:
             key = cell_key(practice, arm, partition)
             self.table[key] = bumped(self.table.get(key), horizon, retained)
 
-    async def _handle(self, message: RawMessage, decoded: Event | Rejection, log) -> store.Resolved:
-        """Apply the event and resolve what it made due, in one transaction."""
-        pool = await self.ctx.pool()
-        async with pool.acquire() as conn, conn.transaction():
-            if isinstance(decoded, Rejection):
-                await self._dead_letter(conn, message, decoded, log)
-                return store.Resolved(0, [])
-            try:
-                async with conn.transaction():
-                    await self.apply(conn, decoded, message)
-            except Exception as error:  # noqa: BLE001 - a bug must not stop the partition; transient ones retry
-                if is_transient(error):
-                    raise
-                await self._dead_letter(conn, message, Rejection(ErrorKind.FAILED, repr(error)), log)
-                return store.Resolved(0, [])
-            return await store.resolve_due(conn, message.partition)
-
-    async def _dead_letter(self, conn: asyncpg.Connection, message: RawMessage, rejection: Rejection, log) -> None:
-        if await record_dead_letters(conn, [(message, rejection)]):
-            self.ctx.metrics.dead_letters.labels(self.spec.name, str(rejection.kind)).inc()
-            self.ctx.outbox_signal.set()
-            log.warning("dead-lettered", kind=str(rejection.kind), reason=rejection.reason[:300])
-
     async def _resolve(self, partition: int) -> None:
         pool = await self.ctx.pool()
         for _ in range(MAX_RESOLVE_ROUNDS):
-            async with pool.acquire() as conn, conn.transaction():
+            async with unit_of_work(pool) as conn:
                 resolved = await store.resolve_due(conn, partition)
             self._count_live(partition, resolved.counted)
             if resolved.cases < store.RESOLVE_BATCH:
                 return
 
 
-LIVE_TABLE = "retention-counts"
-
-
-def live_counts(app: faust.App) -> dict:
-    """This worker's live counters: cells of the partitions it owns (standby copies of others are left out,
-    so that summing every worker's answer counts each partition once)."""
-    table = app.tables.get(LIVE_TABLE)
-    if table is None:
-        return {}
-    owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == ACCOUNTS.name}
-    return totals((key, cell) for key, cell in table.items() if split_key(key)[2] in owned)
-
-
-def register(app: faust.App, ctx: WorkerContext) -> None:
-    table = app.Table(
-        LIVE_TABLE,
-        default=dict,
-        partitions=ACCOUNTS.partitions(ctx.settings),
-        help="Live retention counters per practice|arm@partition (PostgreSQL holds the exact ones).",
+def consumers(ctx: WorkerContext, table: LiveCells | None) -> tuple[RetentionConsumer, ...]:
+    return (
+        RetentionConsumer(ACCOUNTS, on_account_event, ctx, ACCOUNTS.event_types, table),
+        RetentionConsumer(TASK_EVENTS, on_task_event, ctx, frozenset({"task.completed.v1"}), table),
     )
-    _register_one(app, RetentionProcessor(ACCOUNTS, on_account_event, ctx, ACCOUNTS.event_types, table))
-    _register_one(app, RetentionProcessor(TASK_EVENTS, on_task_event, ctx, frozenset({"task.completed.v1"}), table))
-
-
-def _register_one(app: faust.App, processor: RetentionProcessor) -> None:
-    raw_agent(app, processor.spec, processor.ctx.settings, f"{processor.spec.name}.retention", processor.process)

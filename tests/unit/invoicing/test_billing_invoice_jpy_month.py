@@ -3,13 +3,12 @@ half-up rule decides the .5 cases."""
 
 from datetime import date
 
-from billing_test_factories import build_test_catalog, rated, utc
+from billing_test_factories import build_test_catalog, rated, usage_totals, utc
 
 from billing.invoicing.rules.calculation import build_invoice
 from billing.invoicing.rules.catalog import ServiceKind, demo_catalog
 from billing.invoicing.rules.cycles import Cycle
 from billing.invoicing.rules.invoice_model import InvoiceInput, PlanSegment
-from billing.invoicing.rules.pricing import usage_totals
 
 NOVEMBER = Cycle(date(2026, 11, 1), date(2026, 12, 1))
 

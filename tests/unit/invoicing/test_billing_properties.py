@@ -4,7 +4,7 @@ import itertools
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from billing_test_factories import open_tier, plan_dict, rated, service, utc
+from billing_test_factories import merge_usage_totals, open_tier, plan_dict, rated, service, usage_totals, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,8 +12,9 @@ from billing.invoicing.rules.calculation import build_invoice
 from billing.invoicing.rules.catalog import Catalog, ServiceKind
 from billing.invoicing.rules.cycles import Cycle
 from billing.invoicing.rules.invoice_model import Adjustment, AdjustmentKind, InvoiceInput, PlanSegment
-from billing.invoicing.rules.pricing import merge_usage_totals, price_service, usage_totals
+from billing.invoicing.rules.pricing import price_service
 from billing.money import allocate, round_minor
+from billing.usage.rules.rating import SANITY_LIMITS
 
 NOVEMBER = Cycle(date(2026, 11, 1), date(2026, 12, 1))
 
@@ -44,8 +45,11 @@ _PROPERTY_PLAN = Catalog.from_dict(
     }
 ).plan_version("prop", 1)
 
+# Up to 5000 per record, but never beyond the sanity limit above which the rating refuses a record (sms: 1000).
 usage_specs = st.lists(
-    st.tuples(st.sampled_from(list(ServiceKind)), st.integers(0, 5000), st.integers(0, 29)),
+    st.sampled_from(list(ServiceKind)).flatmap(
+        lambda kind: st.tuples(st.just(kind), st.integers(0, min(5000, SANITY_LIMITS[kind])), st.integers(0, 29))
+    ),
     max_size=25,
 )
 adjustments = st.lists(

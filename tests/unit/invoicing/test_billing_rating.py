@@ -2,21 +2,14 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from billing_test_factories import build_test_catalog, rated, usage_event, utc
+from billing_test_factories import build_test_catalog, merge_usage_totals, rated, usage_key, usage_totals, utc
 
+from billing.invoicing.rules import inputs
 from billing.invoicing.rules.catalog import RatingIncrement, ServiceKind, ServiceRate, Tier
+from billing.invoicing.rules.close_model import DueAccount, PlanChange, UsageRow
 from billing.invoicing.rules.cycles import Cycle
-from billing.invoicing.rules.pricing import (
-    RatingError,
-    TierCharge,
-    UsageKey,
-    billable_units,
-    merge_usage_totals,
-    price_service,
-    rate_usage,
-    usage_totals,
-    usage_totals_by_cycle,
-)
+from billing.invoicing.rules.invoice_model import LateUsage
+from billing.invoicing.rules.pricing import RatingError, TierCharge, UsageKey, billable_units, price_service
 
 NOVEMBER = Cycle(date(2026, 11, 1), date(2026, 12, 1))
 
@@ -46,23 +39,25 @@ def test_negative_quantity_is_refused():
         billable_units(-1, RatingIncrement(1, 1))
 
 
-def test_rate_usage_stamps_plan_version_and_cycle():
+def test_rating_stamps_plan_version_and_cycle():
     plan = build_test_catalog().plan_version("talk-s", 1)
     usage = rated(plan, ServiceKind.VOICE, 61, utc(2026, 11, 5))
     assert (usage.billable_units, usage.plan_id, usage.plan_version) == (61, "talk-s", 1)
     assert usage.cycle_start == date(2026, 11, 1)
-    assert usage.usage_key == UsageKey("talk-s", 1, ServiceKind.VOICE)
+    assert usage_key(usage) == UsageKey("talk-s", 1, ServiceKind.VOICE)
 
 
-def test_rate_usage_refuses_event_outside_cycle():
+def test_an_event_belongs_to_the_cycle_it_started_in():
+    # The rating derives the cycle from the start time, so no event can be booked outside its cycle: the first
+    # moment of December is December's, the last of November November's.
     plan = build_test_catalog().plan_version("talk-s", 1)
-    event = usage_event(ServiceKind.SMS, 1, utc(2026, 12, 1, 0))
-    with pytest.raises(RatingError, match="outside cycle"):
-        rate_usage(event, plan, NOVEMBER)
+    assert rated(plan, ServiceKind.SMS, 1, utc(2026, 12, 1, 0)).cycle_start == date(2026, 12, 1)
+    assert rated(plan, ServiceKind.SMS, 1, utc(2026, 11, 30, 23)).cycle_start == NOVEMBER.start
 
 
 def test_totals_per_cycle_keep_late_events_apart():
-    plan = build_test_catalog().plan_version("talk-s", 1)
+    catalog = build_test_catalog()
+    plan = catalog.plan_version("talk-s", 1)
     events = [
         rated(plan, ServiceKind.VOICE, 61, utc(2026, 11, 5)),
         rated(plan, ServiceKind.VOICE, 1, utc(2026, 11, 6)),
@@ -70,7 +65,17 @@ def test_totals_per_cycle_keep_late_events_apart():
     ]
     key = UsageKey("talk-s", 1, ServiceKind.VOICE)
     assert usage_totals(events, NOVEMBER) == {key: 61 + 60}
-    assert usage_totals_by_cycle(events)[date(2026, 10, 1)] == {key: 200}
+    # The closer's own split (inputs.split_usage) of the cycle_usage rows: October's units are late usage.
+    rows = [
+        UsageRow(None, "acc-1", start, "talk-s", 1, "voice", units, 0)
+        for start, units in [(date(2026, 10, 1), 200), (NOVEMBER.start, 61 + 60)]
+    ]
+    account = DueAccount("acc-1", "EUR", "DE", 1, NOVEMBER.start, NOVEMBER.end, None)
+    changes = [PlanChange("talk-s", plan.effective_from)]
+    period = inputs.billing_period(account)
+    totals, late = inputs.split_usage(inputs.PlanCalendar(catalog), account, changes, rows, period)
+    assert totals == {key: 61 + 60}
+    assert late == [LateUsage(Cycle(date(2026, 10, 1), NOVEMBER.start), plan, ServiceKind.VOICE, 200, 0, 31)]
     assert merge_usage_totals({key: 1}, {key: 2}, {}) == {key: 3}
 
 

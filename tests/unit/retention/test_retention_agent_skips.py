@@ -4,8 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 from billing.contracts import envelope as ev
 from billing.contracts.accounts import AccountClosed, AccountPlanChanged, ClosureReason
+from billing.platform.decoding import RawMessage
 from billing.platform.topics import ACCOUNTS
-from billing.retention.consumers import CLOCK_STEP, RetentionProcessor, on_account_event
+from billing.retention.consumers import CLOCK_STEP, RetentionConsumer, on_account_event
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -33,10 +34,14 @@ def closure(at: datetime) -> ev.Event:
 
 
 def test_small_clock_steps_are_skipped_but_never_a_closure_or_a_first_event() -> None:
-    processor = RetentionProcessor(ACCOUNTS, on_account_event, ctx=None, event_types=ACCOUNTS.event_types)
-    assert processor._needs_work(plan_change(T0), 0)  # nothing written yet on this worker
-    processor.clock_written[0] = T0
-    assert not processor._needs_work(plan_change(T0 + CLOCK_STEP - timedelta(seconds=1)), 0)
-    assert processor._needs_work(plan_change(T0 + CLOCK_STEP), 0)
-    assert processor._needs_work(closure(T0 + timedelta(seconds=1)), 0)  # closures are always recorded
-    assert processor._needs_work(plan_change(T0), 1)  # another partition has its own clock
+    consumer = RetentionConsumer(ACCOUNTS, on_account_event, ctx=None, event_types=ACCOUNTS.event_types)
+    assert consumer.wants(plan_change(T0), on(0))  # nothing written yet on this worker
+    consumer.clock_written[0] = T0
+    assert not consumer.wants(plan_change(T0 + CLOCK_STEP - timedelta(seconds=1)), on(0))
+    assert consumer.wants(plan_change(T0 + CLOCK_STEP), on(0))
+    assert consumer.wants(closure(T0 + timedelta(seconds=1)), on(0))  # closures are always recorded
+    assert consumer.wants(plan_change(T0), on(1))  # another partition has its own clock
+
+
+def on(partition: int) -> RawMessage:
+    return RawMessage(ACCOUNTS.name, partition, 0, b"acc-1", b"{}")

@@ -33,6 +33,7 @@ from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent
 from billing.identity.rules.roles import WORKERS
 from billing.invoicing.catalog_config import load_catalog
+from billing.platform.unit_of_work import unit_of_work
 
 IDEMPOTENCY_KEY = Header(None, max_length=128, description="Required: a unique value per action, the same on a retry.")
 
@@ -103,7 +104,7 @@ async def once(
 
     pool = await svc.pool()
     try:
-        async with pool.acquire() as conn, conn.transaction():
+        async with unit_of_work(pool) as conn:
             (status, payload), replayed = await run_once(conn, agent.agent_id, key, action, body, lambda: checked(conn))
             if replayed:
                 note_result(request, "replayed")

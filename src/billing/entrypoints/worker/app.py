@@ -11,8 +11,7 @@ from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
-from billing.care import queue_metrics_agent as queue_metrics
-from billing.entrypoints.worker import services, web, workflow
+from billing.entrypoints.worker import followers, services, web, workflow
 from billing.platform.context import WorkerContext
 from billing.platform.settings import Settings
 
@@ -111,6 +110,6 @@ def create_app(settings: Settings, worker_index: int = 0, listen_fd: int | None 
     app.ctx = WorkerContext(settings)
     workflow.register(app, app.ctx)
     services.register(app, app.ctx)
-    queue_metrics.register(app, app.ctx)
+    followers.register_queue_metrics(app, app.ctx)
     web.register(app, app.ctx)
     return app

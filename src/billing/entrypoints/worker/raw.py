@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import faust
 
 from billing.platform.decoding import RawMessage
+from billing.platform.records import RecordProcessor
 from billing.platform.settings import Settings
 from billing.platform.topics import TopicSpec
 
@@ -31,3 +32,13 @@ def raw_agent(app: faust.App, spec: TopicSpec, settings: Settings, name: str, ha
             )
 
     app.agent(topic, name=name, concurrency=1)(consume)
+
+
+def record_agent(app: faust.App, processor: RecordProcessor, name: str) -> None:
+    """The agent of one RecordConsumer (src/billing/platform/records.py), named `<topic>.<name>`."""
+
+    async def handle(message: RawMessage) -> None:
+        await processor.process(message)
+
+    spec = processor.consumer.spec
+    raw_agent(app, spec, processor.ctx.settings, f"{spec.name}.{name}", handle)

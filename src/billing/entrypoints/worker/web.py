@@ -9,9 +9,9 @@ from faust.web import Request, Response, View
 
 from billing.care import metrics_view
 from billing.care.metrics_prometheus import QueueMetricsCollector
+from billing.entrypoints.worker.followers import live_counts
 from billing.platform.context import WorkerContext
 from billing.platform.metrics import CONTENT_TYPE_LATEST
-from billing.retention.consumers import live_counts
 from billing.retention.queries import Cohort
 from billing.retention.queries import retention_report as build_retention_report
 

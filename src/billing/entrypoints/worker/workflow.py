@@ -1,5 +1,7 @@
-"""One agent per workflow topic (accounts, invoices issued, calls, disputes, discounts), each subscribed as
-raw bytes (src/billing/entrypoints/worker/raw.py), so that a bad record is dead-lettered by our code with its position."""
+"""One agent per workflow topic (accounts, invoices issued, calls, disputes, discounts): the topic's projection
+(src/billing/platform/records.py), subscribed as raw bytes (src/billing/entrypoints/worker/raw.py), so that a bad
+record is dead-lettered by our code with its position. The followers of the same records (retention, queue
+metrics) are in src/billing/entrypoints/worker/followers.py."""
 
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ from billing.care.config import load_care_config
 from billing.care.routing_tasks import with_task_routing
 from billing.collections import projection as collections
 from billing.collections.dunning_config import load_policy
-from billing.entrypoints.worker.raw import raw_agent
+from billing.entrypoints.worker import followers
+from billing.entrypoints.worker.raw import record_agent
 from billing.invoicing.catalog_config import load_catalog
 from billing.platform.context import WorkerContext
-from billing.platform.decoding import RawMessage
-from billing.platform.records import EventProcessor, Handler
+from billing.platform.records import Handler, Projection, RecordProcessor
 from billing.platform.topics import (
     ACCOUNTS,
     CUSTOMER_CALLS,
@@ -26,7 +28,6 @@ from billing.platform.topics import (
     PAYMENTS,
     TopicSpec,
 )
-from billing.retention import consumers as retention
 
 WORKFLOW_STREAMS: tuple[tuple[TopicSpec, dict[str, Handler]], ...] = (
     # Invoices and credit notes also enter the collections ledger (src/billing/collections/).
@@ -46,13 +47,5 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     for spec, handlers in projections:
         # Calls, disputes and held invoices also become agent-queue tasks in the projection's transaction.
         routed = with_task_routing(spec, handlers, care, ctx.metrics)
-        _register_one(app, ctx, spec, EventProcessor(spec, routed, ctx))
-    retention.register(app, ctx)  # follows handled cases to their 30/60/90-day outcomes
-
-
-def _register_one(app: faust.App, ctx: WorkerContext, spec: TopicSpec, processor: EventProcessor) -> None:
-    async def handle(message: RawMessage) -> None:
-        await processor.process(message)
-        ctx.done_up_to(message.topic, message.partition, message.offset + 1)
-
-    raw_agent(app, spec, ctx.settings, f"{spec.name}.agent", handle)
+        record_agent(app, RecordProcessor(Projection(spec, routed), ctx), "agent")
+    followers.register_retention(app, ctx)  # follows handled cases to their 30/60/90-day outcomes

@@ -98,12 +98,17 @@ def _recurring_lines(invoice: InvoiceInput, versions: Mapping[PlanKey, tuple[Pri
             description=f"{plan.plan_id} v{plan.version} fee, {days} of {cycle_days} days",
             amount_minor=prorate(plan.recurring_fee_minor, days, cycle_days),
             units=days,
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            full_fee_minor=plan.recurring_fee_minor,
         )
         for plan, days in versions.values()
     ]
 
 
-def _charge_lines(prefix: str, charge: ServiceCharge) -> list[InvoiceLine]:
+def _charge_lines(
+    prefix: str, charge: ServiceCharge, plan: PricePlan, key: UsageKey, allowance: int
+) -> list[InvoiceLine]:
     """Printed lines of one priced service; used allowance shows at zero cost."""
     lines = []
     if charge.included_units_used:
@@ -114,6 +119,10 @@ def _charge_lines(prefix: str, charge: ServiceCharge) -> list[InvoiceLine]:
                 "included in plan",
                 0,
                 units=charge.included_units_used,
+                allowance_units=allowance,
+                service=key.service,
+                plan_id=plan.plan_id,
+                plan_version=plan.version,
             )
         )
     lines += [
@@ -124,6 +133,9 @@ def _charge_lines(prefix: str, charge: ServiceCharge) -> list[InvoiceLine]:
             tier.amount_minor,
             units=tier.units,
             unit_price=tier.unit_price,
+            service=key.service,
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
         )
         for tier in charge.tier_charges
     ]
@@ -134,6 +146,9 @@ def _charge_lines(prefix: str, charge: ServiceCharge) -> list[InvoiceLine]:
                 LineKind.MINIMUM,
                 "top-up to the minimum charge",
                 charge.minimum_top_up_minor,
+                service=key.service,
+                plan_id=plan.plan_id,
+                plan_version=plan.version,
             )
         )
     return lines
@@ -151,18 +166,22 @@ def _usage_lines(invoice: InvoiceInput, versions: Mapping[PlanKey, tuple[PricePl
     lines: list[InvoiceLine] = []
     for key, units in ordered:
         plan, days = versions[key[:2]]
+        rate = _rate(plan, key, days, invoice.cycle.days)
         lines += _charge_lines(
-            f"usage:{plan.label}:{key.service}",
-            _price_prorated(plan, key, units, days, invoice.cycle.days),
+            f"usage:{plan.label}:{key.service}", price_service(rate, units), plan, key, rate.included_units
         )
     return lines
 
 
-def _price_prorated(plan: PricePlan, key: UsageKey, units: int, days: int, cycle_days: int) -> ServiceCharge:
+def _rate(plan: PricePlan, key: UsageKey, days: int, cycle_days: int) -> ServiceRate:
     rate = plan.rate_for(key.service)
     if days != cycle_days:  # most invoices cover a whole cycle under one plan version: nothing to prorate
         rate = _prorated_rate(rate, days, cycle_days)
-    return price_service(rate, units)
+    return rate
+
+
+def _price_prorated(plan: PricePlan, key: UsageKey, units: int, days: int, cycle_days: int) -> ServiceCharge:
+    return price_service(_rate(plan, key, days, cycle_days), units)
 
 
 @lru_cache(maxsize=4096)
@@ -187,6 +206,9 @@ def _late_usage_line(late: LateUsage) -> InvoiceLine:
         amount_minor=with_late.total_minor - already_billed.total_minor,
         units=late.units,
         period=period,
+        service=late.service,
+        plan_id=late.plan.plan_id,
+        plan_version=late.plan.version,
     )
 
 
@@ -240,4 +262,5 @@ def build_invoice(invoice: InvoiceInput) -> InvoiceDraft:
         credit_minor=_total(credit_lines),
         total_minor=taxable + tax + _total(credit_lines),
         carry_forward=carry_forward([*discounts, *credits]),
+        tax_rate_bp=invoice.tax_rate_bp,
     )

@@ -160,6 +160,13 @@ class InvoiceLine:
     units: int | None = None
     unit_price: Decimal | None = None
     period: Cycle | None = None
+    # What a reader of the bill (the explanation, the document) needs beyond the amount; None where it does not
+    # apply. Set by the calculation, never read by it: they change no amount.
+    service: ServiceKind | None = None  # usage, included, minimum and late-usage lines
+    plan_id: str | None = None  # recurring, usage and late-usage lines: the plan version that priced the line
+    plan_version: int | None = None
+    full_fee_minor: int | None = None  # recurring lines: the fee for a whole cycle, before proration
+    allowance_units: int | None = None  # included lines: the (prorated) allowance, used or not
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,7 @@ class InvoiceDraft:
     credit_minor: int  # <= 0, account credit used after tax
     total_minor: int
     carry_forward: Mapping[str, int] = field(default_factory=dict)
+    tax_rate_bp: int | Decimal | None = None  # the rate the tax line applied (None: not known to the reader)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "carry_forward", MappingProxyType(dict(self.carry_forward)))

@@ -1,31 +1,25 @@
-"""Rating: from raw usage events to billable units, and from a cycle's total
-units to money.
+"""Pricing: a quantity's billable units, and a cycle's total units of one service in money.
 
-Design rule: per event we only round the quantity up to the plan's charging
-increment and record which plan version was in force. Allowances, tiers and
-minimum charges are applied once per cycle to the SUM of billable units per
-(plan, version, service) in ``price_service``. Summation is order-free, so
-the invoice cannot depend on the order in which events arrive or on how they
-are batched, and re-rating a batch can never move units across a tier
-boundary twice.
+Design rule: per event the rating (src/billing/usage/rules/rating.py ``rate_one``) only rounds the quantity
+up to the plan's charging increment (``billable_units``) and records which plan version was in force.
+Allowances, tiers and minimum charges are applied once per cycle to the SUM of billable units per
+(plan, version, service) in ``price_service``. Summation is order-free, so the invoice cannot depend on the
+order in which events arrive or on how they are batched, and re-rating a batch can never move units across a
+tier boundary twice.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from billing.invoicing.rules.catalog import Catalog, PricePlan, RatingIncrement, ServiceKind, ServiceRate
-from billing.invoicing.rules.cycles import Cycle, cycle_for, utc_date
+from billing.invoicing.rules.catalog import RatingIncrement, ServiceKind, ServiceRate
 from billing.money import round_minor
 
 
 class RatingError(ValueError):
-    """An event that cannot be rated against the given plan or cycle."""
+    """A quantity that cannot be priced (a negative quantity or total)."""
 
 
 class UsageKey(NamedTuple):
@@ -34,31 +28,6 @@ class UsageKey(NamedTuple):
     plan_id: str
     plan_version: int
     service: ServiceKind
-
-
-@dataclass(frozen=True)
-class UsageEvent:
-    event_id: str
-    account_id: str
-    service: ServiceKind
-    quantity: int  # seconds, messages or bytes, in the service's unit
-    occurred_at: datetime
-
-
-@dataclass(frozen=True)
-class RatedUsage:
-    event_id: str
-    account_id: str
-    service: ServiceKind
-    quantity: int
-    billable_units: int
-    plan_id: str
-    plan_version: int
-    cycle_start: date
-
-    @property
-    def usage_key(self) -> UsageKey:
-        return UsageKey(self.plan_id, self.plan_version, self.service)
 
 
 @dataclass(frozen=True)
@@ -104,63 +73,6 @@ def billable_units(quantity: int, increment: RatingIncrement) -> int:
     beyond_first_block = max(0, quantity - increment.first)
     started_steps = -(-beyond_first_block // increment.then)  # ceiling division
     return increment.first + started_steps * increment.then
-
-
-def rate_usage(event: UsageEvent, plan: PricePlan, cycle: Cycle) -> RatedUsage:
-    """Per-event rating: increment rounding and stamping plan version + cycle.
-
-    ``plan`` is the version in force when the event happened and ``cycle``
-    the cycle it happened in (a late event keeps its own, earlier cycle).
-    """
-    event_day = utc_date(event.occurred_at)
-    if not cycle.contains(event_day):
-        raise RatingError(f"event {event.event_id} on {event_day} is outside cycle {cycle}")
-    if plan.effective_from > event.occurred_at:
-        raise RatingError(
-            f"event {event.event_id} at {event.occurred_at.isoformat()} predates "
-            f"plan {plan.label} (effective {plan.effective_from.isoformat()})"
-        )
-    rate = plan.rate_for(event.service)
-    return RatedUsage(
-        event_id=event.event_id,
-        account_id=event.account_id,
-        service=event.service,
-        quantity=event.quantity,
-        billable_units=billable_units(event.quantity, rate.increment),
-        plan_id=plan.plan_id,
-        plan_version=plan.version,
-        cycle_start=cycle.start,
-    )
-
-
-def rate_event(event: UsageEvent, catalog: Catalog, plan_id: str, anchor_day: int) -> RatedUsage:
-    """Look up the plan version in force and the event's cycle, then rate it."""
-    plan = catalog.plan_in_force(plan_id, event.occurred_at)
-    return rate_usage(event, plan, cycle_for(anchor_day, event.occurred_at))
-
-
-def usage_totals_by_cycle(
-    rated: Iterable[RatedUsage],
-) -> dict[date, dict[UsageKey, int]]:
-    """Billable units summed per cycle start and usage key."""
-    totals: dict[date, dict[UsageKey, int]] = defaultdict(lambda: defaultdict(int))
-    for usage in rated:
-        totals[usage.cycle_start][usage.usage_key] += usage.billable_units
-    return {start: dict(per_key) for start, per_key in totals.items()}
-
-
-def usage_totals(rated: Iterable[RatedUsage], cycle: Cycle) -> dict[UsageKey, int]:
-    """Billable units per usage key for events that belong to ``cycle``."""
-    return usage_totals_by_cycle(rated).get(cycle.start, {})
-
-
-def merge_usage_totals(*partials: Mapping[UsageKey, int]) -> dict[UsageKey, int]:
-    """Combine totals from separately processed batches of the same cycle."""
-    merged: dict[UsageKey, int] = defaultdict(int)
-    for partial in partials:
-        for key, units in partial.items():
-            merged[key] += units
-    return dict(merged)
 
 
 def _units_per_tier(chargeable_units: int, rate: ServiceRate) -> list[int]:

@@ -1,4 +1,4 @@
-"""Example payment and collection events (docs/events.md, demo, tests), for the invoice of `examples.py`."""
+"""Example payment and collection events (docs/events.md, demo, tests), for the invoice of accounts_and_invoices.py."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ def _envelope(n: int, source: str, at: datetime) -> dict[str, object]:
     return {"event_id": f"evt-000{n:02d}", "source": source, "occurred_at": at, "schema_version": 1}
 
 
-def payment_builders() -> list[Callable[[], ev.Event]]:
+def builders() -> dict[str, Callable[[], ev.Event]]:
     eur = {"currency": "EUR"}
-    return [
+    made = [
         lambda: ev.PaymentFailedEvent(
             **_envelope(23, "payments/stripe", _at(11, 14, 8)),
             type="payment.failed.v1",
@@ -99,3 +99,4 @@ def payment_builders() -> list[Callable[[], ev.Event]]:
             ),
         ),
     ]
+    return {build().type: build for build in made}
