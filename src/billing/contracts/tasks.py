@@ -26,6 +26,7 @@ class TaskKind(StrEnum):
     DISPUTE = "dispute"
     HELD_INVOICE = "held_invoice"
     DISCOUNT_APPROVAL = "discount_approval"
+    COLLECTIONS = "collections"  # an overdue account to call (a dunning step)
 
 
 class Tier(IntEnum):

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         description="Whether workers close due cycles on their own. Off: cycles close only on "
         "`billing cycles close` (for a stack that must not follow the event-time clock, e.g. a dated test scenario).",
     )
+    dunning_policy_path: Path | None = Field(
+        None,
+        description="Dunning policy: grace days and steps by day overdue (JSON or YAML, layout in "
+        "docs/collections.md). Unset: the default of src/billing/collections/rules/dunning.py.",
+    )
     care_rules_path: Path | None = Field(
         None,
         description="Routing rules, priority weights and widening steps (JSON or YAML, layout in "
