@@ -19,6 +19,7 @@ import asyncpg
 
 from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.collections import events
+from billing.collections.readers import mark_overdue
 from billing.collections.rules.dunning import (
     DunningPolicy,
     DunningStep,
@@ -73,6 +74,7 @@ async def _account(
     )
     if locked is None:
         return  # another worker (or the projection) has it now; the next pass sees it
+    await mark_overdue(conn, account_id, policy.grace_days, as_of)
     promises = await conn.fetch(
         "SELECT promised_for, amount_minor, made_at FROM payment_promises WHERE account_id = $1", account_id
     )

@@ -72,7 +72,7 @@ async def customer_standing(
     conn: asyncpg.Connection, account_id: str, now: datetime, plan_fee: PlanFee | None = None
 ) -> CustomerStanding | None:
     """None when the account is unknown. The overdue invoices are the account's standing, read by its one
-    reader (src/billing/accounts/standing.py): 0 until a collections context exists."""
+    reader (src/billing/accounts/standing.py), from collections."""
     row = await conn.fetchrow("SELECT opened_at, currency FROM accounts WHERE account_id = $1", account_id)
     if row is None:
         return None
