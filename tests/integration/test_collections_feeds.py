@@ -8,7 +8,7 @@ of 10,000 EUR minor units is due 2027-03-15, grace 3 days: overdue from the 19th
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from billing.collections.dunning_config import load_policy
 from billing.collections.dunning_runner import run_dunning
 from billing.identity.rules.roles import Role
+from billing.invoicing.loop import event_time_clock
 from tests.integration.helpers import fetchval
 from tests.integration.test_collections import _send, invoice, on, paid
 from tests.integration.test_discounts_api import _auth, _call_task, api_world
@@ -71,3 +72,80 @@ async def test_an_overdue_invoice_refuses_a_discount_until_it_is_paid(world) -> 
     granted = await client.post(f"/tasks/{task}/discounts", json=GOODWILL, headers=_auth(token, "k-paid"))
     assert granted.status_code == 201, granted.text
     assert granted.json()["status"] == "granted"
+
+
+def _invoice_due(account: str, invoice_id: str, due: date, total: int = 10_000):
+    """An upstream invoice issued 14 days before `due` (the 2027 helper's, dated around the stack's clock)."""
+    event = invoice(account, invoice_id, 3, total)
+    issued = datetime.combine(due - timedelta(days=14), time(6), UTC)
+    payload = event.payload.model_copy(update={"due_date": due, "issued_at": issued})
+    return event.model_copy(update={"payload": payload, "occurred_at": issued})
+
+
+async def _event_today(pool) -> datetime:
+    """What the API takes as now for a promise: the event-time clock, or the wall clock before any usage."""
+    return await event_time_clock(pool) or datetime.now(UTC)
+
+
+async def test_promise_to_pay_pauses_dunning_and_the_statement_ends_at_the_balance(world) -> None:
+    settings, client, pool = world["live"], world["client"], world["pool"]
+    ann, token = world["people"][Role.AGENT]
+    account = await _open_account(settings, datetime.now(UTC) - timedelta(days=30))
+    now = await _event_today(pool)
+    due = now.date() - timedelta(days=15)  # grace 3: 12 days overdue today
+    inv = f"{account}-late"
+    first_pay = datetime.combine(due - timedelta(days=2), time(9), UTC)
+    await _send(
+        settings, account, [_invoice_due(account, inv, due), paid(account, f"{account}-p1", 4_000, first_pay)], 2
+    )
+    task = await _call_task(pool, account, ann.agent_id)
+    url = f"/tasks/{task}/promise-to-pay"
+    promised_for = now.date() + timedelta(days=5)
+    body = {"date": promised_for.isoformat(), "amount_minor": 6_000}
+
+    missing = await client.post(url, json=body, headers=_auth(token))
+    assert (missing.status_code, missing.json()["error"]) == (400, "idempotency_key_required")
+    too_much = await client.post(url, json={**body, "amount_minor": 6_001}, headers=_auth(token, "k-much"))
+    assert (too_much.status_code, too_much.json()["error"]) == (422, "promise_exceeds_open"), too_much.text
+    passed = await client.post(url, json={**body, "date": now.date().isoformat()}, headers=_auth(token, "k-past"))
+    assert (passed.status_code, passed.json()["error"]) == (422, "promise_date_passed")
+    made = await client.post(url, json=body, headers=_auth(token, "k-ptp"))
+    assert made.status_code == 201, made.text
+    assert {k: made.json()[k] for k in ("status", "amount_minor", "currency", "dunning_paused_until")} == {
+        "status": "recorded",
+        "amount_minor": 6_000,
+        "currency": "EUR",
+        "dunning_paused_until": promised_for.isoformat(),
+    }
+    again = await client.post(url, json=body, headers=_auth(token, "k-ptp"))
+    assert (again.status_code, again.json()) == (201, made.json())
+    dsn = settings.require_database_url()
+    assert await fetchval(dsn, "SELECT count(*) FROM payment_promises WHERE account_id = $1", account) == 1
+
+    # Paused until the promised date, every step due then (reminder, second notice, the call) the day after.
+    policy = load_policy(settings)
+    async with _pool(settings) as runner:
+        held = await run_dunning(runner, policy, now + timedelta(days=1), accounts=[account])
+        assert (held.steps, held.paused) == ([], [account])
+        at_date = datetime.combine(promised_for, time(18), UTC)
+        assert (await run_dunning(runner, policy, at_date, accounts=[account])).paused == [account]
+        resumed = await run_dunning(runner, policy, at_date + timedelta(days=1), accounts=[account])
+        assert [s[2] for s in resumed.steps] == ["reminder", "second_notice", "collections_call"]
+
+    # The statement: +100.00 (invoice), -40.00 (payment) -> 60.00, the balance.
+    start, end = (due - timedelta(days=14)).isoformat(), now.date().isoformat()
+    shown = await client.get(f"/tasks/{task}/statement", params={"from": start, "to": end}, headers=_auth(token))
+    assert shown.status_code == 200, shown.text
+    got = shown.json()
+    assert (got["opening_balance_minor"], got["closing_balance_minor"], got["currency"]) == (0, 6_000, "EUR")
+    assert [(line["kind"], line["amount_minor"], line["balance_minor"]) for line in got["lines"]] == [
+        ("invoice", 10_000, 10_000),
+        ("payment", -4_000, 6_000),
+    ]
+    assert got["lines"][0]["reference"] == f"UP-{inv}"[:32]
+    assert await fetchval(dsn, "SELECT balance_minor FROM account_collections WHERE account_id = $1", account) == 6_000
+    # A later period opens at the balance; a period backwards is refused.
+    later = await client.get(f"/tasks/{task}/statement", params={"from": end, "to": end}, headers=_auth(token))
+    assert (later.json()["opening_balance_minor"], later.json()["lines"]) == (6_000, [])
+    backwards = await client.get(f"/tasks/{task}/statement", params={"from": end, "to": start}, headers=_auth(token))
+    assert (backwards.status_code, backwards.json()["error"]) == (422, "invalid_period")
