@@ -32,6 +32,9 @@ from billing.invoicing.rules.stored_invoice import (
 )
 from billing.platform.settings import Settings, load_settings
 
+# A connection of its own or one acquired from a pool (the API's and the CLI's).
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
 
 class InvoiceNotFound(LookupError):
     """No invoice with this id (in either table)."""
@@ -65,7 +68,7 @@ def _stored(row: asyncpg.Record, origin: str) -> StoredInvoice:
     )
 
 
-async def stored_invoice(conn: asyncpg.Connection, invoice_id: str) -> StoredInvoice:
+async def stored_invoice(conn: Conn, invoice_id: str) -> StoredInvoice:
     """The invoice by id, ours first; InvoiceNotFound when neither table has it."""
     row = await conn.fetchrow(_OURS + " WHERE invoice_id = $1", invoice_id)
     if row is not None:
@@ -76,7 +79,7 @@ async def stored_invoice(conn: asyncpg.Connection, invoice_id: str) -> StoredInv
     return _stored(row, UPSTREAM)
 
 
-async def _previous(conn: asyncpg.Connection, invoice: StoredInvoice) -> StoredInvoice | None:
+async def _previous(conn: Conn, invoice: StoredInvoice) -> StoredInvoice | None:
     """The account's issued invoice, ours or upstream, whose period started last before this one's."""
     candidates = []
     for query, origin in ((_OURS, OURS), (_UPSTREAM, UPSTREAM)):
@@ -94,7 +97,7 @@ async def _previous(conn: asyncpg.Connection, invoice: StoredInvoice) -> StoredI
     return previous_of(invoice, candidates)
 
 
-async def daily_usage(conn: asyncpg.Connection, account_id: str, cycle_start: date, services: list[str]) -> DailyUsage:
+async def daily_usage(conn: Conn, account_id: str, cycle_start: date, services: list[str]) -> DailyUsage:
     """Billable units per service and UTC day of one cycle. usage_events has no index by account (migration 0009
     dropped it for the hot path), so this is read only when an allowance ran out on the invoice."""
     rows = await conn.fetch(
@@ -111,7 +114,7 @@ async def daily_usage(conn: asyncpg.Connection, account_id: str, cycle_start: da
     return days
 
 
-async def explained(conn: asyncpg.Connection, invoice: StoredInvoice) -> tuple[Explanation, str | None]:
+async def explained(conn: Conn, invoice: StoredInvoice) -> tuple[Explanation, str | None]:
     """The explanation against the previous invoice, and why it is coarse (None: it is the full one)."""
     previous = await _previous(conn, invoice)
     note = limitation(invoice, previous)
@@ -124,8 +127,11 @@ async def explained(conn: asyncpg.Connection, invoice: StoredInvoice) -> tuple[E
     except ExplanationError as error:  # e.g. a previous invoice in another currency: still explain by lines
         return coarse_explanation(invoice, previous), f"explained by line kind and service only: {error}"
     ran_out = sorted(
-        {c.service for c in explanation.causes if c.kind is CauseKind.ALLOWANCE_EXHAUSTED and c.amount_minor > 0}
-        - {None}
+        {
+            c.service
+            for c in explanation.causes
+            if c.kind is CauseKind.ALLOWANCE_EXHAUSTED and c.amount_minor > 0 and c.service is not None
+        }
     )
     if ran_out:
         usage = await daily_usage(conn, invoice.account_id, invoice.period_start, [str(s) for s in ran_out])
@@ -133,13 +139,13 @@ async def explained(conn: asyncpg.Connection, invoice: StoredInvoice) -> tuple[E
     return explanation, None
 
 
-async def explain_stored(conn: asyncpg.Connection, invoice_id: str) -> Explanation:
+async def explain_stored(conn: Conn, invoice_id: str) -> Explanation:
     """Why invoice ``invoice_id``'s total differs from the account's previous invoice (InvoiceNotFound if unknown)."""
     explanation, _note = await explained(conn, await stored_invoice(conn, invoice_id))
     return explanation
 
 
-async def _customer(conn: asyncpg.Connection, account_id: str) -> tuple[Party, str | None]:
+async def _customer(conn: Conn, account_id: str) -> tuple[Party, str | None]:
     row = await conn.fetchrow(
         "SELECT contact::text AS contact, jurisdiction FROM accounts WHERE account_id = $1", account_id
     )
@@ -152,7 +158,7 @@ async def _customer(conn: asyncpg.Connection, account_id: str) -> tuple[Party, s
     return party, row["jurisdiction"]
 
 
-async def _credit_notes(conn: asyncpg.Connection, invoice_id: str) -> list[CreditNote]:
+async def _credit_notes(conn: Conn, invoice_id: str) -> list[CreditNote]:
     rows = await conn.fetch(
         "SELECT credit_note_number, issued_at, amount_minor, reason FROM credit_notes WHERE invoice_id = $1"
         " ORDER BY issued_at, credit_note_number",
@@ -161,7 +167,7 @@ async def _credit_notes(conn: asyncpg.Connection, invoice_id: str) -> list[Credi
     return [CreditNote(r["credit_note_number"], r["issued_at"], r["amount_minor"], r["reason"]) for r in rows]
 
 
-async def _event_counts(conn: asyncpg.Connection, invoice: StoredInvoice) -> dict[tuple[str, int, str], int]:
+async def _event_counts(conn: Conn, invoice: StoredInvoice) -> dict[tuple[str, int, str], int]:
     if invoice.origin != OURS:
         return {}
     rows = await conn.fetch(
@@ -176,9 +182,7 @@ def seller_of(settings: Settings) -> Party:
     return Party(name=settings.seller_name, address=settings.seller_address, tax_id=settings.seller_tax_id)
 
 
-async def load_invoice_document(
-    conn: asyncpg.Connection, invoice_id: str, seller: Party | None = None
-) -> dict[str, Any]:
+async def load_invoice_document(conn: Conn, invoice_id: str, seller: Party | None = None) -> dict[str, Any]:
     """The customer document of invoice ``invoice_id`` as data (``rules/document.py``), its explanation included
     as the section "What changed since your last bill" (``changes``) and as figures (``explanation``);
     InvoiceNotFound if unknown. ``seller``: by default the SELLER_* settings."""

@@ -64,7 +64,7 @@ def format_unit_price(price_minor_per_unit: Decimal, unit: str | None, currency:
 def _currency_text(value: Decimal, currency: str, locale: Locale, digits: tuple[int, int]) -> str:
     pattern = parse_pattern(locale.currency_formats["standard"])  # a fresh copy: Babel caches the locale's own
     pattern.frac_prec = digits
-    text = pattern.apply(value, locale, currency=currency, currency_digits=False)
+    text = str(pattern.apply(value, locale, currency=currency, currency_digits=False))
     # CLDR's patterns put a symbol right against the digits ("¤#,##0.00"); a code such as JOD needs a space.
     if (text[:3] == currency and text[3:4].isdigit()) or text[:4] == f"-{currency}":
         text = text.replace(currency, f"{currency}\u00a0", 1)
@@ -72,7 +72,7 @@ def _currency_text(value: Decimal, currency: str, locale: Locale, digits: tuple[
 
 
 def format_number(value: int | Decimal, locale: Locale, decimals: int = 0) -> str:
-    return format_decimal(value, format=f"#,##0{'.' + '0' * decimals if decimals else ''}", locale=locale)
+    return str(format_decimal(value, format=f"#,##0{'.' + '0' * decimals if decimals else ''}", locale=locale))
 
 
 def format_duration(seconds: int) -> str:
