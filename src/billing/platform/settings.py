@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     invoice_series: str = Field(
         "INV", min_length=1, description="Prefix of invoice numbers (gap-free per series and year)."
     )
+    seller_name: str = Field("Example Telecom GmbH", min_length=1, description="Seller block of the invoice document.")
+    seller_address: str = Field(
+        "Musterstrasse 1, 10115 Berlin, Germany", description="The seller's address on the invoice document."
+    )
+    seller_tax_id: str = Field("DE123456789", description="The seller's VAT or tax id on the invoice document.")
     invoice_outlier_factor: int = Field(
         5, ge=2, description="An invoice over this many times the account's median is held for review."
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+import billing.entrypoints.cli.invoice_document_commands  # noqa: F401  # invoices show|explain|render join the invoices group
 from billing.entrypoints.cli.agent_commands import register as register_agent_commands
 from billing.entrypoints.cli.billing_commands import register as register_billing_commands
 from billing.entrypoints.cli.collections_commands import register as register_collections_commands
