@@ -8,16 +8,22 @@ of 10,000 EUR minor units is due 2027-03-15, grace 3 days: overdue from the 19th
 from __future__ import annotations
 
 import contextlib
+import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
+import httpx
+import orjson
 import pytest
+from pydantic import SecretStr
 
 from billing.collections.dunning_config import load_policy
 from billing.collections.dunning_runner import run_dunning
+from billing.collections.rules.webhook import sign
+from billing.entrypoints.api.app import create_app
 from billing.identity.rules.roles import Role
 from billing.invoicing.loop import event_time_clock
-from tests.integration.helpers import fetchval
+from tests.integration.helpers import eventually, fetchval, unique
 from tests.integration.test_collections import _send, invoice, on, paid
 from tests.integration.test_discounts_api import _auth, _call_task, api_world
 from tests.integration.test_discounts_scenarios import _open_account
@@ -149,3 +155,78 @@ async def test_promise_to_pay_pauses_dunning_and_the_statement_ends_at_the_balan
     assert (later.json()["opening_balance_minor"], later.json()["lines"]) == (6_000, [])
     backwards = await client.get(f"/tasks/{task}/statement", params={"from": end, "to": start}, headers=_auth(token))
     assert (backwards.status_code, backwards.json()["error"]) == (422, "invalid_period")
+
+
+WEBHOOK_SECRET = "whsec_feeds_test"
+
+
+async def test_a_signed_provider_webhook_becomes_one_payment(dated_stack) -> None:
+    settings = dated_stack.settings.model_copy(update={"payment_webhook_secret": SecretStr(WEBHOOK_SECRET)})
+    app = create_app(settings)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+    dsn = settings.require_database_url()
+    try:
+        account = await _open_account(settings, datetime.now(UTC) - timedelta(days=30))
+        await _send(settings, account, [_invoice_due(account, f"{account}-inv", date(2027, 3, 15))], 1)
+        provider_id = unique("evt")
+        document = {
+            "id": provider_id,
+            "type": "payment_intent.succeeded",
+            "created": int(datetime(2027, 3, 10, tzinfo=UTC).timestamp()),
+            "data": {
+                "object": {
+                    "id": f"pi_{provider_id}",
+                    "amount": 2_500,
+                    "currency": "eur",
+                    "payment_method_types": ["card"],
+                    "metadata": {"account_id": account},
+                }
+            },
+        }
+        body = orjson.dumps(document)
+        now = int(time_module.time())
+
+        async def post(content: bytes, signature: str | None, header: str = "Stripe-Signature"):
+            headers = {"Content-Type": "application/json", **({header: signature} if signature else {})}
+            return await client.post("/webhooks/payments", content=content, headers=headers)
+
+        async def written() -> tuple[object, object]:
+            rows = await fetchval(
+                dsn, "SELECT count(*) FROM payment_webhook_events WHERE provider_event_id = $1", provider_id
+            )
+            queued = await fetchval(
+                dsn,
+                "SELECT count(*) FROM outbox WHERE position($1::bytea in value) > 0",
+                f"webhook:{provider_id}".encode(),
+            )
+            return rows, queued
+
+        refusals = [
+            (await post(body, None), 401, "missing"),
+            (await post(body, sign(body, "whsec_other", now)), 401, "no v1 signature matches"),
+            (await post(body, sign(body, WEBHOOK_SECRET, now - 301)), 401, "stale"),
+            (await post(body + b" ", sign(body, WEBHOOK_SECRET, now)), 401, "no v1 signature matches"),
+            (await post(b"{not json", sign(b"{not json", WEBHOOK_SECRET, now)), 400, "not JSON"),
+        ]
+        for response, status, words in refusals:
+            assert response.status_code == status, response.text
+            assert set(response.json()) == {"error", "message"} and words in response.json()["message"]
+        assert await written() == (0, 0)
+
+        first = await post(body, sign(body, WEBHOOK_SECRET, now), header="Payment-Signature")
+        assert (first.status_code, first.json()["status"]) == (200, "accepted"), first.text
+        again = await post(body, sign(body, WEBHOOK_SECRET, now + 1))
+        assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+        assert await written() == (1, 1)
+        # The workers' relay publishes it, the projection applies it: 10,000 - 2,500 = 7,500 open.
+        await eventually(
+            lambda: fetchval(dsn, "SELECT balance_minor FROM account_collections WHERE account_id = $1", account),
+            lambda balance: balance == 7_500,
+        )
+        audited = await fetchval(
+            dsn, "SELECT count(*) FROM audit_log WHERE action = 'webhooks.payments' AND agent_id IS NULL"
+        )
+        assert audited >= 7
+    finally:
+        await client.aclose()
+        await app.state.services.close()

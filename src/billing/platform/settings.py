@@ -119,6 +119,15 @@ class Settings(BaseSettings):
         description="Dunning policy: grace days and steps by day overdue (JSON or YAML, layout in "
         "docs/collections.md). Unset: the default of src/billing/collections/rules/dunning.py.",
     )
+    payment_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Shared secret of the payment provider's webhook (POST /webhooks/payments, docs/collections.md): "
+        "the HMAC-SHA256 key, used exactly as the provider gives it (e.g. Stripe's whsec_...). Unset: the route "
+        "answers 503.",
+    )
+    payment_webhook_tolerance_s: int = Field(
+        300, ge=1, description="Webhook deliveries whose signed timestamp is further than this from now are refused."
+    )
     care_rules_path: Path | None = Field(
         None,
         description="Routing rules, priority weights and widening steps (JSON or YAML, layout in "

@@ -26,6 +26,7 @@ from billing.entrypoints.api.routes import (
     invoices,
     offer,
     tasks,
+    webhooks,
 )
 from billing.entrypoints.api.services import ApiServices, Clock, utc_now
 from billing.platform.settings import Settings
@@ -52,7 +53,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(AuthenticateFirst)
     app.add_middleware(AuditMiddleware)
-    for module in (tasks, calls, accounts, invoices, discounts, disputes, audit, offer, collections):
+    for module in (tasks, calls, accounts, invoices, discounts, disputes, audit, offer, collections, webhooks):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)

@@ -2,7 +2,9 @@
 
 The token is checked by a middleware before anything else of the request is read: a request without a valid
 one answers 401 whatever its body (malformed, nested, huge), and the body of a stranger is never parsed.
-Only the probes and the documentation (billing.entrypoints.api.audit.UNAUDITED_PATHS) are open.
+Only the probes and the documentation (billing.entrypoints.api.audit.UNAUDITED_PATHS) are open, and the routes
+in SIGNED_PATHS, which no agent calls: a payment provider's webhook proves itself by the signature of its body
+(src/billing/entrypoints/api/routes/webhooks.py), and its request is audited like any other, naming no agent.
 
 Each route declares the roles it admits with `admits(...)`: that both adds the check and writes the roles into
 the OpenAPI document (`x-roles`), where the route-table test reads them, so a new route cannot skip the check
@@ -24,6 +26,10 @@ from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent, agent_for_token
 from billing.identity.rules.roles import Role
 
+# Routes a machine calls with a signed body instead of an agent's token (each checks its signature first).
+PAYMENTS_WEBHOOK = "/webhooks/payments"
+SIGNED_PATHS = frozenset({PAYMENTS_WEBHOOK})
+
 _bearer = HTTPBearer(auto_error=False, description="The agent's token from `billing agent create`.")
 
 
@@ -38,7 +44,7 @@ class AuthenticateFirst:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in UNAUDITED_PATHS:
+        if scope["type"] == "http" and scope["path"] not in UNAUDITED_PATHS | SIGNED_PATHS:
             request = Request(scope)
             try:
                 await _authenticate(request)
