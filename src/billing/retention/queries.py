@@ -212,12 +212,27 @@ async def report_on(
         plan = await experiment.plan_of_period(conn, name)
         report = build_report(await load_inputs(conn, cohort, name), plan=plan)
         report["cohort"] = None if cohort is None else cohort.as_json()
+        report["churn_causes"] = await churn_causes(conn, cohort, name)
         report["period"] = registered.get(name) or {"period": name, "plan_version": plan.version}
         reports.append(report)
     latest = dict(reports[-1])
     if len(reports) > 1:
         latest["periods"] = reports
     return latest
+
+
+async def churn_causes(conn: asyncpg.Connection, cohort: Cohort | None, period: str) -> list[dict[str, Any]]:
+    """Churned cases (a resolved horizon saw the closure) per practice, arm and cause of the closure."""
+    bounds = cohort or Cohort()
+    rows = await conn.fetch(
+        "SELECT c.practice, c.arm, coalesce(z.reason, 'unknown') AS cause, count(*) AS churned"
+        " FROM retention_cases c JOIN retention_closures z ON z.account_id = c.account_id"
+        f" WHERE {_IN_COHORT} AND c.churn_day IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        bounds.cases_from,
+        bounds.cases_to,
+        period,
+    )
+    return [{"practice": r["practice"], "arm": r["arm"], "cause": r["cause"], "churned": r["churned"]} for r in rows]
 
 
 async def _periods_of(conn: asyncpg.Connection, cohort: Cohort | None) -> list[str]:

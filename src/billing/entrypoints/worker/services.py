@@ -27,6 +27,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     # Every worker runs the closer; SKIP LOCKED gives concurrent closers disjoint batches of due accounts.
     app.service(LoopService("cycle-closer", CycleCloser(ctx, catalog).run))
     # Every worker sweeps the queues (expired leases, aging, widening); SKIP LOCKED keeps sweepers apart.
-    app.service(LoopService("queue-sweeper", QueueSweeper(ctx, load_care_config(ctx.settings)).run))
+    care = load_care_config(ctx.settings)
+    app.service(LoopService("queue-sweeper", QueueSweeper(ctx, care).run))
     # Every worker runs dunning on the closer's event-time clock; SKIP LOCKED and one row per step keep it once.
-    app.service(LoopService("dunning", DunningLoop(ctx, load_policy(ctx.settings)).run))
+    # Its collections calls are ranked with the care configuration's weights.
+    app.service(LoopService("dunning", DunningLoop(ctx, load_policy(ctx.settings), care.weights).run))
