@@ -15,7 +15,7 @@ from fastapi.routing import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from billing.accounts.rules.view import account_view
-from billing.accounts.store import account_facts, invoice_line
+from billing.accounts.facts import account_facts, invoice_line
 from billing.care.rules.queue_model import QueueTask
 from billing.contracts.base import Identifier, Text500
 from billing.contracts.disputes import DisputeReason
@@ -75,7 +75,7 @@ async def create_dispute(
     found = await invoice_line(pool, task.account_id, body.invoice_id, body.line_id)
     if found is None:
         raise not_found(f"no line {body.line_id} on invoice {body.invoice_id} of this account")
-    invoice, line = found
+    invoice, line = found  # ours or an upstream producer's: both can be disputed
     line_amount = int(line.get("amount_minor", 0))
     amount = body.amount_minor if body.amount_minor is not None else line_amount
     if line_amount <= 0 or amount > line_amount:
@@ -90,7 +90,7 @@ async def create_dispute(
         invoice_id=body.invoice_id,
         line_id=body.line_id,
         amount_minor=amount,
-        currency=invoice["currency"].strip(),
+        currency=invoice.currency,
         reason=body.reason,
         note=body.note,
     )
