@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from billing.accounts.rules.view import account_view
 from billing.accounts.facts import account_facts, invoice_line
+from billing.accounts.rules.view import account_view
 from billing.care.rules.queue_model import QueueTask
 from billing.contracts.base import Identifier, Text500
 from billing.contracts.disputes import DisputeReason
