@@ -8,6 +8,7 @@ applications and the open cycle's usage rows, each aggregated as JSON by Postgre
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -16,9 +17,10 @@ import orjson
 
 from billing.invoicing.rules import inputs
 from billing.invoicing.rules.billed_cycles import AdvisorRows, StoredGrant, StoredInvoice, billed_cycles, open_cycle
+from billing.invoicing.rules.calculation import build_invoice
 from billing.invoicing.rules.catalog import Catalog
 from billing.invoicing.rules.close_model import DueAccount, GrantRow, PlanChange, UsageRow
-from billing.invoicing.rules.plan_advisor import PlanAdvice, advise_plans
+from billing.invoicing.rules.plan_advisor import CycleSoFar, PlanAdvice, advise_plans
 
 DEFAULT_CYCLES = 3
 
@@ -84,11 +86,25 @@ async def read_rows(conn: asyncpg.Connection | asyncpg.Pool, account_id: str) ->
     )
 
 
+@dataclass(frozen=True)
+class Advised:
+    advice: PlanAdvice
+    so_far: CycleSoFar | None  # the open cycle's input, usage so far
+
+
 async def advise(
     conn: asyncpg.Connection | asyncpg.Pool, catalog: Catalog, account_id: str, cycles: int, as_of: datetime
 ) -> PlanAdvice | None:
     """The plan advice for the account's last ``cycles`` closed cycles and its open cycle; None when the account
     is unknown or has neither (nothing to compare)."""
+    advised = await advise_account(conn, catalog, account_id, cycles, as_of)
+    return None if advised is None else advised.advice
+
+
+async def advise_account(
+    conn: asyncpg.Connection | asyncpg.Pool, catalog: Catalog, account_id: str, cycles: int, as_of: datetime
+) -> Advised | None:
+    """``advise``, with the open cycle's input (what it would bill if it closed now)."""
     rows = await read_rows(conn, account_id)
     if rows is None:
         return None
@@ -97,7 +113,33 @@ async def advise(
     so_far = open_cycle(calendar, rows, as_of)
     if not closed and so_far is None:
         return None
-    return advise_plans(catalog, closed, so_far, rows.plan_id, as_of)
+    return Advised(advise_plans(catalog, closed, so_far, rows.plan_id, as_of), so_far)
+
+
+def open_cycle_summary(advised: Advised) -> dict[str, Any] | None:
+    """The open cycle so far (as if it closed now) and its total at the current pace on the plan it is on."""
+    so_far = advised.so_far
+    if so_far is None:
+        return None
+    current = next((option for option in advised.advice.options if option.is_current), None)
+    cycle = so_far.invoice.cycle
+    return {
+        "cycle_start": cycle.start.isoformat(),
+        "cycle_end": cycle.end.isoformat(),
+        "elapsed_days": so_far.elapsed_days,
+        "cycle_days": cycle.days,
+        "currency": so_far.invoice.currency,
+        "so_far_minor": build_invoice(so_far.invoice).total_minor,  # the whole fee, the usage so far, tax
+        "forecast_minor": current.forecast_minor if current else None,
+    }
+
+
+def best_saving(advice: PlanAdvice) -> dict[str, Any] | None:
+    """The cheapest plan and what it would have saved; None when the plan the account is on is the cheapest."""
+    cheapest = next((option for option in advice.options if option.plan_id == advice.cheapest_plan_id), None)
+    if cheapest is None or cheapest.is_current or advice.best_saving_minor <= 0:
+        return None
+    return {"plan_id": cheapest.plan_id, "saving_minor": advice.best_saving_minor, "currency": advice.currency}
 
 
 def _invoice(item: dict[str, Any]) -> StoredInvoice:
