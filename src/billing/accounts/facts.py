@@ -82,13 +82,15 @@ class Profile:
     status: str
     currency: str
     opened_at: datetime
-    next_cycle_start: date | None
+    next_cycle_start: date | None  # the first cycle not invoiced yet; None once the final invoice is out
+    billing_anchor_day: int
 
 
 async def profile(conn: Connection, account_id: str) -> Profile | None:
     """The account's plan, status, currency and opening; None for an unknown account."""
     row = await conn.fetchrow(
-        "SELECT account_id, plan_id, status, currency, opened_at, next_cycle_start FROM accounts WHERE account_id = $1",
+        "SELECT account_id, plan_id, status, currency, opened_at, next_cycle_start, billing_anchor_day FROM accounts"
+        " WHERE account_id = $1",
         account_id,
     )
     return None if row is None else Profile(**{**dict(row), "currency": row["currency"].strip()})

@@ -2,8 +2,8 @@
 
 "now" takes effect at the moment of the request: the rating rules bill the whole day of a change on the new
 plan and prorate both plans' fees and allowances by their days in the cycle (src/billing/invoicing/rules/
-calculation.py). "next_cycle" takes effect at 00:00 UTC on the first day of the account's next cycle, so the
-open cycle is billed entirely on the plan it is on.
+calculation.py). "next_cycle" takes effect at 00:00 UTC on the first day of the cycle after the one running now
+(by the account's anchor day), so the running cycle is billed entirely on the plan it is on.
 
 Refused, with one sentence and nothing written: an account that is not active, a plan the catalog does not
 know, a plan priced in another currency, a plan with no version in force at the change, and the plan the
@@ -15,10 +15,11 @@ Pure: the account's facts are read elsewhere and handed in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from enum import StrEnum
 
 from billing.invoicing.rules.catalog import Catalog, CatalogError
+from billing.invoicing.rules.cycles import cycle_containing
 
 
 class Effective(StrEnum):
@@ -32,13 +33,12 @@ class PlanChangeRefused:
     reason: str
 
 
-def effective_at(effective: Effective, now: datetime, next_cycle_start: date | None) -> datetime | None:
-    """When the change takes effect; None for "next_cycle" on an account without a next cycle."""
+def effective_at(effective: Effective, now: datetime, anchor_day: int) -> datetime:
+    """When the change takes effect."""
     if effective is Effective.NOW:
         return now
-    if next_cycle_start is None:
-        return None
-    return datetime.combine(next_cycle_start, time.min, UTC)
+    running = cycle_containing(anchor_day, now.astimezone(UTC).date())
+    return datetime.combine(running.end, time.min, UTC)
 
 
 def refusal(
@@ -49,15 +49,12 @@ def refusal(
     plan_id: str,
     latest_plan_id: str,
     now: datetime,
-    at: datetime | None,
 ) -> PlanChangeRefused | None:
-    """Why the change to ``plan_id`` at ``at`` is refused, or None. ``latest_plan_id`` is the plan of the
+    """Why the change to ``plan_id`` is refused, or None. ``latest_plan_id`` is the plan of the
     account's latest change (the one it is on, or already scheduled to move to). The plan must be in force
     ``now``, as the plan advisor offers it (a version, once in force, stays in force)."""
     if status != "active":
         return PlanChangeRefused("account_not_active", f"the account is {status}: its plan cannot change")
-    if at is None:
-        return PlanChangeRefused("no_next_cycle", "the account has no next cycle to change the plan for")
     if plan_id not in catalog.plan_ids:
         return PlanChangeRefused("unknown_plan", f"there is no plan {plan_id!r} in the catalog")
     plan_currency = catalog.versions(plan_id)[0].currency

@@ -105,7 +105,7 @@ async def plan_change(
         account = await profile(conn, task.account_id)
         if account is None:
             return 404, {"error": "not_found", "message": f"account {task.account_id} is not known"}
-        at = effective_at(body.effective, now, account.next_cycle_start)
+        at = effective_at(body.effective, now, account.billing_anchor_day)
         latest = await latest_plan(conn, task.account_id) or account.plan_id
         refusing = refusal(
             catalog,
@@ -114,10 +114,9 @@ async def plan_change(
             plan_id=body.plan_id,
             latest_plan_id=latest,
             now=now,
-            at=at,
         )
-        if refusing is not None or at is None:
-            return refused(refusing.rule if refusing else None, refusing.reason if refusing else None)
+        if refusing is not None:
+            return refused(refusing.rule, refusing.reason)
         event = plan_changed_event(task.account_id, body.plan_id, at, agent.agent_id, task_id, now)
         await publish_plan_change(conn, event)
         await record_practice(conn, task_id, agent.agent_id, Practice.PLAN_CHANGE)
