@@ -109,7 +109,8 @@ async def complete(
 ) -> QueueTask:
     """Close the task with the agent's outcome and what was done; emits task.completed.v1.
 
-    `agent_tier` defaults to the task's tier; `holdout_share_bp` is the retention holdout share in basis points.
+    `agent_tier` defaults to the task's tier; `holdout_share_bp` is the retention holdout share in basis points (used only for a task routed before
+    arms were drawn at routing).
     Bad values (unknown outcome or practice, negative discount) raise ValueError.
     """
     outcome_value, practice_value = TaskOutcome(outcome), Practice(practice)
@@ -268,6 +269,10 @@ async def _currency_of(conn: asyncpg.Connection, task: QueueTask) -> str:
 
 
 def _arm_of(task: QueueTask, holdout_share_bp: int) -> HoldoutArm:
+    """The arm drawn when the task was routed (fixed for the account in its period, whatever the share is now);
+    drawn now only for a task routed before arms were recorded at routing."""
     if TaskKind(task.kind) in _NOT_IN_EXPERIMENT:
         return HoldoutArm.NOT_ELIGIBLE
+    if task.arm is not None:
+        return HoldoutArm(task.arm)
     return HoldoutArm(assign_arm(task.account_id, holdout_share_bp).value)

@@ -174,7 +174,23 @@ class Settings(BaseSettings):
         "STATE_DIR/notifications.jsonl.",
     )
     retention_holdout_share: float = Field(
-        0.10, ge=0, le=1, description="Share of eligible accounts held out as the retention control arm (no offer)."
+        0.10,
+        gt=0,
+        lt=1,
+        description="Share of eligible accounts held out as the retention control arm (no offer). Changing it "
+        "starts a new experiment period; the retention report keeps periods apart.",
+    )
+    retention_plan: Path | None = Field(
+        None,
+        description="The pre-registered retention analysis plan (JSON, or YAML by its .yaml/.yml suffix; keys in "
+        "src/billing/retention/rules/plan.py: version, primary_horizon_days, practices, withheld, alpha, correction, "
+        "min_arm_size, minimum_effect, expected_base_rate, power, planned_cases). Unset: the default plan "
+        "(docs/retention-statistics.md). A changed plan starts a new experiment period.",
+    )
+    retention_control_grants: Literal["refuse", "allow_with_reason"] = Field(
+        "refuse",
+        description="A withheld practice (a discount) asked for a control-arm case: refused with 409, or, where the "
+        "business insists, allowed when the agent gives a reason and counted as non-compliance.",
     )
 
     @field_validator("notification_key")

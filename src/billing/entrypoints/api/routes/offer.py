@@ -75,7 +75,12 @@ async def offer(
         facts = await account_facts(conn, task.account_id, now)
     if facts is None:
         raise not_found(f"account {task.account_id} is not known")
-    arm = "not_eligible" if task.kind in NOT_IN_EXPERIMENT else assign_arm(task.account_id, svc.holdout_share_bp).value
+    # The arm drawn at routing (fixed for the account in its period); drawn now only for a task routed before.
+    arm = (
+        "not_eligible"
+        if task.kind in NOT_IN_EXPERIMENT
+        else task.arm or assign_arm(task.account_id, svc.holdout_share_bp).value
+    )
     suggestion = suggest_offer(facts, load_policy(svc.settings), arm, AuthorityRole(agent.role.value))
     return {
         "task_id": task_id,
