@@ -8,7 +8,7 @@ moves the customer to mobile-l from the next cycle and completes the task; March
 April on mobile-l.
 
 The API's clock is 10 March 2028 12:00 UTC (ahead of the workers' sweeper, which runs on the real time, so the
-hold never runs out under it); the dated stack runs no closer, the test closes each cycle itself.
+hold never runs out under it); the module's own stack runs no closer, the test closes each cycle itself.
 
 Demo catalog (src/billing/invoicing/rules/catalog_demo_data.py), in cents:
 - mobile-s v2: fee 1,099; voice 6,000 s included, then 0.14 per s for 6,000 s, then 0.08; sms 100 included,
@@ -35,6 +35,7 @@ from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
 from tests.integration.agent_api_helpers import bearer
+from tests.integration.conftest import own_stack
 from tests.integration.helpers import eventually, unique
 from tests.integration.invoicing_helpers import close_for, opened, publish_and_wait, used
 from tests.integration.test_api_flow import call_started, claim_until
@@ -48,8 +49,11 @@ PIN = "6061"
 
 
 @pytest.fixture(scope="module")
-def live(dated_stack):
-    return dated_stack.settings
+def live():
+    """A stack of its own: no closer (the test closes each cycle), and usage up to 2028 accepted (the scenario's
+    dates lie ahead of the real time so that the workers' sweeper, on the real time, never ends the agent's hold)."""
+    with own_stack("bill", closer_enabled=False, max_future_skew_s=3 * 366 * 86400) as launcher:
+        yield launcher.settings
 
 
 def _month_usage(account: str, start: date, calls: int, sms: int, every_h: tuple[int, int]) -> list:

@@ -7,7 +7,7 @@ The event's source names the agent who made the change.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -25,7 +25,7 @@ def plan_changed_event(
     # One event per task, plan and effective time: a replayed request (the idempotency key answers it first)
     # could never publish a second change anyway.
     return AccountPlanChangedEvent(
-        event_id=f"plan-change:{task_id}:{plan_id}:{effective_at.isoformat()}"[:128],
+        event_id=f"plan-change:{task_id}:{plan_id}:{effective_at.astimezone(UTC):%Y%m%dT%H%M%S}"[:128],
         type="account.plan_changed.v1",
         source=f"{SOURCE}/{agent_id}"[:128],
         occurred_at=now,
