@@ -60,6 +60,27 @@ class AccountBalance:
     suspended_at: datetime | None
     open_invoices: tuple[OpenInvoice, ...]  # by due date
 
+    def as_json(self) -> dict[str, object]:
+        """The account view's `balance` (minor units; dates ISO)."""
+        return {
+            "currency": self.currency,
+            "balance_minor": self.balance_minor,
+            "credit_minor": self.credit_minor,
+            "open_minor": self.open_minor,
+            "suspended_since": self.suspended_at.isoformat() if self.suspended_at else None,
+            "open_invoices": [
+                {
+                    "invoice_id": i.invoice_id,
+                    "invoice_number": i.invoice_number,
+                    "total_minor": i.total_minor,
+                    "open_minor": i.open_minor,
+                    "due_date": i.due_date.isoformat() if i.due_date else None,
+                    "overdue": i.overdue,
+                }
+                for i in self.open_invoices
+            ],
+        }
+
 
 async def account_balance(conn: asyncpg.Connection | asyncpg.Pool, account_id: str) -> AccountBalance | None:
     """The account's balance and open invoices; None when nothing of it has reached the ledger yet."""

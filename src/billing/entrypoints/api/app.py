@@ -25,6 +25,7 @@ from billing.entrypoints.api.routes import (
     disputes,
     invoices,
     offer,
+    plans,
     tasks,
     webhooks,
 )
@@ -53,7 +54,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(AuthenticateFirst)
     app.add_middleware(AuditMiddleware)
-    for module in (tasks, calls, accounts, invoices, discounts, disputes, audit, offer, collections, webhooks):
+    for module in (tasks, calls, accounts, invoices, discounts, disputes, audit, offer, plans, collections, webhooks):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from billing.accounts.store import billing_currency
+from billing.accounts.facts import billing_currency
 from billing.care.rules.queue_model import QueueTask
 from billing.contracts.base import Identifier, PlainText, Text200, Text500
 from billing.contracts.money import MAX_AMOUNT_MINOR
