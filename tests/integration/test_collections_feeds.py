@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
-from types import SimpleNamespace
 
 import asyncpg
 import httpx
@@ -21,15 +20,9 @@ from pydantic import SecretStr
 from billing.collections.dunning_config import load_policy
 from billing.collections.dunning_runner import run_dunning
 from billing.collections.rules.webhook import sign
-from billing.contracts import envelope as ev
-from billing.contracts.accounts import AccountClosed, ClosureReason
 from billing.entrypoints.api.app import create_app
 from billing.identity.rules.roles import Role
 from billing.invoicing.loop import event_time_clock
-from billing.retention import store as retention_store
-from billing.retention.consumers import on_account_event
-from billing.retention.queries import Cohort, churn_causes
-from billing.retention.store import CaseFacts
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.test_collections import _send, invoice, on, paid
 from tests.integration.test_discounts_api import _auth, _call_task, api_world
@@ -243,49 +236,3 @@ async def test_a_signed_provider_webhook_becomes_one_payment(dated_stack) -> Non
     finally:
         await client.aclose()
         await app.state.services.close()
-
-
-async def test_a_closure_for_non_payment_is_churn_counted_under_its_cause(dated_stack) -> None:
-    """Three followed cases; one account closed by dunning for non-payment on day 10, one by the customer on day
-    40, one never: at 30 days one churned (non_payment), at 60 two (one per cause). On a partition number no broker
-    uses, in a transaction rolled back."""
-    start, partition, period = datetime(2041, 1, 1, tzinfo=UTC), 9_998, unique("period")
-    accounts = [unique("acc-np"), unique("acc-vol"), unique("acc-stay")]
-    closures = {
-        accounts[0]: (start + timedelta(days=10), ClosureReason.NON_PAYMENT),
-        accounts[1]: (start + timedelta(days=40), ClosureReason.VOLUNTARY),
-    }
-    conn = await asyncpg.connect(dated_stack.settings.require_database_url())
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
-        for account in accounts:
-            facts = CaseFacts(
-                unique("case"), unique("evt"), account, partition, "discount_percent", "treatment", "retention",
-                "call", 1, 1000, 0, "EUR", start, period,
-            )  # fmt: skip
-            await retention_store.record_case(conn, facts)
-        for account, (closed_at, reason) in closures.items():
-            closed = ev.AccountClosedEvent(
-                event_id=unique("closed"),
-                source="collections/dunning",
-                occurred_at=closed_at,
-                schema_version=1,
-                type="account.closed.v1",
-                payload=AccountClosed(account_id=account, closed_at=closed_at, reason=reason),
-            )
-            await on_account_event(conn, closed, SimpleNamespace(partition=partition))
-        cohort = Cohort(start, start + timedelta(days=1))
-        await retention_store.advance_clock(conn, partition, start + timedelta(days=31, hours=2))
-        while (await retention_store.resolve_due(conn, partition)).cases:
-            pass
-        churned = [(c["cause"], c["churned"]) for c in await churn_causes(conn, cohort, period)]
-        assert churned == [("non_payment", 1)]
-        await retention_store.advance_clock(conn, partition, start + timedelta(days=61, hours=2))
-        while (await retention_store.resolve_due(conn, partition)).cases:
-            pass
-        churned = [(c["cause"], c["churned"]) for c in await churn_causes(conn, cohort, period)]
-        assert churned == [("non_payment", 1), ("voluntary", 1)]
-    finally:
-        await transaction.rollback()
-        await conn.close()

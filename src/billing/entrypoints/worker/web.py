@@ -9,7 +9,11 @@ from faust.web import Request, Response, View
 
 from billing.care import metrics_view
 from billing.care.metrics_prometheus import QueueMetricsCollector
+from billing.collections.dunning_config import load_policy
+from billing.collections.metrics_prometheus import ReceivablesCollector
+from billing.collections.receivables import receivables
 from billing.entrypoints.worker.followers import live_counts
+from billing.invoicing.loop import event_time_clock
 from billing.platform.context import WorkerContext
 from billing.platform.metrics import CONTENT_TYPE_LATEST
 from billing.retention.queries import Cohort
@@ -23,6 +27,9 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     # here, where the worker starts, because the platform's metrics know no context.
     queue_service = QueueMetricsCollector()
     ctx.metrics.registry.register(queue_service)
+    # Open receivables, overdue by age band and days sales outstanding (billing_receivables_*, collections).
+    receivables_figures = ReceivablesCollector()
+    ctx.metrics.registry.register(receivables_figures)
 
     @app.page("/health", name="health")
     async def health(web: View, request: Request) -> Response:
@@ -47,6 +54,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.page("/metrics", name="metrics")
     async def metrics(web: View, request: Request) -> Response:
         await _refresh_queue_metrics(ctx, queue_service)
+        await _refresh_receivables(ctx, receivables_figures)
         response = web.bytes(ctx.metrics.exposition(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
         return response
 
@@ -81,6 +89,17 @@ async def _refresh_queue_metrics(ctx: WorkerContext, queue_service: QueueMetrics
         queue_service.update(figures, ctx.settings.service_level_threshold_s)
     except Exception as error:  # noqa: BLE001 - metrics must not fail the scrape
         ctx.log.warning("queue metrics not refreshed", error=repr(error))
+
+
+async def _refresh_receivables(ctx: WorkerContext, collector: ReceivablesCollector) -> None:
+    # Aged on the event-time clock dunning runs on (the wall clock before any usage); the last figures on failure.
+    try:
+        pool = await ctx.pool()
+        as_of = await event_time_clock(pool) or metrics_view.utc_now()
+        grace = load_policy(ctx.settings).grace_days
+        collector.update(await asyncio.wait_for(receivables(pool, as_of, grace), 2))
+    except Exception as error:  # noqa: BLE001 - metrics must not fail the scrape
+        ctx.log.warning("receivables metrics not refreshed", error=repr(error))
 
 
 async def _open_broker_losses(ctx: WorkerContext) -> list[dict]:
