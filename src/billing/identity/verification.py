@@ -18,7 +18,7 @@ from billing.identity.notifications import CODE_SLOT
 from billing.identity.rules.lockout import LockoutPolicy, LockoutState, after_failure, after_success
 from billing.identity.rules.masking import mask_email, mask_phone
 from billing.identity.rules.secrets import CodeSeal, hash_secret, new_one_time_code, verify_secret
-from billing.platform.unit_of_work import unit_of_work
+from billing.platform.unit_of_work import one_row, unit_of_work
 
 
 class Method(StrEnum):
@@ -163,8 +163,8 @@ async def _locked_state(conn: asyncpg.Connection, account_id: str) -> LockoutSta
     await conn.execute(
         "INSERT INTO verification_lockouts (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING", account_id
     )
-    row = await conn.fetchrow(
-        "SELECT failures, locked_until FROM verification_lockouts WHERE account_id = $1 FOR UPDATE", account_id
+    row = await one_row(
+        conn, "SELECT failures, locked_until FROM verification_lockouts WHERE account_id = $1 FOR UPDATE", account_id
     )
     return LockoutState(row["failures"], row["locked_until"])
 
