@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from billing.platform.unit_of_work import Database, connection, one_row
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.compliance import ArmCompliance
 from billing.retention.rules.counters import WAIT_RESOLUTION_S, CounterKey, RetentionCounters, Tally, wait_bucket_s
@@ -181,9 +182,9 @@ async def _service_weeks(conn: asyncpg.Connection, cohort: Cohort | None = None)
     return [ServiceWeek(r["week"], r["offered"], r["answered"], r["answered_within"], r["abandoned"]) for r in rows]
 
 
-async def retention_report(pool: asyncpg.Pool, cohort: Cohort | None = None) -> dict[str, Any]:
+async def retention_report(db: Database, cohort: Cohort | None = None) -> dict[str, Any]:
     """The report of every case followed (from the counters), or of one cohort (from the cases)."""
-    async with pool.acquire() as conn:
+    async with connection(db) as conn:
         report = build_report(await load_inputs(conn, cohort))
     report["cohort"] = None if cohort is None else cohort.as_json()
     return report
@@ -191,7 +192,8 @@ async def retention_report(pool: asyncpg.Pool, cohort: Cohort | None = None) -> 
 
 async def followed_cases(conn: asyncpg.Connection, case_prefix: str = "") -> dict[str, int]:
     """How many cases (ids starting with ``case_prefix``) are followed, and how many have all horizons resolved."""
-    row = await conn.fetchrow(
+    row = await one_row(
+        conn,
         "SELECT count(*) AS cases, count(*) FILTER (WHERE next_due_at IS NULL) AS finished"
         " FROM retention_cases WHERE starts_with(case_id, $1)",
         case_prefix,

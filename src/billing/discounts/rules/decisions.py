@@ -119,7 +119,7 @@ def approve(
     history: GrantHistory,
     policy: AuthorityPolicy,
     now: datetime,
-) -> Decision:
+) -> Approved | Refused:
     require_aware(now, "now")
     request = pending.request
     refusal = _approval_refusal(pending, approver, history, policy, now)
