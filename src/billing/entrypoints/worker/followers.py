@@ -20,6 +20,7 @@ from billing.entrypoints.worker.raw import record_agent
 from billing.platform.context import WorkerContext
 from billing.platform.records import RecordProcessor
 from billing.platform.topics import ACCOUNTS, TASK_EVENTS
+from billing.platform.unit_of_work import unit_of_work
 from billing.retention.consumers import consumers as retention_consumers
 from billing.retention.rules.table_cells import split_key, totals
 
@@ -91,5 +92,5 @@ def register_queue_metrics(app: faust.App, ctx: WorkerContext) -> None:
     @app.timer(interval=_PRUNE_INTERVAL_S)
     async def prune_old_windows() -> None:
         # Every worker may run this; the DELETE is idempotent. Windows past retention are gone from the tables too.
-        pool = await ctx.pool()
-        await prune(pool, utc_now() - timedelta(seconds=retention_s + size_s))
+        async with unit_of_work(await ctx.pool()) as conn:
+            await prune(conn, utc_now() - timedelta(seconds=retention_s + size_s))
