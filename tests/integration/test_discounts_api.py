@@ -1,7 +1,7 @@
 """Discounts through the agent API: a tier-1 agent's grant over the limit becomes a supervisor task, the same
 agent cannot approve it, a supervisor can; idempotency keys replay or refuse; the audit log has every step.
 
-Relaxed test policy (tests/integration/test_discounts_scenarios.py): agent 2,500 per grant, tier2 10,000,
+Relaxed test policy (tests/integration/discounts_helpers.py): agent 2,500 per grant, tier2 10,000,
 supervisor 50,000 (EUR cents); no tenure rules.
 """
 
