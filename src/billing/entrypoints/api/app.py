@@ -16,7 +16,7 @@ from billing.entrypoints.api.audit import AuditMiddleware
 from billing.entrypoints.api.auth import AuthenticateFirst
 from billing.entrypoints.api.body_limit import BodyLimit
 from billing.entrypoints.api.errors import install_error_handlers
-from billing.entrypoints.api.routes import accounts, audit, calls, discounts, disputes, offer, tasks
+from billing.entrypoints.api.routes import accounts, audit, calls, discounts, disputes, invoices, offer, plans, tasks
 from billing.entrypoints.api.services import ApiServices, Clock, utc_now
 from billing.platform.settings import Settings
 
@@ -42,7 +42,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(AuthenticateFirst)
     app.add_middleware(AuditMiddleware)
-    for module in (tasks, calls, accounts, discounts, disputes, audit, offer):
+    for module in (tasks, calls, accounts, invoices, discounts, disputes, audit, offer, plans):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)
