@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -14,6 +14,9 @@ from billing.entrypoints.api.desk.task_view import task_context
 from billing.entrypoints.api.desk.views import render
 from billing.identity.agent_store import Agent
 
+Action = Literal[
+    "claim", "accept", "reject", "wrap-up", "verify", "otp", "discount", "dispute", "complete", "approve", "refuse"
+]
 router = APIRouter(include_in_schema=False, dependencies=[Depends(current_agent)])
 
 
@@ -23,9 +26,9 @@ async def desk(request: Request) -> HTMLResponse:
 
 
 @router.get("/desk/part/presence", name="desk.presence")
-async def presence_part(request: Request, error: str | None = None) -> HTMLResponse:
+async def presence_part(request: Request) -> HTMLResponse:
     answer = await call_api(request, "GET", "/agents/me/presence")
-    return render(request, "_presence.html", presence=answer.body if answer.ok else None, error=error)
+    return render(request, "_presence.html", presence=answer.body if answer.ok else None, error=None)
 
 
 @router.post("/desk/act/presence", name="desk.set_presence")
@@ -60,7 +63,7 @@ async def task_part(request: Request) -> HTMLResponse:
 
 # Each action: the form's fields, the API call they make, and whether a retry must not repeat it (money).
 @router.post("/desk/act/{action}", name="desk.act")
-async def act(action: str, request: Request) -> HTMLResponse:
+async def act(action: Action, request: Request) -> HTMLResponse:
     form = {k: str(v) for k, v in (await request.form()).items()}
     task_id, call_id = form.get("task_id", ""), form.get("call_id", "")
     answer: Answer | None = None
@@ -100,7 +103,7 @@ async def act(action: str, request: Request) -> HTMLResponse:
         params = {"reason": form.get("reason") or "refused at the desk"} if action == "refuse" else None
         answer = await call_api(request, "POST", f"/tasks/{task_id}/{action}", params=params, idempotent=True)
         flash = f"Request {'approved' if action == 'approve' else 'refused'}; complete the task." if answer.ok else None
-    context = await task_context(request, flash=flash, error=_error(answer) if answer else f"unknown action {action}")
+    context = await task_context(request, flash=flash, error=_error(answer) if answer else None)
     response = render(request, "_task.html", **context)
     response.headers["HX-Trigger"] = "task-changed"
     return response

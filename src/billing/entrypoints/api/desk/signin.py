@@ -25,7 +25,11 @@ async def signin_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/signin", name="desk.signin")
-async def signin(request: Request, token: str = Form(max_length=200), svc: ApiServices = Depends(services)) -> Response:
+async def signin(
+    request: Request,
+    token: str = Form(max_length=200, pattern=r"^\s*[A-Za-z0-9_\-]+\s*$"),
+    svc: ApiServices = Depends(services),
+) -> Response:
     check_same_origin(request)  # a sign-in posted from another site (login CSRF) is refused
     pool = await svc.pool()
     made = await sessions.sign_in(pool, token.strip(), timedelta(seconds=svc.settings.desk_session_s), svc.clock())

@@ -29,7 +29,7 @@ PING_S = 15.0
 @router.get("/live/events", name="live.events")
 async def events(
     request: Request,
-    last_event_id: str | None = Query(None, max_length=64),
+    last_event_id: str | None = Query(None, max_length=64, pattern=r"^[0-9a-f]+-[0-9]+$"),
     agent: Agent = Depends(current_agent),
     svc: ApiServices = Depends(services),
 ) -> StreamingResponse:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -22,6 +22,7 @@ from billing.identity.agent_store import Agent
 from billing.identity.rules.roles import Role
 
 router = APIRouter(include_in_schema=False)
+Table = Literal["queues", "agents", "performance", "approvals", "overdue"]
 SUPERVISOR_ONLY = {k: v for k, v in admits({Role.SUPERVISOR}).items() if k == "dependencies"}
 
 # Table name -> (API route, key of the rows in its answer, columns).
@@ -48,14 +49,14 @@ async def wall(request: Request) -> HTMLResponse:
 
 
 @router.get("/wall/part/{table}", name="wall.table", **SUPERVISOR_ONLY)
-async def table_part(table: str, request: Request) -> HTMLResponse:
+async def table_part(table: Table, request: Request) -> HTMLResponse:
     answer, rows, columns = await _table(request, table)
     extra = answer.body if table in ("queues", "performance") else {}
     return render(request, f"_wall_{table}.html", rows=rows, columns=columns, error=_error(answer), extra=extra)
 
 
 @router.get("/wall/csv/{table}", name="wall.csv", **SUPERVISOR_ONLY)
-async def table_csv(table: str, request: Request) -> Response:
+async def table_csv(table: Table, request: Request) -> Response:
     answer, rows, columns = await _table(request, table)
     if not answer.ok:
         return Response(answer.message, status_code=answer.status, media_type="text/plain")
@@ -68,7 +69,9 @@ async def table_csv(table: str, request: Request) -> Response:
 
 
 @router.post("/wall/act/{decision}", name="wall.decide", **SUPERVISOR_ONLY)
-async def decide(decision: str, request: Request, agent: Agent = Depends(current_agent)) -> HTMLResponse:
+async def decide(
+    decision: Literal["approve", "refuse"], request: Request, agent: Agent = Depends(current_agent)
+) -> HTMLResponse:
     form = await request.form()
     task_id = str(form.get("task_id", ""))
     steps: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None, bool]] = [
