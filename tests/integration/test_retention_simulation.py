@@ -25,10 +25,12 @@ from billing.entrypoints.stack.retention_simulation import (
     TRUE_EFFECTS,
     SimulationConfig,
     feed,
+    register,
     simulate,
     wait_until_followed,
 )
 from billing.platform.settings import Settings
+from billing.retention.plan_config import load_plan
 from billing.retention.queries import Cohort, retention_report
 from billing.retention.report_html import render_html
 
@@ -38,16 +40,34 @@ pytestmark = pytest.mark.integration
 # and arm, so an uplift's 95 % interval is about +-6.5 points while the true effects are 12 or more points
 # apart (a misranking needs a 2.6-sigma error); the seed is fixed, so the run is reproducible.
 CONFIG = dict(accounts=4000, seed=2026, holdout_share_bp=5000)
+# The simulation's pre-registered plan, sized for its population (about 800 compared cases per practice, both
+# arms), given as RETENTION_PLAN gives the system its plan: the default plan is sized for a 10 % holdout and a
+# 5-point effect (11,936 cases per practice), against which these cases are "not yet decidable".
+SIMULATION_PLAN = """
+version: simulation-2026
+primary_horizon_days: 90
+practices: [credit, discount_fixed, discount_percent, plan_change]
+withheld: [discount_fixed, discount_percent]
+alpha: 0.05
+correction: holm
+min_arm_size: 30
+planned_cases: 800
+"""
 
 
 @pytest.fixture(scope="module")
-async def simulated(live: Settings) -> dict:
-    sim = simulate(SimulationConfig(**CONFIG, partitions=live.workflow_partitions))
+async def simulated(live: Settings, tmp_path_factory) -> dict:
+    plan_file = tmp_path_factory.mktemp("plan") / "simulation-plan.yaml"
+    plan_file.write_text(SIMULATION_PLAN, encoding="utf-8")
+    share = CONFIG["holdout_share_bp"] / 10_000
+    plan = load_plan(live.model_copy(update={"retention_plan": plan_file, "retention_holdout_share": share}))
+    sim = simulate(SimulationConfig(**CONFIG, partitions=live.workflow_partitions, plan=plan))
     started = time.monotonic()
-    await feed(live.require_bootstrap(), sim)
-    print(f"published {len(sim.events)} events in {time.monotonic() - started:.1f} s")
     pool = await asyncpg.create_pool(live.require_database_url(), min_size=1, max_size=2)
     try:
+        await register(pool, sim)  # the plan and its period, before the cases
+        await feed(live.require_bootstrap(), sim)
+        print(f"published {len(sim.events)} events in {time.monotonic() - started:.1f} s")
         figures = await wait_until_followed(pool, sim, timeout_s=240)
         print(f"all {sim.cases} cases followed after {time.monotonic() - started:.1f} s")
         cohort = Cohort(*sim.case_period())
@@ -65,6 +85,9 @@ def _at_90_days(report: dict) -> dict[str, dict]:
 async def test_every_case_is_followed_and_counted_exactly_once(simulated) -> None:
     sim, report = simulated["sim"], simulated["report"]
     assert simulated["figures"] == {"cases": sim.cases, "finished": sim.cases}
+    # Judged by the plan it registered, in its own period (never summed with other periods' cases).
+    assert report["analysis_plan"]["version"] == "simulation-2026"
+    assert report["period"]["period"] == sim.experiment.period and "periods" not in report
     rows = _at_90_days(report)
     for practice, arms in sim.compared_cases.items():
         # Duplicated cases and closures were published (5 %): the counts still equal the distinct cases.
@@ -121,11 +144,17 @@ async def test_every_worker_serves_the_same_report_as_json(simulated, live: Sett
                 cases, kept = horizons.get("90", [0, 0])
                 before = cached.get((practice, arm), (0, 0))
                 cached[(practice, arm)] = (before[0] + cases, before[1] + kept)
-    rows = _at_90_days(simulated["everything"])
+    # The cache is not split by period; the counters are, and no report sums periods: add them up here.
+    exact: dict = {}
+    for period in simulated["everything"].get("periods", [simulated["everything"]]):
+        for practice, row in _at_90_days(period).items():
+            for arm in ("treatment", "control"):
+                before = exact.get((practice, arm), (0, 0))
+                exact[(practice, arm)] = (before[0] + row[arm]["cases"], before[1] + row[arm]["retained"])
     for practice, arms in simulated["sim"].compared_cases.items():
         for arm in arms:
-            exact = rows[practice][arm]
-            assert cached[(practice, arm)] == (exact["cases"], exact["retained"])
+            assert cached[(practice, arm)] == exact[(practice, arm)]
+    rows = _at_90_days(simulated["everything"])
     # The cohort is a part of the whole: never more cases than the counters hold.
     for practice, row in _at_90_days(simulated["report"]).items():
         assert row["control"]["cases"] <= rows[practice]["control"]["cases"]

@@ -42,6 +42,7 @@ BODIES = {
     "/calls/{call_id}/verify": {"pin": "1234"},
     "/calls/{call_id}/otp": {"channel": "sms"},
     "/tasks/{task_id}/disputes": {"invoice_id": "inv-1", "line_id": "l1", "reason": "other"},
+    "/tasks/{task_id}/plan-change": {"plan_id": "mobile-l", "effective": "next_cycle"},
 }
 
 

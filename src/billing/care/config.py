@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from billing.care.rules.priority import PriorityWeights, aging_points, priority
 from billing.care.rules.routing_rules import AccountFacts, RoutingRules, default_rules
 from billing.care.rules.widening import WideningPolicy, default_widening_policy
 from billing.platform.settings import Settings
+from billing.retention.plan_config import Experiment, load_experiment
 
 _QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _SECTIONS = ("routing", "priority", "widening", "senior_queues")
@@ -37,6 +38,10 @@ class CareConfig:
     weights: PriorityWeights
     widening: WideningPolicy
     senior_queues: frozenset[str] = DEFAULT_SENIOR_QUEUES
+    # The retention experiment's period (analysis plan and holdout share) customer contacts are routed into:
+    # the account's arm is drawn and recorded at routing. None: routing records no arm (the arm is drawn at
+    # completion, as before periods existed).
+    experiment: Experiment | None = None
 
     def __post_init__(self) -> None:
         added = {q for steps in self.widening.steps_by_queue.values() for step in steps for q in step.add_queues}
@@ -101,12 +106,14 @@ def care_config_from_dict(data: Mapping[str, Any]) -> CareConfig:
 
 
 def load_care_config(settings: Settings) -> CareConfig:
-    """The configured rules (CARE_RULES_PATH) or the defaults; a bad file fails the start with its path."""
+    """The configured rules (CARE_RULES_PATH) or the defaults, with the retention experiment in force
+    (RETENTION_PLAN, RETENTION_HOLDOUT_SHARE); a bad file fails the start with its path."""
+    experiment = load_experiment(settings)
     path = settings.care_rules_path
     if path is None:
-        return default_care_config()
+        return replace(default_care_config(), experiment=experiment)
     try:
-        return care_config_from_dict(_read(path))
+        return replace(care_config_from_dict(_read(path)), experiment=experiment)
     except (OSError, ValueError) as error:
         raise CareConfigError(f"{path}: {error}") from error
 

@@ -119,6 +119,7 @@ def completed(task: QueueTask, agent_tier: int, currency: str, now: datetime) ->
         waited_ms=millis_between(task.routed_at, task.first_accepted_at or task.accepted_at or now),
         handle_ms=millis_between(task.accepted_at, now),
         opened_at=task.routed_at,
+        period=task.period,
     )
     return ev.TaskCompletedEvent(
         **_envelope(f"{task.task_id}:completed", QUEUES_SOURCE, now), type="task.completed.v1", payload=payload

@@ -1,8 +1,8 @@
 """What the stream knows about an account when a contact arrives, read from PostgreSQL in the routing
 transaction (so it sees the call or dispute row the projection just wrote):
 
-- average invoice: mean total of the account's issued invoices (ours in `invoices`, upstream ones in
-  `invoices_issued`), rounded half up to a minor unit; None without any invoice;
+- average invoice: mean total of the account's issued invoices of both origins (ours and upstream ones, as
+  src/billing/accounts/facts.py defines them), rounded half up to a minor unit; None without any invoice;
 - tenure: whole days from the account's opening to the contact (0 for an account not known yet);
 - open disputes: the account's other disputes still open (the one being routed is not counted);
 - disputed amount: the sum of the account's open disputed amounts, the one being routed included;
@@ -17,6 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
+from billing.accounts.facts import ISSUED_INVOICES
 from billing.care.rules.routing_rules import AccountFacts
 
 _WINDOW = "interval '30 days'"
@@ -25,10 +26,8 @@ _FACTS_SQL = f"""
 SELECT
   (SELECT opened_at FROM accounts WHERE account_id = $1) AS opened_at,
   (SELECT currency FROM accounts WHERE account_id = $1) AS currency,
-  (SELECT round(avg(total_minor))::bigint FROM (
-      SELECT invoice_id, total_minor FROM invoices WHERE account_id = $1 AND status = 'issued'
-      UNION
-      SELECT invoice_id, total_minor FROM invoices_issued WHERE account_id = $1) AS issued) AS average_invoice,
+  (SELECT round(avg(total_minor))::bigint FROM ({ISSUED_INVOICES}) AS issued
+      WHERE account_id = $1) AS average_invoice,
   (SELECT count(*) FROM disputes WHERE account_id = $1 AND status = 'open'
       AND dispute_id IS DISTINCT FROM $5) AS open_disputes,
   (SELECT coalesce(sum(amount_minor), 0) FROM disputes WHERE account_id = $1 AND status = 'open') AS disputed,

@@ -40,6 +40,8 @@ class NewTask:
     invoice_id: str | None = None
     disputed_amount_minor: int | None = None
     currency: str | None = None
+    arm: str | None = None  # the retention arm drawn at routing, in `period` (customer contacts only)
+    period: str | None = None
 
 
 _INSERT_COLUMNS = tuple(NewTask.__dataclass_fields__)

@@ -20,6 +20,7 @@ from billing.contracts import Event
 from billing.platform.metrics import Metrics
 from billing.platform.records import Handler
 from billing.platform.topics import ACCOUNTS, CUSTOMER_CALLS, DISPUTES, INVOICES_ISSUED, TopicSpec
+from billing.retention.experiment import assign_at_routing
 
 # A held invoice is a bill the safety bound stopped: only a supervisor may release it.
 HELD_INVOICE_ROUTE = Route(queue="supervisors", base_priority=20, rule_name="held_invoice")
@@ -29,10 +30,12 @@ async def route_call(conn: asyncpg.Connection, event: Event, config: CareConfig)
     p = event.payload
     known = await account_facts(conn, p.account_id, event.occurred_at, call_id=p.call_id, invoice_id=p.invoice_id)
     plan = plan_route(config, known.facts, str(p.reason))
+    task_id = make_task_id("call", p.call_id)
+    arm, period = await _arm_at_routing(conn, config, p.account_id, task_id, event)
     await insert_task(
         conn,
         NewTask(
-            task_id=make_task_id("call", p.call_id),
+            task_id=task_id,
             kind="call",
             source_event_id=event.event_id,
             account_id=p.account_id,
@@ -46,6 +49,8 @@ async def route_call(conn: asyncpg.Connection, event: Event, config: CareConfig)
             call_id=p.call_id,
             invoice_id=p.invoice_id,
             currency=known.currency,
+            arm=arm,
+            period=period,
         ),
     )
 
@@ -54,10 +59,12 @@ async def route_dispute(conn: asyncpg.Connection, event: Event, config: CareConf
     p = event.payload
     known = await account_facts(conn, p.account_id, event.occurred_at, invoice_id=p.invoice_id, dispute_id=p.dispute_id)
     plan = plan_route(config, known.facts, "dispute")
+    task_id = make_task_id("dispute", p.dispute_id)
+    arm, period = await _arm_at_routing(conn, config, p.account_id, task_id, event)
     await insert_task(
         conn,
         NewTask(
-            task_id=make_task_id("dispute", p.dispute_id),
+            task_id=task_id,
             kind="dispute",
             source_event_id=event.event_id,
             account_id=p.account_id,
@@ -72,8 +79,20 @@ async def route_dispute(conn: asyncpg.Connection, event: Event, config: CareConf
             invoice_id=p.invoice_id,
             disputed_amount_minor=p.amount.amount_minor,
             currency=p.amount.currency,
+            arm=arm,
+            period=period,
         ),
     )
+
+
+async def _arm_at_routing(
+    conn: asyncpg.Connection, config: CareConfig, account_id: str, task_id: str, event: Event
+) -> tuple[str | None, str | None]:
+    """A customer contact's retention arm, fixed for the account in the current period (None without one)."""
+    if config.experiment is None:
+        return None, None
+    arm = await assign_at_routing(conn, config.experiment, account_id, task_id, event.occurred_at)
+    return arm, config.experiment.period
 
 
 async def route_held_invoice(conn: asyncpg.Connection, event: Event, config: CareConfig) -> None:

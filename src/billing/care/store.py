@@ -109,7 +109,8 @@ async def complete(
 ) -> QueueTask:
     """Close the task with the agent's outcome and what was done; emits task.completed.v1.
 
-    `agent_tier` defaults to the task's tier; `holdout_share_bp` is the retention holdout share in basis points.
+    `agent_tier` defaults to the task's tier; `holdout_share_bp` is the retention holdout share in basis points (used only for a task routed before
+    arms were drawn at routing).
     Bad values (unknown outcome or practice, negative discount) raise ValueError.
     """
     outcome_value, practice_value = TaskOutcome(outcome), Practice(practice)
@@ -121,10 +122,26 @@ async def complete(
             raise TaskConflict(f"task {task_id} is {task.state} for agent {task.holder_agent_id!r}, not {agent_id!r}")
         check_move(lambda: task_states.complete(task.as_core(), outcome_value.value, now))
         tier = agent_tier if agent_tier is not None else task.tier
-        closing = Closing(outcome_value, practice_value, discount_minor, _arm_of(task, holdout_share_bp), tier)
+        # What the agent did on the task (record_practice) is the practice, whatever is typed at completion.
+        done = Practice(task.practice) if task.practice else practice_value
+        closing = Closing(outcome_value, done, discount_minor, _arm_of(task, holdout_share_bp), tier)
         return await write_completion(conn, task, closing, now)
 
     return await transition(pool, task_id, apply)
+
+
+async def record_practice(conn: asyncpg.Connection, task_id: str, agent_id: str, practice: Practice) -> bool:
+    """Record on a task the agent holds what was done for the customer (a plan change), in the caller's
+    transaction; the completion keeps it. False when the agent does not hold the task."""
+    updated = await conn.fetchval(
+        "UPDATE tasks SET practice = $3 WHERE task_id = $1 AND holder_agent_id = $2 AND state = ANY($4::text[])"
+        " RETURNING true",
+        task_id,
+        agent_id,
+        practice.value,
+        list(HELD_STATES),
+    )
+    return bool(updated)
 
 
 @dataclass(frozen=True)
@@ -252,6 +269,10 @@ async def _currency_of(conn: asyncpg.Connection, task: QueueTask) -> str:
 
 
 def _arm_of(task: QueueTask, holdout_share_bp: int) -> HoldoutArm:
+    """The arm drawn when the task was routed (fixed for the account in its period, whatever the share is now);
+    drawn now only for a task routed before arms were recorded at routing."""
     if TaskKind(task.kind) in _NOT_IN_EXPERIMENT:
         return HoldoutArm.NOT_ELIGIBLE
+    if task.arm is not None:
+        return HoldoutArm(task.arm)
     return HoldoutArm(assign_arm(task.account_id, holdout_share_bp).value)

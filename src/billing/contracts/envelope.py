@@ -17,6 +17,14 @@ from billing.contracts.credit_notes import CreditNoteIssued
 from billing.contracts.discounts import DiscountGranted
 from billing.contracts.disputes import DisputeInReview, DisputeOpened, DisputeResolved, DisputeRouted
 from billing.contracts.invoices import InvoiceHeld, InvoiceIssued
+from billing.contracts.payments import (
+    AccountRestored,
+    AccountSuspended,
+    PaymentChargedBack,
+    PaymentFailed,
+    PaymentReceived,
+    PaymentRefunded,
+)
 from billing.contracts.tasks import TaskAccepted, TaskCancelled, TaskCompleted, TaskRequeued, TaskRouted
 from billing.contracts.usage import UsageRecorded
 
@@ -143,6 +151,36 @@ class TaskCompletedEvent(EnvelopeBase):
     payload: TaskCompleted
 
 
+class AccountSuspendedEvent(EnvelopeBase):
+    type: Literal["account.suspended.v1"]
+    payload: AccountSuspended
+
+
+class AccountRestoredEvent(EnvelopeBase):
+    type: Literal["account.restored.v1"]
+    payload: AccountRestored
+
+
+class PaymentReceivedEvent(EnvelopeBase):
+    type: Literal["payment.received.v1"]
+    payload: PaymentReceived
+
+
+class PaymentFailedEvent(EnvelopeBase):
+    type: Literal["payment.failed.v1"]
+    payload: PaymentFailed
+
+
+class PaymentRefundedEvent(EnvelopeBase):
+    type: Literal["payment.refunded.v1"]
+    payload: PaymentRefunded
+
+
+class PaymentChargedBackEvent(EnvelopeBase):
+    type: Literal["payment.charged_back.v1"]
+    payload: PaymentChargedBack
+
+
 # Listed explicitly (not built dynamically) so type checkers see the union.
 Event = Annotated[
     UsageRecordedEvent
@@ -165,7 +203,13 @@ Event = Annotated[
     | TaskAcceptedEvent
     | TaskRequeuedEvent
     | TaskCancelledEvent
-    | TaskCompletedEvent,
+    | TaskCompletedEvent
+    | AccountSuspendedEvent
+    | AccountRestoredEvent
+    | PaymentReceivedEvent
+    | PaymentFailedEvent
+    | PaymentRefundedEvent
+    | PaymentChargedBackEvent,
     Field(discriminator="type"),
 ]
 

@@ -8,6 +8,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
+from billing.contracts.accounts import Jurisdiction
 from billing.contracts.base import (
     STORABLE,
     AccountId,
@@ -15,6 +16,7 @@ from billing.contracts.base import (
     FrozenModel,
     Identifier,
     IsoDate,
+    Text64,
     Text200,
     Text500,
     UtcDatetime,
@@ -25,6 +27,11 @@ from billing.contracts.usage import ServiceKind
 # Printed on the document, e.g. "INV-2026-000123"; numbering schemes vary by
 # jurisdiction, so only the length is fixed.
 InvoiceNumber = Annotated[str, StringConstraints(min_length=1, max_length=32), STORABLE]
+# An exact decimal written as a string ("0.15", "1497.5"): a JSON number would be read as a float by most readers,
+# and a float cannot hold most decimal prices or a rate such as 14.975 %.
+DecimalText = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}(\.[0-9]{1,18})?$")]
+BasisPoints = Annotated[int, Field(strict=True, ge=0, le=10_000)]
+PlanVersion = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
 
 
 class InvoiceLineKind(StrEnum):
@@ -41,7 +48,11 @@ CHARGE_KINDS = frozenset({InvoiceLineKind.RECURRING, InvoiceLineKind.USAGE, Invo
 
 
 class InvoiceLine(FrozenModel):
-    """One line of an invoice: recurring fee, usage, adjustment, discount, credit or tax."""
+    """One line of an invoice: recurring fee, usage, adjustment, discount, credit or tax.
+
+    The fields after ``amount_minor`` are what a printed invoice needs beyond the amount, each optional (absent
+    where it does not apply, and from producers that do not send it): they explain the amount, never change it.
+    """
 
     line_id: Identifier
     kind: InvoiceLineKind
@@ -49,6 +60,32 @@ class InvoiceLine(FrozenModel):
     service: ServiceKind | None = None
     quantity: Count | None = None
     amount_minor: MinorUnits
+    plan_id: Identifier | None = Field(
+        None, description="The price plan that priced the line (fee, usage, late usage)."
+    )
+    plan_version: PlanVersion | None = Field(None, description="That plan's price version.")
+    unit: Text64 | None = Field(None, description="Unit of `quantity` as rated: second, message, byte.")
+    unit_price_minor: DecimalText | None = Field(
+        None, description="Minor units per unit (a usage tier's price), an exact decimal string."
+    )
+    days: Count | None = Field(None, description="Recurring fee: days of the period on this plan version.")
+    period_days: Count | None = Field(None, description="Recurring fee: days of the whole period (16 of 31).")
+    full_fee_minor: NonNegativeMinor | None = Field(None, description="Recurring fee for a whole period.")
+    allowance_units: Count | None = Field(
+        None, description="Included usage: the allowance (prorated by days), of which `quantity` was used."
+    )
+    tier: Annotated[int, Field(strict=True, ge=1, le=100)] | None = Field(None, description="Usage tier, from 1.")
+    tier_from_units: Count | None = Field(None, description="The tier's band: units beyond the allowance from...")
+    tier_up_to_units: Count | None = Field(None, description="...up to (absent on the open last tier).")
+    late_period_start: IsoDate | None = Field(None, description="Late usage: start of the period it belongs to.")
+    late_period_end: IsoDate | None = Field(None, description="Late usage: end (exclusive) of that period.")
+    grant_id: Identifier | None = Field(None, description="Discount or credit: the grant applied.")
+    percent_bp: BasisPoints | None = Field(None, description="Percent discount: its rate in basis points.")
+    carried_forward_minor: NonNegativeMinor | None = Field(
+        None, description="Discount or credit: what is left of the grant for later invoices."
+    )
+    tax_rate_bp: DecimalText | None = Field(None, description="Tax line: the rate in basis points (1900 = 19 %).")
+    jurisdiction: Jurisdiction | None = Field(None, description="Tax line: where the tax is due (DE, US-CA).")
 
     @model_validator(mode="after")
     def _sign_matches_kind(self) -> Self:
@@ -59,6 +96,8 @@ class InvoiceLine(FrozenModel):
             raise ValueError(f"amount_minor may be negative only for discount/credit lines, not '{self.kind}'")
         if self.amount_minor > 0 and reducing:
             raise ValueError(f"amount_minor of a '{self.kind}' line must not be positive")
+        if self.late_period_start and self.late_period_end and self.late_period_end <= self.late_period_start:
+            raise ValueError("late_period_end must be after late_period_start")
         return self
 
 

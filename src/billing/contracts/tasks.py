@@ -26,6 +26,7 @@ class TaskKind(StrEnum):
     DISPUTE = "dispute"
     HELD_INVOICE = "held_invoice"
     DISCOUNT_APPROVAL = "discount_approval"
+    COLLECTIONS = "collections"  # an overdue account to call (a dunning step)
 
 
 class Tier(IntEnum):
@@ -136,3 +137,6 @@ class TaskCompleted(TaskPayload):
     waited_ms: Milliseconds  # routed -> accepted
     handle_ms: Milliseconds  # accepted -> completed
     opened_at: UtcDatetime  # when the task was routed
+    # The retention experiment's period the arm was drawn in at routing (analysis plan and holdout share);
+    # absent for tasks routed before periods were recorded.
+    period: Annotated[str, StringConstraints(min_length=1, max_length=200), STORABLE] | None = None

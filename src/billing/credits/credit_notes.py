@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from billing.accounts.facts import issued_invoice
 from billing.contracts import envelope as ev
 from billing.contracts.credit_notes import CreditNoteIssued, CreditSource
 from billing.contracts.money import Money
@@ -21,15 +22,6 @@ from billing.platform.store import enqueue
 from billing.platform.topics import INVOICES_ISSUED
 
 CREDIT_NOTE_SERIES = "CN"  # numbered apart from invoices: CN-<year>-<seq>, gap-free per year
-
-# The invoice total from our own issued invoices, else from the projection of invoice.issued events (invoices
-# issued by another system arrive only that way).
-_INVOICE = """
-SELECT total_minor, currency, account_id FROM invoices WHERE invoice_id = $1 AND status = 'issued'
-UNION ALL
-SELECT total_minor, currency, account_id FROM invoices_issued WHERE invoice_id = $1
-LIMIT 1
-"""
 
 
 @dataclass(frozen=True)
@@ -47,14 +39,15 @@ async def lock_invoice(conn: asyncpg.Connection, invoice_id: str) -> None:
 
 
 async def invoice_credit(conn: asyncpg.Connection, invoice_id: str, account_id: str) -> InvoiceCredit | None:
-    """The invoice's creditable position, or None when no issued invoice of that account has this id."""
-    row = await conn.fetchrow(_INVOICE, invoice_id)
-    if row is None or row["account_id"] != account_id:
+    """The invoice's creditable position, or None when no issued invoice of that account has this id (ours or an
+    upstream producer's: src/billing/accounts/facts.py reads both)."""
+    invoice = await issued_invoice(conn, invoice_id)
+    if invoice is None or invoice.account_id != account_id:
         return None
     credited = await conn.fetchval(
         "SELECT coalesce(sum(amount_minor), 0)::bigint FROM credit_notes WHERE invoice_id = $1", invoice_id
     )
-    return InvoiceCredit(invoice_id, row["currency"].strip(), row["total_minor"], credited)
+    return InvoiceCredit(invoice_id, invoice.currency, invoice.total_minor, credited)
 
 
 async def existing_note(conn: asyncpg.Connection, grant_id: str) -> CreditNote | None:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
+from billing.accounts.facts import average_recent_invoice, profile
 from billing.accounts.standing import account_standing
 from billing.discounts.rules.grants import CUSTOMER_WINDOW, CustomerStanding, GrantHistory, PastGrant
 from billing.discounts.rules.policy import GrantKind
@@ -23,15 +24,10 @@ WHERE (account_id = $1 AND granted_at > $2)
                                                       AT TIME ZONE 'UTC')
 """
 
-# Standing: tenure from the account's opening; the expected invoice is the mean of the last three issued, or
-# for an account not invoiced yet the recurring fee of the plan it is on (else a percent grant would be
-# valued at nothing and always fit anyone's authority).
-_AVERAGE_INVOICE = """
-SELECT coalesce(round(avg(total_minor)), 0)::bigint FROM (
-    SELECT total_minor FROM invoices WHERE account_id = $1 AND status = 'issued' AND currency = $2
-    ORDER BY period_start DESC LIMIT 3
-) recent
-"""
+# Standing: tenure from the account's opening; the expected invoice is the mean of the last three issued (by
+# this system or upstream, read by src/billing/accounts/facts.py), or for an account not invoiced yet the
+# recurring fee of the plan it is on (else a percent grant would be valued at nothing and always fit anyone's
+# authority).
 
 
 async def lock_for_decision(conn: asyncpg.Connection, account_id: str, person_id: str) -> None:
@@ -73,18 +69,18 @@ async def customer_standing(
 ) -> CustomerStanding | None:
     """None when the account is unknown. The overdue invoices are the account's standing, read by its one
     reader (src/billing/accounts/standing.py): 0 until a collections context exists."""
-    row = await conn.fetchrow("SELECT opened_at, currency FROM accounts WHERE account_id = $1", account_id)
-    if row is None:
+    account = await profile(conn, account_id)
+    if account is None:
         return None
-    currency = row["currency"].strip()
-    average = await conn.fetchval(_AVERAGE_INVOICE, account_id, currency)
+    currency = account.currency
+    average = await average_recent_invoice(conn, account_id, currency, last=3)
     if average == 0 and plan_fee is not None:
         average = plan_fee(await conn.fetchval(_PLAN_NOW, account_id, now), now)
     standing = await account_standing(conn, account_id)
     return CustomerStanding(
         account_id,
         currency,
-        row["opened_at"],
+        account.opened_at,
         overdue_invoice_count=standing.overdue_invoices,
         average_invoice_minor=average,
     )

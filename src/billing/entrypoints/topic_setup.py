@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from billing.care.config import CareConfig, load_care_config
 from billing.care.routing_tasks import HELD_INVOICE_ROUTE
+from billing.collections.dunning_config import load_policy
 from billing.discounts.approvals import APPROVAL_QUEUE
 from billing.identity.rules.roles import parse_role_queues
 from billing.platform.settings import Settings
@@ -47,7 +48,8 @@ def task_queues(settings: Settings, care: CareConfig) -> set[str]:
     """Every queue a task can be routed to or widened into, or an agent role claims from."""
     widened = {q for steps in care.widening.steps_by_queue.values() for step in steps for q in step.add_queues}
     claimed = {q for queues in parse_role_queues(settings.agent_role_queues).values() for q in queues}
-    fixed = {HELD_INVOICE_ROUTE.queue, APPROVAL_QUEUE}  # routed by code, whatever the rules say
+    # routed by code, whatever the rules say (collections calls: the dunning policy's queue)
+    fixed = {HELD_INVOICE_ROUTE.queue, APPROVAL_QUEUE, load_policy(settings).queue}
     return {*care.queues, *widened, *care.senior_queues, *claimed, *fixed}
 
 

@@ -206,7 +206,7 @@ def _close_one(
         invoice_id=invoice_id_for(account_id, account.cycle_start),
         period_end=period.end,
         draft=draft,
-        lines=wire_lines(draft),
+        lines=wire_lines(draft, account.jurisdiction),
         hold_reason=hold_reason,
         grant_applications=inputs.grant_applications(draft),
         priced_usage=tuple(usage),

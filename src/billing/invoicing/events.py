@@ -8,8 +8,9 @@ model, so an invoice whose lines do not add up can never be published.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from billing.contracts.envelope import InvoiceHeldEvent, InvoiceIssuedEvent
@@ -81,10 +82,11 @@ def _description(line: DraftLine, service: str | None) -> str:
     return text[:_MAX_DESCRIPTION]
 
 
-def wire_line(line: DraftLine) -> dict[str, Any]:
-    """One draft line in the schema's InvoiceLine layout (validated with the event that carries it)."""
+def wire_line(line: DraftLine, draft: InvoiceDraft, jurisdiction: str | None = None) -> dict[str, Any]:
+    """One draft line in the schema's InvoiceLine layout (validated with the event that carries it), with what a
+    printed invoice needs of it; fields that do not apply are left out (the schema's default is null)."""
     service = _service_of(line)
-    return {
+    wired = {
         "line_id": line.line_id,
         "kind": _SCHEMA_KIND_VALUE[line.kind],
         "description": _description(line, service),
@@ -93,11 +95,78 @@ def wire_line(line: DraftLine) -> dict[str, Any]:
         "quantity": line.units if service is not None else None,
         "amount_minor": line.amount_minor,
     }
+    details = _DETAILS.get(line.kind)
+    if details is not None:
+        wired.update((key, value) for key, value in details(line, draft, jurisdiction).items() if value is not None)
+    return wired
 
 
-def wire_lines(draft: InvoiceDraft) -> list[dict[str, Any]]:
-    """The lines as stored on the invoice row and published on the event: plain dicts, JSON-ready."""
-    return [wire_line(line) for line in draft.lines]
+def _decimal_text(value: Decimal | int | None) -> str | None:
+    # "f": 0.0000001 prints as 0.0000001, not 1E-7; the schema reads exact decimal strings.
+    return None if value is None else f"{Decimal(value):f}"
+
+
+def _plan(line: DraftLine) -> dict[str, Any]:
+    return {"plan_id": line.plan_id, "plan_version": line.plan_version, "unit": line.unit}
+
+
+def _recurring(line: DraftLine, draft: InvoiceDraft, _jurisdiction: str | None) -> dict[str, Any]:
+    return {
+        **_plan(line),
+        "unit": None,
+        "days": line.units,
+        "period_days": draft.cycle.days,
+        "full_fee_minor": line.full_fee_minor,
+    }
+
+
+def _usage(line: DraftLine, _draft: InvoiceDraft, _jurisdiction: str | None) -> dict[str, Any]:
+    return {
+        **_plan(line),
+        "unit_price_minor": _decimal_text(line.unit_price),
+        "allowance_units": line.allowance_units,
+        "tier": line.tier,
+        "tier_from_units": line.tier_from_units,
+        "tier_up_to_units": line.tier_up_to_units,
+    }
+
+
+def _late(line: DraftLine, _draft: InvoiceDraft, _jurisdiction: str | None) -> dict[str, Any]:
+    period = line.period
+    return {
+        **_plan(line),
+        "late_period_start": None if period is None else period.start,
+        "late_period_end": None if period is None else period.end,
+    }
+
+
+def _grant(line: DraftLine, draft: InvoiceDraft, _jurisdiction: str | None) -> dict[str, Any]:
+    grant_id = line.line_id.split(":", 1)[1]
+    # A percentage is not a balance: nothing of it is carried; an amount grant says what it has left, 0 included.
+    left = None if line.percent_bp is not None else draft.carry_forward.get(grant_id, 0)
+    return {"grant_id": grant_id, "percent_bp": line.percent_bp, "carried_forward_minor": left}
+
+
+def _tax(_line: DraftLine, draft: InvoiceDraft, jurisdiction: str | None) -> dict[str, Any]:
+    return {"tax_rate_bp": _decimal_text(draft.tax_rate_bp), "jurisdiction": jurisdiction}
+
+
+_DETAILS: dict[LineKind, Callable[[DraftLine, InvoiceDraft, str | None], dict[str, Any]]] = {
+    LineKind.RECURRING: _recurring,
+    LineKind.INCLUDED: _usage,
+    LineKind.USAGE: _usage,
+    LineKind.MINIMUM: _usage,
+    LineKind.LATE_USAGE: _late,
+    LineKind.DISCOUNT: _grant,
+    LineKind.CREDIT: _grant,
+    LineKind.TAX: _tax,
+}
+
+
+def wire_lines(draft: InvoiceDraft, jurisdiction: str | None = None) -> list[dict[str, Any]]:
+    """The lines as stored on the invoice row and published on the event: plain dicts, JSON-ready (dates are
+    date objects; orjson and pydantic write them as ISO strings). ``jurisdiction``: where the tax is due."""
+    return [wire_line(line, draft, jurisdiction) for line in draft.lines]
 
 
 class Totals(NamedTuple):

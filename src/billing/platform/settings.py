@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     invoice_series: str = Field(
         "INV", min_length=1, description="Prefix of invoice numbers (gap-free per series and year)."
     )
+    seller_name: str = Field("Example Telecom GmbH", min_length=1, description="Seller block of the invoice document.")
+    seller_address: str = Field(
+        "Musterstrasse 1, 10115 Berlin, Germany", description="The seller's address on the invoice document."
+    )
+    seller_tax_id: str = Field("DE123456789", description="The seller's VAT or tax id on the invoice document.")
     invoice_outlier_factor: int = Field(
         5, ge=2, description="An invoice over this many times the account's median is held for review."
     )
@@ -108,6 +113,11 @@ class Settings(BaseSettings):
         True,
         description="Whether workers close due cycles on their own. Off: cycles close only on "
         "`billing cycles close` (for a stack that must not follow the event-time clock, e.g. a dated test scenario).",
+    )
+    dunning_policy_path: Path | None = Field(
+        None,
+        description="Dunning policy: grace days and steps by day overdue (JSON or YAML, layout in "
+        "docs/collections.md). Unset: the default of src/billing/collections/rules/dunning.py.",
     )
     care_rules_path: Path | None = Field(
         None,
@@ -177,7 +187,23 @@ class Settings(BaseSettings):
         "STATE_DIR/notifications.jsonl.",
     )
     retention_holdout_share: float = Field(
-        0.10, ge=0, le=1, description="Share of eligible accounts held out as the retention control arm (no offer)."
+        0.10,
+        gt=0,
+        lt=1,
+        description="Share of eligible accounts held out as the retention control arm (no offer). Changing it "
+        "starts a new experiment period; the retention report keeps periods apart.",
+    )
+    retention_plan: Path | None = Field(
+        None,
+        description="The pre-registered retention analysis plan (JSON, or YAML by its .yaml/.yml suffix; keys in "
+        "src/billing/retention/rules/plan.py: version, primary_horizon_days, practices, withheld, alpha, correction, "
+        "min_arm_size, minimum_effect, expected_base_rate, power, planned_cases). Unset: the default plan "
+        "(docs/retention-statistics.md). A changed plan starts a new experiment period.",
+    )
+    retention_control_grants: Literal["refuse", "allow_with_reason"] = Field(
+        "refuse",
+        description="A withheld practice (a discount) asked for a control-arm case: refused with 409, or, where the "
+        "business insists, allowed when the agent gives a reason and counted as non-compliance.",
     )
 
     @field_validator("notification_key")

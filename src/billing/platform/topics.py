@@ -47,9 +47,20 @@ USAGE = TopicSpec(
 ACCOUNTS = TopicSpec(
     name="billing.accounts.v1",
     key="account_id",
-    event_types=frozenset({"account.opened.v1", "account.plan_changed.v1", "account.closed.v1"}),
+    event_types=frozenset(
+        {
+            "account.opened.v1",
+            "account.plan_changed.v1",
+            "account.closed.v1",
+            "account.suspended.v1",
+            "account.restored.v1",
+        }
+    ),
     partition_class=PartitionClass.WORKFLOW,
-    description="Account lifecycle from the CRM: opened, plan changed, closed.",
+    description=(
+        "Account lifecycle: opened, plan changed, closed (from the CRM, or for non-payment by dunning),"
+        " suspended and restored for non-payment (by src/billing/collections/)."
+    ),
 )
 INVOICES_ISSUED = TopicSpec(
     name="billing.invoice-issued.v1",
@@ -89,6 +100,15 @@ TASK_EVENTS = TopicSpec(
     partition_class=PartitionClass.WORKFLOW,
     description="Agent-queue tasks: routed, accepted, requeued, cancelled, completed (from the queue store's outbox).",
 )
+PAYMENTS = TopicSpec(
+    name="billing.payments.v1",
+    key="account_id",
+    event_types=frozenset(
+        {"payment.received.v1", "payment.failed.v1", "payment.refunded.v1", "payment.charged_back.v1"}
+    ),
+    partition_class=PartitionClass.WORKFLOW,
+    description="Payments from payment providers and bank feeds: received, failed, refunded, charged back.",
+)
 DEAD_LETTERS = TopicSpec(
     name="billing.dead-letters.v1",
     key="source topic:partition:offset",
@@ -105,6 +125,7 @@ EVENT_TOPICS: tuple[TopicSpec, ...] = (
     DISPUTES,
     DISCOUNTS_GRANTED,
     TASK_EVENTS,
+    PAYMENTS,
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = (*EVENT_TOPICS, DEAD_LETTERS)
 

@@ -60,6 +60,7 @@ async def on_task_event(conn: asyncpg.Connection, event: Event, message: RawMess
             discount_minor=task.discount_minor,
             currency=task.currency,
             case_at=event.occurred_at,
+            period=task.period or "",
         ),
     )
 

@@ -8,6 +8,11 @@ sum every case ever followed; it is computed from the per-case rows instead (``r
 ``retention_outcomes`` markers), which hold the same facts: each resolved (case, horizon) marker is exactly
 one count in ``retention_counts``, and a case's Kaplan-Meier row is "churned at churn_day" or "censored at
 resolved_through" (src/billing/retention/rules/outcomes.py). Calls are restricted to those started in the period.
+
+Every report is of one experiment period (src/billing/retention/experiment.py): arms drawn with different
+holdout shares or judged by different plans are never added together. Asked for no period, the report is the
+latest period's (the one whose first case is latest), judged by that period's registered plan, and lists every
+period's own report under ``periods`` when the cases span more than one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import asyncpg
 
+from billing.retention import experiment
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.compliance import ArmCompliance
 from billing.retention.rules.counters import WAIT_RESOLUTION_S, CounterKey, RetentionCounters, Tally, wait_bucket_s
@@ -73,7 +79,7 @@ _BY_ACCOUNT = (
     " count(*) FILTER (WHERE c.discount_minor > 0 AND o.retained) AS dy"
     " FROM retention_outcomes o JOIN retention_cases c USING (case_id)"
     " WHERE ($1::timestamptz IS NULL OR c.case_at >= $1) AND ($2::timestamptz IS NULL OR c.case_at < $2)"
-    " AND c.arm = ANY($3::text[]) GROUP BY 1, 2, 3, 4)"
+    " AND c.arm = ANY($3::text[]) AND c.period = $4 GROUP BY 1, 2, 3, 4)"
     " SELECT practice, arm, horizon_days, count(*) AS clusters, sum(n)::bigint AS cases, sum(y)::bigint AS retained,"
     " sum(n * n)::bigint AS sum_n2, sum(n * y)::bigint AS sum_ny, sum(y * y)::bigint AS sum_y2,"
     " sum(d)::bigint AS treated, sum(dy)::bigint AS treated_retained FROM per_account GROUP BY 1, 2, 3"
@@ -81,10 +87,10 @@ _BY_ACCOUNT = (
 
 
 async def _by_account(
-    conn: asyncpg.Connection, cohort: Cohort | None
+    conn: asyncpg.Connection, cohort: Cohort | None, period: str
 ) -> tuple[dict[tuple[str, str, int], ClusterMoments], dict[tuple[str, str, int], ArmCompliance]]:
-    period = cohort or Cohort()
-    rows = await conn.fetch(_BY_ACCOUNT, period.cases_from, period.cases_to, list(_ARMS))
+    bounds = cohort or Cohort()
+    rows = await conn.fetch(_BY_ACCOUNT, bounds.cases_from, bounds.cases_to, list(_ARMS), period)
     moments, compliance = {}, {}
     for r in rows:
         key = (r["practice"], r["arm"], r["horizon_days"])
@@ -93,22 +99,27 @@ async def _by_account(
     return moments, compliance
 
 
-async def load_inputs(conn: asyncpg.Connection, cohort: Cohort | None = None) -> ReportInputs:
-    inputs = await _counter_inputs(conn) if cohort is None else await _cohort_inputs(conn, cohort)
-    accounts, compliance = await _by_account(conn, cohort)
+async def load_inputs(conn: asyncpg.Connection, cohort: Cohort | None = None, period: str = "") -> ReportInputs:
+    """The inputs of one period's report (the stored arm of each case: compliance is judged against it)."""
+    inputs = await _counter_inputs(conn, period) if cohort is None else await _cohort_inputs(conn, cohort, period)
+    accounts, compliance = await _by_account(conn, cohort, period)
     return replace(inputs, accounts=accounts, compliance=compliance)
 
 
-async def _counter_inputs(conn: asyncpg.Connection) -> ReportInputs:
+async def _counter_inputs(conn: asyncpg.Connection, period: str) -> ReportInputs:
     counts = await conn.fetch(
         "SELECT practice, arm, horizon_days, wait_bucket_s, cases, retained FROM retention_counts"
-        " WHERE arm = ANY($1::text[])",
+        " WHERE arm = ANY($1::text[]) AND period = $2",
         list(_ARMS),
+        period,
     )
-    money = await conn.fetch("SELECT practice, arm, horizon_days, currency, discount_minor FROM retention_money")
+    money = await conn.fetch(
+        "SELECT practice, arm, horizon_days, currency, discount_minor FROM retention_money WHERE period = $1", period
+    )
     survival = await conn.fetch(
         "SELECT practice, arm, day, churned, censored FROM retention_survival"
-        " WHERE churned > 0 OR censored > 0 ORDER BY practice, arm, day"
+        " WHERE (churned > 0 OR censored > 0) AND period = $1 ORDER BY practice, arm, day",
+        period,
     )
     return ReportInputs(
         counters=RetentionCounters(
@@ -125,17 +136,18 @@ async def _counter_inputs(conn: asyncpg.Connection) -> ReportInputs:
     )
 
 
-# The cohort's cases: $1 and $2 bound the case time (either may be NULL: unbounded on that side).
-_IN_COHORT = "($1::timestamptz IS NULL OR c.case_at >= $1) AND ($2::timestamptz IS NULL OR c.case_at < $2)"
+# The cohort's cases: $1 and $2 bound the case time (either may be NULL: unbounded on that side), $3 the period.
+_IN_TIME = "($1::timestamptz IS NULL OR c.case_at >= $1) AND ($2::timestamptz IS NULL OR c.case_at < $2)"
+_IN_COHORT = f"{_IN_TIME} AND c.period = $3"
 
 
-async def _cohort_inputs(conn: asyncpg.Connection, cohort: Cohort) -> ReportInputs:
-    bounds = (cohort.cases_from, cohort.cases_to)
+async def _cohort_inputs(conn: asyncpg.Connection, cohort: Cohort, period: str) -> ReportInputs:
+    bounds = (cohort.cases_from, cohort.cases_to, period)
     counts = await conn.fetch(
-        "SELECT c.practice, c.arm, o.horizon_days, c.waited_ms / $4 AS bucket, count(*) AS cases,"
+        "SELECT c.practice, c.arm, o.horizon_days, c.waited_ms / $5 AS bucket, count(*) AS cases,"
         " count(*) FILTER (WHERE o.retained) AS retained"
         " FROM retention_outcomes o JOIN retention_cases c USING (case_id)"
-        f" WHERE {_IN_COHORT} AND c.arm = ANY($3::text[]) GROUP BY 1, 2, 3, 4",
+        f" WHERE {_IN_COHORT} AND c.arm = ANY($4::text[]) GROUP BY 1, 2, 3, 4",
         *bounds,
         list(_ARMS),
         WAIT_RESOLUTION_S * 1000,
@@ -181,12 +193,44 @@ async def _service_weeks(conn: asyncpg.Connection, cohort: Cohort | None = None)
     return [ServiceWeek(r["week"], r["offered"], r["answered"], r["answered_within"], r["abandoned"]) for r in rows]
 
 
-async def retention_report(pool: asyncpg.Pool, cohort: Cohort | None = None) -> dict[str, Any]:
-    """The report of every case followed (from the counters), or of one cohort (from the cases)."""
+async def retention_report(
+    pool: asyncpg.Pool, cohort: Cohort | None = None, period: str | None = None
+) -> dict[str, Any]:
+    """The report of every case followed (from the counters), or of one cohort (from the cases), per period."""
     async with pool.acquire() as conn:
-        report = build_report(await load_inputs(conn, cohort))
-    report["cohort"] = None if cohort is None else cohort.as_json()
-    return report
+        return await report_on(conn, cohort, period)
+
+
+async def report_on(
+    conn: asyncpg.Connection, cohort: Cohort | None = None, period: str | None = None
+) -> dict[str, Any]:
+    """One period's report (``period``, or the latest one of the cases), with every period's under ``periods``."""
+    chosen = [period] if period is not None else await _periods_of(conn, cohort)
+    registered = await experiment.periods(conn)
+    reports = []
+    for name in chosen:
+        plan = await experiment.plan_of_period(conn, name)
+        report = build_report(await load_inputs(conn, cohort, name), plan=plan)
+        report["cohort"] = None if cohort is None else cohort.as_json()
+        report["period"] = registered.get(name) or {"period": name, "plan_version": plan.version}
+        reports.append(report)
+    latest = dict(reports[-1])
+    if len(reports) > 1:
+        latest["periods"] = reports
+    return latest
+
+
+async def _periods_of(conn: asyncpg.Connection, cohort: Cohort | None) -> list[str]:
+    """The periods of the compared cases (of the cohort), the one with the latest first case last."""
+    bounds = cohort or Cohort()
+    rows = await conn.fetch(
+        f"SELECT c.period FROM retention_cases c WHERE {_IN_TIME}"
+        " AND c.arm = ANY($3::text[]) GROUP BY 1 ORDER BY min(c.case_at), 1",
+        bounds.cases_from,
+        bounds.cases_to,
+        list(_ARMS),
+    )
+    return [r["period"] for r in rows] or [""]
 
 
 async def followed_cases(conn: asyncpg.Connection, case_prefix: str = "") -> dict[str, int]:

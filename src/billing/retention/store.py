@@ -34,14 +34,15 @@ class CaseFacts:
     discount_minor: int
     currency: str
     case_at: datetime
+    period: str = ""  # the experiment's period the arm was drawn in ('' before periods were recorded)
 
 
 async def record_case(conn: asyncpg.Connection, case: CaseFacts) -> bool:
     """Insert the case; False when it was already there (a redelivery or a duplicate event)."""
     row = await conn.fetchrow(
         "INSERT INTO retention_cases (case_id, source_event_id, account_id, partition, practice, arm, queue, kind,"
-        " agent_tier, waited_ms, discount_minor, currency, case_at, next_due_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        " agent_tier, waited_ms, discount_minor, currency, case_at, next_due_at, period)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         " ON CONFLICT DO NOTHING RETURNING case_id",
         case.case_id,
         case.source_event_id,
@@ -57,6 +58,7 @@ async def record_case(conn: asyncpg.Connection, case: CaseFacts) -> bool:
         case.currency,
         case.case_at,
         next_due_at(case.case_at, 0),
+        case.period,
     )
     return row is not None
 
@@ -97,7 +99,7 @@ async def resolve_due(conn: asyncpg.Connection, partition: int, limit: int = RES
     if clock is None:
         return Resolved(0, [])
     rows = await conn.fetch(
-        "SELECT c.case_id, c.practice, c.arm, c.waited_ms, c.discount_minor, c.currency, c.case_at,"
+        "SELECT c.case_id, c.period, c.practice, c.arm, c.waited_ms, c.discount_minor, c.currency, c.case_at,"
         " c.resolved_through, c.churn_day, z.closed_at"
         " FROM retention_cases c LEFT JOIN retention_closures z ON z.account_id = c.account_id"
         " WHERE c.partition = $1 AND c.next_due_at <= $2"
@@ -119,7 +121,7 @@ async def resolve_due(conn: asyncpg.Connection, partition: int, limit: int = RES
                 deltas.count(row, horizon, retained)
                 counted.append((row["practice"], row["arm"], horizon, retained))
         for change in step.survival:
-            deltas.survive(row["practice"], row["arm"], change.day, change.churned, change.censored)
+            deltas.survive(row["period"], row["practice"], row["arm"], change.day, change.churned, change.censored)
     await deltas.apply(conn)
     await conn.executemany(
         "UPDATE retention_cases SET resolved_through = $2, churn_day = $3, next_due_at = $4 WHERE case_id = $1",
@@ -155,43 +157,46 @@ class Deltas:
     tables in a fixed order) means they wait for each other instead of deadlocking.
     """
 
-    counts: dict[tuple[str, str, int, int], list[int]] = field(default_factory=dict)
-    money: dict[tuple[str, str, int, str], int] = field(default_factory=dict)
-    survival: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
+    # Keys lead with the experiment's period: counters of different periods are never added together.
+    counts: dict[tuple[str, str, str, int, int], list[int]] = field(default_factory=dict)
+    money: dict[tuple[str, str, str, int, str], int] = field(default_factory=dict)
+    survival: dict[tuple[str, str, str, int], list[int]] = field(default_factory=dict)
 
     def count(self, row: asyncpg.Record, horizon: int, retained: bool) -> None:
-        practice, arm = row["practice"], row["arm"]
-        tally = self.counts.setdefault((practice, arm, horizon, wait_bucket_s(row["waited_ms"] / 1000)), [0, 0])
+        period, practice, arm = row["period"], row["practice"], row["arm"]
+        bucket = wait_bucket_s(row["waited_ms"] / 1000)
+        tally = self.counts.setdefault((period, practice, arm, horizon, bucket), [0, 0])
         tally[0] += 1
         tally[1] += int(retained)
-        key = (practice, arm, horizon, row["currency"])
+        key = (period, practice, arm, horizon, row["currency"])
         self.money[key] = self.money.get(key, 0) + row["discount_minor"]
 
-    def survive(self, practice: str, arm: str, day: int, churned: int, censored: int) -> None:
-        cell = self.survival.setdefault((practice, arm, day), [0, 0])
+    def survive(self, period: str, practice: str, arm: str, day: int, churned: int, censored: int) -> None:
+        cell = self.survival.setdefault((period, practice, arm, day), [0, 0])
         cell[0] += churned
         cell[1] += censored
 
     async def apply(self, conn: asyncpg.Connection) -> None:
         if self.counts:
             await conn.executemany(
-                "INSERT INTO retention_counts (practice, arm, horizon_days, wait_bucket_s, cases, retained)"
-                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (practice, arm, horizon_days, wait_bucket_s)"
+                "INSERT INTO retention_counts (period, practice, arm, horizon_days, wait_bucket_s, cases, retained)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (period, practice, arm, horizon_days, wait_bucket_s)"
                 " DO UPDATE SET cases = retention_counts.cases + EXCLUDED.cases,"
                 " retained = retention_counts.retained + EXCLUDED.retained",
                 [(*key, cases, kept) for key, (cases, kept) in sorted(self.counts.items())],
             )
         if self.money:
             await conn.executemany(
-                "INSERT INTO retention_money (practice, arm, horizon_days, currency, discount_minor)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (practice, arm, horizon_days, currency)"
+                "INSERT INTO retention_money (period, practice, arm, horizon_days, currency, discount_minor)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (period, practice, arm, horizon_days, currency)"
                 " DO UPDATE SET discount_minor = retention_money.discount_minor + EXCLUDED.discount_minor",
                 [(*key, amount) for key, amount in sorted(self.money.items())],
             )
         if self.survival:
             await conn.executemany(
-                "INSERT INTO retention_survival (practice, arm, day, churned, censored) VALUES ($1, $2, $3, $4, $5)"
-                " ON CONFLICT (practice, arm, day) DO UPDATE SET churned = retention_survival.churned"
+                "INSERT INTO retention_survival (period, practice, arm, day, churned, censored)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (period, practice, arm, day) DO UPDATE SET churned = retention_survival.churned"
                 " + EXCLUDED.churned, censored = retention_survival.censored + EXCLUDED.censored",
                 [(*key, churned, censored) for key, (churned, censored) in sorted(self.survival.items())],
             )

@@ -58,6 +58,7 @@ class QueueTask:
     offers_rejected: int
     offers_expired: int
     first_accepted_at: datetime | None = None  # the first agent's answer; accepted_at is the current agent's
+    period: str | None = None  # the retention experiment's period the arm was drawn in, at routing
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> QueueTask:

@@ -5,7 +5,7 @@ accounts_and_invoices.py (the account's life and its bills) and care.py (calls, 
 from __future__ import annotations
 
 from billing.contracts import envelope as ev
-from billing.contracts.examples import accounts_and_invoices, care
+from billing.contracts.examples import accounts_and_invoices, care, payments
 
 # The order a customer journey would produce them in (docs list the events in this order).
 JOURNEY = (
@@ -30,6 +30,12 @@ JOURNEY = (
     "task.accepted.v1",
     "task.completed.v1",
     "task.cancelled.v1",
+    "payment.failed.v1",
+    "account.suspended.v1",
+    "payment.received.v1",
+    "account.restored.v1",
+    "payment.refunded.v1",
+    "payment.charged_back.v1",
 )
 
 
@@ -40,6 +46,7 @@ def example_events() -> dict[str, ev.Event]:
         **care.call_builders(),
         **care.dispute_step_builders(),
         **care.task_builders(),
+        **payments.builders(),
     }
     if set(builders) != set(JOURNEY):  # a new example must take its place in the journey
         raise AssertionError(f"examples out of the journey: {sorted(set(builders) ^ set(JOURNEY))}")

@@ -30,7 +30,9 @@ from billing.entrypoints.api.routes import (
     calls,
     discounts,
     disputes,
+    invoices,
     offer,
+    plans,
     presence,
     supervision,
     tasks,
@@ -81,7 +83,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     app.add_middleware(AuthenticateFirst)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(SecurityHeaders, docs_policy=docs_csp(docs_hash))
-    for module in (tasks, calls, accounts, discounts, disputes, audit, offer, presence, supervision):
+    for module in (tasks, calls, accounts, invoices, discounts, disputes, audit, offer, plans, presence, supervision):
         app.include_router(module.router)
     for page in (signin, desk_page, wall_page, stream):
         app.include_router(page.router)

@@ -33,6 +33,7 @@ from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent
 from billing.identity.rules.roles import WORKERS
 from billing.invoicing.catalog_config import load_catalog
+from billing.invoicing.rules.catalog import Catalog
 from billing.platform.unit_of_work import unit_of_work
 
 IDEMPOTENCY_KEY = Header(None, max_length=128, description="Required: a unique value per action, the same on a retry.")
@@ -53,10 +54,15 @@ def discount_policy(svc: ApiServices) -> AuthorityPolicy:
     return svc.discount_policy  # type: ignore[attr-defined]
 
 
-def plan_fee(svc: ApiServices) -> PlanFee:
+def api_catalog(svc: ApiServices) -> Catalog:
+    """The price catalog, read once per API process on first use."""
     if not hasattr(svc, "catalog"):
         svc.catalog = load_catalog(svc.settings)  # type: ignore[attr-defined]
-    catalog = svc.catalog  # type: ignore[attr-defined]
+    return svc.catalog  # type: ignore[attr-defined]
+
+
+def plan_fee(svc: ApiServices) -> PlanFee:
+    catalog = api_catalog(svc)
     return lambda plan_id, at: catalog.plan_in_force(plan_id, at).recurring_fee_minor
 
 

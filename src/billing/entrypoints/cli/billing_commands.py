@@ -75,13 +75,18 @@ def account_show(account_id: str, last: int) -> None:
                 account_id,
                 last,
             )
-        return status, cycle, invoices
+            from billing.entrypoints.cli.collections_commands import balance_lines
 
-    status, cycle, invoices = _with_pool(settings, work)
+            balance = await balance_lines(conn, account_id)
+        return status, cycle, invoices, balance
+
+    status, cycle, invoices, balance = _with_pool(settings, work)
     if status is None:
         click.secho(f"error: there is no account {account_id}", fg="red", err=True)
         sys.exit(1)
     click.echo(f"account {account_id} ({status})")
+    for line in balance:  # the collections ledger: balance, credit, open invoices
+        click.echo(line)
     _print_open_cycle(cycle)
     click.echo(f"latest invoices ({len(invoices)}):" if invoices else "no invoices yet")
     for row in invoices:

@@ -27,6 +27,8 @@ BILLING_PUBLISHES: dict[str, tuple[str, ...]] = {
     t.DISPUTES.name: ("dispute.opened.v1", "dispute.routed.v1", "dispute.in_review.v1", "dispute.resolved.v1"),
     t.DISCOUNTS_GRANTED.name: ("discount.granted.v1",),
     t.TASK_EVENTS.name: tuple(sorted(t.TASK_EVENT_TYPES, key=list(EVENT_TYPES).index)),
+    # Dunning (src/billing/collections/) suspends, restores and closes accounts for non-payment.
+    t.ACCOUNTS.name: ("account.closed.v1", "account.suspended.v1", "account.restored.v1"),
 }
 QUEUE_PLACEHOLDER = "<queue>"
 

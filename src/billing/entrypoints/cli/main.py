@@ -10,8 +10,10 @@ from pathlib import Path
 
 import click
 
+import billing.entrypoints.cli.invoice_document_commands  # noqa: F401  # invoices show|explain|render join the invoices group
 from billing.entrypoints.cli.agent_commands import register as register_agent_commands
 from billing.entrypoints.cli.billing_commands import register as register_billing_commands
+from billing.entrypoints.cli.collections_commands import register as register_collections_commands
 from billing.entrypoints.cli.docs_commands import register as register_docs_commands
 from billing.entrypoints.cli.errors import BillingGroup, CommandFailed
 from billing.entrypoints.cli.outbox_commands import register as register_outbox_commands
@@ -164,6 +166,7 @@ register_agent_commands(
     main
 )  # agent create, set-pin, claim, verify, view, complete (src/billing/entrypoints/cli/agent_commands.py)
 register_report_commands(main)  # report retention, simulate retention (src/billing/entrypoints/cli/report_commands.py)
+register_collections_commands()  # account statement (src/billing/entrypoints/cli/collections_commands.py)
 register_docs_commands(main)  # docs events, docs asyncapi (src/billing/entrypoints/cli/docs_commands.py)
 register_outbox_commands(main)  # outbox replay (src/billing/entrypoints/cli/outbox_commands.py)
 

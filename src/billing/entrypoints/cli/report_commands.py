@@ -97,9 +97,11 @@ def simulate_retention(accounts: int, seed: int, holdout_share: float | None, wa
         TRUE_EFFECTS,
         SimulationConfig,
         feed,
+        register,
         simulate,
         wait_until_followed,
     )
+    from billing.retention.plan_config import load_plan
 
     settings = load_settings()
     share = settings.retention_holdout_share if holdout_share is None else holdout_share
@@ -107,6 +109,7 @@ def simulate_retention(accounts: int, seed: int, holdout_share: float | None, wa
         accounts=accounts,
         seed=seed,
         holdout_share_bp=round(share * 10_000),
+        plan=load_plan(settings),  # RETENTION_PLAN: the simulation's period is judged by it
         partitions=settings.workflow_partitions,
         **({} if start is None else {"start": start.replace(tzinfo=UTC)}),
     )
@@ -118,15 +121,16 @@ def simulate_retention(accounts: int, seed: int, holdout_share: float | None, wa
     )
 
     async def run() -> None:
-        await feed(settings.require_bootstrap(), sim, lambda line: click.echo(f"  {line}", err=True))
-        if wait:
-            import asyncpg
+        import asyncpg
 
-            pool = await asyncpg.create_pool(settings.require_database_url(), min_size=1, max_size=2)
-            try:
+        pool = await asyncpg.create_pool(settings.require_database_url(), min_size=1, max_size=2)
+        try:
+            await register(pool, sim)  # the plan and the period, before the cases
+            await feed(settings.require_bootstrap(), sim, lambda line: click.echo(f"  {line}", err=True))
+            if wait:
                 await wait_until_followed(pool, sim, progress=lambda line: click.echo(f"  {line}", err=True))
-            finally:
-                await pool.close()
+        finally:
+            await pool.close()
 
     asyncio.run(run())
     first, last = sim.case_period()

@@ -18,6 +18,10 @@ The simulation lives in its own era of event time (from 2031 by default): a part
 moves forward, so a population fed after events of a LATER time would see its horizons decided before its
 closures arrive. Its cases are therefore reported as a cohort, ``Simulation.case_period()``
 (`billing report retention --cases-from/--cases-to`), apart from every other case in the same database.
+
+Its cases are also one experiment period of their own: the simulation's analysis plan (``SimulationConfig.plan``,
+read from a plan file like RETENTION_PLAN) with its holdout share, registered by ``register`` before the cases and
+named on every task.completed, so the report judges them by the plan sized for this population.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from billing.contracts.accounts import AccountClosed, AccountOpened, AccountPlan
 from billing.contracts.calls import CallAbandoned, CallAnswered, CallChannel, CallReason, CallStarted
 from billing.contracts.tasks import TaskCompleted
 from billing.entrypoints.stack.loadgen import Record, publish, record_of
+from billing.retention.plan_config import Experiment
 from billing.retention.rules.arms import assign_arm
+from billing.retention.rules.plan import DEFAULT_PLAN, AnalysisPlan, with_share
 
 BASE_RETENTION = 0.62
 TRUE_EFFECTS: dict[str, float] = {
@@ -54,6 +60,14 @@ class SimulationConfig:
     accounts: int = 4000
     seed: int = 2026
     holdout_share_bp: int = 1000
+    # The simulation's own pre-registered analysis plan (from a plan file, as RETENTION_PLAN gives the system
+    # its plan), registered before its cases by ``register``: its cases are one period, judged by it.
+    plan: AnalysisPlan = DEFAULT_PLAN
+
+    @property
+    def experiment(self) -> Experiment:
+        return Experiment(with_share(self.plan, self.holdout_share_bp), self.holdout_share_bp)
+
     partitions: int = 4
     duplicate_share: float = 0.05  # cases and closures published twice, as an at-least-once producer may
     start: datetime = datetime(2031, 1, 1, tzinfo=UTC)  # after the event times of the demo and the tests
@@ -63,6 +77,7 @@ class SimulationConfig:
 class Simulation:
     events: list[ev.Event] = field(default_factory=list)
     case_prefix: str = ""  # every case id of this simulation starts with it
+    experiment: Experiment | None = None  # the period its cases are in
     cases: int = 0  # task.completed events (handled cases)
     compared_cases: dict[str, dict[str, int]] = field(default_factory=dict)  # practice -> arm -> count
 
@@ -87,7 +102,7 @@ def wait_penalty(wait_s: float) -> float:
 
 def simulate(config: SimulationConfig) -> Simulation:
     rng = random.Random(config.seed)
-    sim = Simulation(case_prefix=f"sim-{config.seed}-")
+    sim = Simulation(case_prefix=f"sim-{config.seed}-", experiment=config.experiment)
     survivors: dict[int, str] = {}
     for index in range(config.accounts):
         account_id = f"sim-{config.seed}-{index:06d}"
@@ -197,6 +212,7 @@ def _handled_case(
                 waited_ms=wait_s * 1000,
                 handle_ms=handle_s * 1000,
                 opened_at=called,
+                period=config.experiment.period,
             ),
         )
     )
@@ -228,6 +244,17 @@ def _clock_ticks(sim: Simulation, survivors: dict[int, str]) -> None:
                 payload=AccountPlanChanged(account_id=account_id, plan_id="mobile-l", effective_at=end),
             )
         )
+
+
+async def register(pool, sim: Simulation) -> None:
+    """Register the simulation's plan and period, as routing does for the system's own period, before its cases."""
+    from billing.retention.experiment import register_period
+
+    if sim.experiment is None:
+        return
+    first, _ = sim.case_period()
+    async with pool.acquire() as conn:
+        await register_period(conn, sim.experiment, first)
 
 
 async def feed(bootstrap: str, sim: Simulation, progress: Callable[[str], None] = lambda _: None) -> int:

@@ -6,6 +6,8 @@ import faust
 
 from billing.care.config import load_care_config
 from billing.care.sweeper import QueueSweeper
+from billing.collections.dunning_config import load_policy
+from billing.collections.dunning_runner import DunningLoop
 from billing.invoicing.catalog_config import load_catalog
 from billing.invoicing.loop import CycleCloser
 from billing.platform.context import WorkerContext
@@ -26,3 +28,5 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     app.service(LoopService("cycle-closer", CycleCloser(ctx, catalog).run))
     # Every worker sweeps the queues (expired leases, aging, widening); SKIP LOCKED keeps sweepers apart.
     app.service(LoopService("queue-sweeper", QueueSweeper(ctx, load_care_config(ctx.settings)).run))
+    # Every worker runs dunning on the closer's event-time clock; SKIP LOCKED and one row per step keep it once.
+    app.service(LoopService("dunning", DunningLoop(ctx, load_policy(ctx.settings)).run))

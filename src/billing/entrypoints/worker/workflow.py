@@ -12,15 +12,26 @@ from billing.accounts import projection as accounts
 from billing.care import calls_projection as calls
 from billing.care.config import load_care_config
 from billing.care.routing_tasks import with_task_routing
+from billing.collections import projection as collections
+from billing.collections.dunning_config import load_policy
 from billing.entrypoints.worker import followers
 from billing.entrypoints.worker.raw import record_agent
 from billing.invoicing.catalog_config import load_catalog
 from billing.platform.context import WorkerContext
 from billing.platform.records import Handler, Projection, RecordProcessor
-from billing.platform.topics import ACCOUNTS, CUSTOMER_CALLS, DISCOUNTS_GRANTED, DISPUTES, INVOICES_ISSUED, TopicSpec
+from billing.platform.topics import (
+    ACCOUNTS,
+    CUSTOMER_CALLS,
+    DISCOUNTS_GRANTED,
+    DISPUTES,
+    INVOICES_ISSUED,
+    PAYMENTS,
+    TopicSpec,
+)
 
 WORKFLOW_STREAMS: tuple[tuple[TopicSpec, dict[str, Handler]], ...] = (
-    (INVOICES_ISSUED, ledger.INVOICE_HANDLERS),
+    # Invoices and credit notes also enter the collections ledger (src/billing/collections/).
+    (INVOICES_ISSUED, collections.with_ledger(ledger.INVOICE_HANDLERS)),
     (CUSTOMER_CALLS, calls.HANDLERS),
     (DISPUTES, ledger.DISPUTE_HANDLERS),
     (DISCOUNTS_GRANTED, ledger.DISCOUNT_HANDLERS),
@@ -30,7 +41,9 @@ WORKFLOW_STREAMS: tuple[tuple[TopicSpec, dict[str, Handler]], ...] = (
 def register(app: faust.App, ctx: WorkerContext) -> None:
     care = load_care_config(ctx.settings)
     # The account projection refuses accounts the catalog cannot bill, so it judges by the worker's catalog.
-    projections = ((ACCOUNTS, accounts.handlers(load_catalog(ctx.settings))), *WORKFLOW_STREAMS)
+    account_handlers = {**accounts.handlers(load_catalog(ctx.settings)), **collections.ACCOUNT_HANDLERS}
+    payments = (PAYMENTS, collections.payment_handlers(load_policy(ctx.settings)))
+    projections = ((ACCOUNTS, account_handlers), *WORKFLOW_STREAMS, payments)
     for spec, handlers in projections:
         # Calls, disputes and held invoices also become agent-queue tasks in the projection's transaction.
         routed = with_task_routing(spec, handlers, care, ctx.metrics)

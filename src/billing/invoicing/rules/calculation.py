@@ -111,6 +111,7 @@ def _charge_lines(
 ) -> list[InvoiceLine]:
     """Printed lines of one priced service; used allowance shows at zero cost."""
     lines = []
+    unit = plan.rate_for(key.service).unit
     if charge.included_units_used:
         lines.append(
             InvoiceLine(
@@ -123,8 +124,10 @@ def _charge_lines(
                 service=key.service,
                 plan_id=plan.plan_id,
                 plan_version=plan.version,
+                unit=unit,
             )
         )
+    bands = _tier_bands(plan.rate_for(key.service))
     lines += [
         InvoiceLine(
             f"{prefix}:tier{tier.tier_number}",
@@ -136,6 +139,10 @@ def _charge_lines(
             service=key.service,
             plan_id=plan.plan_id,
             plan_version=plan.version,
+            unit=unit,
+            tier=tier.tier_number,
+            tier_from_units=bands[tier.tier_number - 1][0],
+            tier_up_to_units=bands[tier.tier_number - 1][1],
         )
         for tier in charge.tier_charges
     ]
@@ -152,6 +159,12 @@ def _charge_lines(
             )
         )
     return lines
+
+
+def _tier_bands(rate: ServiceRate) -> list[tuple[int, int | None]]:
+    """(from, up to) units beyond the allowance of each tier, as the customer reads the price list."""
+    lowers = [0, *(tier.up_to_units or 0 for tier in rate.tiers[:-1])]  # only the last tier is open
+    return [(lower, tier.up_to_units) for lower, tier in zip(lowers, rate.tiers)]
 
 
 def _usage_lines(invoice: InvoiceInput, versions: Mapping[PlanKey, tuple[PricePlan, int]]) -> list[InvoiceLine]:
@@ -209,6 +222,7 @@ def _late_usage_line(late: LateUsage) -> InvoiceLine:
         service=late.service,
         plan_id=late.plan.plan_id,
         plan_version=late.plan.version,
+        unit=late.plan.rate_for(late.service).unit,
     )
 
 
@@ -219,6 +233,7 @@ def _grant_lines(applications: Iterable[GrantApplication], kind: LineKind) -> li
             kind=kind,
             description=f"{application.adjustment.kind} grant {application.adjustment.grant_id}",
             amount_minor=-application.applied_minor,
+            percent_bp=application.adjustment.percent_bp,
         )
         for application in applications
     ]

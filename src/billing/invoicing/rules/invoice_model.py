@@ -167,6 +167,11 @@ class InvoiceLine:
     plan_version: int | None = None
     full_fee_minor: int | None = None  # recurring lines: the fee for a whole cycle, before proration
     allowance_units: int | None = None  # included lines: the (prorated) allowance, used or not
+    unit: str | None = None  # usage lines: the plan's unit of the service (second, message, byte)
+    tier: int | None = None  # usage tier lines: 1-based, and the tier's band in units beyond the allowance
+    tier_from_units: int | None = None
+    tier_up_to_units: int | None = None  # None on the open last tier
+    percent_bp: int | None = None  # percent discount lines: the grant's rate
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,14 @@ from dataclasses import dataclass
 
 from billing.retention.rules.intervals import Z_95
 
+# The practice a discount grant kind is (billing.discounts GrantKind values): the discount route asks whether it
+# is withheld from the task's case.
+PRACTICE_OF_GRANT = {
+    "percent_next_invoices": "discount_percent",
+    "fixed_next_invoice": "discount_fixed",
+    "credit_note": "credit",
+}
+
 
 @dataclass(frozen=True)
 class ArmCompliance:

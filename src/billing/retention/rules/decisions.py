@@ -33,6 +33,10 @@ KEEPS = "keeps more customers"
 LOSES = "loses customers"
 SECONDARY = "secondary horizon: shown, not tested"
 UNPLANNED = "not in the analysis plan: shown, not tested"
+# Every practice compared is a treatment withheld in the control arm (randomised) or observational only: given
+# in both arms at the agent's choice, so its "uplift" compares like with like, not the practice's effect.
+RANDOMISED = "randomised: withheld in the control arm"
+OBSERVATIONAL = "observational only: not withheld in the control arm, so the arms do not measure its effect"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ def decide(plan: AnalysisPlan, primary: Mapping[str, Arms]) -> dict[str, dict[st
         arms = primary.get(practice) or Arms(ClusterMoments.independent(0, 0), ClusterMoments.independent(0, 0))
         decisions[practice] = _power(plan, arms) | {
             "role": "primary",
+            "assignment": RANDOMISED if practice in plan.withheld else OBSERVATIONAL,
             "verdict": TOO_FEW,
             "significant": False,
             "cases_needed_per_arm": plan.min_arm_size,

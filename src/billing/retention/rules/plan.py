@@ -1,8 +1,12 @@
 """The pre-registered analysis: what is compared, at which horizon, at which error rate, fixed before the cases.
 
 A live report read every day finds effects that are not there unless the rules of the decision are set in
-advance. The plan is configuration in code (its ``version`` is printed on every report), so changing it is a
-reviewed commit, not a choice made after looking at the numbers:
+advance. The plan is configuration (the file RETENTION_PLAN names, src/billing/retention/plan_config.py; this
+module's defaults when unset), registered in PostgreSQL when the first task of its period is routed, and its
+version is printed on every report. A plan is known by its version and a hash of its contents (``key``), so an
+edit that forgets to change the version still starts a new period instead of rewriting the rules of a running
+one. The experiment's period is the plan with the holdout share (``period_id``): changing either starts a new
+period, and the report keeps periods apart. The plan fixes:
 
 * one primary horizon (90 days): only it is tested, starred and ranked; 30 and 60 days are shown, untested;
 * the practices compared: the family over which Holm's step-down correction keeps the chance of any false
@@ -14,8 +18,12 @@ reviewed commit, not a choice made after looking at the numbers:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from scipy.stats import norm
 
@@ -62,6 +70,7 @@ class AnalysisPlan:
     def as_json(self) -> dict[str, object]:
         return {
             "version": self.version,
+            "key": self.key,
             "primary_horizon_days": self.primary_horizon_days,
             "practices": list(self.practices),
             "withheld_practices": list(self.withheld),
@@ -74,6 +83,50 @@ class AnalysisPlan:
             "power": self.power,
             "planned_cases_per_practice": self.cases_per_practice,
         }
+
+    def contents(self) -> dict[str, Any]:
+        """What the plan file sets (the holdout share is the period's, RETENTION_HOLDOUT_SHARE)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "holdout_share"}
+
+    @property
+    def key(self) -> str:
+        """The version and a hash of the contents: two different plans never share a key."""
+        canonical = json.dumps(self.contents(), sort_keys=True, separators=(",", ":"))
+        return f"{self.version}#{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+_SEQUENCES = ("practices", "withheld")
+_KEYS = frozenset(f.name for f in fields(AnalysisPlan)) - {"holdout_share"}
+
+
+def plan_from_mapping(data: Mapping[str, Any], holdout_share: float) -> AnalysisPlan:
+    """A plan from a parsed plan file (or a registered plan's contents): unknown keys are refused, missing ones
+    keep the defaults; ValueError names what is wrong."""
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise ValueError(f"unknown analysis plan keys {unknown}; known: {sorted(_KEYS)}")
+    # Any: the file's values are checked by the plan's own constructor (a wrong type is a ValueError below).
+    values: dict[str, Any] = {key: tuple(value) if key in _SEQUENCES else value for key, value in data.items()}
+    for key in _SEQUENCES:
+        if key in values and not all(isinstance(item, str) for item in values[key]):
+            raise ValueError(f"analysis plan {key} must be a list of practice names")
+    try:
+        return AnalysisPlan(**values, holdout_share=holdout_share)
+    except TypeError as wrong:
+        raise ValueError(f"analysis plan: {wrong}") from None
+
+
+def period_id(plan: AnalysisPlan, holdout_share_bp: int) -> str:
+    """The experiment's period: its plan (version and contents) and its holdout share in basis points."""
+    return f"{plan.key}@{holdout_share_bp}bp"
+
+
+def with_share(plan: AnalysisPlan, holdout_share_bp: int) -> AnalysisPlan:
+    return replace(plan, holdout_share=holdout_share_bp / 10_000)
 
 
 DEFAULT_PLAN = AnalysisPlan()

@@ -7,15 +7,17 @@ before that.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
+import asyncpg
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from billing.accounts.rules.view import account_view
-from billing.accounts.store import account_facts, invoice_line
+from billing.accounts.facts import account_facts, invoice_line, invoices
+from billing.accounts.rules.view import BillInsight, account_view
 from billing.care.rules.queue_model import QueueTask
 from billing.contracts.base import Identifier, Text500
 from billing.contracts.disputes import DisputeReason
@@ -25,9 +27,14 @@ from billing.entrypoints.api.access import caller_verified, held_task, verified_
 from billing.entrypoints.api.audit import note_result
 from billing.entrypoints.api.auth import admits, current_agent, services
 from billing.entrypoints.api.errors import ApiError, not_found
+from billing.entrypoints.api.money_action import api_catalog
 from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent
 from billing.identity.rules.roles import WORKERS
+from billing.invoicing.advisor_inputs import DEFAULT_CYCLES, advise_account, best_saving, open_cycle_summary
+from billing.invoicing.documents import explained, explanation_data, stored_invoice
+from billing.invoicing.rules.catalog import Catalog
+from billing.platform.unit_of_work import connection
 
 router = APIRouter(tags=["accounts"])
 
@@ -53,12 +60,35 @@ async def view_account(
     task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
     task = await held_task(request, svc, agent, task_id)
-    facts = await account_facts(await svc.pool(), task.account_id)
+    pool, catalog, now = await svc.pool(), api_catalog(svc), svc.clock()
+    facts = await account_facts(pool, task.account_id, catalog=catalog, as_of=now)
     if facts is None:
         raise not_found(f"account {task.account_id} is not known yet")
     verified = await caller_verified(svc, task)
     note_result(request, "shown" if verified else "masked")
-    return {"task_id": task_id, "call_id": task.call_id, "account": account_view(facts, verified)}
+    # Nothing of the bill is worked out for a caller not verified: the view would not show it anyway.
+    insight = await _bill_insight(pool, catalog, task.account_id, now) if verified else None
+    return {"task_id": task_id, "call_id": task.call_id, "account": account_view(facts, verified, insight)}
+
+
+async def _bill_insight(pool: asyncpg.Pool, catalog: Catalog, account_id: str, now: datetime) -> BillInsight:
+    advised = await advise_account(pool, catalog, account_id, DEFAULT_CYCLES, now)
+    return BillInsight(
+        explanation=await _latest_explanation(pool, account_id),
+        open_cycle=open_cycle_summary(advised) if advised else None,
+        balance=None,  # no payments are recorded before the collections context (branch collections) is merged
+        best_saving=best_saving(advised.advice) if advised else None,
+    )
+
+
+async def _latest_explanation(pool: asyncpg.Pool, account_id: str) -> dict[str, Any] | None:
+    """The latest invoice (either origin) explained against the one before; None before the first invoice."""
+    async with connection(pool) as conn:
+        latest = await invoices(conn, account_id, 1)
+        if not latest:
+            return None
+        explanation, note = await explained(conn, await stored_invoice(conn, latest[0].invoice_id))
+    return {"invoice_id": latest[0].invoice_id, **explanation_data(explanation, note)}
 
 
 @router.post("/tasks/{task_id}/disputes", name="accounts.open_dispute", status_code=201, **admits(WORKERS))
@@ -75,7 +105,7 @@ async def create_dispute(
     found = await invoice_line(pool, task.account_id, body.invoice_id, body.line_id)
     if found is None:
         raise not_found(f"no line {body.line_id} on invoice {body.invoice_id} of this account")
-    invoice, line = found
+    invoice, line = found  # ours or an upstream producer's: both can be disputed
     line_amount = int(line.get("amount_minor", 0))
     amount = body.amount_minor if body.amount_minor is not None else line_amount
     if line_amount <= 0 or amount > line_amount:
@@ -90,7 +120,7 @@ async def create_dispute(
         invoice_id=body.invoice_id,
         line_id=body.line_id,
         amount_minor=amount,
-        currency=invoice["currency"].strip(),
+        currency=invoice.currency,
         reason=body.reason,
         note=body.note,
     )

@@ -19,9 +19,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from billing.accounts.store import billing_currency
+from billing.accounts.facts import billing_currency
 from billing.care.rules.queue_model import QueueTask
-from billing.contracts.base import Identifier, PlainText, Text500
+from billing.contracts.base import Identifier, PlainText, Text200, Text500
 from billing.contracts.money import MAX_AMOUNT_MINOR
 from billing.credits import resolution
 from billing.credits.credit_grants import CREDIT_GRANTS
@@ -44,6 +44,8 @@ from billing.entrypoints.api.money_action import (
 from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent
 from billing.identity.rules.roles import WORKERS
+from billing.retention.experiment import withheld_for_task
+from billing.retention.rules.compliance import PRACTICE_OF_GRANT
 
 router = APIRouter(tags=["money"])
 _STATUS = {"granted": 201, "pending_approval": 202}
@@ -61,6 +63,11 @@ class DiscountBody(BaseModel):
     invoice_id: Identifier | None = Field(None, description="credit_note kind: the invoice to credit")
     reason_code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
     criteria: list[PlainText] = Field(min_length=1, max_length=10, description="what made the customer eligible")
+    control_arm_reason: Text200 | None = Field(
+        None,
+        description="only where RETENTION_CONTROL_GRANTS=allow_with_reason: why a practice withheld from the "
+        "task's control-arm case is given anyway (recorded with the grant, counted as non-compliance)",
+    )
 
 
 @router.post("/tasks/{task_id}/discounts", name="discounts.request", **admits(WORKERS))
@@ -93,6 +100,12 @@ async def request_discount(
         except ValueError as wrong:
             return 422, {"error": "invalid_request", "message": str(wrong)}
         criteria = tuple(c[:64] for c in body.criteria)
+        if await withheld_for_task(conn, task.task_id, PRACTICE_OF_GRANT[body.kind.value]):
+            if svc.settings.retention_control_grants == "refuse" or body.control_arm_reason is None:
+                return _withheld(task, body, svc.settings.retention_control_grants)
+            # Allowed where the business insists: the reason goes with the grant (event and rows); the case's
+            # discount in the control arm is what the report counts as non-compliance.
+            criteria = (*criteria[:9], f"control-arm exception: {body.control_arm_reason}"[:64])
         ask = service.DiscountAsk(grant, body.reason_code, criteria, body.invoice_id, task.task_id)
         outcome = await service.request_discount(
             conn, discount_policy(svc), profile, ask, svc.clock(), plan_fee(svc), credits=CREDIT_GRANTS
@@ -103,6 +116,16 @@ async def request_discount(
 
     body_seen = {"task_id": task.task_id, **body.model_dump(mode="json")}
     return await once(request, svc, agent, idempotency_key, "discounts.request", body_seen, perform)
+
+
+def _withheld(task: QueueTask, body: DiscountBody, policy: str) -> Response:
+    """409: the practice is withheld from this case (the retention holdout); nothing is written."""
+    also = " unless a control_arm_reason is given" if policy == "allow_with_reason" else ""
+    return 409, {
+        "error": "withheld_in_control_arm",
+        "message": f"the customer of task {task.task_id} is in the retention control arm, where a"
+        f" {body.kind.value} discount is withheld{also}.",
+    }
 
 
 @router.post("/tasks/{task_id}/approve", name="approvals.approve", **admits(WORKERS))
@@ -182,8 +205,7 @@ async def authority(
     """The agent's discount authority in the account's currency and what is left of it this month (UTC): a
     request above `max_per_grant_minor` or `remaining_month_minor` goes to a supervisor for approval."""
     pool = await svc.pool()
-    async with pool.acquire() as conn:
-        currency = await billing_currency(conn, task.account_id)
+    currency = await billing_currency(pool, task.account_id)
     if currency is None:
         raise not_found(f"account {task.account_id} is not known yet")
     limits = discount_policy(svc).authority_for(currency, authority_profile(agent).role)

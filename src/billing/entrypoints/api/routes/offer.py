@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Depends
 
+from billing.accounts import facts as account
 from billing.accounts.standing import account_standing
 from billing.care.rules.queue_model import QueueTask
 from billing.contracts.base import Identifier
@@ -41,25 +42,22 @@ NOT_IN_EXPERIMENT = frozenset({TaskKind.HELD_INVOICE.value, TaskKind.DISCOUNT_AP
 
 
 async def account_facts(conn: asyncpg.Connection, account_id: str, now: datetime) -> AccountFacts | None:
-    account = await conn.fetchrow("SELECT currency, opened_at FROM accounts WHERE account_id = $1", account_id)
-    if account is None:
+    """The offer's facts from the account facts' reader: the monthly bill is the latest issued invoice of either
+    origin (our closer's or an upstream producer's)."""
+    opened = await account.profile(conn, account_id)
+    if opened is None:
         return None
-    bill = await conn.fetchrow(
-        "SELECT total_minor, currency FROM invoices_issued WHERE account_id = $1 ORDER BY issued_at DESC LIMIT 1",
-        account_id,
-    )
+    bill = await account.latest_invoice_total(conn, account_id)
     standing = await account_standing(conn, account_id)
-    grants = await conn.fetch(
-        "SELECT kind, max(granted_at) AS last FROM discount_grants WHERE account_id = $1 GROUP BY kind", account_id
-    )
+    last_grants = await account.last_grant_by_kind(conn, account_id)
     kinds = {kind.value for kind in GrantKind}
     return AccountFacts(
         account_id=account_id,
-        currency=account["currency"].strip(),
-        tenure_days=max(0, (now - account["opened_at"]).days),
+        currency=opened.currency,
+        tenure_days=max(0, (now - opened.opened_at).days),
         good_standing=standing.good,
-        monthly_bill_minor=int(bill["total_minor"]) if bill is not None else 0,
-        days_since_discount={GrantKind(r["kind"]): (now - r["last"]).days for r in grants if r["kind"] in kinds},
+        monthly_bill_minor=int(bill) if bill is not None else 0,
+        days_since_discount={GrantKind(kind): (now - last).days for kind, last in last_grants.items() if kind in kinds},
         open_disputes=standing.open_disputes,
     )
 
@@ -77,7 +75,12 @@ async def offer(
         facts = await account_facts(conn, task.account_id, now)
     if facts is None:
         raise not_found(f"account {task.account_id} is not known")
-    arm = "not_eligible" if task.kind in NOT_IN_EXPERIMENT else assign_arm(task.account_id, svc.holdout_share_bp).value
+    # The arm drawn at routing (fixed for the account in its period); drawn now only for a task routed before.
+    arm = (
+        "not_eligible"
+        if task.kind in NOT_IN_EXPERIMENT
+        else task.arm or assign_arm(task.account_id, svc.holdout_share_bp).value
+    )
     suggestion = suggest_offer(facts, load_policy(svc.settings), arm, AuthorityRole(agent.role.value))
     return {
         "task_id": task_id,

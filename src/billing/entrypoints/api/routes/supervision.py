@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends
 
@@ -46,14 +46,15 @@ async def roster(svc: ApiServices = Depends(services)) -> dict[str, Any]:
     agents = []
     for row in await presence.roster(await svc.pool(), day_start(now)):
         spells = row["spells"]
+        since = cast(datetime | None, row["since"])
         agents.append(
             {
                 "agent_id": row["agent_id"],
                 "name": row["name"],
                 "role": row["role"],
                 "state": row["state"],
-                "since": row["since"],
-                "seconds_in_state": (now - row["since"]).total_seconds() if row["since"] else None,
+                "since": since,
+                "seconds_in_state": (now - since).total_seconds() if since else None,
                 "seconds_today": json.loads(spells) if isinstance(spells, str) else spells,
             }
         )

@@ -1,0 +1,1 @@
+"""Pure collection rules: no Kafka, database, HTTP or logging import."""

@@ -1,0 +1,25 @@
+"""What makes a payment event unacceptable: the refusal reasons the projection dead-letters it with."""
+
+from __future__ import annotations
+
+
+def payment_refusal(account_status: str | None, account_currency: str | None, currency: str) -> str | None:
+    if account_status is None or account_currency is None:
+        return "unknown account"
+    if currency != account_currency:
+        return f"wrong currency: {currency} paid to an account billed in {account_currency}"
+    return None
+
+
+def reversal_refusal(
+    paid_minor: int | None, paid_currency: str | None, reversed_minor: int, amount_minor: int, currency: str
+) -> str | None:
+    """A refund or chargeback of `amount_minor`, `reversed_minor` of the payment being reversed already."""
+    if paid_minor is None or paid_currency is None:
+        return "no such payment received on this account"
+    if currency != paid_currency:
+        return f"wrong currency: {currency} for a payment in {paid_currency}"
+    remaining = paid_minor - reversed_minor
+    if amount_minor > remaining:
+        return f"larger than the payment: {amount_minor} asked, {remaining} of {paid_minor} remains"
+    return None
