@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -54,7 +55,21 @@ class Browser:
         return self.driver.find_elements(By.CSS_SELECTOR, selector)
 
     def click(self, selector: str, timeout_s: float = 10) -> None:
-        self.until(lambda d: self.css(selector), timeout_s)[0].click()
+        self.until(lambda d: self._act(selector, lambda e: e.click()), timeout_s)
+
+    def fill(self, selector: str, text: str, timeout_s: float = 10) -> None:
+        """Type into a field; a panel the live stream re-renders meanwhile is typed into again."""
+        self.until(lambda d: self._act(selector, lambda e: (e.clear(), e.send_keys(text))), timeout_s)
+
+    def _act(self, selector: str, action: Callable[[Any], Any]) -> bool:
+        try:
+            found = self.css(selector)
+            if not found:
+                return False
+            action(found[0])
+            return True
+        except StaleElementReferenceException:
+            return False
 
     def close(self) -> None:
         self.driver.quit()

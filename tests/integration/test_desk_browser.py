@@ -19,6 +19,7 @@ from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
+from billing.retention.rules.arms import arm_bucket
 from tests.integration.agent_api_helpers import PIN, customer
 from tests.integration.browser import Browser
 from tests.integration.helpers import eventually, unique
@@ -26,6 +27,14 @@ from tests.integration.test_api_flow import call_started
 
 pytestmark = pytest.mark.integration
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def treatment_account() -> str:
+    """An account the retention holdout leaves in the treatment arm at any holdout share up to 50 %: a control-arm
+    case would have its discount withheld (409) before it could go to a supervisor."""
+    while arm_bucket(account := unique("acc"), "retention-v1") < 5000:
+        pass
+    return account
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +55,10 @@ async def desk_stack(live):
 
 async def test_two_agents_and_a_supervisor(desk_stack) -> None:
     pool, live, browser = desk_stack["pool"], desk_stack["live"], desk_stack["browser"]
-    _, ana_token = await create_agent(pool, unique("Ana"), Role.AGENT)
+    ana_agent, ana_token = await create_agent(pool, unique("Ana"), Role.AGENT)
     bo, bo_token = await create_agent(pool, unique("Bo"), Role.AGENT)
     sue, sue_token = await create_agent(pool, unique("Sue"), Role.SUPERVISOR)
-    account, invoice_id, call_id = unique("acc"), unique("inv"), unique("call")
+    account, invoice_id, call_id = treatment_account(), unique("inv"), unique("call")
     now = datetime.now(UTC)
     await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, now)])
     await eventually(lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account), bool)
@@ -77,30 +86,40 @@ async def test_two_agents_and_a_supervisor(desk_stack) -> None:
 
     ana.click("button[data-key=a]")
     ana.until(lambda d: ana.css("#pin"))
-    ana.css("#pin")[0].send_keys(PIN)
+    ana.fill("#pin", PIN)
     ana.click("#pin ~ button")
     ana.until(lambda d: ana.css("[data-table=invoices]"))
     assert f"UP-{invoice_id}" in ana.css("[data-table=invoices]")[0].text
     assert "goes to a supervisor" in ana.css("[data-testid=authority]")[0].text
+    ana.click("[data-testid=show-invoice]")  # the document and its explanation, from the invoice route
+    ana.until(lambda d: ana.css("[data-testid=invoice-doc] [data-testid=explanation]"))
+    assert "Total" in ana.css("[data-testid=invoice-doc]")[0].text
 
     Select(ana.css("#kind")[0]).select_by_value("credit_note")
-    ana.css("#amount")[0].send_keys("30.00")  # 3,000 > the agent's 2,500 per grant
+    ana.fill("#amount", "30.00")  # 3,000 > the agent's 2,500 per grant
     ana.click("#discount-h ~ form button[type=submit]")
     ana.until(lambda d: "sent to a supervisor" in ana.css("#task")[0].text)
     ana.driver.save_screenshot(str(DOCS / "desk.png"))
 
-    wall.until(lambda d: wall.css("#wall-approvals tr[data-task-id]"), 5)
+    approval = await pool.fetchval("SELECT task_id FROM discount_requests WHERE account_id = $1", account)
+    row = f"#wall-approvals tr[data-task-id='{approval}']"
+    wall.until(lambda d: wall.css(row), 5)  # pushed: the wall is not reloaded
+    handled_before = {e.get_attribute("data-agent") for e in wall.css("#wall-performance tr[data-agent]")}
     wall.driver.save_screenshot(str(DOCS / "wall.png"))
-    wall.css("#wall-approvals tr[data-task-id] button[type=submit]")[0].click()
-    wall.until(lambda d: "approved" in wall.css("#wall-approvals")[0].text, 10)
+    wall.click(f"{row} button[type=submit]")
+    wall.until(lambda d: not wall.css(row), 10)
+    status = await pool.fetchval("SELECT status FROM discount_requests WHERE account_id = $1", account)
+    assert status == "approved"
 
     ana.click("button[data-key=w]")
     ana.until(lambda d: ana.css("#outcome"))
     ana.click("#wrap-h ~ form button[type=submit]")
     ana.until(lambda d: "Task completed" in ana.css("#task")[0].text)
     ana_id = await pool.fetchval("SELECT holder_agent_id FROM tasks WHERE task_id = $1", task_id)
-    wall.until(lambda d: wall.css(f"#wall-performance tr[data-agent='{ana_id}'] [data-col=handled]"), 10)
-    assert wall.css(f"#wall-performance tr[data-agent='{ana_id}'] [data-col=handled]")[0].text == "1"
+    assert ana_id == ana_agent.agent_id and ana_id not in handled_before  # nothing handled by Ana before
+    handled = f"#wall-performance tr[data-agent='{ana_id}'] [data-col=handled]"
+    wall.until(lambda d: wall.css(handled), 10)  # the wall's per-agent counter moved without a reload
+    assert wall.css(handled)[0].text == "1"
     assert bo.agent_id != ana_id and sue.agent_id != ana_id
 
 

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from billing.entrypoints.api.auth import current_agent
@@ -13,10 +13,24 @@ from billing.entrypoints.api.desk.internal import Answer, call_api
 from billing.entrypoints.api.desk.task_view import task_context
 from billing.entrypoints.api.desk.views import render
 from billing.identity.agent_store import Agent
+from billing.money import UnknownCurrencyError, currency_exponent
 
 Action = Literal[
-    "claim", "accept", "reject", "wrap-up", "verify", "otp", "discount", "dispute", "complete", "approve", "refuse"
+    "claim",
+    "accept",
+    "reject",
+    "wrap-up",
+    "verify",
+    "otp",
+    "discount",
+    "dispute",
+    "plan-change",
+    "complete",
+    "approve",
+    "refuse",
 ]
+# What the invoice document part accepts (the API's own Identifier pattern: nothing else reaches its URL).
+IdParam = Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 router = APIRouter(include_in_schema=False, dependencies=[Depends(current_agent)])
 
 
@@ -61,6 +75,14 @@ async def task_part(request: Request) -> HTMLResponse:
     return render(request, "_task.html", **await task_context(request))
 
 
+@router.get("/desk/part/invoice", name="desk.invoice")
+async def invoice_part(request: Request, task_id: IdParam, invoice_id: IdParam) -> HTMLResponse:
+    """The invoice document and its explanation, from GET /tasks/{id}/invoices/{invoice_id} (verified caller)."""
+    answer = await call_api(request, "GET", f"/tasks/{task_id}/invoices/{invoice_id}")
+    document = answer.body.get("invoice") if answer.ok else None
+    return render(request, "_invoice_doc.html", d=document, error=_error(answer))
+
+
 # Each action: the form's fields, the API call they make, and whether a retry must not repeat it (money).
 @router.post("/desk/act/{action}", name="desk.act")
 async def act(action: Action, request: Request) -> HTMLResponse:
@@ -91,11 +113,16 @@ async def act(action: Action, request: Request) -> HTMLResponse:
         body = {"invoice_id": form.get("invoice_id"), "line_id": form.get("line_id"), "reason": form.get("reason")}
         answer = await call_api(request, "POST", f"/tasks/{task_id}/disputes", json=body)
         flash = f"Dispute {answer.body.get('dispute_id')} opened." if answer.ok else None
+    elif action == "plan-change":
+        body = {"plan_id": form.get("plan_id"), "effective": form.get("effective", "next_cycle")}
+        answer = await call_api(request, "POST", f"/tasks/{task_id}/plan-change", json=body, idempotent=True)
+        if answer.ok:
+            flash = f"Plan {answer.body['plan_id']} from {answer.body['effective_at'][:10]} (event sent)."
     elif action == "complete":
         body = {
             "outcome": form.get("outcome"),
             "practice": form.get("practice"),
-            "discount_minor": _minor(form.get("discount", "0")),
+            "discount_minor": _minor(form.get("discount", "0"), form.get("currency")),
         }
         answer = await call_api(request, "POST", f"/tasks/{task_id}/complete", json=body)
         flash = "Task completed." if answer.ok else None
@@ -113,14 +140,19 @@ def _error(answer: Answer | None) -> str | None:
     return None if answer is None or answer.ok else f"{answer.message} ({answer.status})"
 
 
-def _minor(text: str | None) -> int | None:
-    """'12.50' -> 1250: agents type amounts in major units; the API takes integer minor units."""
+def _minor(text: str | None, currency: str | None = None) -> int | None:
+    """'12.50' EUR -> 1250: agents type amounts in major units; the API takes integer minor units (the currency's
+    own exponent; None, which the API refuses, for more decimals than the currency has or an unknown one)."""
     if not text:
         return None
-    whole, _, frac = text.strip().replace(",", ".").partition(".")
-    if (not whole.isdigit() and whole != "") or not (frac.isdigit() or frac == "") or len(frac) > 2:
+    try:
+        exponent = currency_exponent(currency) if currency else 2
+    except UnknownCurrencyError:
         return None
-    return int(whole or 0) * 100 + int((frac + "00")[:2])
+    whole, _, frac = text.strip().replace(",", ".").partition(".")
+    if (not whole.isdigit() and whole != "") or not (frac.isdigit() or frac == "") or len(frac) > exponent:
+        return None
+    return int(whole or 0) * 10**exponent + int((frac + "0" * exponent)[:exponent] or 0)
 
 
 def _discount(form: dict[str, str]) -> dict[str, Any]:
@@ -134,7 +166,7 @@ def _discount(form: dict[str, str]) -> dict[str, Any]:
         body["percent_bp"] = int(float(form.get("percent") or 0) * 100)
         body["invoice_count"] = int(form.get("invoice_count") or 1)
     else:
-        body["amount_minor"] = _minor(form.get("amount"))
+        body["amount_minor"] = _minor(form.get("amount"), form.get("currency"))
     if kind == "credit_note":
         body["invoice_id"] = form.get("invoice_id")
     return body

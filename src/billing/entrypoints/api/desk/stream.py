@@ -73,8 +73,10 @@ async def _stream(hub: Hub, svc: ApiServices, agent: Agent, last: str | None) ->
 
 def _frames(event: LiveEvent, agent: Agent, held: set[str]) -> list[str]:
     frames = [_frame(event.event_id, "queues", event.data())]
-    # The page that acted already shows the result of its own action (and a flash a reload would wipe).
-    own_action = event.type == "local" and event.agent_id == agent.agent_id
+    # The page that acted already shows the result of its own action (and a flash a reload would wipe): the
+    # local event of the action and the workers' task event naming this agent (accepted, completed) both come
+    # after the page's own answer, and a reload then would also wipe what the agent is typing (a PIN).
+    own_action = event.agent_id == agent.agent_id
     if not own_action and (event.agent_id == agent.agent_id or (event.task_id is not None and event.task_id in held)):
         frames.append(_frame(event.event_id, "mine", event.data()))
     return frames

@@ -1,6 +1,6 @@
 """What the task panel shows: the task this agent holds and, as far as the API lets this agent see it, its
-account (masked until the caller is verified), invoices, retention offer and discount authority; plus the routes
-of the bill-meets-conversation issue (invoice document, plan options) when this API has them."""
+account (masked until the caller is verified), invoices (each one's document and explanation is its own part),
+retention offer, discount authority and plan options."""
 
 from __future__ import annotations
 
@@ -11,10 +11,6 @@ from fastapi import Request
 from billing.contracts.disputes import DisputeReason
 from billing.contracts.tasks import Practice, TaskOutcome
 from billing.entrypoints.api.desk.internal import call_api
-
-
-def _has_route(request: Request, path: str) -> bool:
-    return path in request.app.openapi().get("paths", {})  # built once, then cached by FastAPI
 
 
 async def task_context(request: Request, flash: str | None = None, error: str | None = None) -> dict[str, Any]:
@@ -36,7 +32,6 @@ async def task_context(request: Request, flash: str | None = None, error: str | 
         "offer": None,
         "authority": None,
         "plan_options": None,
-        "has_invoice_document": _has_route(request, "/tasks/{task_id}/invoices/{invoice_id}"),
     }
     if task is None or task["state"] == "reserved":
         return context
@@ -49,7 +44,6 @@ async def task_context(request: Request, flash: str | None = None, error: str | 
         authority = await call_api(request, "GET", f"/tasks/{task_id}/authority")
         context["offer"] = offer.body if offer.ok else None
         context["authority"] = authority.body if authority.ok else None
-        if _has_route(request, "/tasks/{task_id}/plan-options"):
-            options = await call_api(request, "GET", f"/tasks/{task_id}/plan-options")
-            context["plan_options"] = options.body if options.ok else None
+        options = await call_api(request, "GET", f"/tasks/{task_id}/plan-options")
+        context["plan_options"] = options.body if options.ok else None
     return context

@@ -10,6 +10,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from billing.money import currency_exponent
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -17,13 +19,14 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 
 
 def money(minor: int | None, currency: str | None = None) -> str:
-    """Minor units as the agent reads them (2 decimals; the exponent per currency is billing.money's business,
-    and every currency the desk sees today has 2)."""
+    """Minor units as the agent reads them, with the currency's own number of decimals (2 when not said)."""
     if minor is None:
         return "-"
+    exponent = currency_exponent(currency) if currency else 2
     sign = "-" if minor < 0 else ""
-    whole, cents = divmod(abs(int(minor)), 100)
-    return f"{sign}{whole:,}.{cents:02d}" + (f" {currency}" if currency else "")
+    whole, fraction = divmod(abs(int(minor)), 10**exponent)
+    digits = f".{fraction:0{exponent}d}" if exponent else ""
+    return f"{sign}{whole:,}{digits}" + (f" {currency}" if currency else "")
 
 
 def seconds(value: float | None) -> str:
