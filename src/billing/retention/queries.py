@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 
+from billing.platform.unit_of_work import Database, connection, one_row
 from billing.retention import experiment
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.compliance import ArmCompliance
@@ -193,11 +194,9 @@ async def _service_weeks(conn: asyncpg.Connection, cohort: Cohort | None = None)
     return [ServiceWeek(r["week"], r["offered"], r["answered"], r["answered_within"], r["abandoned"]) for r in rows]
 
 
-async def retention_report(
-    pool: asyncpg.Pool, cohort: Cohort | None = None, period: str | None = None
-) -> dict[str, Any]:
+async def retention_report(db: Database, cohort: Cohort | None = None, period: str | None = None) -> dict[str, Any]:
     """The report of every case followed (from the counters), or of one cohort (from the cases), per period."""
-    async with pool.acquire() as conn:
+    async with connection(db) as conn:
         return await report_on(conn, cohort, period)
 
 
@@ -235,7 +234,8 @@ async def _periods_of(conn: asyncpg.Connection, cohort: Cohort | None) -> list[s
 
 async def followed_cases(conn: asyncpg.Connection, case_prefix: str = "") -> dict[str, int]:
     """How many cases (ids starting with ``case_prefix``) are followed, and how many have all horizons resolved."""
-    row = await conn.fetchrow(
+    row = await one_row(
+        conn,
         "SELECT count(*) AS cases, count(*) FILTER (WHERE next_due_at IS NULL) AS finished"
         " FROM retention_cases WHERE starts_with(case_id, $1)",
         case_prefix,

@@ -95,7 +95,9 @@ class PriorityWeights:
         root = _READER.mapping(data, "priority")
         known = {spec.name: spec for spec in fields(cls)}
         _READER.only_known_keys(root, known, "priority")
-        parsed = {
+        # Each value's type follows its key (bands or an integer), which one dict type cannot say; the keys are
+        # the fields' names (checked above) and __post_init__ checks every value again.
+        parsed: dict[str, Any] = {
             key: _parse_bands(value, key) if key.endswith("_bands") else _READER.integer(value, key)
             for key, value in root.items()
         }

@@ -12,6 +12,7 @@ from billing.care.metrics_prometheus import QueueMetricsCollector
 from billing.entrypoints.worker.followers import live_counts
 from billing.platform.context import WorkerContext
 from billing.platform.metrics import CONTENT_TYPE_LATEST
+from billing.platform.unit_of_work import connection
 from billing.retention.queries import Cohort
 from billing.retention.queries import retention_report as build_retention_report
 
@@ -40,7 +41,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.page("/queues/metrics", name="queue-metrics")
     async def queue_metrics(web: View, request: Request) -> Response:
         now = metrics_view.utc_now()
-        figures = await metrics_view.load_figures(await ctx.pool(), ctx.settings, now)
+        async with connection(await ctx.pool()) as conn:
+            figures = await metrics_view.load_figures(conn, ctx.settings, now)
         queue_service.update(figures, ctx.settings.service_level_threshold_s)
         return web.json(metrics_view.as_json(figures, ctx.settings, now))
 
@@ -76,8 +78,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 async def _refresh_queue_metrics(ctx: WorkerContext, queue_service: QueueMetricsCollector) -> None:
     # The billing_queue_* figures come from PostgreSQL; without it the scrape still answers, with the last ones.
     try:
-        pool = await ctx.pool()
-        figures = await asyncio.wait_for(metrics_view.load_figures(pool, ctx.settings, metrics_view.utc_now()), 2)
+        async with connection(await ctx.pool()) as conn:
+            figures = await asyncio.wait_for(metrics_view.load_figures(conn, ctx.settings, metrics_view.utc_now()), 2)
         queue_service.update(figures, ctx.settings.service_level_threshold_s)
     except Exception as error:  # noqa: BLE001 - metrics must not fail the scrape
         ctx.log.warning("queue metrics not refreshed", error=repr(error))

@@ -24,6 +24,7 @@ from billing.entrypoints.api.routes.presence import follow, refuse_unless_availa
 from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent, active_agent
 from billing.identity.rules.roles import EVERYONE, WORKERS, Role
+from billing.platform.unit_of_work import unit_of_work
 
 router = APIRouter(tags=["tasks"])
 Transition = Callable[[Any, str, str, datetime], Awaitable[QueueTask]]  # store.accept, store.reject, ...
@@ -134,12 +135,14 @@ async def reassign(
     after a claim. 409 for a finished task, the agent already holding it, or an agent whose role does not serve
     its queue."""
     pool = await _supervised(request, svc, task_id)
-    target = await active_agent(pool, body.agent_id)
-    if target is None:
-        raise not_found(f"no active agent {body.agent_id}")
-    task = await holds.reassign(
-        pool, task_id, target.agent_id, svc.queues_for(target.role), svc.settings.agent_lease_s, svc.clock()
-    )
+    # One unit of work: the agent is still active when the task is offered to it.
+    async with unit_of_work(pool) as conn:
+        target = await active_agent(conn, body.agent_id)
+        if target is None:
+            raise not_found(f"no active agent {body.agent_id}")
+        task = await holds.reassign(
+            conn, task_id, target.agent_id, svc.queues_for(target.role), svc.settings.agent_lease_s, svc.clock()
+        )
     return {"task": task_json(task)}
 
 
