@@ -21,6 +21,7 @@ from billing.entrypoints.api.auth import admits, current_agent, services
 from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent
 from billing.identity.rules.roles import AUDITORS, WORKERS, Role
+from billing.platform.unit_of_work import connection
 
 router = APIRouter(tags=["supervision"])
 SUPERVISORS = frozenset({Role.SUPERVISOR})
@@ -35,7 +36,8 @@ async def queue_metrics(svc: ApiServices = Depends(services)) -> dict[str, Any]:
     """Per queue: waiting, oldest wait, SL, ASA, abandonment, all time and over the last window (the workers'
     queue metrics, src/billing/care/metrics_view.py), with the SL definition and threshold used."""
     now = svc.clock()
-    figures = await metrics_view.load_figures(await svc.pool(), svc.settings, now)
+    async with connection(await svc.pool()) as conn:
+        figures = await metrics_view.load_figures(conn, svc.settings, now)
     return metrics_view.as_json(figures, svc.settings, now)
 
 
