@@ -49,7 +49,15 @@ class Browser:
 
     def until(self, condition: Callable[[Any], Any], timeout_s: float = 10) -> Any:
         """Wait for a condition with a deadline (WebDriverWait polls; nothing sleeps for a fixed time)."""
-        return WebDriverWait(self.driver, timeout_s, poll_frequency=0.05).until(condition)
+        # A panel the live stream re-renders between finding an element and reading it is read again.
+        wait = WebDriverWait(
+            self.driver, timeout_s, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)
+        )
+        return wait.until(condition)
+
+    def text(self, selector: str, timeout_s: float = 10) -> str:
+        """The text of the first element matching `selector`, once there is one."""
+        return str(self.until(lambda d: self.css(selector) and self.css(selector)[0].text, timeout_s))
 
     def css(self, selector: str) -> list[Any]:
         return self.driver.find_elements(By.CSS_SELECTOR, selector)
