@@ -103,6 +103,10 @@ async def test_two_agents_and_a_supervisor(desk_stack) -> None:
     ana.click("[data-testid=show-invoice]")  # the document and its explanation, from the invoice route
     ana.until(lambda d: ana.css("[data-testid=invoice-doc] [data-testid=explanation]"))
     assert "Total" in ana.text("[data-testid=invoice-doc]")
+    ana.click("#plans-h ~ form button[type=submit]")  # the cheaper or other plan, from the next cycle
+    ana.until(lambda d: "(event sent)" in ana.css("#task")[0].text)
+    changed = await pool.fetchval("SELECT practice FROM tasks WHERE task_id = $1", task_id)
+    assert changed == "plan_change"
 
     ana.until(lambda d: Select(ana.css("#kind")[0]).select_by_value("credit_note") or True)
     ana.fill("#amount", "30.00")  # 3,000 > the agent's 2,500 per grant
