@@ -3,7 +3,7 @@ workers, broker and PostgreSQL): two agents and a supervisor in three browser se
 appears on both desks within 2 s without a reload; one claims it and it leaves the other's; the caller is
 verified with a PIN; the invoice is shown; a credit above the agent's authority goes to the supervisor, whose
 wall shows it and who approves it; the agent completes, and the wall's per-agent count changes. Screenshots of
-the desk and the wall are written to docs/."""
+the desk (and its invoice document) and the wall are written to docs/."""
 
 from __future__ import annotations
 
@@ -103,6 +103,9 @@ async def test_two_agents_and_a_supervisor(desk_stack) -> None:
     ana.click("[data-testid=show-invoice]")  # the document and its explanation, from the invoice route
     ana.until(lambda d: ana.css("[data-testid=invoice-doc] [data-testid=explanation]"))
     assert "Total" in ana.text("[data-testid=invoice-doc]")
+    assert "4111 1111 1111 1111" not in ana.text("[data-testid=invoice-doc]")  # the line's card, masked
+    ana.driver.execute_script("arguments[0].scrollIntoView()", ana.css("[data-table=invoices]")[0])
+    ana.driver.save_screenshot(str(DOCS / "desk-invoice.png"))
     ana.click("#plans-h ~ form button[type=submit]")  # the cheaper or other plan, from the next cycle
     ana.until(lambda d: "(event sent)" in ana.css("#task")[0].text)
     changed = await pool.fetchval("SELECT practice FROM tasks WHERE task_id = $1", task_id)

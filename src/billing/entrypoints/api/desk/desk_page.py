@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from billing.accounts.rules.view import scrub_cards
 from billing.entrypoints.api.auth import current_agent
 from billing.entrypoints.api.desk.internal import Answer, call_api
 from billing.entrypoints.api.desk.task_view import task_context
@@ -79,7 +80,8 @@ async def task_part(request: Request) -> HTMLResponse:
 async def invoice_part(request: Request, task_id: IdParam, invoice_id: IdParam) -> HTMLResponse:
     """The invoice document and its explanation, from GET /tasks/{id}/invoices/{invoice_id} (verified caller)."""
     answer = await call_api(request, "GET", f"/tasks/{task_id}/invoices/{invoice_id}")
-    document = answer.body.get("invoice") if answer.ok else None
+    # Card numbers cut to their last 4 digits, as in the account view: the desk is read over the agent's shoulder.
+    document = scrub_cards(answer.body.get("invoice")) if answer.ok else None
     return render(request, "_invoice_doc.html", d=document, error=_error(answer))
 
 
