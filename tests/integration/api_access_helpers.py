@@ -71,3 +71,14 @@ def assert_refused(response, status: int, error: str | None = None) -> None:
     assert payload["message"]
     if error is not None:
         assert payload["error"] == error
+
+
+def page_routes(app) -> set[tuple[str, str]]:
+    """(method, path) of the desk's pages, parts and sign-in (billing.entrypoints.api.desk: HTML, not in the API's
+    schema), found by the module of their handler."""
+    return {
+        (method, route.path)
+        for route in api_routes(app.routes)
+        if route.endpoint.__module__.startswith("billing.entrypoints.api.desk.")
+        for method in route.methods - {"HEAD"}
+    }

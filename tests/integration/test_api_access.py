@@ -18,7 +18,7 @@ import pytest
 from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.entrypoints.api.app import create_app
 from billing.entrypoints.api.audit import UNAUDITED_PATHS
-from billing.entrypoints.api.auth import SIGNED_PATHS
+from billing.entrypoints.api.auth import PAGES, SIGNED_PATHS
 from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
@@ -29,6 +29,7 @@ from tests.integration.api_access_helpers import (
     bearer,
     every_route,
     fill,
+    page_routes,
     send,
 )
 from tests.integration.helpers import unique
@@ -111,13 +112,37 @@ async def world(live):
 def test_every_route_is_in_the_schema_and_declares_its_roles(world) -> None:
     app = world["app"]
     documented = {(m, p) for m, p, _ in action_routes(app)}
+    pages = page_routes(app)  # the desk's HTML: their own test below; their actions are documented routes
     open_paths = UNAUDITED_PATHS | SIGNED_PATHS
-    hidden = every_route(app) - documented - {(m, p) for m, p in every_route(app) if p in open_paths}
+    hidden = every_route(app) - documented - pages - {(m, p) for m, p in every_route(app) if p in open_paths}
     assert hidden == set(), "every action route is documented (so the tests below reach it)"
+    assert {("GET", "/desk"), ("GET", "/wall"), ("POST", "/signin")} <= pages
     assert len(documented) >= 9
     for method, path, operation in action_routes(app):
         assert operation.get("x-roles"), f"{method} {path} declares no roles"
         assert operation.get("security"), f"{method} {path} is not behind the bearer token"
+
+
+async def test_every_page_needs_a_session_and_the_wall_a_supervisor(world) -> None:
+    """The desk's pages and parts: without credentials a page redirects to the sign-in form and anything else
+    answers 401 (before the body is read); the wall's routes refuse a tier-1 agent."""
+    client, (_, agent_token) = world["client"], world["agents"]["other"]
+    checked = 0
+    open_pages = {("GET", "/signin"), ("POST", "/signin")} | {
+        (m, p) for m, p in every_route(world["app"]) if p in UNAUDITED_PATHS
+    }
+    for method, path in sorted(page_routes(world["app"]) - open_pages):
+        url = path.replace("{action}", "claim").replace("{table}", "queues").replace("{decision}", "approve")
+        for token in (None, "not-a-token"):
+            response = await send(client, method, url, token=token)
+            if method == "GET" and path in PAGES:
+                assert (response.status_code, response.headers["location"]) == (303, "/signin"), url
+            else:
+                assert_refused(response, 401, "unauthenticated")
+        if path.startswith("/wall"):
+            assert_refused(await send(client, method, url, token=agent_token), 403, "forbidden_role")
+        checked += 1
+    assert checked >= 10
 
 
 async def test_without_a_token_or_with_a_bad_one_every_route_answers_401(world) -> None:

@@ -164,6 +164,9 @@ class Settings(BaseSettings):
         "supervisor=billing,disputes,retention,tier2,supervisors;analyst=",
         description="Queues each agent role may claim from (role=queue,queue;...). Analysts claim from none.",
     )
+    desk_session_s: int = Field(
+        28800, ge=60, description="How long a desk sign-in (the HttpOnly cookie session) lasts: one shift by default."
+    )
     agent_lease_s: int = Field(30, ge=1, description="How long a claimed task is reserved for its agent to accept.")
     task_handle_timeout_s: int = Field(
         7200, ge=1, description="How long an agent may work an accepted task; then it goes back to its queue."
