@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from billing.accounts.rules.view import scrub_cards
 from billing.entrypoints.api.auth import current_agent
 from billing.entrypoints.api.desk.internal import Answer, call_api
 from billing.entrypoints.api.desk.task_view import task_context
 from billing.entrypoints.api.desk.views import render
 from billing.identity.agent_store import Agent
+from billing.identity.rules.masking import scrub_cards
 from billing.money import UnknownCurrencyError, currency_exponent
 
 Action = Literal[
