@@ -32,7 +32,7 @@ from billing.platform.unit_of_work import unit_of_work
 
 # Most records per fetched batch, and the longest wait to fill one. Payments come at a fraction of the usage
 # volume; a thousand per transaction already takes the per-transaction cost out of the figure (docs/collections.md).
-BATCH_MAX = 1_000
+BATCH_MAX = 5_000
 BATCH_WAIT_MS = 200
 LANES = 4
 
