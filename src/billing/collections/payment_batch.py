@@ -119,12 +119,15 @@ async def _load(conn: asyncpg.Connection, batch: list[Event]) -> Loaded:
         else []
     )
     ledgers: dict[str, list[Entry]] = {r["account_id"]: [] for r in locked}
+    numbers: dict[str | None, str | None] = {}
     for r in await conn.fetch(
-        "SELECT account_id, entry_id, kind, amount_minor, at, invoice_id, payment_id, due_date FROM ledger_entries"
-        " WHERE account_id = ANY($1::text[])",
+        "SELECT account_id, entry_id, kind, amount_minor, at, invoice_id, payment_id, due_date, document"
+        " FROM ledger_entries WHERE account_id = ANY($1::text[])",
         list(ledgers),
     ):
         ledgers[r["account_id"]].append(_entry(r))
+        if r["kind"] == "invoice":
+            numbers[r["invoice_id"]] = r["document"]
     loaded = Loaded(
         accounts=accounts,
         suspended={r["account_id"]: r["suspended_at"] is not None for r in locked},
@@ -132,6 +135,7 @@ async def _load(conn: asyncpg.Connection, batch: list[Event]) -> Loaded:
         payments={r["payment_id"]: _known_payment(r) for r in payments},
         reversal_entries={r["entry_id"]: (r["payment_id"], r["amount_minor"]) for r in reversals},
         ledgers=ledgers,
+        numbers=numbers,
     )
     loaded.created_rows = {r["account_id"] for r in created}
     return loaded
@@ -202,13 +206,7 @@ async def _recompute(conn: asyncpg.Connection, plan: PaymentPlan) -> None:
     if not plan.touched:
         return
     accounts = sorted(plan.touched)
-    numbers = {
-        r["invoice_id"]: r["document"]
-        for r in await conn.fetch(
-            "SELECT invoice_id, document FROM ledger_entries WHERE account_id = ANY($1::text[]) AND kind = 'invoice'",
-            accounts,
-        )
-    }
+    numbers = plan.loaded.numbers  # the batch adds no invoice: the numbers read with the ledgers
     invoices: list[tuple[object, ...]] = []
     standings: list[tuple[str, int, int, int]] = []
     for account_id in accounts:

@@ -46,6 +46,7 @@ class Loaded:
     payments: dict[str, KnownPayment]  # the batch's payment ids already recorded
     reversal_entries: dict[str, tuple[str | None, int]]  # entry id -> (payment id, amount) of known reversals
     ledgers: dict[str, list[Entry]]  # the locked accounts' whole ledgers
+    numbers: dict[str | None, str | None] = field(default_factory=dict)  # invoice id -> number (its document)
     created_rows: set[str] = field(default_factory=set)  # collections rows this batch created
 
 
