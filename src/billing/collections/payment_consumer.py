@@ -19,14 +19,14 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from billing.collections.payment_batch import BatchResult, KeyTaken, apply_payments
+from billing.collections.payment_batch import BatchResult, apply_payments
 from billing.collections.projection import payment_handlers
 from billing.collections.rules.dunning import DunningPolicy
 from billing.platform.concurrency import all_or_none
 from billing.platform.context import WorkerContext
 from billing.platform.decoding import RawMessage, decode
 from billing.platform.records import Projection, RecordProcessor
-from billing.platform.retry import caused_by_data, retry_transient
+from billing.platform.retry import is_transient, retry_transient
 from billing.platform.topics import PAYMENTS
 from billing.platform.unit_of_work import unit_of_work
 
@@ -43,12 +43,12 @@ async def apply_lane(pool: asyncpg.Pool, policy: DunningPolicy, messages: Sequen
     try:
         async with unit_of_work(pool) as conn:
             return await apply_payments(conn, policy, items)
-    except KeyTaken:
+    except Exception as error:  # noqa: BLE001 - outages are retried; anything else is settled record by record
+        # KeyTaken, a value PostgreSQL refuses, or a bug: the per-record projection dead-letters the one record at
+        # fault (with its reason) instead of the whole batch failing again and again.
+        if is_transient(error):
+            raise
         return None
-    except Exception as error:
-        if caused_by_data(error):
-            return None
-        raise
 
 
 class PaymentConsumer:
