@@ -1,4 +1,4 @@
-"""The worker's non-Faust loops: usage batches, parked usage, the outbox relay (and the cycle closer)."""
+"""The worker's non-Faust loops: usage and payment batches, parked usage, the outbox relay (and the cycle closer)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from billing.care.config import load_care_config
 from billing.care.sweeper import QueueSweeper
 from billing.collections.dunning_config import load_policy
 from billing.collections.dunning_runner import DunningLoop
+from billing.collections.payment_consumer import PaymentConsumer
 from billing.invoicing.catalog_config import load_catalog
 from billing.invoicing.loop import CycleCloser
 from billing.platform.context import WorkerContext
@@ -22,6 +23,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     catalog = load_catalog(ctx.settings)
     writer = UsageWriter(catalog, ctx.settings)
     _start_with(app, LoopService("usage-batch", UsageConsumer(ctx, writer).run))
+    # Payments a batch per transaction (their projection's guarantees, set-based): src/billing/collections/.
+    _start_with(app, LoopService("payments-batch", PaymentConsumer(ctx, load_policy(ctx.settings)).run))
     _start_with(app, LoopService("parked-usage", ParkedUsageSweeper(ctx, writer).run))
     _start_with(app, LoopService("outbox-relay", OutboxRelay(ctx).run))
     # Every worker runs the closer; SKIP LOCKED gives concurrent closers disjoint batches of due accounts.
