@@ -23,6 +23,7 @@ from billing.collections.payment_plan import LEDGER_TYPES, REVERSALS, KnownPayme
 from billing.collections.rules.allocation import allocate
 from billing.collections.rules.dunning import DunningPolicy
 from billing.collections.rules.ledger import Entry, EntryKind, entry_key
+from billing.collections.store import invoice_rows
 from billing.contracts import Event
 from billing.platform.decoding import ErrorKind, RawMessage, Rejection
 from billing.platform.records import Rejected
@@ -212,21 +213,7 @@ async def _recompute(conn: asyncpg.Connection, plan: PaymentPlan) -> None:
     for account_id in accounts:
         allocation = allocate(plan.loaded.ledgers[account_id])
         currency = plan.touched[account_id]
-        invoices += [
-            (
-                i.invoice_id,
-                account_id,
-                numbers.get(i.invoice_id),
-                currency,
-                i.total_minor,
-                i.credited_minor,
-                i.paid_minor,
-                i.open_minor,
-                i.due_date,
-                i.issued_at,
-            )
-            for i in allocation.invoices
-        ]
+        invoices += invoice_rows(account_id, currency, allocation, numbers)
         standings.append((account_id, allocation.balance_minor, allocation.open_minor, allocation.credit_minor))
     if invoices:
         await conn.execute(

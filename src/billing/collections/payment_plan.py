@@ -18,14 +18,13 @@ from billing.collections.rules.allocation import allocate
 from billing.collections.rules.dunning import DunningPolicy
 from billing.collections.rules.ledger import Entry, EntryKind, entry_key
 from billing.collections.rules.overdue import overdue_invoices
-from billing.collections.rules.payments import payment_refusal, reversal_refusal
+from billing.collections.rules.payments import PaymentValues, payment_refusal, payment_values, reversal_refusal
 from billing.contracts import Event
 from billing.platform.decoding import RawMessage
 from billing.platform.records import Rejected
 
 # payment_id, account_id, status, amount_minor, currency, method, provider_reference, at, invoice_id: what a
 # repeated payment is compared on (projection._new_payment).
-PaymentValues = tuple[str, str, str, int, str, str, str, datetime, str | None]
 REVERSALS = {"payment.refunded.v1": EntryKind.REFUND, "payment.charged_back.v1": EntryKind.CHARGEBACK}
 LEDGER_TYPES = {"payment.received.v1", *REVERSALS}
 
@@ -114,17 +113,7 @@ class PaymentPlan:
     def _new_payment(self, event: Event, status: str, at: datetime, reason: str | None) -> bool:
         """Record the payment; False when this payment id is already recorded with the same content (a repeat)."""
         p: Any = event.payload  # a payment event's payload: the dispatch on event.type picks its fields
-        values: PaymentValues = (
-            p.payment_id,
-            p.account_id,
-            status,
-            p.amount.amount_minor,
-            p.amount.currency,
-            str(p.method),
-            p.provider_reference,
-            at,
-            p.invoice_id,
-        )
+        values = payment_values(p, status, at)
         known = self.loaded.payments.get(p.payment_id)
         if known is not None:
             if known.values != values:
