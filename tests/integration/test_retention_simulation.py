@@ -42,12 +42,14 @@ pytestmark = pytest.mark.integration
 CONFIG = dict(accounts=4000, seed=2026, holdout_share_bp=5000)
 # The simulation's pre-registered plan, sized for its population (about 800 compared cases per practice, both
 # arms), given as RETENTION_PLAN gives the system its plan: the default plan is sized for a 10 % holdout and a
-# 5-point effect (11,936 cases per practice), against which these cases are "not yet decidable".
+# 5-point effect (11,936 cases per practice), against which these cases are "not yet decidable". The simulation
+# withholds every practice from its control arm (no practice, no money there), so its plan withholds all four:
+# only withheld practices are randomised, and only they are tested and ranked.
 SIMULATION_PLAN = """
 version: simulation-2026
 primary_horizon_days: 90
 practices: [credit, discount_fixed, discount_percent, plan_change]
-withheld: [discount_fixed, discount_percent]
+withheld: [credit, discount_fixed, discount_percent, plan_change]
 alpha: 0.05
 correction: holm
 min_arm_size: 30

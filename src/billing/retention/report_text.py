@@ -112,7 +112,8 @@ def format_report(report: dict[str, Any]) -> str:
         *[entry["sentence"] for entry in report["summary"]],
         "",
         f"Analysis plan {plan['version']}: primary horizon {plan['primary_horizon_days']} days; practices compared"
-        f" {', '.join(plan['practices'])}; family-wise alpha {plan['alpha']} ({plan['correction']}); live decision:"
+        f" {', '.join(plan['practices'])}; tested (withheld in the control arm, the rest observational only)"
+        f" {', '.join(plan.get('tested_practices', plan['practices'])) or 'none'}; family-wise alpha {plan['alpha']} ({plan['correction']}); live decision:"
         f" {plan['live_decision']}; at least {plan['min_arm_size']} cases per arm",
         "Retention per practice and arm (Wilson 95 % intervals); uplift = treatment - control with its 95 % interval"
         " (Newcombe, clustered by account; Fisher's exact test for small cells) and p-value; the decision interval"
