@@ -117,11 +117,12 @@ def plan_from_mapping(data: Mapping[str, Any], holdout_share: float) -> Analysis
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise ValueError(f"unknown analysis plan keys {unknown}; known: {sorted(_KEYS)}")
+    for key in _SEQUENCES:
+        given = data.get(key, ())
+        if not isinstance(given, list | tuple) or not all(isinstance(item, str) for item in given):
+            raise ValueError(f"analysis plan {key} must be a list of practice names")  # "credit" is not a list
     # Any: the file's values are checked by the plan's own constructor (a wrong type is a ValueError below).
     values: dict[str, Any] = {key: tuple(value) if key in _SEQUENCES else value for key, value in data.items()}
-    for key in _SEQUENCES:
-        if key in values and not all(isinstance(item, str) for item in values[key]):
-            raise ValueError(f"analysis plan {key} must be a list of practice names")
     try:
         return AnalysisPlan(**values, holdout_share=holdout_share)
     except TypeError as wrong:
