@@ -129,6 +129,9 @@ async def test_every_worker_serves_the_same_report_as_json(simulated, live: Sett
             assert served["cohort"] == cohort
             assert served["ranking"] == json.loads(json.dumps(simulated["report"]["ranking"]))
             assert served["practices"] == json.loads(json.dumps(simulated["report"]["practices"]))
+            period = simulated["report"]["period"]["period"]  # the simulation's own period, asked for by name
+            chosen = (await client.get(url, params={**cohort, "period": period})).json()
+            assert chosen["period"]["period"] == period and chosen["practices"] == served["practices"]
             whole = (await client.get(url)).json()  # no cohort: every case, from the counters
             assert whole["cohort"] is None
             assert whole["practices"] == json.loads(json.dumps(simulated["everything"]["practices"]))
@@ -185,6 +188,8 @@ def test_the_terminal_report_and_the_html_file_from_the_command(simulated, live:
             cohort["cases_from"],
             "--cases-to",
             cohort["cases_to"],
+            "--period",
+            simulated["report"]["period"]["period"],
         ],
         env={"DATABASE_URL": live.require_database_url()},
     )

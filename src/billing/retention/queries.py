@@ -212,7 +212,13 @@ async def report_on(
         report = build_report(await load_inputs(conn, cohort, name), plan=plan)
         report["cohort"] = None if cohort is None else cohort.as_json()
         report["churn_causes"] = await churn_causes(conn, cohort, name)
-        report["period"] = registered.get(name) or {"period": name, "plan_version": plan.version}
+        report["period"] = registered.get(name) or {
+            "period": name,
+            "plan_version": plan.version,
+            "plan_key": plan.key,
+            "holdout_share": plan.holdout_share,
+            "started_at": None,  # cases recorded before periods were registered
+        }
         reports.append(report)
     latest = dict(reports[-1])
     if len(reports) > 1:
