@@ -110,6 +110,10 @@ async def test_report_recovers_each_true_effect_and_ranks_the_practices(simulate
     assert rows["discount_fixed"]["significant"] is False  # the practice that does nothing
     assert rows["discount_percent"]["significant"] and rows["plan_change"]["significant"]
     assert rows["plan_change"]["uplift"]["ci_high"] < 0  # the practice that hurts is shown to hurt
+    # Every simulated case follows its arm: no non-compliance, and none invented for the plan change, whose
+    # receipt (no discount money) is not measured.
+    assert simulated["report"]["non_compliance"]["rate"] == 0
+    assert rows["plan_change"]["compliance"] is None and rows["credit"]["compliance"] is not None
     ranking = [r["practice"] for r in simulated["report"]["ranking"]]
     assert ranking == sorted(TRUE_EFFECTS, key=TRUE_EFFECTS.get, reverse=True)
     # Cost per retained customer exists where the practice retained extra customers, and not where it hurt.
