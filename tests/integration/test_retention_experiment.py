@@ -1,6 +1,7 @@
 """Issue 14, point 3, on the real broker and PostgreSQL: the arm is drawn when a contact is routed and fixed for
 the account in the experiment's period; a changed holdout share is a new period, whose report is kept apart; a
-withheld practice asked for a control-arm case is refused (409) and writes nothing."""
+withheld practice asked for a control-arm case is refused (409) and writes nothing, and so is the approval of a
+pending request for one."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from billing.retention.queries import Cohort, report_on
 from billing.retention.rules.arms import Arm, assign_arm
 from tests.integration.agent_api_helpers import customer
 from tests.integration.helpers import eventually, unique
+from tests.integration.money_api_helpers import hold_task
 from tests.integration.test_api_flow import call_started
 
 pytestmark = pytest.mark.integration
@@ -192,6 +194,45 @@ async def test_the_same_discount_in_the_treatment_arm_is_granted(api) -> None:
     )
     assert granted.status_code in (201, 202), granted.text
     assert (await _written_for(api["pool"], account_id))["discount_requests"] == 1
+
+
+async def test_approving_a_withheld_discount_for_a_control_arm_case_is_refused_and_writes_nothing(api) -> None:
+    """A pending request whose case is in the control arm (asked before the holdout was enforced, or allowed with a
+    reason under a policy changed since): its approval is refused as the grant is, 409, the request still pending."""
+    task_id, account_id, headers = await _held_task_in(api, "treatment")
+    over_the_agents_limit = {**PERCENT, "kind": "fixed_next_invoice", "amount_minor": 4000}
+    del over_the_agents_limit["percent_bp"], over_the_agents_limit["invoice_count"]
+    asked = await api["client"].post(
+        f"/tasks/{task_id}/discounts", json=over_the_agents_limit, headers={**headers, "Idempotency-Key": unique("k")}
+    )
+    assert asked.status_code == 202, asked.text
+    approval = asked.json()["task_id"]
+    pool = api["pool"]
+    await pool.execute("UPDATE tasks SET arm = 'control' WHERE task_id = $1", task_id)  # the case is held out
+    supervisor, token = await create_agent(pool, unique("sup"), Role.SUPERVISOR)
+    await hold_task(pool, supervisor.agent_id, approval, "supervisors")
+    before = await _written_for(pool, account_id)
+    approve_headers = {"Authorization": f"Bearer {token}"}
+    refused = await api["client"].post(
+        f"/tasks/{approval}/approve", headers={**approve_headers, "Idempotency-Key": unique("k")}
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json() == {
+        "error": "withheld_in_control_arm",
+        "message": f"the customer of task {task_id} is in the retention control arm, where a fixed_next_invoice"
+        " discount is withheld.",
+    }
+    assert await _written_for(pool, account_id) == before  # no grant, no budget charge, no event
+    status = await pool.fetchval("SELECT status FROM discount_requests WHERE task_id = $1", approval)
+    assert status == "pending"
+
+    # The same request, its case in the treatment arm, is approved: the refusal was the holdout's.
+    await pool.execute("UPDATE tasks SET arm = 'treatment' WHERE task_id = $1", task_id)
+    approved = await api["client"].post(
+        f"/tasks/{approval}/approve", headers={**approve_headers, "Idempotency-Key": unique("k")}
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "granted"
 
 
 async def test_periods_with_different_shares_are_reported_apart(live) -> None:

@@ -42,12 +42,14 @@ pytestmark = pytest.mark.integration
 CONFIG = dict(accounts=4000, seed=2026, holdout_share_bp=5000)
 # The simulation's pre-registered plan, sized for its population (about 800 compared cases per practice, both
 # arms), given as RETENTION_PLAN gives the system its plan: the default plan is sized for a 10 % holdout and a
-# 5-point effect (11,936 cases per practice), against which these cases are "not yet decidable".
+# 5-point effect (11,936 cases per practice), against which these cases are "not yet decidable". The simulation
+# withholds every practice from its control arm (no practice, no money there), so its plan withholds all four:
+# only withheld practices are randomised, and only they are tested and ranked.
 SIMULATION_PLAN = """
 version: simulation-2026
 primary_horizon_days: 90
 practices: [credit, discount_fixed, discount_percent, plan_change]
-withheld: [discount_fixed, discount_percent]
+withheld: [credit, discount_fixed, discount_percent, plan_change]
 alpha: 0.05
 correction: holm
 min_arm_size: 30
@@ -108,6 +110,10 @@ async def test_report_recovers_each_true_effect_and_ranks_the_practices(simulate
     assert rows["discount_fixed"]["significant"] is False  # the practice that does nothing
     assert rows["discount_percent"]["significant"] and rows["plan_change"]["significant"]
     assert rows["plan_change"]["uplift"]["ci_high"] < 0  # the practice that hurts is shown to hurt
+    # Every simulated case follows its arm: no non-compliance, and none invented for the plan change, whose
+    # receipt (no discount money) is not measured.
+    assert simulated["report"]["non_compliance"]["rate"] == 0
+    assert rows["plan_change"]["compliance"] is None and rows["credit"]["compliance"] is not None
     ranking = [r["practice"] for r in simulated["report"]["ranking"]]
     assert ranking == sorted(TRUE_EFFECTS, key=TRUE_EFFECTS.get, reverse=True)
     # Cost per retained customer exists where the practice retained extra customers, and not where it hurt.
@@ -127,6 +133,9 @@ async def test_every_worker_serves_the_same_report_as_json(simulated, live: Sett
             assert served["cohort"] == cohort
             assert served["ranking"] == json.loads(json.dumps(simulated["report"]["ranking"]))
             assert served["practices"] == json.loads(json.dumps(simulated["report"]["practices"]))
+            period = simulated["report"]["period"]["period"]  # the simulation's own period, asked for by name
+            chosen = (await client.get(url, params={**cohort, "period": period})).json()
+            assert chosen["period"]["period"] == period and chosen["practices"] == served["practices"]
             whole = (await client.get(url)).json()  # no cohort: every case, from the counters
             assert whole["cohort"] is None
             assert whole["practices"] == json.loads(json.dumps(simulated["everything"]["practices"]))
@@ -183,6 +192,8 @@ def test_the_terminal_report_and_the_html_file_from_the_command(simulated, live:
             cohort["cases_from"],
             "--cases-to",
             cohort["cases_to"],
+            "--period",
+            simulated["report"]["period"]["period"],
         ],
         env={"DATABASE_URL": live.require_database_url()},
     )

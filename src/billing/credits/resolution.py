@@ -73,13 +73,21 @@ async def resolve(
 
 
 async def approve(
-    conn: asyncpg.Connection, policy: AuthorityPolicy, request_id: str, approver: AgentProfile, now: datetime
+    conn: asyncpg.Connection,
+    policy: AuthorityPolicy,
+    request_id: str,
+    approver: AgentProfile,
+    now: datetime,
+    control_grants: str = "refuse",
 ) -> GrantOutcome:
     """Approve a pending grant (src/billing/discounts/service.py); a dispute credit also resolves its dispute,
-    credited, with the resolver's reason. Refusals are GrantOutcomes, as the service's."""
+    credited, with the resolver's reason. Refusals are GrantOutcomes, as the service's (``control_grants`` is
+    RETENTION_CONTROL_GRANTS: the retention holdout applies to approvals as to grants)."""
     dispute_id = await approvals.dispute_of(conn, request_id)
     if dispute_id is None:
-        return await service.approve_request(conn, policy, request_id, approver, now, credits=CREDIT_GRANTS)
+        return await service.approve_request(
+            conn, policy, request_id, approver, now, credits=CREDIT_GRANTS, control_grants=control_grants
+        )
     dispute = await store.load_open(conn, dispute_id)
     waiting = await approvals.load_pending(conn, request_id)  # RequestConflict once decided
     credit_minor = waiting.ask.request.amount_minor or 0
@@ -87,7 +95,9 @@ async def approve(
         await _check_opener(conn, policy, dispute, approver.agent_id, credit_minor)
     except DisputeRefused as refused:
         return GrantOutcome("refused", request_id, waiting.pending.value_minor, refused.rule, refused.reason)
-    outcome = await service.approve_request(conn, policy, request_id, approver, now, credits=CREDIT_GRANTS)
+    outcome = await service.approve_request(
+        conn, policy, request_id, approver, now, credits=CREDIT_GRANTS, control_grants=control_grants
+    )
     if outcome.status == "granted":
         resolver = waiting.pending.requested_by.agent_id
         dispute = await store.under_review(conn, dispute, resolver, now)

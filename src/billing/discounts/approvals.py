@@ -34,7 +34,7 @@ _COLUMNS = (
     "request_id, account_id, task_id, kind, currency, amount_minor, percent_bp, invoice_count, invoice_id,"
     " reason_code, criteria, requested_by, requester_role, value_minor, customer_since, overdue_invoice_count,"
     " average_invoice_minor, exceeded, status, refusal_rule, refusal_reason, requested_at, dispute_id,"
-    " resolution_note"
+    " resolution_note, case_task_id"
 )
 
 
@@ -42,6 +42,7 @@ _COLUMNS = (
 class PendingRow:
     ask: DiscountAsk
     pending: PendingGrant
+    case_task_id: str | None = None  # the customer's task it was asked on (None: asked before it was kept)
 
 
 async def insert_pending(
@@ -109,7 +110,7 @@ async def _insert(
     exceeded: list[str],
 ) -> None:
     request = ask.request
-    placeholders = ", ".join(f"${i}" for i in range(1, 25))
+    placeholders = ", ".join(f"${i}" for i in range(1, 26))
     await conn.execute(
         f"INSERT INTO discount_requests ({_COLUMNS}) VALUES ({placeholders})",
         request.request_id,
@@ -136,6 +137,7 @@ async def _insert(
         now,
         ask.dispute_id,
         ask.note,
+        ask.task_id,  # the case: for a pending request task_id is its approval task
     )
 
 
@@ -191,7 +193,8 @@ async def load_pending(conn: asyncpg.Connection, request_id: str) -> PendingRow:
         dispute_id=row["dispute_id"],
         note=row["resolution_note"],
     )
-    return PendingRow(ask, PendingGrant(request, requester, standing, row["value_minor"], row["requested_at"]))
+    pending = PendingGrant(request, requester, standing, row["value_minor"], row["requested_at"])
+    return PendingRow(ask, pending, row["case_task_id"])
 
 
 async def mark_approved(conn: asyncpg.Connection, request_id: str, approver_id: str, now: datetime) -> None:

@@ -27,6 +27,7 @@ from billing.contracts.discounts import DiscountGranted, DiscountKind
 from billing.contracts.money import Money
 from billing.discounts import approvals
 from billing.discounts.history import PlanFee, customer_standing, grant_history, lock_for_decision
+from billing.discounts.holdout import holdout_refusal, recorded_reason
 from billing.discounts.rules.decisions import approve, decide, decider_refusal
 from billing.discounts.rules.grants import (
     AgentProfile,
@@ -101,12 +102,18 @@ async def approve_request(
     now: datetime,
     *,
     credits: CreditNoteIssuer | None = None,
+    control_grants: str = "refuse",
 ) -> GrantOutcome:
-    """A second person approves; a refusal leaves the request pending (and writes nothing)."""
+    """A second person approves; a refusal leaves the request pending (and writes nothing). A practice withheld
+    from the request's case is refused as its grant would be (``control_grants``: RETENTION_CONTROL_GRANTS)."""
     pending_row = await approvals.load_pending(conn, request_id)
     await lock_for_decision(conn, pending_row.ask.request.account_id, approver.agent_id)
     pending_row = await approvals.load_pending(conn, request_id)
     pending = pending_row.pending
+    reason = recorded_reason(pending_row.ask.criteria)
+    held = await holdout_refusal(conn, pending_row.case_task_id, pending.request.kind, control_grants, reason)
+    if held is not None:
+        return GrantOutcome("refused", request_id, pending.value_minor, held.rule, held.reason)
     history = await grant_history(conn, pending.request.account_id, [approver.agent_id], now)
     decision = approve(pending, approver, history, policy, now)
     if isinstance(decision, Approved):

@@ -26,7 +26,7 @@ import asyncpg
 from billing.platform.unit_of_work import Database, connection, one_row
 from billing.retention import experiment
 from billing.retention.rules.arms import Arm
-from billing.retention.rules.compliance import ArmCompliance
+from billing.retention.rules.compliance import PRACTICE_OF_GRANT, ArmCompliance
 from billing.retention.rules.counters import WAIT_RESOLUTION_S, CounterKey, RetentionCounters, Tally, wait_bucket_s
 from billing.retention.rules.intervals import ClusterMoments
 from billing.retention.rules.report import SERVICE_LEVEL_THRESHOLD_S, ReportInputs, ServiceWeek, build_report
@@ -87,6 +87,11 @@ _BY_ACCOUNT = (
 )
 
 
+# Receipt is read from the case's discount money, so compliance is known only for the practices that are grants;
+# a withheld practice without money (a plan change) has no measured compliance rather than 100 % non-compliance.
+_RECEIPT_BY_MONEY = frozenset(PRACTICE_OF_GRANT.values())
+
+
 async def _by_account(
     conn: asyncpg.Connection, cohort: Cohort | None, period: str
 ) -> tuple[dict[tuple[str, str, int], ClusterMoments], dict[tuple[str, str, int], ArmCompliance]]:
@@ -96,7 +101,8 @@ async def _by_account(
     for r in rows:
         key = (r["practice"], r["arm"], r["horizon_days"])
         moments[key] = ClusterMoments(r["clusters"], r["cases"], r["retained"], r["sum_n2"], r["sum_ny"], r["sum_y2"])
-        compliance[key] = ArmCompliance(r["cases"], r["retained"], r["treated"], r["treated_retained"])
+        if r["practice"] in _RECEIPT_BY_MONEY:
+            compliance[key] = ArmCompliance(r["cases"], r["retained"], r["treated"], r["treated_retained"])
     return moments, compliance
 
 
@@ -212,7 +218,13 @@ async def report_on(
         report = build_report(await load_inputs(conn, cohort, name), plan=plan)
         report["cohort"] = None if cohort is None else cohort.as_json()
         report["churn_causes"] = await churn_causes(conn, cohort, name)
-        report["period"] = registered.get(name) or {"period": name, "plan_version": plan.version}
+        report["period"] = registered.get(name) or {
+            "period": name,
+            "plan_version": plan.version,
+            "plan_key": plan.key,
+            "holdout_share": plan.holdout_share,
+            "started_at": None,  # cases recorded before periods were registered
+        }
         reports.append(report)
     latest = dict(reports[-1])
     if len(reports) > 1:

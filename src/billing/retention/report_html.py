@@ -1,7 +1,8 @@
 """`billing report retention --html FILE`: one self-contained HTML page with the plots inline (PNG, base64).
 
 For a business leader first: one plain sentence per practice (the report's ``summary``, the same the terminal
-prints), then the plots: retention curves with 95 % bands and the numbers still followed under each, uplift
+prints) and the experiment period with every other period listed apart (its own plan and share), then the
+plots: retention curves with 95 % bands and the numbers still followed under each, uplift
 against the control arm with its 95 % interval and the plan's decision interval, weekly service level and
 abandonment on a date axis whose labels do not overlap, retention by wait (observational); then the analysts'
 details (the terminal report). No script, no external file: the page works offline. The page background is a
@@ -23,7 +24,7 @@ matplotlib.use("Agg")  # no display: render to memory
 import matplotlib.dates as mdates  # noqa: E402 - after choosing the backend
 import matplotlib.pyplot as plt  # noqa: E402
 
-from billing.retention.report_text import format_report  # noqa: E402
+from billing.retention.report_text import format_report, period_lines  # noqa: E402
 from billing.retention.rules.plain import human_name  # noqa: E402
 
 PAGE_BACKGROUND = "#f3efe6"
@@ -203,6 +204,7 @@ FIGURES = (
 
 def render_html(report: dict[str, Any]) -> str:
     summary = "\n".join(f"<li>{html.escape(entry['sentence'])}</li>" for entry in report["summary"])
+    periods = "\n".join(html.escape(line) for line in period_lines(report))
     sections = [
         f'<h2>{html.escape(title)}</h2>\n<img class="plot" alt="{html.escape(title)}" '
         f'src="data:image/png;base64,{_png(draw(report))}">'
@@ -215,6 +217,7 @@ body {{ background: {PAGE_BACKGROUND}; font-family: sans-serif; margin: 24px; co
 img.plot {{ display: block; width: 1000px; margin: 8px 0 24px 0; }}
 ul.summary {{ font-size: 18px; line-height: 1.5; max-width: 1000px; }}
 pre {{ font-size: 10px; background: {PAGE_BACKGROUND}; overflow-x: auto; }}
+pre.periods {{ font-size: 14px; white-space: pre-wrap; max-width: 1000px; }}
 </style></head>
 <body>
 <h1>Which practices keep customers</h1>
@@ -224,6 +227,8 @@ pre {{ font-size: 10px; background: {PAGE_BACKGROUND}; overflow-x: auto; }}
 <p>Each practice is measured against a control arm chosen by chance (a share of accounts does not get the
 offer); "between" gives the 95 % range. A practice is called firmly only once the analysis planned in advance
 ({html.escape(str(report["analysis_plan"]["version"]))}) has decided, however often this page is read.</p>
+<h2>Experiment periods</h2>
+<pre class="periods">{periods}</pre>
 {"".join(sections)}
 <h2>Details for analysts</h2>
 <pre>{html.escape(format_report(report))}</pre>

@@ -84,6 +84,29 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _period_line(period: dict[str, Any] | None) -> str:
+    if not period:
+        return "the cases of every period"
+    since = f", from {period['started_at']}" if period.get("started_at") else ""
+    share = period.get("holdout_share")
+    held = "" if share is None else f", holdout {100 * share:.1f} %"
+    return f"{period['period'] or '(before periods)'}: plan {period['plan_version']}{held}{since}"
+
+
+def period_lines(report: dict[str, Any]) -> list[str]:
+    """This report's experiment period, then every other period with its own plan version, share and plain
+    sentences: arms drawn with different shares are never added together, so each stands alone."""
+    own = report.get("period")
+    lines = [f"Experiment period {_period_line(own)}"]
+    others = [r for r in report.get("periods", []) if own is None or r.get("period") != own]
+    if others:
+        lines.append("Other periods (each judged by its own plan and holdout share; never added to this one):")
+    for other in others:
+        lines.append(f"  {_period_line(other.get('period'))}")
+        lines += [f"    {entry['sentence']}" for entry in other["summary"]]
+    return lines
+
+
 def format_report(report: dict[str, Any]) -> str:
     """Practices by horizon, the ranking, retention by wait band, and weekly service level."""
     practice_rows = [
@@ -108,11 +131,13 @@ def format_report(report: dict[str, Any]) -> str:
     compliance = [line for line in map(_compliance_line, primary) if line]
     parts = [
         f"Cohort: {scope}",
+        *period_lines(report),
         "",
         *[entry["sentence"] for entry in report["summary"]],
         "",
         f"Analysis plan {plan['version']}: primary horizon {plan['primary_horizon_days']} days; practices compared"
-        f" {', '.join(plan['practices'])}; family-wise alpha {plan['alpha']} ({plan['correction']}); live decision:"
+        f" {', '.join(plan['practices'])}; tested (withheld in the control arm, the rest observational only)"
+        f" {', '.join(plan.get('tested_practices', plan['practices'])) or 'none'}; family-wise alpha {plan['alpha']} ({plan['correction']}); live decision:"
         f" {plan['live_decision']}; at least {plan['min_arm_size']} cases per arm",
         "Retention per practice and arm (Wilson 95 % intervals); uplift = treatment - control with its 95 % interval"
         " (Newcombe, clustered by account; Fisher's exact test for small cells) and p-value; the decision interval"

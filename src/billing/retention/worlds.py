@@ -52,8 +52,10 @@ class World:
     cases: list[Case] = field(default_factory=list)
 
     def plan(self) -> AnalysisPlan:
+        """Every practice of a world is withheld in its control arm (randomised), so every one is tested."""
         per_practice = len([c for c in self.cases if c.practice != RARE]) // len(KINDS)
-        return AnalysisPlan(practices=(*sorted(KINDS), RARE), planned_cases=per_practice)
+        practices = (*sorted(KINDS), RARE)
+        return AnalysisPlan(practices=practices, withheld=practices, planned_cases=per_practice)
 
 
 def _clip(p: float) -> float:

@@ -11,8 +11,11 @@ from billing.retention.rules.counters import CounterKey, RetentionCounters, Tall
 from billing.retention.rules.plan import AnalysisPlan
 from billing.retention.rules.report import ReportInputs, ServiceWeek, build_report
 
-# The experiment these counters come from was planned for 200 cases per practice, comparing both practices.
-PLAN = AnalysisPlan(practices=("credit", "explanation_only"), planned_cases=200)
+# The experiment these counters come from was planned for 200 cases per practice, comparing both practices, each
+# withheld in the control arm (randomised): only withheld practices are tested, starred and ranked.
+PLAN = AnalysisPlan(
+    practices=("credit", "explanation_only"), withheld=("credit", "explanation_only"), planned_cases=200
+)
 
 
 def _inputs() -> ReportInputs:

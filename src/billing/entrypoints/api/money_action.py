@@ -7,8 +7,8 @@ held task, and the caller verified on its call; back-office tasks without a call
 Every action REQUIRES an `Idempotency-Key` header (400 ``idempotency_key_required`` without one, before
 anything is done): the same key with the same body answers the first response again (and changes nothing); the
 same key with a different body is refused with 409. A refusal by a rule answers 422 (403 for rules about the
-person: separation of duties, approving others, crediting a dispute one opened; 409 for the dispute's state)
-with the rule as the error code, so the audit row names it too, and changes nothing: the transaction, key
+person: separation of duties, approving others, crediting a dispute one opened; 409 for the dispute's state and
+for the retention holdout) with the rule as the error code, so the audit row names it too, and changes nothing: the transaction, key
 included, rolls back, and only the audit row (written outside it) remains.
 """
 
@@ -67,11 +67,12 @@ def plan_fee(svc: ApiServices) -> PlanFee:
 
 
 _PERSON_RULES = frozenset({"separation_of_duties", "can_approve_others", "max_credit_by_opener_minor"})
-_STATE_RULES = frozenset({"dispute_state", "credit_pending_approval"})
+_STATE_RULES = frozenset({"dispute_state", "credit_pending_approval", "withheld_in_control_arm"})
 
 
 def refused(rule: str | None, reason: str | None) -> Response:
-    """A refusal's status and body: 403 for rules about the person, 409 for the dispute's state, else 422."""
+    """A refusal's status and body: 403 for rules about the person, 409 for the state (a dispute's, the
+    retention holdout's), else 422."""
     status = 403 if rule in _PERSON_RULES else 409 if rule in _STATE_RULES else 422
     return status, {"error": rule or "refused", "message": reason or "refused"}
 

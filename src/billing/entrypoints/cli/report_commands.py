@@ -22,14 +22,14 @@ def _group(main: click.Group, name: str, help_text: str) -> click.Group:
     return group
 
 
-async def _report(cohort) -> dict:
+async def _report(cohort, period: str | None = None) -> dict:
     import asyncpg
 
     from billing.retention.queries import retention_report
 
     pool = await asyncpg.create_pool(load_settings().require_database_url(), min_size=1, max_size=1)
     try:
-        return await retention_report(pool, cohort)
+        return await retention_report(pool, cohort, period)
     finally:
         await pool.close()
 
@@ -56,11 +56,20 @@ def _cohort(cases_from: str | None, cases_to: str | None):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
 @click.option("--cases-from", default=None, help="Only cases handled at or after this ISO date/time (event time).")
 @click.option("--cases-to", default=None, help="Only cases handled before this ISO date/time (event time).")
-def report_retention(html_path: Path | None, as_json: bool, cases_from: str | None, cases_to: str | None) -> None:
+@click.option(
+    "--period",
+    default=None,
+    help="The experiment period to report (its id, <plan key>@<share>bp, as the report lists them); default: the"
+    " latest, with the other periods listed apart.",
+)
+def report_retention(
+    html_path: Path | None, as_json: bool, cases_from: str | None, cases_to: str | None, period: str | None
+) -> None:
     """Retention per practice and arm, uplift, cost per retained customer, curves (needs DATABASE_URL).
 
-    Every case followed, or with --cases-from/--cases-to the cohort of cases handled in that period."""
-    report = asyncio.run(_report(_cohort(cases_from, cases_to)))
+    Every case followed, or with --cases-from/--cases-to the cohort of cases handled in that period of time;
+    one experiment period (--period, or the latest)."""
+    report = asyncio.run(_report(_cohort(cases_from, cases_to), period))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

@@ -64,7 +64,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     async def retention_report(web: View, request: Request) -> Response:
         # Computed from the counters in PostgreSQL, so every worker answers the same (src/billing/retention/rules/report.py);
         # `live_counts` is this worker's share of the Faust table cache (its partitions only, every case).
-        # ?cases_from=&cases_to= restrict it to the cases handled in that period (src/billing/retention/queries.py).
+        # ?cases_from=&cases_to= restrict it to the cases handled in that time (src/billing/retention/queries.py);
+        # ?period= is the experiment period reported (default: the latest, the others listed under "periods").
         query = request.query
         cohort = None
         if query.get("cases_from") or query.get("cases_to"):
@@ -72,7 +73,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 cohort = Cohort.parse(query.get("cases_from"), query.get("cases_to"))
             except ValueError as error:
                 return web.json({"error": "bad_cohort", "detail": str(error)}, status=400)
-        report = await build_retention_report(await ctx.pool(), cohort)
+        report = await build_retention_report(await ctx.pool(), cohort, query.get("period") or None)
         report["live_counts"] = live_counts(app)
         return web.json(report)
 

@@ -2,10 +2,12 @@
 
 Every row (practice, horizon) with both arms gets the uplift with its 95 % Newcombe interval (clustered by
 account) and the matching fixed-sample p-value; those are estimates, never starred. Rows of the primary
-horizon for the practices the plan compares get the decision (src/billing/retention/rules/sequential.py):
-the sequential p-value, Holm-adjusted over the plan's practices, the decision interval (which excludes 0
+horizon for the practices the plan compares and withholds in the control arm get the decision
+(src/billing/retention/rules/sequential.py): the sequential p-value, Holm-adjusted over those practices, the decision interval (which excludes 0
 exactly when the row is starred), a verdict, and the power and minimum detectable effect for the cases so far.
 A row with fewer than the plan's minimum cases in an arm is "too few cases": no evidence, no star, no rank.
+A practice compared but not withheld (given in both arms at the agent's choice) is observational only: its
+arms differ by who chose it, not by chance, so it gets no test, no star, no rank and no place in Holm's family.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ UNPLANNED = "not in the analysis plan: shown, not tested"
 # in both arms at the agent's choice, so its "uplift" compares like with like, not the practice's effect.
 RANDOMISED = "randomised: withheld in the control arm"
 OBSERVATIONAL = "observational only: not withheld in the control arm, so the arms do not measure its effect"
+OBSERVATIONAL_VERDICT = "observational only: shown, not tested"
 
 
 @dataclass(frozen=True)
@@ -69,21 +72,30 @@ def uplift(arms: Arms) -> tuple[Comparison, dict[str, Any]] | None:
 
 
 def decide(plan: AnalysisPlan, primary: Mapping[str, Arms]) -> dict[str, dict[str, Any]]:
-    """The decision of every practice in the plan at the primary horizon (absent practices: too few cases)."""
+    """The decision of every practice in the plan at the primary horizon (absent practices: too few cases);
+    practices not withheld are observational only, outside the tested family."""
     evidence: dict[str, tuple[Arms, Comparison, float]] = {}
-    for practice in plan.practices:
+    for practice in plan.family:
         arms = primary.get(practice)
         if arms is not None and arms.enough(plan):
             comparison = compare(arms.treated, arms.control)
             evidence[practice] = (arms, comparison, sequential_p(comparison.evidence_z, arms.information(plan)))
-    raw = [evidence[p][2] if p in evidence else 1.0 for p in plan.practices]
-    adjusted = dict(zip(plan.practices, holm(raw)))
+    raw = [evidence[p][2] if p in evidence else 1.0 for p in plan.family]
+    adjusted = dict(zip(plan.family, holm(raw)))
     decisions: dict[str, dict[str, Any]] = {}
     for practice in plan.practices:
+        if practice not in plan.family:
+            decisions[practice] = {
+                "role": "observational",
+                "assignment": OBSERVATIONAL,
+                "verdict": OBSERVATIONAL_VERDICT,
+                "significant": False,
+            }
+            continue
         arms = primary.get(practice) or Arms(ClusterMoments.independent(0, 0), ClusterMoments.independent(0, 0))
         decisions[practice] = _power(plan, arms) | {
             "role": "primary",
-            "assignment": RANDOMISED if practice in plan.withheld else OBSERVATIONAL,
+            "assignment": RANDOMISED,
             "verdict": TOO_FEW,
             "significant": False,
             "cases_needed_per_arm": plan.min_arm_size,
@@ -118,7 +130,7 @@ def _power(plan: AnalysisPlan, arms: Arms) -> dict[str, Any]:
     pooled = (arms.treated.retained + arms.control.retained) / total if total else plan.expected_base_rate
     both = compare(arms.treated, arms.control) if n_t and n_c else None
     deff_t, deff_c = (both.design_effect_1, both.design_effect_2) if both else (1.0, 1.0)
-    worst_step = plan.alpha / max(1, len(plan.practices))  # Holm's most demanding level
+    worst_step = plan.alpha / max(1, len(plan.family))  # Holm's most demanding level
     se_now = null_standard_error(pooled, n_t, n_c, deff_t, deff_c)
     z_now = boundary_z(worst_step, information)
     share = n_c / total if n_t and n_c else plan.holdout_share

@@ -34,6 +34,12 @@ def _per_100(value: float) -> int:
 def sentence(row: dict[str, Any], decision: dict[str, Any], horizon: int) -> str:
     name = human_name(row["practice"])
     uplift = row.get("uplift")
+    if decision["verdict"] == d.OBSERVATIONAL_VERDICT:
+        seen = "" if uplift is None else f" (the arms differ by about {_per_100(uplift['difference'])} in 100)"
+        return (
+            f"{name} is observational only: it is not withheld in the control arm, so agents chose whom to give it"
+            f" to and the difference between the arms{seen} is not its effect; it is not tested or ranked."
+        )
     if decision["verdict"] == d.TOO_FEW or uplift is None:
         smaller = min(row["treatment"]["cases"], row["control"]["cases"])
         return (

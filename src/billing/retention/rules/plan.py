@@ -9,8 +9,10 @@ one. The experiment's period is the plan with the holdout share (``period_id``):
 period, and the report keeps periods apart. The plan fixes:
 
 * one primary horizon (90 days): only it is tested, starred and ranked; 30 and 60 days are shown, untested;
-* the practices compared: the family over which Holm's step-down correction keeps the chance of any false
-  star below ``alpha`` (a practice without enough cases still counts in the family, with no evidence);
+* the practices compared; those the plan also withholds in the control arm (``family``) are randomised: the
+  family over which Holm's step-down correction keeps the chance of any false star below ``alpha`` (a practice
+  without enough cases still counts in the family, with no evidence). A practice given in both arms is
+  observational only: shown, never tested, starred or ranked;
 * the planned number of cases per practice: the live decision spends ``alpha`` along an O'Brien-Fleming-type
   boundary up to it (src/billing/retention/rules/sequential.py), and power is judged against it;
 * the minimum arm size below which a row is "too few cases": never starred, never ranked.
@@ -54,14 +56,19 @@ class AnalysisPlan:
             raise ValueError("min_arm_size must be at least 1 and minimum_effect positive")
 
     @property
+    def family(self) -> tuple[str, ...]:
+        """The practices compared that are withheld in the control arm: the only ones the arms can test."""
+        return tuple(p for p in self.practices if p in self.withheld)
+
+    @property
     def cases_per_practice(self) -> int:
         """Planned cases per practice: given, or the size at which the final boundary of the most demanding Holm
-        step (alpha / number of practices) detects ``minimum_effect`` with probability ``power``."""
+        step (alpha / number of practices tested) detects ``minimum_effect`` with probability ``power``."""
         if self.planned_cases is not None:
             return self.planned_cases
         from billing.retention.rules.sequential import boundary_z  # one boundary rule for plan and report
 
-        z = boundary_z(self.alpha / max(1, len(self.practices)), 1.0) + norm.isf(1 - self.power)
+        z = boundary_z(self.alpha / max(1, len(self.family)), 1.0) + norm.isf(1 - self.power)
         p = self.expected_base_rate
         unit_variance = p * (1 - p) * (1 / (1 - self.holdout_share) + 1 / self.holdout_share)
         cases: float = unit_variance * (z / self.minimum_effect) ** 2  # scipy's quantiles are untyped floats
@@ -74,8 +81,9 @@ class AnalysisPlan:
             "primary_horizon_days": self.primary_horizon_days,
             "practices": list(self.practices),
             "withheld_practices": list(self.withheld),
+            "tested_practices": list(self.family),
             "alpha": self.alpha,
-            "correction": "Holm step-down over the practices compared, at the primary horizon",
+            "correction": "Holm step-down over the withheld (randomised) practices, at the primary horizon",
             "live_decision": "O'Brien-Fleming-type alpha spending (continuous monitoring) up to the planned cases",
             "min_arm_size": self.min_arm_size,
             "holdout_share": self.holdout_share,
@@ -109,11 +117,12 @@ def plan_from_mapping(data: Mapping[str, Any], holdout_share: float) -> Analysis
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise ValueError(f"unknown analysis plan keys {unknown}; known: {sorted(_KEYS)}")
+    for key in _SEQUENCES:
+        given = data.get(key, ())
+        if not isinstance(given, list | tuple) or not all(isinstance(item, str) for item in given):
+            raise ValueError(f"analysis plan {key} must be a list of practice names")  # "credit" is not a list
     # Any: the file's values are checked by the plan's own constructor (a wrong type is a ValueError below).
     values: dict[str, Any] = {key: tuple(value) if key in _SEQUENCES else value for key, value in data.items()}
-    for key in _SEQUENCES:
-        if key in values and not all(isinstance(item, str) for item in values[key]):
-            raise ValueError(f"analysis plan {key} must be a list of practice names")
     try:
         return AnalysisPlan(**values, holdout_share=holdout_share)
     except TypeError as wrong:

@@ -18,7 +18,7 @@ from typing import Any
 
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.compliance import ArmCompliance, compliance_report
-from billing.retention.rules.cost import cost_interval, format_money
+from billing.retention.rules.cost import cost_intervals, costs, treatment_money
 from billing.retention.rules.counters import (
     DEFAULT_WAIT_BANDS,
     HORIZONS_DAYS,
@@ -34,7 +34,6 @@ from billing.retention.rules.decisions import SECONDARY, TOO_FEW, UNPLANNED, Arm
 from billing.retention.rules.intervals import ClusterMoments
 from billing.retention.rules.plain import human_name, sentence
 from billing.retention.rules.plan import DEFAULT_PLAN, AnalysisPlan
-from billing.retention.rules.stats import cost_per_retained
 from billing.retention.rules.survival import km_curve, km_steps, log_rank_test
 
 SERVICE_LEVEL_THRESHOLD_S = 60
@@ -157,58 +156,15 @@ def _practice(
         "uplift": described,
         "decision": decision,
         "significant": decision["significant"],
-        "discount_minor": _treatment_money(row, inputs.money),
-        "cost_per_retained_minor": _costs(row, inputs.money),
-        "cost_per_retained": _cost_intervals(row, inputs.money, described),
+        "discount_minor": treatment_money(row, inputs.money),
+        "cost_per_retained_minor": costs(row, inputs.money),
+        "cost_per_retained": cost_intervals(row, inputs.money, described),
         "compliance": _compliance(row, inputs, plan),
         "by_wait_band": [
             {"band": band.band, "treatment": _arm(band.treatment), "control": _arm(band.control)}
             for band in row.by_wait_band
         ],
     }
-
-
-def _treatment_money(row: PracticeReport, money: Mapping[tuple[str, str, int, str], int]) -> dict[str, int]:
-    return {
-        currency: amount
-        for (practice, arm, horizon, currency), amount in sorted(money.items())
-        if (practice, arm, horizon) == (row.practice, Arm.TREATMENT.value, row.horizon_days)
-    }
-
-
-def _costs(row: PracticeReport, money: Mapping[tuple[str, str, int, str], int]) -> dict[str, str | None]:
-    """Per currency: discount money / customers retained beyond what the control rate predicts."""
-    if not (row.treatment.cases and row.control.cases):
-        return {}
-    costs: dict[str, str | None] = {}
-    for currency, amount in _treatment_money(row, money).items():
-        cost = cost_per_retained(
-            amount, row.treatment.cases, row.treatment.retained, row.control.cases, row.control.retained
-        )
-        costs[currency] = None if cost is None else str(cost.quantize(1))
-    return costs
-
-
-def _cost_intervals(
-    row: PracticeReport, money: Mapping[tuple[str, str, int, str], int], described: dict[str, Any] | None
-) -> dict[str, dict[str, str | None]]:
-    """Per currency, formatted in its units: the point, and the image of the uplift's 95 % interval."""
-    if described is None:
-        return {}
-    costs: dict[str, dict[str, str | None]] = {}
-    for currency, amount in _treatment_money(row, money).items():
-        if amount == 0:
-            continue  # a practice that costs nothing has no cost per customer kept
-        point = cost_per_retained(
-            amount, row.treatment.cases, row.treatment.retained, row.control.cases, row.control.retained
-        )
-        bounds = cost_interval(amount, row.treatment.cases, described["ci_low"], described["ci_high"])
-        costs[currency] = {
-            "point": None if point is None else format_money(point, currency),
-            "low": None if bounds is None or bounds.low_minor is None else format_money(bounds.low_minor, currency),
-            "high": None if bounds is None or bounds.high_minor is None else format_money(bounds.high_minor, currency),
-        }
-    return costs
 
 
 def _compliance(row: PracticeReport, inputs: ReportInputs, plan: AnalysisPlan) -> dict[str, Any] | None:

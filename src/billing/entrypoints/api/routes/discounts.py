@@ -27,6 +27,7 @@ from billing.credits import resolution
 from billing.credits.credit_grants import CREDIT_GRANTS
 from billing.credits.dispute_store import DisputeRefused
 from billing.discounts import approvals, service
+from billing.discounts.holdout import holdout_refusal, with_exception
 from billing.discounts.idempotency_store import Response
 from billing.discounts.rules.grants import GrantRequest
 from billing.discounts.rules.policy import GrantKind
@@ -100,12 +101,14 @@ async def request_discount(
         except ValueError as wrong:
             return 422, {"error": "invalid_request", "message": str(wrong)}
         criteria = tuple(c[:64] for c in body.criteria)
-        if await withheld_for_task(conn, task.task_id, PRACTICE_OF_GRANT[body.kind.value]):
-            if svc.settings.retention_control_grants == "refuse" or body.control_arm_reason is None:
-                return _withheld(task, body, svc.settings.retention_control_grants)
-            # Allowed where the business insists: the reason goes with the grant (event and rows); the case's
-            # discount in the control arm is what the report counts as non-compliance.
-            criteria = (*criteria[:9], f"control-arm exception: {body.control_arm_reason}"[:64])
+        control_grants, reason = svc.settings.retention_control_grants, body.control_arm_reason
+        held = await holdout_refusal(conn, task.task_id, body.kind, control_grants, reason)
+        if held is not None:
+            return refused(held.rule, held.reason)  # 409: nothing written
+        if reason is not None and await withheld_for_task(conn, task.task_id, PRACTICE_OF_GRANT[body.kind.value]):
+            # Allowed where the business insists: the reason goes with the grant (event and rows) and with a
+            # pending request to its approval; the case's discount in the control arm counts as non-compliance.
+            criteria = with_exception(criteria, reason)
         ask = service.DiscountAsk(grant, body.reason_code, criteria, body.invoice_id, task.task_id)
         outcome = await service.request_discount(
             conn, discount_policy(svc), profile, ask, svc.clock(), plan_fee(svc), credits=CREDIT_GRANTS
@@ -116,16 +119,6 @@ async def request_discount(
 
     body_seen = {"task_id": task.task_id, **body.model_dump(mode="json")}
     return await once(request, svc, agent, idempotency_key, "discounts.request", body_seen, perform)
-
-
-def _withheld(task: QueueTask, body: DiscountBody, policy: str) -> Response:
-    """409: the practice is withheld from this case (the retention holdout); nothing is written."""
-    also = " unless a control_arm_reason is given" if policy == "allow_with_reason" else ""
-    return 409, {
-        "error": "withheld_in_control_arm",
-        "message": f"the customer of task {task.task_id} is in the retention control arm, where a"
-        f" {body.kind.value} discount is withheld{also}.",
-    }
 
 
 @router.post("/tasks/{task_id}/approve", name="approvals.approve", **admits(WORKERS))
@@ -143,7 +136,9 @@ async def approve(
         request_id = await _request_of(conn, task)
         profile = authority_profile(agent)
         outcome = await _decide(
-            lambda: resolution.approve(conn, discount_policy(svc), request_id, profile, svc.clock())
+            lambda: resolution.approve(
+                conn, discount_policy(svc), request_id, profile, svc.clock(), svc.settings.retention_control_grants
+            )
         )
         if outcome.status == "refused":
             return refused(outcome.rule, outcome.reason)
