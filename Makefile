@@ -60,13 +60,21 @@ prerequisites:
 	  else \
 	    echo "error: PostgreSQL server binaries not found: install postgresql-15 or set DATABASE_URL"; exit 2; \
 	  fi; }
-	@# The retention report test screenshots the HTML report in headless Chromium.
+	@# The retention report test screenshots the HTML report in headless Chromium; the desk's browser tests use it.
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Chromium (for the HTML report screenshot test)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "error: chromium not found: install Debian's chromium (the retention report test needs it)"; exit 2; \
+	  fi; }
+	@# The desk's browser tests drive that Chromium through Debian's chromedriver (Selenium; no browser download).
+	@test -x /usr/bin/chromedriver || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium-driver (for the desk's browser tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-driver >/dev/null; \
+	  else \
+	    echo "error: /usr/bin/chromedriver not found: install Debian's chromium-driver (the desk's browser tests need it)"; exit 2; \
 	  fi; }
 
 clean:

@@ -23,9 +23,10 @@ WORKERS = 2
 
 
 @contextlib.contextmanager
-def own_stack(prefix: str, **overrides) -> Iterator[Launcher]:
-    """A private stack (broker, PostgreSQL, two workers) for a module whose outcome must not depend on what the
-    session's other tests publish, e.g. usage stamped "now" moving the workers' event-time clock."""
+def own_stack(prefix: str, api: bool = False, **overrides) -> Iterator[Launcher]:
+    """A private stack (broker, PostgreSQL, two workers; `api`: the agent API process too) for a module whose
+    outcome must not depend on what the session's other tests publish, e.g. usage stamped "now" moving the
+    workers' event-time clock, or tasks left waiting in a queue the module's agents serve."""
     path = Path(tempfile.mkdtemp(prefix=f"billing-{prefix}-", dir="/tmp"))
     settings = load_settings(
         state_dir=path,
@@ -37,7 +38,7 @@ def own_stack(prefix: str, **overrides) -> Iterator[Launcher]:
     )
     launcher = Launcher(settings, any_ports=True)  # bound by the launcher, so two stacks never collide
     try:
-        launcher.start(workers=WORKERS)
+        launcher.start(workers=WORKERS, api=api)
         yield launcher
     finally:
         launcher.stop()

@@ -1,9 +1,10 @@
-"""Small helpers for integration tests: unique ids per test, publish, wait for rows."""
+"""Small helpers for integration tests: unique ids per test, publish, wait for rows, read a worker's metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -43,3 +44,16 @@ async def fetchval(dsn: str, query: str, *args: object) -> object:
         return await conn.fetchval(query, *args)
     finally:
         await conn.close()
+
+
+def http_get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback test server
+        return response.status, response.read().decode()
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

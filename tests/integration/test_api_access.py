@@ -14,21 +14,30 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 
 from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.entrypoints.api.app import create_app
 from billing.entrypoints.api.audit import UNAUDITED_PATHS
+from billing.entrypoints.api.auth import PAGES, SIGNED_PATHS
 from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
+from tests.integration.api_access_helpers import (
+    action_routes,
+    api_routes,
+    assert_refused,
+    bearer,
+    every_route,
+    fill,
+    page_routes,
+    send,
+)
 from tests.integration.helpers import unique
 
 pytestmark = pytest.mark.integration
 
 QUEUE = unique("apiq")
 PUBLIC_ROUTES = {("GET", "/health")}
-ERROR_KEYS = {"error", "message"}
 MALFORMED_BODIES = [b"{not json", b"[]", b'{"unexpected": 1}']
 PIN = "2468"
 # Task routes that neither move money nor show account facts: the task's own life, and the account view, which
@@ -100,73 +109,40 @@ async def world(live):
     await pool.close()
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def action_routes(app) -> list[tuple[str, str, dict]]:
-    """(method, path, operation) of every route in the OpenAPI document, which FastAPI builds from the routes."""
-    found = []
-    for path, operations in app.openapi()["paths"].items():
-        for method, operation in operations.items():
-            found.append((method.upper(), path, operation))
-    return found
-
-
-def every_route(app) -> set[tuple[str, str]]:
-    """Walk the router itself (included routers too), so a route hidden from the schema is still seen."""
-
-    def walk(routes):
-        for route in routes:
-            nested = getattr(route, "original_router", None)
-            if nested is not None:
-                yield from walk(nested.routes)
-            elif getattr(route, "methods", None):
-                for method in route.methods - {"HEAD"}:
-                    yield method, route.path
-
-    return set(walk(app.routes))
-
-
-def api_routes(routes) -> list[APIRoute]:
-    """Every APIRoute, included routers' too (as every_route walks them)."""
-    found: list[APIRoute] = []
-    for route in routes:
-        nested = getattr(route, "original_router", None)
-        if nested is not None:
-            found += api_routes(nested.routes)
-        elif isinstance(route, APIRoute):
-            found.append(route)
-    return found
-
-
-def fill(path: str, task_id: str, call_id: str) -> str:
-    return path.replace("{task_id}", task_id).replace("{call_id}", call_id)
-
-
-async def send(client, method, path, token=None, body: bytes | None = b"{}"):
-    headers = {"Content-Type": "application/json", **(bearer(token) if token else {})}
-    return await client.request(method, path, headers=headers, content=body if method != "GET" else None)
-
-
-def assert_refused(response, status: int, error: str | None = None) -> None:
-    assert response.status_code == status, (response.request.url, response.text)
-    payload = response.json()
-    assert set(payload) == ERROR_KEYS, f"a refusal carries no data: {payload}"
-    assert payload["message"]
-    if error is not None:
-        assert payload["error"] == error
-
-
 def test_every_route_is_in_the_schema_and_declares_its_roles(world) -> None:
     app = world["app"]
     documented = {(m, p) for m, p, _ in action_routes(app)}
-    hidden = every_route(app) - documented - {(m, p) for m, p in every_route(app) if p in UNAUDITED_PATHS}
+    pages = page_routes(app)  # the desk's HTML: their own test below; their actions are documented routes
+    open_paths = UNAUDITED_PATHS | SIGNED_PATHS
+    hidden = every_route(app) - documented - pages - {(m, p) for m, p in every_route(app) if p in open_paths}
     assert hidden == set(), "every action route is documented (so the tests below reach it)"
+    assert {("GET", "/desk"), ("GET", "/wall"), ("POST", "/signin")} <= pages
     assert len(documented) >= 9
     for method, path, operation in action_routes(app):
         assert operation.get("x-roles"), f"{method} {path} declares no roles"
         assert operation.get("security"), f"{method} {path} is not behind the bearer token"
+
+
+async def test_every_page_needs_a_session_and_the_wall_a_supervisor(world) -> None:
+    """The desk's pages and parts: without credentials a page redirects to the sign-in form and anything else
+    answers 401 (before the body is read); the wall's routes refuse a tier-1 agent."""
+    client, (_, agent_token) = world["client"], world["agents"]["other"]
+    checked = 0
+    open_pages = {("GET", "/signin"), ("POST", "/signin")} | {
+        (m, p) for m, p in every_route(world["app"]) if p in UNAUDITED_PATHS
+    }
+    for method, path in sorted(page_routes(world["app"]) - open_pages):
+        url = path.replace("{action}", "claim").replace("{table}", "queues").replace("{decision}", "approve")
+        for token in (None, "not-a-token"):
+            response = await send(client, method, url, token=token)
+            if method == "GET" and path in PAGES:
+                assert (response.status_code, response.headers["location"]) == (303, "/signin"), url
+            else:
+                assert_refused(response, 401, "unauthenticated")
+        if path.startswith("/wall"):
+            assert_refused(await send(client, method, url, token=agent_token), 403, "forbidden_role")
+        checked += 1
+    assert checked >= 10
 
 
 async def test_without_a_token_or_with_a_bad_one_every_route_answers_401(world) -> None:

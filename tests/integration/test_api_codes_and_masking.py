@@ -198,3 +198,9 @@ async def test_card_numbers_with_any_separators_are_masked_where_an_agent_reads_
         "roam": "Amex ****  ******  *0005, 12/28",
         "ref": "Order 1234 5678 9012 3456",
     }
+    # The invoice document of the same invoice masks them the same way, as data and as the HTML page.
+    document = (await client.get(f"/tasks/{task_id}/invoices/{invoice_id}", headers=bearer(token))).json()["invoice"]
+    page = (await client.get(f"/tasks/{task_id}/invoices/{invoice_id}?format=html", headers=bearer(token))).text
+    for shown in (str(document), page):
+        assert "4000.0000.0000.0002" not in shown and "3782  822463  10005" not in shown
+        assert "****.****.****.0002" in shown

@@ -147,7 +147,15 @@ async def _the_call(live, pool, client, account: str) -> None:
     )
     assert explanation["coarse"] is False  # our own invoice: explained line by line
     assert sum(cause["amount_minor"] for cause in explanation["causes"]) == 0
-    assert view["balance"] is None  # no payments before the collections context
+    # Nothing paid yet: the three invoices are owed, 3 x 50.80 = 152.40 EUR, all of it open, no credit.
+    balance = view["balance"]
+    assert (balance["currency"], balance["balance_minor"], balance["open_minor"], balance["credit_minor"]) == (
+        "EUR",
+        15240,
+        15240,
+        0,
+    )
+    assert sorted(i["total_minor"] for i in balance["open_invoices"]) == [5080, 5080, 5080]
     # The open cycle (March, 31 days) on the 10th: 10 days elapsed. So far as if it closed now: 1,974 (see the
     # test's end). At this pace the whole month: units x 31 / 10: voice 31,000 s -> 25,000 over the allowance:
     # 6,000 x 0.14 = 840 + 19,000 x 0.08 = 1,520 -> 2,360; sms 93 within 100; 1,099 + 2,360 = 3,459; VAT 657.21

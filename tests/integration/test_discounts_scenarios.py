@@ -10,10 +10,8 @@ Test policy (EUR cents, no tenure rules so new accounts qualify): agent 2,500 pe
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, date, datetime
 
-import asyncpg
 import pytest
 
 from billing.contracts import envelope as ev
@@ -22,29 +20,23 @@ from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKi
 from billing.contracts.money import Money
 from billing.credits.credit_grants import CREDIT_GRANTS
 from billing.discounts.rules.grants import AgentProfile, GrantRequest
-from billing.discounts.rules.policy import AuthorityPolicy, GrantKind, Role
-from billing.discounts.rules.policy_defaults import DEFAULT_POLICY_DATA
+from billing.discounts.rules.policy import GrantKind, Role
 from billing.discounts.service import DiscountAsk, approve_request, refuse_request, request_discount
-from billing.entrypoints.stack.loadgen import Population, Record, publish, record_of
-from billing.invoicing.closer import close_due_cycles
+from billing.entrypoints.stack.loadgen import Record, publish, record_of
 from billing.invoicing.rules.catalog import demo_catalog
+from tests.integration.discounts_helpers import (
+    AGENT,
+    GRANTED_AT,
+    POLICY,
+    SUPERVISOR,
+    close_months,
+    in_tx,
+    open_account,
+    wait_projected,
+)
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration
-OPENED = datetime(2027, 3, 1, tzinfo=UTC)
-GRANTED_AT = datetime(2027, 3, 10, 12, tzinfo=UTC)
-AGENT = AgentProfile("agent-ann", Role.AGENT)
-SUPERVISOR = AgentProfile("lead-sue", Role.SUPERVISOR)
-
-
-def _relaxed_policy() -> AuthorityPolicy:
-    data = copy.deepcopy(DEFAULT_POLICY_DATA)
-    for rule in data["eligibility"].values():
-        rule["min_tenure_days"] = 0
-    return AuthorityPolicy.from_dict(data)
-
-
-POLICY = _relaxed_policy()
 
 
 @pytest.fixture(scope="module")
@@ -58,66 +50,19 @@ def _plan_fee(plan_id: str, at: datetime) -> int:
     return demo_catalog().plan_in_force(plan_id, at).recurring_fee_minor
 
 
-async def _open_account(live, opened: datetime = OPENED) -> str:
-    population = Population.of(1, start=opened, prefix=unique("disc"))  # account 0 is on mobile-l
-    account = population.account_ids[0]
-    await publish(live.require_bootstrap(), [record_of(e) for e in population.openings()])
-    dsn = live.require_database_url()
-    await eventually(
-        lambda: fetchval(dsn, "SELECT count(*) FROM accounts WHERE account_id = $1", account), lambda n: n == 1
-    )
-    return account
-
-
-async def _close_months(live, account: str, months: list[int]) -> list[tuple[int, int, int, int]]:
-    """Close each month's cycle separately (as of the 5th of the next month) and return the invoices."""
-    pool = await asyncpg.create_pool(live.require_database_url(), min_size=1, max_size=2)
-    try:
-        for month in months:
-            as_of = datetime(2027, month + 1, 5, tzinfo=UTC)
-            await close_due_cycles(pool, demo_catalog(), live, as_of, accounts=[account])
-    finally:
-        await pool.close()
-    rows = await fetch(
-        live.require_database_url(),
-        "SELECT subtotal_minor, discount_minor, tax_minor, total_minor FROM invoices"
-        " WHERE account_id = $1 ORDER BY period_start",
-        account,
-    )
-    return [tuple(row) for row in rows]
-
-
-async def _in_tx(live, action):
-    conn = await asyncpg.connect(live.require_database_url())
-    try:
-        async with conn.transaction():
-            return await action(conn)
-    finally:
-        await conn.close()
-
-
-async def _wait_projected(live, grant_id: str) -> None:
-    await eventually(
-        lambda: fetchval(
-            live.require_database_url(), "SELECT count(*) FROM discount_grants WHERE grant_id = $1", grant_id
-        ),
-        lambda n: n == 1,
-    )
-
-
 async def test_percent_discount_over_two_cycles(live) -> None:
-    account = await _open_account(live)
+    account = await open_account(live)
     request = GrantRequest(
         unique("pct"), account, GrantKind.PERCENT_NEXT_INVOICES, "EUR", percent_bp=1500, invoice_count=2
     )
     ask = DiscountAsk(request, "bill_shock", ("complained about a high bill",))
-    outcome = await _in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT, _plan_fee))
+    outcome = await in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT, _plan_fee))
     # Valued before any invoice from the plan's fee: round_half_up(2,999 * 2 * 0.15 = 899.7) = 900, within the
     # agent's 2,500 per grant.
     assert (outcome.status, outcome.value_minor) == ("granted", 900), outcome
-    await _wait_projected(live, request.request_id)
+    await wait_projected(live, request.request_id)
 
-    invoices = await _close_months(live, account, [3, 4, 5])
+    invoices = await close_months(live, account, [3, 4, 5])
     # March and April: discount round_half_up(2,999 * 0.15 = 449.85) = 450; taxable 2,999 - 450 = 2,549;
     # tax round_half_up(2,549 * 0.19 = 484.31) = 484; total 2,549 + 484 = 3,033. May: undiscounted 3,569.
     assert invoices == [(2999, -450, 484, 3033), (2999, -450, 484, 3033), (2999, 0, 570, 3569)]
@@ -130,10 +75,10 @@ async def test_percent_discount_over_two_cycles(live) -> None:
 
 
 async def test_fixed_credit_above_authority_needs_a_distinct_approver_and_carries_forward(live) -> None:
-    account = await _open_account(live)
+    account = await open_account(live)
     request = GrantRequest(unique("fix"), account, GrantKind.FIXED_NEXT_INVOICE, "EUR", amount_minor=5_000)
     ask = DiscountAsk(request, "outage_goodwill", ("three-day outage",))
-    pending = await _in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT))
+    pending = await in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT))
     # 5,000 is over the agent's 2,500 per grant: an approval task in the supervisors queue, nothing granted.
     assert pending.status == "pending_approval" and pending.rule == "max_per_grant_minor"
     task = await fetch(
@@ -141,14 +86,12 @@ async def test_fixed_credit_above_authority_needs_a_distinct_approver_and_carrie
     )
     assert [tuple(t) for t in task] == [("discount_approval", "supervisors", "queued")]
 
-    own = await _in_tx(live, lambda conn: approve_request(conn, POLICY, request.request_id, AGENT, GRANTED_AT))
+    own = await in_tx(live, lambda conn: approve_request(conn, POLICY, request.request_id, AGENT, GRANTED_AT))
     assert (own.status, own.rule) == ("refused", "separation_of_duties")
     peer = AgentProfile("agent-bob", Role.AGENT)
-    no_role = await _in_tx(live, lambda conn: refuse_request(conn, POLICY, request.request_id, peer, "no", GRANTED_AT))
+    no_role = await in_tx(live, lambda conn: refuse_request(conn, POLICY, request.request_id, peer, "no", GRANTED_AT))
     assert (no_role.status, no_role.rule) == ("refused", "can_approve_others")
-    approved = await _in_tx(
-        live, lambda conn: approve_request(conn, POLICY, request.request_id, SUPERVISOR, GRANTED_AT)
-    )
+    approved = await in_tx(live, lambda conn: approve_request(conn, POLICY, request.request_id, SUPERVISOR, GRANTED_AT))
     assert approved.status == "granted", approved
     charge = await fetch(
         live.require_database_url(),
@@ -156,9 +99,9 @@ async def test_fixed_credit_above_authority_needs_a_distinct_approver_and_carrie
         request.request_id,
     )
     assert [tuple(c) for c in charge] == [(5000, "agent-ann", "lead-sue", "lead-sue")]
-    await _wait_projected(live, request.request_id)
+    await wait_projected(live, request.request_id)
 
-    invoices = await _close_months(live, account, [3, 4, 5])
+    invoices = await close_months(live, account, [3, 4, 5])
     # March: 5,000 wanted, capped at the 2,999 subtotal -> total 0, 2,001 carried forward.
     # April: 2,001 off 2,999 -> 998; tax round_half_up(998 * 0.19 = 189.62) = 190; total 1,188.
     # May: nothing left -> 3,569.
@@ -166,11 +109,11 @@ async def test_fixed_credit_above_authority_needs_a_distinct_approver_and_carrie
 
 
 async def test_a_request_id_is_decided_once_and_refusals_name_their_rule(live) -> None:
-    account = await _open_account(live)
+    account = await open_account(live)
     request = GrantRequest(unique("dup"), account, GrantKind.FIXED_NEXT_INVOICE, "EUR", amount_minor=1_000)
     ask = DiscountAsk(request, "goodwill", ("long wait",))
-    first = await _in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT))
-    again = await _in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT))
+    first = await in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT))
+    again = await in_tx(live, lambda conn: request_discount(conn, POLICY, AGENT, ask, GRANTED_AT))
     assert first.status == again.status == "granted"
     count = await fetchval(
         live.require_database_url(),
@@ -180,7 +123,7 @@ async def test_a_request_id_is_decided_once_and_refusals_name_their_rule(live) -
     assert count == 1
     # A second fixed discount within 60 days is refused by the eligibility rule, whoever asks.
     second = GrantRequest(unique("dup"), account, GrantKind.FIXED_NEXT_INVOICE, "EUR", amount_minor=500)
-    refused = await _in_tx(
+    refused = await in_tx(
         live,
         lambda conn: request_discount(
             conn, POLICY, SUPERVISOR, DiscountAsk(second, "goodwill", ("again",)), GRANTED_AT
@@ -191,22 +134,22 @@ async def test_a_request_id_is_decided_once_and_refusals_name_their_rule(live) -
 
 async def test_replaying_every_event_changes_nothing(live) -> None:
     """Grant, credit note and invoices, then every event of the account published again: same rows, no letters."""
-    account = await _open_account(live)
+    account = await open_account(live)
     fixed = GrantRequest(unique("rep"), account, GrantKind.FIXED_NEXT_INVOICE, "EUR", amount_minor=1_500)
     assert (
-        await _in_tx(
+        await in_tx(
             live,
             lambda conn: request_discount(
                 conn, POLICY, AGENT, DiscountAsk(fixed, "goodwill", ("late fix",)), GRANTED_AT
             ),
         )
     ).status == "granted"
-    await _wait_projected(live, fixed.request_id)
-    await _close_months(live, account, [3])
+    await wait_projected(live, fixed.request_id)
+    await close_months(live, account, [3])
     dsn = live.require_database_url()
     invoice_id = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
     credit = GrantRequest(unique("rep"), account, GrantKind.CREDIT_NOTE, "EUR", amount_minor=700)
-    granted = await _in_tx(
+    granted = await in_tx(
         live,
         lambda conn: request_discount(
             conn,
@@ -218,7 +161,7 @@ async def test_replaying_every_event_changes_nothing(live) -> None:
         ),
     )
     assert granted.status == "granted" and granted.credit_note_number.startswith("CN-2027-")
-    await _wait_projected(live, credit.request_id)
+    await wait_projected(live, credit.request_id)
 
     tables = {
         "discount_grants": "SELECT grant_id, kind, amount_minor FROM discount_grants WHERE account_id = $1",
@@ -237,14 +180,14 @@ async def test_replaying_every_event_changes_nothing(live) -> None:
     await publish(
         live.require_bootstrap(), [*(_record(r) for r in rows), record_of(sentinel_grant), record_of(sentinel_invoice)]
     )
-    await _wait_projected(live, sentinel_grant.payload.grant_id)
+    await wait_projected(live, sentinel_grant.payload.grant_id)
     await eventually(
         lambda: fetchval(
             dsn, "SELECT count(*) FROM invoices_issued WHERE invoice_id = $1", sentinel_invoice.payload.invoice_id
         ),
         lambda n: n == 1,
     )
-    await _close_months(live, account, [3])  # closing again finds nothing due
+    await close_months(live, account, [3])  # closing again finds nothing due
     after = {name: sorted(map(tuple, await fetch(dsn, sql, account))) for name, sql in tables.items()}
     after["discount_grants"] = [g for g in after["discount_grants"] if g[0] != sentinel_grant.payload.grant_id]
     assert after == before
@@ -297,12 +240,12 @@ def _sentinels(account: str) -> tuple[ev.DiscountGrantedEvent, ev.InvoiceIssuedE
 
 
 async def test_an_approved_credit_note_is_checked_again_against_what_remains(live) -> None:
-    account = await _open_account(live)
-    await _close_months(live, account, [3])  # March: 3,569
+    account = await open_account(live)
+    await close_months(live, account, [3])  # March: 3,569
     dsn = live.require_database_url()
     invoice_id = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
     big = GrantRequest(unique("cn"), account, GrantKind.CREDIT_NOTE, "EUR", amount_minor=3_000)
-    pending = await _in_tx(
+    pending = await in_tx(
         live,
         lambda conn: request_discount(
             conn,
@@ -315,7 +258,7 @@ async def test_an_approved_credit_note_is_checked_again_against_what_remains(liv
     )
     assert pending.status == "pending_approval"  # 3,000 > the agent's 2,500
     small = GrantRequest(unique("cn"), account, GrantKind.CREDIT_NOTE, "EUR", amount_minor=1_000)
-    done = await _in_tx(
+    done = await in_tx(
         live,
         lambda conn: request_discount(
             conn,
@@ -328,7 +271,7 @@ async def test_an_approved_credit_note_is_checked_again_against_what_remains(liv
     )
     assert done.status == "granted"
     # Meanwhile only 3,569 - 1,000 = 2,569 remain creditable: the approval is refused, naming the rule.
-    late = await _in_tx(
+    late = await in_tx(
         live,
         lambda conn: approve_request(conn, POLICY, big.request_id, SUPERVISOR, GRANTED_AT, credits=CREDIT_GRANTS),
     )
@@ -336,7 +279,7 @@ async def test_an_approved_credit_note_is_checked_again_against_what_remains(liv
     # A refusal changes nothing: the request still waits, for the approver to turn it down with a reason.
     status = await fetchval(dsn, "SELECT status FROM discount_requests WHERE request_id = $1", big.request_id)
     assert status == "pending"
-    turned_down = await _in_tx(
+    turned_down = await in_tx(
         live,
         lambda conn: refuse_request(conn, POLICY, big.request_id, SUPERVISOR, "only 2,569 left to credit", GRANTED_AT),
     )

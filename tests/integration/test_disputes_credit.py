@@ -7,27 +7,36 @@ The invoice is a real one from the closer: mobile-l, March 2027, no usage, DE 19
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from billing.care.lifecycle import make_task_id
-from billing.contracts import envelope as ev
-from billing.contracts.disputes import DisputeOpened, DisputeOutcome, DisputeReason
-from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
-from billing.contracts.money import Money
+from billing.contracts.disputes import DisputeOutcome
 from billing.credits import dispute_store as store
 from billing.credits import resolution
 from billing.discounts.rules.grants import AgentProfile
 from billing.discounts.rules.policy import Role as AuthorityRole
 from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.identity.rules.roles import Role
+from tests.integration.discounts_helpers import (
+    OPENED_AT,
+    POLICY,
+    close_months,
+    dispute_opened,
+    in_tx,
+    open_account,
+    open_disputes,
+    upstream_invoice,
+)
 from tests.integration.helpers import eventually, fetch, fetchval, unique
-from tests.integration.test_discounts_api import _auth, _call_task, api_world
-from tests.integration.test_discounts_scenarios import POLICY, _close_months, _in_tx, _open_account
+from tests.integration.money_api_helpers import (
+    api_world,
+    auth_headers,
+    held_call_task,
+)
 
 pytestmark = pytest.mark.integration
-OPENED_AT = datetime(2027, 4, 6, 9, tzinfo=UTC)
 RESOLVED_AT = datetime(2027, 4, 7, 11, 30, 0, 250_000, tzinfo=UTC)
 # Credits go through the authority: tier 2 may give 10,000 at once and 15,000 per customer in 12 months.
 ANN = AgentProfile("agent-ann", AuthorityRole.TIER2)
@@ -35,49 +44,18 @@ BOB = AgentProfile("agent-bob", AuthorityRole.TIER2)
 
 
 def _resolve(live, profile: AgentProfile, dispute_id: str, outcome: DisputeOutcome, credit: int | None, note: str):
-    return _in_tx(
+    return in_tx(
         live, lambda conn: resolution.resolve(conn, POLICY, profile, dispute_id, outcome, credit, note, RESOLVED_AT)
     )
 
 
-def _opened(account: str, invoice_id: str, amount_minor: int) -> ev.DisputeOpenedEvent:
-    return ev.DisputeOpenedEvent(
-        event_id=unique("dsp-open"),
-        type="dispute.opened.v1",
-        source="test/desk",
-        occurred_at=OPENED_AT,
-        schema_version=1,
-        payload=DisputeOpened(
-            account_id=account,
-            dispute_id=unique("dsp"),
-            invoice_id=invoice_id,
-            amount=Money(amount_minor=amount_minor, currency="EUR"),
-            reason=DisputeReason.INCORRECT_CHARGE,
-        ),
-    )
-
-
-async def _open_disputes(live, events: list[ev.DisputeOpenedEvent]) -> None:
-    await publish(live.require_bootstrap(), [record_of(e) for e in events])
-    ids = [e.payload.dispute_id for e in events]
-    await eventually(
-        lambda: fetchval(
-            live.require_database_url(), "SELECT count(*) FROM disputes WHERE dispute_id = ANY($1::text[])", ids
-        ),
-        lambda n: n == len(ids),
-    )
-    key = events[0].payload.account_id.encode()
-    letters = await fetch(live.require_database_url(), "SELECT reason FROM dead_letters WHERE original_key = $1", key)
-    assert not letters, [r[0] for r in letters]
-
-
 async def test_partial_credit_then_a_credit_beyond_what_remains_is_refused(live) -> None:
-    account = await _open_account(live)
-    assert (await _close_months(live, account, [3]))[0][3] == 3569
+    account = await open_account(live)
+    assert (await close_months(live, account, [3]))[0][3] == 3569
     dsn = live.require_database_url()
     invoice_id = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
-    first, second = _opened(account, invoice_id, 1_250), _opened(account, invoice_id, 3_000)
-    await _open_disputes(live, [first, second])
+    first, second = dispute_opened(account, invoice_id, 1_250), dispute_opened(account, invoice_id, 3_000)
+    await open_disputes(live, [first, second])
     held = await fetchval(dsn, "SELECT sum(held_minor) FROM disputes WHERE invoice_id = $1", invoice_id)
     assert held == 1_250 + 3_000
 
@@ -153,15 +131,15 @@ async def test_partial_credit_then_a_credit_beyond_what_remains_is_refused(live)
 
 
 async def test_rejection_releases_the_hold_and_a_resolved_dispute_stays_resolved(live) -> None:
-    account = await _open_account(live)
-    await _close_months(live, account, [3])
+    account = await open_account(live)
+    await close_months(live, account, [3])
     dsn = live.require_database_url()
     invoice_id = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
-    opened = _opened(account, invoice_id, 700)
-    await _open_disputes(live, [opened])
+    opened = dispute_opened(account, invoice_id, 700)
+    await open_disputes(live, [opened])
     dispute_id = opened.payload.dispute_id
-    await _in_tx(live, lambda conn: store.mark_routed(conn, dispute_id, "tsk-test", "disputes", OPENED_AT))
-    reviewed = await _in_tx(live, lambda conn: store.start_review(conn, dispute_id, "agent-bob", OPENED_AT))
+    await in_tx(live, lambda conn: store.mark_routed(conn, dispute_id, "tsk-test", "disputes", OPENED_AT))
+    reviewed = await in_tx(live, lambda conn: store.start_review(conn, dispute_id, "agent-bob", OPENED_AT))
     assert reviewed.stage == "in_review" and reviewed.held_minor == 700
     with pytest.raises(store.DisputeRefused) as with_credit:
         await _resolve(live, BOB, dispute_id, DisputeOutcome.REJECTED, 100, "no")
@@ -193,28 +171,28 @@ async def test_resolving_through_the_api_with_an_idempotency_key(world) -> None:
     client, pool = world["client"], world["pool"]
     agent, token = world["people"][Role.AGENT]
     now = datetime.now(UTC)
-    account = await _open_account(world["live"], now - timedelta(days=40))
+    account = await open_account(world["live"], now - timedelta(days=40))
     invoice_id = unique("inv")
-    await publish(world["live"].require_bootstrap(), [record_of(_upstream_invoice(account, invoice_id, now))])
-    opened, large = _opened(account, invoice_id, 900), _opened(account, invoice_id, 3_000)
-    await _open_disputes(world["live"], [opened, large])
-    task_id = await _call_task(pool, account, agent.agent_id)
+    await publish(world["live"].require_bootstrap(), [record_of(upstream_invoice(account, invoice_id, now))])
+    opened, large = dispute_opened(account, invoice_id, 900), dispute_opened(account, invoice_id, 3_000)
+    await open_disputes(world["live"], [opened, large])
+    task_id = await held_call_task(pool, account, agent.agent_id)
     path = f"/tasks/{task_id}/disputes/{opened.payload.dispute_id}/resolve"
     body = {"outcome": "credited", "credit_minor": 800, "reason": "double roaming charge"}
-    first = await client.post(path, json=body, headers=_auth(token, "res-1"))
+    first = await client.post(path, json=body, headers=auth_headers(token, "res-1"))
     assert first.status_code == 200, first.text
     assert first.json()["credit_minor"] == 800 and first.json()["credit_note_number"].startswith("CN-")
-    again = await client.post(path, json=body, headers=_auth(token, "res-1"))
+    again = await client.post(path, json=body, headers=auth_headers(token, "res-1"))
     assert again.json() == first.json()
-    changed = await client.post(path, json={**body, "credit_minor": 900}, headers=_auth(token, "res-1"))
+    changed = await client.post(path, json={**body, "credit_minor": 900}, headers=auth_headers(token, "res-1"))
     assert (changed.status_code, changed.json()["error"]) == (409, "idempotency_key_reused")
-    late = await client.post(path, json=body, headers=_auth(token, "res-2"))  # a second resolution is refused
+    late = await client.post(path, json=body, headers=auth_headers(token, "res-2"))  # a second resolution is refused
     assert (late.status_code, late.json()["error"]) == (409, "dispute_state")
     # A tier-1 agent may credit at most 2,500 at once (the policy's max_per_grant_minor for the role): above it
     # the credit waits for a second person, as a discount does, and nothing is credited yet.
     too_big = await client.post(
         f"/tasks/{task_id}/disputes/{large.payload.dispute_id}/resolve",
-        headers=_auth(token, "res-3"),
+        headers=auth_headers(token, "res-3"),
         json={"outcome": "credited", "credit_minor": 2_600, "reason": "roaming"},
     )
     assert too_big.status_code == 202, too_big.text
@@ -226,43 +204,13 @@ async def test_resolving_through_the_api_with_an_idempotency_key(world) -> None:
     # The desk's figures count this resolution (other tests resolve EUR disputes too, so at least these).
     analyst = world["people"][Role.ANALYST][1]
     figures = await client.get(
-        "/disputes/summary", params={"currency": "EUR", "since": now.isoformat()}, headers=_auth(analyst)
+        "/disputes/summary", params={"currency": "EUR", "since": now.isoformat()}, headers=auth_headers(analyst)
     )
     assert figures.status_code == 200, figures.text
     summary = figures.json()
     assert summary["credited"] >= 1 and summary["credited_minor"] >= 800 and summary["held_minor"] >= 3_000
     assert summary["median_resolve_ms"] is not None and summary["open"] >= 1
     naive = await client.get(
-        "/disputes/summary", params={"currency": "EUR", "since": "2026-11-01T00:00:00"}, headers=_auth(analyst)
+        "/disputes/summary", params={"currency": "EUR", "since": "2026-11-01T00:00:00"}, headers=auth_headers(analyst)
     )
     assert (naive.status_code, naive.json()["error"]) == (422, "invalid_request")
-
-
-def _upstream_invoice(account: str, invoice_id: str, now: datetime) -> ev.InvoiceIssuedEvent:
-    lines = (
-        InvoiceLine(line_id="fee", kind=InvoiceLineKind.RECURRING, description="Plan fee", amount_minor=4200),
-        InvoiceLine(line_id="roam", kind=InvoiceLineKind.USAGE, description="Roaming", amount_minor=800),
-        InvoiceLine(line_id="tax", kind=InvoiceLineKind.TAX, description="VAT 19%", amount_minor=950),
-    )  # 19 % of 5,000 is 950; total 5,950
-    return ev.InvoiceIssuedEvent(
-        event_id=unique("iss"),
-        type="invoice.issued.v1",
-        source="billing/upstream",
-        occurred_at=now,
-        schema_version=1,
-        payload=InvoiceIssued(
-            account_id=account,
-            invoice_id=invoice_id,
-            invoice_number=f"UP-{invoice_id}"[:32],
-            period_start=date(2026, 10, 1),
-            period_end=date(2026, 11, 1),
-            issued_at=now,
-            due_date=date(2026, 11, 15),
-            currency="EUR",
-            lines=lines,
-            subtotal_minor=5000,
-            discount_minor=0,
-            tax_minor=950,
-            total_minor=5950,
-        ),
-    )

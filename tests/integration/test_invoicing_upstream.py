@@ -22,16 +22,16 @@ from billing.entrypoints.cli.main import main
 from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.invoicing.held import ReleaseError, release_held, void_held
 from billing.platform.context import create_pool
-from tests.integration.helpers import eventually, fetch, fetchval, unique
-from tests.integration.test_discounts_scenarios import (
+from tests.integration.discounts_helpers import (
     AGENT,
     GRANTED_AT,
     POLICY,
-    _close_months,
-    _in_tx,
-    _open_account,
-    _wait_projected,
+    close_months,
+    in_tx,
+    open_account,
+    wait_projected,
 )
+from tests.integration.helpers import eventually, fetch, fetchval, unique
 
 pytestmark = pytest.mark.integration
 
@@ -70,14 +70,14 @@ def _upstream_march(account: str, invoice_id: str) -> ev.InvoiceIssuedEvent:
 
 
 async def test_a_period_already_invoiced_upstream_is_held_not_billed_twice(live) -> None:
-    account, upstream = await _open_account(live), unique("inv-legacy")
+    account, upstream = await open_account(live), unique("inv-legacy")
     dsn = live.require_database_url()
     await publish(live.require_bootstrap(), [record_of(_upstream_march(account, upstream))])
     await eventually(
         lambda: fetchval(dsn, "SELECT count(*) FROM invoices_issued WHERE invoice_id = $1", upstream), lambda n: n == 1
     )
 
-    assert await _close_months(live, account, [3, 4]) == [(2999, 0, 570, 3569), (2999, 0, 570, 3569)]
+    assert await close_months(live, account, [3, 4]) == [(2999, 0, 570, 3569), (2999, 0, 570, 3569)]
     rows = await fetch(
         dsn,
         "SELECT invoice_id, period_start, status, invoice_number, hold_reason FROM invoices"
@@ -99,24 +99,24 @@ async def test_a_period_already_invoiced_upstream_is_held_not_billed_twice(live)
 
 
 async def test_a_voided_held_invoice_hands_its_discount_to_the_next_one(live) -> None:
-    account, upstream = await _open_account(live), unique("inv-legacy")
+    account, upstream = await open_account(live), unique("inv-legacy")
     dsn = live.require_database_url()
     request = GrantRequest(unique("fix"), account, GrantKind.FIXED_NEXT_INVOICE, "EUR", amount_minor=500)
-    granted = await _in_tx(
+    granted = await in_tx(
         live,
         lambda conn: request_discount(
             conn, POLICY, AGENT, DiscountAsk(request, "outage_goodwill", ("one-day outage",)), GRANTED_AT
         ),
     )
     assert granted.status == "granted"
-    await _wait_projected(live, request.request_id)
+    await wait_projected(live, request.request_id)
     await publish(live.require_bootstrap(), [record_of(_upstream_march(account, upstream))])
     await eventually(
         lambda: fetchval(dsn, "SELECT count(*) FROM invoices_issued WHERE invoice_id = $1", upstream), lambda n: n == 1
     )
 
     # March, held: 2,999 - 500 = 2,499 taxable; tax round_half_up(474.81) = 475; total 2,974.
-    assert await _close_months(live, account, [3]) == [(2999, -500, 475, 2974)]
+    assert await close_months(live, account, [3]) == [(2999, -500, 475, 2974)]
     march = await fetchval(dsn, "SELECT invoice_id FROM invoices WHERE account_id = $1", account)
     pool = await create_pool(live)
     try:
@@ -135,7 +135,7 @@ async def test_a_voided_held_invoice_hands_its_discount_to_the_next_one(live) ->
     )
 
     # The 500 goes to April instead: the same arithmetic, on an issued invoice.
-    assert (await _close_months(live, account, [4]))[-1] == (2999, -500, 475, 2974)
+    assert (await close_months(live, account, [4]))[-1] == (2999, -500, 475, 2974)
     applied = await fetch(
         dsn,
         "SELECT i.period_start FROM grant_applications a JOIN invoices i USING (invoice_id) WHERE a.grant_id = $1",

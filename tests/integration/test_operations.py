@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,37 +12,24 @@ import pytest
 from billing.entrypoints.stack.launcher import Launcher
 from billing.entrypoints.stack.loadgen import Population, bad_usage_records, publish, record_of
 from tests.integration.conftest import WORKERS
-from tests.integration.helpers import eventually, fetch, fetchval, unique
+from tests.integration.helpers import eventually, fetch, fetchval, http_get, metric_value, unique
 
 pytestmark = pytest.mark.integration
 
 
-def _get(url: str) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback test server
-        return response.status, response.read().decode()
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def _scrape(stack: Launcher, index: int) -> str:
-    return _get(f"http://127.0.0.1:{stack.settings.worker_web_port + index}/metrics")[1]
+    return http_get(f"http://127.0.0.1:{stack.settings.worker_web_port + index}/metrics")[1]
 
 
 async def test_health_answers_on_every_worker(stack: Launcher) -> None:
     for index in range(WORKERS):
-        status, body = _get(f"http://127.0.0.1:{stack.settings.worker_web_port + index}/health")
+        status, body = http_get(f"http://127.0.0.1:{stack.settings.worker_web_port + index}/health")
         assert status == 200
         assert '"database":true' in body.replace(" ", "")
 
 
 async def test_the_api_health_checks_its_database(stack: Launcher) -> None:
-    status, body = _get(f"http://{stack.settings.api_host}:{stack.settings.api_port}/health")
+    status, body = http_get(f"http://{stack.settings.api_host}:{stack.settings.api_port}/health")
     assert (status, json.loads(body)) == (200, {"status": "ok", "checks": {"database": True}})
 
 
@@ -84,7 +70,8 @@ async def test_two_workers_share_the_usage_partitions(stack: Launcher, live) -> 
     # expire first): wait until both hold usage partitions, then every record goes to one of them.
     async def holdings() -> list[float]:
         return [
-            _metric(_scrape(stack, i), "billing_assigned_partitions", topic="billing.usage.v1") for i in range(WORKERS)
+            metric_value(_scrape(stack, i), "billing_assigned_partitions", topic="billing.usage.v1")
+            for i in range(WORKERS)
         ]
 
     await eventually(holdings, lambda counts: all(n > 0 for n in counts) and sum(counts) == live.usage_partitions)
@@ -99,7 +86,7 @@ async def test_two_workers_share_the_usage_partitions(stack: Launcher, live) -> 
         lambda n: n == 2000,
     )
     per_worker = [
-        _metric(_scrape(stack, i), "billing_events_in_total", topic="billing.usage.v1") for i in range(WORKERS)
+        metric_value(_scrape(stack, i), "billing_events_in_total", topic="billing.usage.v1") for i in range(WORKERS)
     ]
     assert all(n > 0 for n in per_worker), f"each worker consumed part of the usage topic: {per_worker}"
     text = _scrape(stack, 0) + _scrape(stack, 1)
@@ -111,7 +98,7 @@ async def test_dead_letters_are_counted_in_metrics(stack: Launcher, live) -> Non
     def dead_lettered() -> float:
         # The counter sits on whichever worker owns the record's partition: add both.
         return sum(
-            _metric(_scrape(stack, i), "billing_dead_letters_total", topic="billing.usage.v1", kind="undecodable")
+            metric_value(_scrape(stack, i), "billing_dead_letters_total", topic="billing.usage.v1", kind="undecodable")
             for i in range(WORKERS)
         )
 

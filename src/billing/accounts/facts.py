@@ -45,7 +45,7 @@ _INVOICE_COLUMNS = (
     " due_date, lines::text AS lines"
 )
 
-Connection = asyncpg.Connection | asyncpg.Pool
+Connection = asyncpg.Connection | asyncpg.Pool | asyncpg.pool.PoolConnectionProxy
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,24 @@ async def profile(conn: Connection, account_id: str) -> Profile | None:
         account_id,
     )
     return None if row is None else Profile(**{**dict(row), "currency": row["currency"].strip()})
+
+
+async def contact_and_jurisdiction(conn: Connection, account_id: str) -> tuple[dict[str, Any], str] | None:
+    """Who the customer is (the contact as opened) and the tax jurisdiction; None for an unknown account."""
+    row = await conn.fetchrow(
+        "SELECT contact::text AS contact, jurisdiction FROM accounts WHERE account_id = $1", account_id
+    )
+    return None if row is None else (orjson.loads(row["contact"]), row["jurisdiction"])
+
+
+async def credit_notes_against(conn: Connection, invoice_id: str) -> list[dict[str, Any]]:
+    """The credit notes issued against one invoice, oldest first."""
+    rows = await conn.fetch(
+        "SELECT credit_note_number, issued_at, amount_minor, reason FROM credit_notes WHERE invoice_id = $1"
+        " ORDER BY issued_at, credit_note_number",
+        invoice_id,
+    )
+    return [dict(row) for row in rows]
 
 
 async def account_facts(

@@ -91,7 +91,14 @@ def requeued(task: QueueTask, cause: RequeueCause, now: datetime, new_queue: str
     )
 
 
-def _outcome(value: str | None) -> TaskOutcome | SystemOutcome:
+def _recorded(value: str | None, what: str, task: QueueTask) -> str:
+    """A field a completed task carries (its wrap-up wrote it); None would be a task completed without one."""
+    if value is None:
+        raise ValueError(f"task {task.task_id} completed without its {what}")
+    return value
+
+
+def _outcome(value: str) -> TaskOutcome | SystemOutcome:
     try:
         return TaskOutcome(value)
     except ValueError:
@@ -111,9 +118,9 @@ def completed(task: QueueTask, agent_tier: int, currency: str, now: datetime) ->
         agent_id=task.holder_agent_id,
         agent_tier=Tier(agent_tier),
         kind=TaskKind(task.kind),
-        outcome=_outcome(task.outcome),
-        practice=Practice(task.practice),
-        arm=HoldoutArm(task.arm),
+        outcome=_outcome(_recorded(task.outcome, "outcome", task)),
+        practice=Practice(_recorded(task.practice, "practice", task)),
+        arm=HoldoutArm(_recorded(task.arm, "arm", task)),
         discount_minor=task.discount_minor or 0,
         currency=currency,
         waited_ms=millis_between(task.routed_at, task.first_accepted_at or task.accepted_at or now),

@@ -19,6 +19,7 @@ import asyncpg
 
 from billing.accounts.facts import ISSUED_INVOICES
 from billing.care.rules.routing_rules import AccountFacts
+from billing.platform.unit_of_work import one_row
 
 _WINDOW = "interval '30 days'"
 
@@ -53,7 +54,7 @@ async def account_facts(
     invoice_id: str | None = None,
     dispute_id: str | None = None,
 ) -> KnownAccount:
-    row = await conn.fetchrow(_FACTS_SQL, account_id, at, call_id, invoice_id, dispute_id)
+    row = await one_row(conn, _FACTS_SQL, account_id, at, call_id, invoice_id, dispute_id)
     opened_at = row["opened_at"]
     tenure_days = max(0, (at - opened_at).days) if opened_at is not None else 0
     facts = AccountFacts(

@@ -22,7 +22,7 @@ from billing.care.rules.queue_model import HELD_STATES, QueueTask, TaskConflict
 from billing.care.rules.task_states import HoldLimits, ReleaseReason, TaskState
 from billing.care.store import Closing, Pool, check_move, transition, update_row, write_completion
 from billing.contracts.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome
-from billing.platform.unit_of_work import unit_of_work
+from billing.platform.unit_of_work import Database, unit_of_work
 
 _BATCH = 1000
 
@@ -84,10 +84,10 @@ class TimedOut:
     completed: list[QueueTask]  # wrapping past the wrap-up limit: completed as wrap_up_timed_out
 
 
-async def time_out_holds(pool: asyncpg.Pool, now: datetime, limits: HoldLimits, batch: int = _BATCH) -> TimedOut:
+async def time_out_holds(db: Database, now: datetime, limits: HoldLimits, batch: int = _BATCH) -> TimedOut:
     """End the holds whose handling or wrap-up limit ran out by `now`, oldest first, `batch` of each at a time."""
     requeued, completed = [], []
-    async with unit_of_work(pool) as conn:
+    async with unit_of_work(db) as conn:
         for state, since, limit_s in (
             ("accepted", "accepted_at", limits.handle_s),
             ("wrapping", "wrapping_at", limits.wrap_up_s),

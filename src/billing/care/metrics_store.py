@@ -107,9 +107,9 @@ async def load_cells(conn: asyncpg.Connection, slots: Sequence[CellSlot]) -> dic
     return {slot: stored.get(slot, Cell()) for slot in slots}
 
 
-async def load_snapshots(pool: asyncpg.Pool, window_s: int, since: datetime) -> list[Snapshot]:
+async def load_snapshots(conn: asyncpg.Connection, window_s: int, since: datetime) -> list[Snapshot]:
     """The all-time cells and the cells of windows starting at or after `since`."""
-    rows = await pool.fetch(
+    rows = await conn.fetch(
         "SELECT queue, window_s, window_start, stats FROM queue_stats_windows"
         " WHERE window_s = $1 OR (window_s = $2 AND window_start >= $3)",
         ALL_TIME,
@@ -126,9 +126,9 @@ async def load_snapshots(pool: asyncpg.Pool, window_s: int, since: datetime) -> 
     ]
 
 
-async def prune(pool: asyncpg.Pool, before: datetime) -> int:
+async def prune(conn: asyncpg.Connection, before: datetime) -> int:
     """Forget windows that started before `before` (past retention); the all-time cells stay."""
-    status = await pool.execute(
+    status = await conn.execute(
         "DELETE FROM queue_stats_windows WHERE window_s <> $1 AND window_start < $2", ALL_TIME, before
     )
     return int(status.split()[-1])

@@ -14,12 +14,12 @@ from billing.care.store import queue_overview
 from billing.platform.settings import Settings
 
 
-async def load_figures(pool: asyncpg.Pool, settings: Settings, now: datetime) -> list[QueueFigures]:
+async def load_figures(conn: asyncpg.Connection, settings: Settings, now: datetime) -> list[QueueFigures]:
     since = now - timedelta(seconds=settings.queue_metrics_retention_s)
-    snapshots = await load_snapshots(pool, settings.queue_metrics_window_s, since)
+    snapshots = await load_snapshots(conn, settings.queue_metrics_window_s, since)
     live = {
         o.queue: Live(waiting=o.waiting, oldest_wait_s=o.oldest_wait_s, reserved=o.reserved, accepted=o.accepted)
-        for o in await queue_overview(pool, now)
+        for o in await queue_overview(conn, now)
     }
     return merge_snapshots(snapshots, live)
 

@@ -7,7 +7,7 @@ is a duplicate before it gets here, and `source_event_id` UNIQUE stops a second 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 
@@ -17,6 +17,10 @@ from billing.care.lifecycle import NewTask, cancel_for_call, cancel_open_for_acc
 from billing.care.rules.priority import priority
 from billing.care.rules.routing_rules import Route
 from billing.contracts import Event
+from billing.contracts.calls import CallAbandoned, CallStarted
+from billing.contracts.disputes import DisputeOpened
+from billing.contracts.envelope import payload_as
+from billing.contracts.invoices import InvoiceHeld
 from billing.platform.metrics import Metrics
 from billing.platform.records import Handler
 from billing.platform.topics import ACCOUNTS, CUSTOMER_CALLS, DISPUTES, INVOICES_ISSUED, TopicSpec
@@ -27,7 +31,7 @@ HELD_INVOICE_ROUTE = Route(queue="supervisors", base_priority=20, rule_name="hel
 
 
 async def route_call(conn: asyncpg.Connection, event: Event, config: CareConfig) -> None:
-    p = event.payload
+    p = payload_as(event, CallStarted)
     known = await account_facts(conn, p.account_id, event.occurred_at, call_id=p.call_id, invoice_id=p.invoice_id)
     plan = plan_route(config, known.facts, str(p.reason))
     task_id = make_task_id("call", p.call_id)
@@ -56,7 +60,7 @@ async def route_call(conn: asyncpg.Connection, event: Event, config: CareConfig)
 
 
 async def route_dispute(conn: asyncpg.Connection, event: Event, config: CareConfig) -> None:
-    p = event.payload
+    p = payload_as(event, DisputeOpened)
     known = await account_facts(conn, p.account_id, event.occurred_at, invoice_id=p.invoice_id, dispute_id=p.dispute_id)
     plan = plan_route(config, known.facts, "dispute")
     task_id = make_task_id("dispute", p.dispute_id)
@@ -96,7 +100,7 @@ async def _arm_at_routing(
 
 
 async def route_held_invoice(conn: asyncpg.Connection, event: Event, config: CareConfig) -> None:
-    p = event.payload
+    p = payload_as(event, InvoiceHeld)
     known = await account_facts(conn, p.account_id, event.occurred_at, invoice_id=p.invoice_id)
     points = priority(HELD_INVOICE_ROUTE, known.facts, 0, config.weights)
     queue = HELD_INVOICE_ROUTE.queue
@@ -121,7 +125,7 @@ async def route_held_invoice(conn: asyncpg.Connection, event: Event, config: Car
 
 
 async def cancel_abandoned_call(conn: asyncpg.Connection, event: Event, metrics: Metrics) -> None:
-    task = await cancel_for_call(conn, event.payload.call_id, event.occurred_at)
+    task = await cancel_for_call(conn, payload_as(event, CallAbandoned).call_id, event.occurred_at)
     if task is not None:
         metrics.tasks_cancelled.labels(task.queue, "caller_abandoned").inc()
 
@@ -131,7 +135,7 @@ async def cancel_for_closed_account(conn: asyncpg.Connection, event: Event, metr
         metrics.tasks_cancelled.labels(task.queue, "account_closed").inc()
 
 
-Extra = Callable[[asyncpg.Connection, Event], object]
+Extra = Callable[[asyncpg.Connection, Event], Awaitable[None]]
 
 
 def _extras(care: CareConfig, metrics: Metrics) -> Mapping[tuple[str, str], Extra]:

@@ -23,7 +23,7 @@ from billing.care.rules import task_states
 from billing.care.rules.queue_model import HELD_STATES, QueueOverview, QueueTask, TaskConflict, TaskNotFound
 from billing.care.rules.task_states import TaskTransitionError
 from billing.contracts.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome, TaskKind, TaskOutcome
-from billing.platform.unit_of_work import Database, unit_of_work
+from billing.platform.unit_of_work import Database, one_row, unit_of_work
 from billing.retention.rules.arms import assign_arm
 
 # Tasks that are not a customer's contact (an invoice held for review, a discount waiting for approval) are
@@ -248,7 +248,8 @@ async def transition(pool: Pool, task_id: str, apply: Apply) -> QueueTask:
 
 async def update_row(conn: asyncpg.Connection, task_id: str, assignments: str, *args: object) -> QueueTask:
     """Update one task row and return it. `assignments` is code, never input; $1 is the task id, $2.. are `args`."""
-    row = await conn.fetchrow(f"UPDATE tasks SET {assignments} WHERE task_id = $1 RETURNING *", task_id, *args)
+    # The caller holds the row (locked by `transition`), so the update returns it.
+    row = await one_row(conn, f"UPDATE tasks SET {assignments} WHERE task_id = $1 RETURNING *", task_id, *args)
     return QueueTask.from_row(row)
 
 

@@ -25,7 +25,7 @@ from billing.care.waiting import WaitingState, refresh_waiting
 from billing.contracts.tasks import RequeueCause
 from billing.platform.context import WorkerContext
 from billing.platform.retry import retry_transient
-from billing.platform.unit_of_work import unit_of_work
+from billing.platform.unit_of_work import Database, connection, unit_of_work
 
 _BATCH = 1000
 
@@ -39,9 +39,9 @@ class SweepResult:
     wrap_up_timed_out: int = 0  # wrap-ups completed as wrap_up_timed_out
 
 
-async def expire_leases(pool: asyncpg.Pool, now: datetime, batch: int = _BATCH) -> list[QueueTask]:
+async def expire_leases(db: Database, now: datetime, batch: int = _BATCH) -> list[QueueTask]:
     """Offers whose lease ran out (lease_expires_at <= now: the lease is half-open) go back to their queue."""
-    async with unit_of_work(pool) as conn:
+    async with unit_of_work(db) as conn:
         rows = await conn.fetch(
             "WITH due AS (SELECT task_id FROM tasks WHERE state = 'reserved' AND lease_expires_at <= $1"
             " ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
@@ -57,7 +57,7 @@ async def expire_leases(pool: asyncpg.Pool, now: datetime, batch: int = _BATCH) 
 
 
 async def refresh_waiting_tasks(
-    pool: asyncpg.Pool, care: CareConfig, now: datetime, batch: int = _BATCH, *, queues: list[str] | None = None
+    db: Database, care: CareConfig, now: datetime, batch: int = _BATCH, *, queues: list[str] | None = None
 ) -> tuple[int, int]:
     """Age and widen every waiting task (oldest first, ``batch`` at a time; ``queues`` limits it to tasks
     routed to those queues); returns (tasks changed, pools added).
@@ -66,10 +66,17 @@ async def refresh_waiting_tasks(
     only the rows that change, each on the condition that it is still waiting as read: a row a claim took or
     another sweeper already changed in between is left alone, so no pool is announced twice.
     """
+    async with connection(db) as conn:
+        return await _refresh_pages(conn, care, now, batch, queues)
+
+
+async def _refresh_pages(
+    conn: asyncpg.Connection, care: CareConfig, now: datetime, batch: int, queues: list[str] | None
+) -> tuple[int, int]:
     changed = widened = 0
     after: tuple[datetime | None, str | None] = (None, None)  # keyset: the last (routed_at, task_id) read
     while True:
-        rows = await pool.fetch(
+        rows = await conn.fetch(
             "SELECT * FROM tasks WHERE state = 'queued' AND ($1::text[] IS NULL OR queue = ANY($1::text[]))"
             " AND ($2::timestamptz IS NULL OR (routed_at, task_id) > ($2::timestamptz, $3::text))"
             " ORDER BY routed_at, task_id LIMIT $4",
@@ -78,14 +85,16 @@ async def refresh_waiting_tasks(
             after[1],
             batch,
         )
-        page_changed, page_widened = await _refresh_page(pool, care, now, [QueueTask.from_row(r) for r in rows])
+        page_changed, page_widened = await _refresh_page(conn, care, now, [QueueTask.from_row(r) for r in rows])
         changed, widened = changed + page_changed, widened + page_widened
         if len(rows) < batch:
             return changed, widened
         after = (rows[-1]["routed_at"], rows[-1]["task_id"])
 
 
-async def _refresh_page(pool: asyncpg.Pool, care: CareConfig, now: datetime, tasks: list[QueueTask]) -> tuple[int, int]:
+async def _refresh_page(
+    conn: asyncpg.Connection, care: CareConfig, now: datetime, tasks: list[QueueTask]
+) -> tuple[int, int]:
     changes = []
     for task in tasks:
         current = WaitingState(task.priority, task.eligible_queues, task.tier)
@@ -97,7 +106,7 @@ async def _refresh_page(pool: asyncpg.Pool, care: CareConfig, now: datetime, tas
     changed = widened = 0
     if not changes:
         return changed, widened
-    async with unit_of_work(pool) as conn:
+    async with unit_of_work(conn):
         for task, change in changes:
             updated = await conn.fetchval(
                 "UPDATE tasks SET priority = $2, eligible_queues = $3, tier = $4 WHERE task_id = $1"
@@ -118,11 +127,13 @@ async def _refresh_page(pool: asyncpg.Pool, care: CareConfig, now: datetime, tas
     return changed, widened
 
 
-async def sweep(pool: asyncpg.Pool, care: CareConfig, now: datetime, limits: HoldLimits) -> SweepResult:
-    expired = await expire_leases(pool, now)
-    timed_out = await time_out_holds(pool, now, limits)
-    # Expired tasks are waiting again, so they are aged and widened in the same round.
-    refreshed, widened = await refresh_waiting_tasks(pool, care, now)
+async def sweep(db: Database, care: CareConfig, now: datetime, limits: HoldLimits) -> SweepResult:
+    """One round on one connection, each step its own transaction on it (a savepoint inside a caller's)."""
+    async with connection(db) as conn:
+        expired = await expire_leases(conn, now)
+        timed_out = await time_out_holds(conn, now, limits)
+        # Expired tasks are waiting again, so they are aged and widened in the same round.
+        refreshed, widened = await refresh_waiting_tasks(conn, care, now)
     return SweepResult(len(expired), refreshed, widened, len(timed_out.requeued), len(timed_out.completed))
 
 

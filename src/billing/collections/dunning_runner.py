@@ -17,8 +17,12 @@ from datetime import datetime
 
 import asyncpg
 
+from billing.care.facts import account_facts
 from billing.care.lifecycle import NewTask, insert_task, make_task_id
+from billing.care.rules.priority import DEFAULT_WEIGHTS, Overdue, PriorityWeights, collections_priority
+from billing.care.rules.routing_rules import Route
 from billing.collections import events
+from billing.collections.readers import mark_overdue
 from billing.collections.rules.dunning import (
     DunningPolicy,
     DunningStep,
@@ -36,7 +40,9 @@ from billing.platform.context import WorkerContext
 from billing.platform.retry import retry_transient
 from billing.platform.unit_of_work import unit_of_work
 
-COLLECTIONS_PRIORITY = 40  # a static priority beside the routed calls' (care/rules/priority.py)
+# The base of a collections call beside the routed calls' (care/rules/priority.py); the account's facts and its
+# overdue amount and age add to it (collections_priority).
+COLLECTIONS_BASE_PRIORITY = 40
 
 
 @dataclass
@@ -46,7 +52,12 @@ class DunningReport:
 
 
 async def run_dunning(
-    pool: asyncpg.Pool, policy: DunningPolicy, as_of: datetime, *, accounts: list[str] | None = None
+    pool: asyncpg.Pool,
+    policy: DunningPolicy,
+    as_of: datetime,
+    *,
+    accounts: list[str] | None = None,
+    weights: PriorityWeights = DEFAULT_WEIGHTS,
 ) -> DunningReport:
     """Take every step due as of `as_of` (event time) on the overdue invoices (of `accounts`, if given)."""
     report = DunningReport()
@@ -60,12 +71,17 @@ async def run_dunning(
     )
     for row in candidates:
         async with unit_of_work(pool) as conn:
-            await _account(conn, policy, as_of, row["account_id"], report)
+            await _account(conn, policy, as_of, row["account_id"], report, weights)
     return report
 
 
 async def _account(
-    conn: asyncpg.Connection, policy: DunningPolicy, as_of: datetime, account_id: str, report: DunningReport
+    conn: asyncpg.Connection,
+    policy: DunningPolicy,
+    as_of: datetime,
+    account_id: str,
+    report: DunningReport,
+    weights: PriorityWeights,
 ) -> None:
     locked = await conn.fetchrow(
         "SELECT currency, suspended_at FROM account_collections WHERE account_id = $1 FOR UPDATE SKIP LOCKED",
@@ -73,6 +89,7 @@ async def _account(
     )
     if locked is None:
         return  # another worker (or the projection) has it now; the next pass sees it
+    await mark_overdue(conn, account_id, policy.grace_days, as_of)
     promises = await conn.fetch(
         "SELECT promised_for, amount_minor, made_at FROM payment_promises WHERE account_id = $1", account_id
     )
@@ -85,7 +102,10 @@ async def _account(
         " WHERE account_id = $1 AND open_minor > 0 ORDER BY due_date, invoice_id",
         account_id,
     )
-    overdue_minor = sum(i["open_minor"] for i in invoices if days_overdue(i["due_date"], as_of, policy.grace_days))
+    ages = [days_overdue(i["due_date"], as_of, policy.grace_days) for i in invoices]
+    overdue = Overdue(
+        sum(i["open_minor"] for i, days in zip(invoices, ages, strict=True) if days), max(ages, default=0)
+    )
     suspended = locked["suspended_at"] is not None
     for invoice in invoices:
         days = days_overdue(invoice["due_date"], as_of, policy.grace_days)
@@ -110,7 +130,7 @@ async def _account(
             if step.action is StepAction.NOTICE:
                 await _notice(conn, account, account_id, step, invoice, days)
             elif step.action is StepAction.TASK and active:
-                await _task(conn, policy, account_id, step, invoice, as_of)
+                await _task(conn, policy, account_id, step, invoice, as_of, overdue, weights)
             elif step.action is StepAction.SUSPEND and active and not suspended:
                 currency = invoice["currency"].strip()
                 await conn.execute(
@@ -119,8 +139,8 @@ async def _account(
                     as_of,
                     invoice["invoice_id"],
                 )
-                overdue = Money(amount_minor=overdue_minor, currency=currency)
-                await events.suspended(conn, account_id, invoice["invoice_id"], overdue, as_of)
+                owed = Money(amount_minor=overdue.amount_minor, currency=currency)
+                await events.suspended(conn, account_id, invoice["invoice_id"], owed, as_of)
                 suspended = True
             elif step.action is StepAction.CLOSE and active:
                 await conn.execute(
@@ -151,8 +171,20 @@ async def _notice(conn, account, account_id: str, step: DunningStep, invoice, da
     )
 
 
-async def _task(conn, policy: DunningPolicy, account_id: str, step: DunningStep, invoice, as_of: datetime) -> None:
+async def _task(
+    conn,
+    policy: DunningPolicy,
+    account_id: str,
+    step: DunningStep,
+    invoice,
+    as_of: datetime,
+    overdue: Overdue,
+    weights: PriorityWeights,
+) -> None:
     source = f"dunning:{invoice['invoice_id']}:{step.name}"
+    known = await account_facts(conn, account_id, as_of, invoice_id=invoice["invoice_id"])
+    route = Route(policy.queue, COLLECTIONS_BASE_PRIORITY, step.name)
+    points = collections_priority(route, known.facts, overdue, 0, weights)
     await insert_task(
         conn,
         NewTask(
@@ -164,8 +196,8 @@ async def _task(conn, policy: DunningPolicy, account_id: str, step: DunningStep,
             rule=step.name,
             queue=policy.queue,
             tier=1,
-            static_priority=COLLECTIONS_PRIORITY,
-            priority=COLLECTIONS_PRIORITY,
+            static_priority=points,
+            priority=points,
             routed_at=as_of,
             invoice_id=invoice["invoice_id"],
             currency=invoice["currency"].strip(),
@@ -176,8 +208,8 @@ async def _task(conn, policy: DunningPolicy, account_id: str, step: DunningStep,
 class DunningLoop:
     """Every worker's loop: dunning as of the event-time clock (the cycle closer's), every CLOSER_INTERVAL_S."""
 
-    def __init__(self, ctx: WorkerContext, policy: DunningPolicy) -> None:
-        self.ctx, self.policy = ctx, policy
+    def __init__(self, ctx: WorkerContext, policy: DunningPolicy, weights: PriorityWeights = DEFAULT_WEIGHTS) -> None:
+        self.ctx, self.policy, self.weights = ctx, policy, weights
         self.log = ctx.log.bind(path="dunning")
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -197,7 +229,7 @@ class DunningLoop:
     async def once(self) -> DunningReport | None:
         pool = await self.ctx.pool()
         clock = await event_time_clock(pool)
-        return None if clock is None else await run_dunning(pool, self.policy, clock)
+        return None if clock is None else await run_dunning(pool, self.policy, clock, weights=self.weights)
 
     def _on_retry(self, error: BaseException, attempt: int) -> None:
         self.log.warning("dunning retrying", error=repr(error), attempt=attempt)

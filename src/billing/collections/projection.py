@@ -18,7 +18,7 @@ from billing.collections import events, store
 from billing.collections.rules.dunning import DunningPolicy
 from billing.collections.rules.ledger import Entry, EntryKind, entry_key
 from billing.collections.rules.overdue import overdue_invoices
-from billing.collections.rules.payments import payment_refusal, reversal_refusal
+from billing.collections.rules.payments import payment_refusal, payment_values, reversal_refusal
 from billing.contracts import Event
 from billing.contracts.invoices import InvoiceIssued
 from billing.contracts.payments import PaymentReceived
@@ -139,17 +139,7 @@ async def _accepting_account(conn: asyncpg.Connection, account_id: str, currency
 async def _new_payment(conn: asyncpg.Connection, event: Event, status: str, at, reason: str | None) -> bool:
     """Record the payment; False when this payment id is already recorded with the same content (a repeat)."""
     p = event.payload
-    values = (
-        p.payment_id,
-        p.account_id,
-        status,
-        p.amount.amount_minor,
-        p.amount.currency,
-        str(p.method),
-        p.provider_reference,
-        at,
-        p.invoice_id,
-    )
+    values = payment_values(p, status, at)
     inserted = await conn.fetchval(
         "INSERT INTO payments (payment_id, account_id, status, amount_minor, currency, method, provider_reference,"
         " at, invoice_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"

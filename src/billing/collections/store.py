@@ -7,7 +7,7 @@ recomputed from all of the account's entries by the pure allocation and written 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -112,10 +112,14 @@ async def recompute(conn: asyncpg.Connection, account_id: str, currency: str) ->
     return allocation
 
 
-async def _write_invoices(
-    conn: asyncpg.Connection, account_id: str, currency: str, allocation: Allocation, numbers: dict[str, str | None]
-) -> None:
-    rows: Sequence[tuple[object, ...]] = [
+def invoice_rows(
+    account_id: str,
+    currency: str,
+    allocation: Allocation,
+    numbers: Mapping[str, str | None] | Mapping[str | None, str | None],
+) -> list[tuple[object, ...]]:
+    """The account's collection_invoices rows after an allocation, in the table's column order."""
+    return [
         (
             i.invoice_id,
             account_id,
@@ -130,6 +134,12 @@ async def _write_invoices(
         )
         for i in allocation.invoices
     ]
+
+
+async def _write_invoices(
+    conn: asyncpg.Connection, account_id: str, currency: str, allocation: Allocation, numbers: dict[str, str | None]
+) -> None:
+    rows: Sequence[tuple[object, ...]] = invoice_rows(account_id, currency, allocation, numbers)
     await conn.executemany(
         "INSERT INTO collection_invoices (invoice_id, account_id, invoice_number, currency, total_minor,"
         " credited_minor, paid_minor, open_minor, due_date, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"

@@ -81,14 +81,12 @@ from billing.contracts.errors import explain
 from billing.contracts.export import example_events, export_json_schemas
 from billing.contracts.invoices import InvoiceHeld, InvoiceIssued, InvoiceLine, InvoiceLineKind
 from billing.contracts.money import (
-    CURRENCY_EXPONENTS,
     CurrencyCode,
     MinorUnits,
     Money,
     NonNegativeMinor,
     NonPositiveMinor,
     PositiveMoney,
-    currency_exponent,
 )
 from billing.contracts.payments import (
     AccountRestored,
@@ -114,6 +112,7 @@ from billing.contracts.tasks import (
     Tier,
 )
 from billing.contracts.usage import UNIT_FOR_SERVICE, ServiceKind, UsageRecorded, UsageUnit
+from billing.money import CURRENCY_EXPONENTS, currency_exponent
 
 __all__ = [
     "CURRENCY_EXPONENTS",

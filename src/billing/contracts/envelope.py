@@ -6,9 +6,9 @@ parses any topic with `parse_event` and gets a fully typed object back.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, TypeVar, get_args
 
-from pydantic import BeforeValidator, Field, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
 
 from billing.contracts.accounts import AccountClosed, AccountOpened, AccountPlanChanged
 from billing.contracts.base import EventId, FrozenModel, Text128, UtcDatetime
@@ -238,6 +238,18 @@ def parse_event(raw: bytes) -> Event:
 def dump_event(event: Event) -> bytes:
     """Compact JSON, the exact form producers put on the wire."""
     return event.model_dump_json().encode()
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def payload_as(event: Event, kind: type[P]) -> P:
+    """The payload as the type its handler was chosen for: a handler is picked by the event's type
+    (src/billing/platform/records.py), which a type checker cannot follow; a mismatch is a wiring bug."""
+    payload = event.payload
+    if not isinstance(payload, kind):
+        raise TypeError(f"{event.type} carries {type(payload).__name__}, not {kind.__name__}")
+    return payload
 
 
 def account_id_of(event: Event) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncpg
 
 from billing.contracts import Event
-from billing.contracts.credit_notes import CreditSource
-from billing.contracts.discounts import DiscountKind
+from billing.contracts.credit_notes import CreditNoteIssued, CreditSource
+from billing.contracts.discounts import DiscountGranted, DiscountKind
+from billing.contracts.disputes import DisputeResolved
+from billing.contracts.envelope import payload_as
 from billing.credits.credit_notes import NoteRequest, existing_note, invoice_credit, issue_credit_note, lock_invoice
 from billing.credits.rules.credit import check_credit
 from billing.credits.rules.dispute_lifecycle import DisputeState, can_move
@@ -48,7 +50,7 @@ _ORDER = list(DisputeState)
 
 async def already_resolved(conn: asyncpg.Connection, event: Event) -> bool:
     """True when the dispute already carries exactly this resolution (written by src/billing/credits/dispute_store.py)."""
-    p = event.payload
+    p = payload_as(event, DisputeResolved)
     row = await conn.fetchrow("SELECT status, credit_minor FROM disputes WHERE dispute_id = $1", p.dispute_id)
     credit = p.credit.amount_minor if p.credit else None
     return row is not None and row["status"] == str(p.outcome) and row["credit_minor"] == credit
@@ -56,11 +58,14 @@ async def already_resolved(conn: asyncpg.Connection, event: Event) -> bool:
 
 async def credit_note_for_grant(conn: asyncpg.Connection, event: Event) -> None:
     """A credit_note grant from another producer becomes a credit note here, capped like ours; ours exists."""
-    p = event.payload
+    p = payload_as(event, DiscountGranted)
     if p.kind is not DiscountKind.CREDIT_NOTE or await existing_note(conn, p.grant_id) is not None:
         return
-    await lock_invoice(conn, p.invoice_id)
-    invoice = await invoice_credit(conn, p.invoice_id, p.account_id)
+    invoice_id = p.invoice_id
+    if invoice_id is None:  # the contract requires it of a credit_note grant; refused by name if that ever changes
+        raise Rejected(f"credit note grant {p.grant_id}: no invoice_id")
+    await lock_invoice(conn, invoice_id)
+    invoice = await invoice_credit(conn, invoice_id, p.account_id)
     if invoice is None:
         raise Rejected(f"credit note grant {p.grant_id}: no issued invoice {p.invoice_id} on {p.account_id}")
     refusal = check_credit(invoice, p.amount.amount_minor, p.amount.currency)
@@ -69,7 +74,7 @@ async def credit_note_for_grant(conn: asyncpg.Connection, event: Event) -> None:
     note = NoteRequest(
         p.grant_id,
         p.account_id,
-        p.invoice_id,
+        invoice_id,
         p.amount.amount_minor,
         p.amount.currency,
         f"goodwill credit: {p.reason_code}",
@@ -81,7 +86,7 @@ async def credit_note_for_grant(conn: asyncpg.Connection, event: Event) -> None:
 
 async def on_credit_note_issued(conn: asyncpg.Connection, event: Event) -> None:
     """Record a credit note published by another system; ours is already stored (same grant id)."""
-    p = event.payload
+    p = payload_as(event, CreditNoteIssued)
     await conn.execute(
         "INSERT INTO credit_notes (credit_note_id, credit_note_number, grant_id, dispute_id, account_id, invoice_id,"
         " amount_minor, currency, reason, issued_by, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"

@@ -24,6 +24,7 @@ from billing.credits.rules.dispute_lifecycle import DisputeState, IllegalTransit
 from billing.credits.rules.dispute_stats import summarise
 from billing.platform.store import enqueue
 from billing.platform.topics import DISPUTES
+from billing.platform.unit_of_work import one_row
 
 SOURCE = "care/disputes"
 
@@ -256,7 +257,7 @@ async def _emit(
     await enqueue(conn, topic, payload.account_id.encode(), ev.dump_event(event))  # type: ignore[attr-defined]
 
 
-async def desk_figures(conn: asyncpg.Connection | asyncpg.Pool, currency: str, since: datetime) -> dict[str, object]:
+async def desk_figures(conn: asyncpg.Connection, currency: str, since: datetime) -> dict[str, object]:
     """Disputes resolved since ``since`` (summarised by src/billing/credits/rules/dispute_stats.py) and those still open."""
     rows = await conn.fetch(
         "SELECT status, resolve_ms, coalesce(credit_minor, 0) AS credit FROM disputes"
@@ -265,7 +266,8 @@ async def desk_figures(conn: asyncpg.Connection | asyncpg.Pool, currency: str, s
         currency,
     )
     summary = summarise([(r["status"], r["resolve_ms"], r["credit"]) for r in rows])
-    still_open = await conn.fetchrow(
+    still_open = await one_row(
+        conn,
         "SELECT count(*) AS open, coalesce(sum(held_minor), 0)::bigint AS held FROM disputes"
         " WHERE status = 'open' AND currency = $1",
         currency,

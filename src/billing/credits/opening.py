@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from billing.contracts import DisputeOpened
 from billing.contracts.disputes import DisputeReason
 from billing.contracts.envelope import DisputeOpenedEvent, dump_event
 from billing.contracts.money import Money
 from billing.platform.store import enqueue
 from billing.platform.topics import DISPUTES
-from billing.platform.unit_of_work import unit_of_work
+from billing.platform.unit_of_work import Database, unit_of_work
 
 SOURCE = "care/agent-api"
 
@@ -32,9 +30,9 @@ class DisputeDraft:
     note: str | None
 
 
-async def open_dispute(pool: asyncpg.Pool, draft: DisputeDraft, now: datetime) -> bool:
+async def open_dispute(db: Database, draft: DisputeDraft, now: datetime) -> bool:
     """True when this opened the dispute, False when an earlier request already had (nothing is emitted again)."""
-    async with unit_of_work(pool) as conn:
+    async with unit_of_work(db) as conn:
         inserted = await conn.fetchval(
             "INSERT INTO agent_disputes (dispute_id, task_id, agent_id, account_id, invoice_id, line_id,"
             " amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"

@@ -68,7 +68,7 @@ async def customer_standing(
     conn: asyncpg.Connection, account_id: str, now: datetime, plan_fee: PlanFee | None = None
 ) -> CustomerStanding | None:
     """None when the account is unknown. The overdue invoices are the account's standing, read by its one
-    reader (src/billing/accounts/standing.py): 0 until a collections context exists."""
+    reader (src/billing/accounts/standing.py), from collections."""
     account = await profile(conn, account_id)
     if account is None:
         return None

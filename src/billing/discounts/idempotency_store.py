@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from billing.discounts.rules.idempotency import KeyConflict, Replay, compare, request_hash
+from billing.platform.unit_of_work import one_row
 
 Response = tuple[int, dict[str, Any]]  # HTTP status and body
 
@@ -41,8 +42,8 @@ async def run_once(
         digest,
     )
     if not claimed:
-        row = await conn.fetchrow(
-            "SELECT request_hash, response FROM idempotency_keys WHERE agent_id = $1 AND key = $2", agent_id, key
+        row = await one_row(
+            conn, "SELECT request_hash, response FROM idempotency_keys WHERE agent_id = $1 AND key = $2", agent_id, key
         )
         stored = None if row["response"] is None else json.loads(row["response"])
         outcome = compare(key, row["request_hash"], stored, digest)

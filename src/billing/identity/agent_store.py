@@ -8,12 +8,10 @@ import secrets as _random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import asyncpg
-
 from billing.care.holds import release_held_by
 from billing.identity.rules.roles import Role
 from billing.identity.rules.secrets import hash_secret, new_token, token_hash
-from billing.platform.unit_of_work import unit_of_work
+from billing.platform.unit_of_work import Database, unit_of_work
 
 _PIN = re.compile(r"^[0-9]{4,8}$")
 
@@ -29,11 +27,11 @@ class Agent:
         return 1 if self.role is Role.AGENT else 2
 
 
-async def create_agent(pool: asyncpg.Pool | asyncpg.Connection, name: str, role: Role) -> tuple[Agent, str]:
+async def create_agent(db: Database, name: str, role: Role) -> tuple[Agent, str]:
     """A new agent and its token; the token is returned once and only its hash is kept."""
     token = new_token()
     agent = Agent(agent_id=f"agt-{_random.token_hex(6)}", name=name, role=Role(role))
-    await pool.execute(
+    await db.execute(
         "INSERT INTO agents (agent_id, name, role, token_hash) VALUES ($1, $2, $3, $4)",
         agent.agent_id,
         agent.name,
@@ -43,25 +41,25 @@ async def create_agent(pool: asyncpg.Pool | asyncpg.Connection, name: str, role:
     return agent, token
 
 
-async def revoke_agent(pool: asyncpg.Pool | asyncpg.Connection, agent_id: str, now: datetime | None = None) -> bool:
+async def revoke_agent(db: Database, agent_id: str, now: datetime | None = None) -> bool:
     """The agent's token stops working at once and every task it holds goes back to its queue, in one
     transaction (nobody else could finish them otherwise); the row stays, so the audit log keeps naming the agent."""
-    async with unit_of_work(pool) as conn:
+    async with unit_of_work(db) as conn:
         revoked = await conn.fetchval("UPDATE agents SET active = false WHERE agent_id = $1 RETURNING true", agent_id)
         if revoked:
             await release_held_by(conn, agent_id, now or datetime.now(UTC))
     return revoked is True
 
 
-async def agent_for_token(pool: asyncpg.Pool, token: str) -> Agent | None:
-    row = await pool.fetchrow(
+async def agent_for_token(db: Database, token: str) -> Agent | None:
+    row = await db.fetchrow(
         "SELECT agent_id, name, role FROM agents WHERE token_hash = $1 AND active", token_hash(token)
     )
     return Agent(row["agent_id"], row["name"], Role(row["role"])) if row else None
 
 
-async def active_agent(pool: asyncpg.Pool, agent_id: str) -> Agent | None:
-    row = await pool.fetchrow("SELECT agent_id, name, role FROM agents WHERE agent_id = $1 AND active", agent_id)
+async def active_agent(db: Database, agent_id: str) -> Agent | None:
+    row = await db.fetchrow("SELECT agent_id, name, role FROM agents WHERE agent_id = $1 AND active", agent_id)
     return Agent(row["agent_id"], row["name"], Role(row["role"])) if row else None
 
 
@@ -71,9 +69,9 @@ def check_pin(pin: str) -> str:
     return pin
 
 
-async def set_account_pin(pool: asyncpg.Pool | asyncpg.Connection, account_id: str, pin: str) -> None:
+async def set_account_pin(db: Database, account_id: str, pin: str) -> None:
     stored = await asyncio.to_thread(hash_secret, check_pin(pin))
-    await pool.execute(
+    await db.execute(
         "INSERT INTO caller_secrets (account_id, pin_hash) VALUES ($1, $2)"
         " ON CONFLICT (account_id) DO UPDATE SET pin_hash = EXCLUDED.pin_hash, updated_at = now()",
         account_id,

@@ -18,7 +18,7 @@ from billing.identity.notifications import CODE_SLOT
 from billing.identity.rules.lockout import LockoutPolicy, LockoutState, after_failure, after_success
 from billing.identity.rules.masking import mask_email, mask_phone
 from billing.identity.rules.secrets import CodeSeal, hash_secret, new_one_time_code, verify_secret
-from billing.platform.unit_of_work import unit_of_work
+from billing.platform.unit_of_work import Database, one_row, unit_of_work
 
 
 class Method(StrEnum):
@@ -60,8 +60,8 @@ MAX_LIVE_CODES = 3
 CODE_MESSAGE = f"Your verification code is {CODE_SLOT}. Never share it."
 
 
-async def verify(pool: asyncpg.Pool, attempt: Attempt, policy: LockoutPolicy, now: datetime) -> Verdict:
-    async with unit_of_work(pool) as conn:
+async def verify(db: Database, attempt: Attempt, policy: LockoutPolicy, now: datetime) -> Verdict:
+    async with unit_of_work(db) as conn:
         state = await _locked_state(conn, attempt.account_id)
         if state.is_locked(now):
             await _record(conn, attempt, "locked", now)
@@ -90,23 +90,23 @@ async def verify(pool: asyncpg.Pool, attempt: Attempt, policy: LockoutPolicy, no
         return Verdict(result, state.locked_until, left)
 
 
-async def lock_state(pool: asyncpg.Pool, account_id: str) -> LockoutState:
-    row = await pool.fetchrow(
+async def lock_state(conn: asyncpg.Connection, account_id: str) -> LockoutState:
+    row = await conn.fetchrow(
         "SELECT failures, locked_until FROM verification_lockouts WHERE account_id = $1", account_id
     )
     return LockoutState(row["failures"], row["locked_until"]) if row else LockoutState()
 
 
-async def is_verified(pool: asyncpg.Pool, call_id: str, account_id: str) -> bool:
+async def is_verified(conn: asyncpg.Connection, call_id: str, account_id: str) -> bool:
     return bool(
-        await pool.fetchval(
+        await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM verifications WHERE call_id = $1 AND account_id = $2)", call_id, account_id
         )
     )
 
 
 async def send_code(
-    pool: asyncpg.Pool,
+    conn: asyncpg.Connection,
     call_id: str,
     account_id: str,
     channel: Channel,
@@ -120,14 +120,15 @@ async def send_code(
     Returns the masked destination and the expiry. Raises NoContact when the contact of record lacks the channel,
     TooManyCodes when the call has MAX_LIVE_CODES valid codes already.
     """
-    contact = await pool.fetchval("SELECT contact FROM accounts WHERE account_id = $1", account_id) or {}
+    contact = await conn.fetchval("SELECT contact FROM accounts WHERE account_id = $1", account_id) or {}
     destination = contact.get("phone") if channel is Channel.SMS else contact.get("email")
     if not destination:
         raise NoContact(f"the account has no {'phone' if channel is Channel.SMS else 'e-mail'} on record")
     code = new_one_time_code()
     stored = await asyncio.to_thread(hash_secret, code)
     expires_at = now + ttl
-    async with unit_of_work(pool) as conn:
+    # The code is hashed before the transaction opens: no lock is held while a thread hashes it.
+    async with unit_of_work(conn):
         # One sender per call at a time, so two parallel requests cannot both pass the count.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"otp:{call_id}")
         live = await conn.fetchval(
@@ -163,8 +164,8 @@ async def _locked_state(conn: asyncpg.Connection, account_id: str) -> LockoutSta
     await conn.execute(
         "INSERT INTO verification_lockouts (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING", account_id
     )
-    row = await conn.fetchrow(
-        "SELECT failures, locked_until FROM verification_lockouts WHERE account_id = $1 FOR UPDATE", account_id
+    row = await one_row(
+        conn, "SELECT failures, locked_until FROM verification_lockouts WHERE account_id = $1 FOR UPDATE", account_id
     )
     return LockoutState(row["failures"], row["locked_until"])
 

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from billing.accounts.facts import contact_and_jurisdiction, credit_notes_against
 from billing.invoicing.rules.catalog import ServiceKind
 from billing.invoicing.rules.document import CreditNote, Party, invoice_document
 from billing.invoicing.rules.explanation import DailyUsage, Explanation, explain_invoice
@@ -146,24 +147,18 @@ async def explain_stored(conn: Conn, invoice_id: str) -> Explanation:
 
 
 async def _customer(conn: Conn, account_id: str) -> tuple[Party, str | None]:
-    row = await conn.fetchrow(
-        "SELECT contact::text AS contact, jurisdiction FROM accounts WHERE account_id = $1", account_id
-    )
-    if row is None:  # an upstream invoice may name an account this system has not seen opened
+    known = await contact_and_jurisdiction(conn, account_id)
+    if known is None:  # an upstream invoice may name an account this system has not seen opened
         return Party(name=account_id, account_id=account_id), None
-    contact = orjson.loads(row["contact"])
+    contact, jurisdiction = known
     party = Party(
         name=contact.get("name", ""), email=contact.get("email"), phone=contact.get("phone"), account_id=account_id
     )
-    return party, row["jurisdiction"]
+    return party, jurisdiction
 
 
 async def _credit_notes(conn: Conn, invoice_id: str) -> list[CreditNote]:
-    rows = await conn.fetch(
-        "SELECT credit_note_number, issued_at, amount_minor, reason FROM credit_notes WHERE invoice_id = $1"
-        " ORDER BY issued_at, credit_note_number",
-        invoice_id,
-    )
+    rows = await credit_notes_against(conn, invoice_id)
     return [CreditNote(r["credit_note_number"], r["issued_at"], r["amount_minor"], r["reason"]) for r in rows]
 
 

@@ -21,7 +21,7 @@ from billing.invoicing.issuing import due_date_for, series_key
 from billing.invoicing.rules.numbering import format_invoice_number
 from billing.platform.settings import Settings
 from billing.platform.topics import INVOICES_ISSUED
-from billing.platform.unit_of_work import unit_of_work
+from billing.platform.unit_of_work import Database, unit_of_work
 
 
 class ReleaseError(LookupError):
@@ -52,10 +52,10 @@ async def _lock_held(conn: asyncpg.Connection, invoice_id: str, otherwise: str) 
     return row
 
 
-async def release_held(pool: asyncpg.Pool, invoice_id: str, settings: Settings, now: datetime) -> str:
+async def release_held(db: Database, invoice_id: str, settings: Settings, now: datetime) -> str:
     """Issue a held invoice now: number, issue date, due date and its invoice.issued.v1 event; returns the number."""
     now = now.astimezone(UTC)
-    async with unit_of_work(pool) as conn:
+    async with unit_of_work(db) as conn:
         row = await _lock_held(conn, invoice_id, "it cannot be issued")
         series, year = series_key(settings, now)
         number = format_invoice_number(settings.invoice_series, year, await store.allocate_numbers(conn, series, 1))
@@ -86,11 +86,11 @@ async def release_held(pool: asyncpg.Pool, invoice_id: str, settings: Settings, 
     return number
 
 
-async def void_held(pool: asyncpg.Pool, invoice_id: str, reason: str) -> int:
+async def void_held(db: Database, invoice_id: str, reason: str) -> int:
     """Void a held invoice; returns how many discount applications were handed back."""
     if not reason.strip():
         raise ReleaseError("a void needs a reason")
-    async with unit_of_work(pool) as conn:
+    async with unit_of_work(db) as conn:
         await _lock_held(conn, invoice_id, "only a held one can be voided")
         await conn.execute(
             "UPDATE invoices SET status = 'void', void_reason = $2 WHERE invoice_id = $1", invoice_id, reason.strip()

@@ -12,19 +12,18 @@ import contextlib
 import time
 from datetime import datetime
 
-import asyncpg
-
 from billing.invoicing.catalog_config import load_catalog
 from billing.invoicing.closer import close_due_cycles
 from billing.invoicing.rules.catalog import Catalog
 from billing.invoicing.rules.close_model import CloseReport
 from billing.platform.context import WorkerContext
 from billing.platform.retry import retry_transient
+from billing.platform.unit_of_work import Database
 
 
-async def event_time_clock(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | None:
+async def event_time_clock(db: Database) -> datetime | None:
     """min(max_started_at) over the usage partitions seen so far; None before any usage arrived."""
-    return await conn.fetchval("SELECT min(max_started_at) FROM usage_watermarks")
+    return await db.fetchval("SELECT min(max_started_at) FROM usage_watermarks")
 
 
 # A refused cycle (its data cannot make an invoice, e.g. no plan version in force) is a permanent input problem:

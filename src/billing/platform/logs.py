@@ -12,6 +12,7 @@ import io
 import logging
 import sys
 import threading
+from types import TracebackType
 
 import structlog
 
@@ -60,16 +61,23 @@ def route_process_output() -> None:
     threading.excepthook = lambda hook: uncaught.critical(
         "uncaught exception in thread %s",
         getattr(hook.thread, "name", "?"),
-        exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback),
+        exc_info=_exc_info(hook.exc_type, hook.exc_value, hook.exc_traceback),
     )
     sys.unraisablehook = lambda hook: uncaught.error(
         "%s: %r",
         hook.err_msg or "exception ignored",
         hook.object,
-        exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback) if hook.exc_type else None,
+        exc_info=_exc_info(hook.exc_type, hook.exc_value, hook.exc_traceback),
     )
     sys.stdout = _LineLogger(logging.getLogger("stdout"), logging.INFO, sys.__stdout__)
     sys.stderr = _LineLogger(logging.getLogger("stderr"), logging.WARNING, sys.__stderr__)
+
+
+def _exc_info(
+    kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+) -> tuple[type[BaseException], BaseException, TracebackType | None] | None:
+    """A hook's exception as logging takes it; a hook may pass none (then there is no traceback to log)."""
+    return (kind, error, tb) if kind is not None and error is not None else None
 
 
 class _LineLogger(io.TextIOBase):
@@ -108,9 +116,9 @@ class _LineLogger(io.TextIOBase):
     def fileno(self) -> int:
         return self._real.fileno()
 
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
+    # A class attribute (io.TextIOBase's is a read-only descriptor, typed as a plain attribute): what is written
+    # here is text, logged as UTF-8.
+    encoding = "utf-8"
 
     def _log(self, line: str) -> None:
         if not line.strip():

@@ -129,12 +129,13 @@ class OutboxRelay:
         acked: list[Acked] = []
         broken: set[str] = set()
         for row, future in pending:
-            error = _failure(future)
-            if row["topic"] in broken or error is not None:
+            failure = _failure(future)
+            if row["topic"] in broken or failure is not None:
                 broken.add(row["topic"])
-                failed.setdefault(row["topic"], error or "after an earlier failure")
-                if isinstance(_exception(future), ROW_ERRORS):
-                    refused[row["id"]] = (row, error)
+                failed.setdefault(row["topic"], failure or "after an earlier failure")
+                exception = _exception(future)
+                if isinstance(exception, ROW_ERRORS):
+                    refused[row["id"]] = (row, repr(exception))
                 future.cancel()
             else:
                 acked.append((row, future.result()))

@@ -14,6 +14,8 @@ from datetime import datetime
 
 import asyncpg
 
+from billing.platform.unit_of_work import one_row
+
 
 @dataclass
 class Requeued:
@@ -47,7 +49,8 @@ async def requeue(conn: asyncpg.Connection, since: datetime, topic: str | None) 
 
 async def progress(conn: asyncpg.Connection, ids: list[int]) -> tuple[int, int]:
     """(published again, parked) among the re-queued rows."""
-    row = await conn.fetchrow(
+    row = await one_row(
+        conn,
         "SELECT count(*) FILTER (WHERE published_at IS NOT NULL) AS published,"
         " count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked FROM outbox WHERE id = ANY($1::bigint[])",
         ids,

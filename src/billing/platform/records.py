@@ -132,7 +132,11 @@ class RecordProcessor:
         return (Outcome.DEAD_LETTERED, rejection) if new else (Outcome.DUPLICATE, None)
 
     def _observe(
-        self, outcome: Outcome, rejection: Rejection | None, decoded: Event | Rejection, log: structlog.BoundLogger
+        self,
+        outcome: Outcome,
+        rejection: Rejection | None,
+        decoded: Event | Rejection,
+        log: structlog.stdlib.BoundLogger,
     ) -> None:
         metrics, topic, primary = self.ctx.metrics, self.consumer.spec.name, self.consumer.primary
         if outcome is Outcome.APPLIED and not isinstance(decoded, Rejection):

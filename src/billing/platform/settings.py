@@ -119,6 +119,15 @@ class Settings(BaseSettings):
         description="Dunning policy: grace days and steps by day overdue (JSON or YAML, layout in "
         "docs/collections.md). Unset: the default of src/billing/collections/rules/dunning.py.",
     )
+    payment_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Shared secret of the payment provider's webhook (POST /webhooks/payments, docs/collections.md): "
+        "the HMAC-SHA256 key, used exactly as the provider gives it (e.g. Stripe's whsec_...). Unset: the route "
+        "answers 503.",
+    )
+    payment_webhook_tolerance_s: int = Field(
+        300, ge=1, description="Webhook deliveries whose signed timestamp is further than this from now are refused."
+    )
     care_rules_path: Path | None = Field(
         None,
         description="Routing rules, priority weights and widening steps (JSON or YAML, layout in "
@@ -154,6 +163,9 @@ class Settings(BaseSettings):
         "agent=billing,disputes,retention;tier2=billing,disputes,retention,tier2;"
         "supervisor=billing,disputes,retention,tier2,supervisors;analyst=",
         description="Queues each agent role may claim from (role=queue,queue;...). Analysts claim from none.",
+    )
+    desk_session_s: int = Field(
+        28800, ge=60, description="How long a desk sign-in (the HttpOnly cookie session) lasts: one shift by default."
     )
     agent_lease_s: int = Field(30, ge=1, description="How long a claimed task is reserved for its agent to accept.")
     task_handle_timeout_s: int = Field(

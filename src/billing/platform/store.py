@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from billing.contracts import DeadLetter
+from billing.contracts import DeadLetter, DeadLetterErrorKind
 from billing.platform.decoding import RawMessage, Rejection
 from billing.platform.topics import DEAD_LETTERS
 
@@ -82,7 +82,7 @@ def dead_letter_bytes(message: RawMessage, rejection: Rejection, stored_id: int 
         key=message.key,
         value=message.value or b"",
         reason=rejection.reason[:2000],
-        error_kind=str(rejection.kind),
+        error_kind=DeadLetterErrorKind(rejection.kind),  # the same values: the decoder's kinds are the letter's
         failed_at=datetime.now(UTC),
         stored_id=stored_id,
     )

@@ -46,3 +46,12 @@ async def connection(db: Database) -> AsyncIterator[asyncpg.Connection]:
 def _as_connection(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> asyncpg.Connection:
     """The pool's proxy forwards every method of the connection it wraps; callers see one type."""
     return cast(asyncpg.Connection, conn)
+
+
+async def one_row(conn: asyncpg.Connection, query: str, *args: object) -> asyncpg.Record:
+    """The row of a query that always returns exactly one (an aggregate, a row the same transaction wrote or
+    locked): None there is a bug, refused by name rather than met later as a failed subscript."""
+    row = await conn.fetchrow(query, *args)
+    if row is None:
+        raise LookupError(f"expected one row, got none: {query.split(maxsplit=4)[:4]}")
+    return row

@@ -38,7 +38,9 @@ CLOCK_STEP = timedelta(days=1)
 
 async def on_account_event(conn: asyncpg.Connection, event: Event, message: RawMessage) -> None:
     if event.type == "account.closed.v1":
-        await store.record_closure(conn, event.payload.account_id, event.payload.closed_at)
+        # A closure for non-payment (collections' dunning) is churn like any other, counted under its cause.
+        p = event.payload
+        await store.record_closure(conn, p.account_id, p.closed_at, p.reason.value)
     await store.advance_clock(conn, message.partition, event.occurred_at)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 
+from billing.platform.unit_of_work import Database, connection, one_row
 from billing.retention import experiment
 from billing.retention.rules.arms import Arm
 from billing.retention.rules.compliance import ArmCompliance
@@ -193,11 +194,9 @@ async def _service_weeks(conn: asyncpg.Connection, cohort: Cohort | None = None)
     return [ServiceWeek(r["week"], r["offered"], r["answered"], r["answered_within"], r["abandoned"]) for r in rows]
 
 
-async def retention_report(
-    pool: asyncpg.Pool, cohort: Cohort | None = None, period: str | None = None
-) -> dict[str, Any]:
+async def retention_report(db: Database, cohort: Cohort | None = None, period: str | None = None) -> dict[str, Any]:
     """The report of every case followed (from the counters), or of one cohort (from the cases), per period."""
-    async with pool.acquire() as conn:
+    async with connection(db) as conn:
         return await report_on(conn, cohort, period)
 
 
@@ -212,12 +211,27 @@ async def report_on(
         plan = await experiment.plan_of_period(conn, name)
         report = build_report(await load_inputs(conn, cohort, name), plan=plan)
         report["cohort"] = None if cohort is None else cohort.as_json()
+        report["churn_causes"] = await churn_causes(conn, cohort, name)
         report["period"] = registered.get(name) or {"period": name, "plan_version": plan.version}
         reports.append(report)
     latest = dict(reports[-1])
     if len(reports) > 1:
         latest["periods"] = reports
     return latest
+
+
+async def churn_causes(conn: asyncpg.Connection, cohort: Cohort | None, period: str) -> list[dict[str, Any]]:
+    """Churned cases (a resolved horizon saw the closure) per practice, arm and cause of the closure."""
+    bounds = cohort or Cohort()
+    rows = await conn.fetch(
+        "SELECT c.practice, c.arm, coalesce(z.reason, 'unknown') AS cause, count(*) AS churned"
+        " FROM retention_cases c JOIN retention_closures z ON z.account_id = c.account_id"
+        f" WHERE {_IN_COHORT} AND c.churn_day IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        bounds.cases_from,
+        bounds.cases_to,
+        period,
+    )
+    return [{"practice": r["practice"], "arm": r["arm"], "cause": r["cause"], "churned": r["churned"]} for r in rows]
 
 
 async def _periods_of(conn: asyncpg.Connection, cohort: Cohort | None) -> list[str]:
@@ -235,7 +249,8 @@ async def _periods_of(conn: asyncpg.Connection, cohort: Cohort | None) -> list[s
 
 async def followed_cases(conn: asyncpg.Connection, case_prefix: str = "") -> dict[str, int]:
     """How many cases (ids starting with ``case_prefix``) are followed, and how many have all horizons resolved."""
-    row = await conn.fetchrow(
+    row = await one_row(
+        conn,
         "SELECT count(*) AS cases, count(*) FILTER (WHERE next_due_at IS NULL) AS finished"
         " FROM retention_cases WHERE starts_with(case_id, $1)",
         case_prefix,

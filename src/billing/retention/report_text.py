@@ -154,6 +154,12 @@ def format_report(report: dict[str, Any]) -> str:
             ],
         ),
         "",
+        "Churn by cause of the closure (cases churned by a resolved horizon)",
+        _table(
+            ["practice", "arm", "cause", "churned"],
+            [[c["practice"], c["arm"], c["cause"], str(c["churned"])] for c in report.get("churn_causes", [])],
+        ),
+        "",
         f"Calls per week ({report['service_level_variant']})",
         _table(
             ["week", "offered", "answered", "abandoned", "service level", "abandonment"],

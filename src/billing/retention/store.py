@@ -63,12 +63,16 @@ async def record_case(conn: asyncpg.Connection, case: CaseFacts) -> bool:
     return row is not None
 
 
-async def record_closure(conn: asyncpg.Connection, account_id: str, closed_at: datetime) -> None:
+async def record_closure(conn: asyncpg.Connection, account_id: str, closed_at: datetime, reason: str) -> None:
+    """The earliest closure of the account, with its reason: the cause its cases' churn is counted under."""
     await conn.execute(
-        "INSERT INTO retention_closures (account_id, closed_at) VALUES ($1, $2) ON CONFLICT (account_id)"
-        " DO UPDATE SET closed_at = LEAST(retention_closures.closed_at, EXCLUDED.closed_at)",
+        "INSERT INTO retention_closures (account_id, closed_at, reason) VALUES ($1, $2, $3) ON CONFLICT (account_id)"
+        " DO UPDATE SET reason = CASE WHEN EXCLUDED.closed_at < retention_closures.closed_at THEN EXCLUDED.reason"
+        " ELSE coalesce(retention_closures.reason, EXCLUDED.reason) END,"
+        " closed_at = LEAST(retention_closures.closed_at, EXCLUDED.closed_at)",
         account_id,
         closed_at,
+        reason,
     )
 
 

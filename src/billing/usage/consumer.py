@@ -26,6 +26,7 @@ from billing.platform.concurrency import all_or_none
 from billing.platform.context import WorkerContext, create_pool
 from billing.platform.retry import retry_transient
 from billing.platform.topics import USAGE
+from billing.platform.unit_of_work import connection
 from billing.usage.batch import PreparedBatch, prepare_into
 from billing.usage.rules.rating import AccountView
 from billing.usage.store import STAGE_DDL
@@ -123,7 +124,7 @@ class UsageConsumer:
         pool = await self.ctx.pool()
 
         async def attempt() -> T:
-            async with pool.acquire() as conn:
+            async with connection(pool) as conn:
                 return await work(conn)
 
         return await retry_transient(attempt, self._on_retry)
@@ -144,7 +145,9 @@ class UsageConsumer:
         self._observe(batch, result, persisted_at, timing)
 
     async def write(self, batch: PreparedBatch, assessment: Assessment) -> ApplyResult:
-        async with self.store_pool.acquire() as conn:
+        if self.store_pool is None:
+            raise RuntimeError("the usage store pool is opened by run() before any batch is written")
+        async with connection(self.store_pool) as conn:
             return await self.writer.write(conn, batch, assessment, stage_ready=True)
 
     async def _open_store_pool(self) -> asyncpg.Pool:

@@ -16,6 +16,7 @@ from billing.platform.decoding import ErrorKind, RawMessage, Rejection
 from billing.platform.retry import retry_transient
 from billing.platform.store import record_dead_letters
 from billing.platform.topics import USAGE
+from billing.platform.unit_of_work import unit_of_work
 from billing.usage.batch import prepare
 from billing.usage.writer import UsageWriter
 
@@ -37,7 +38,7 @@ class ParkedUsageSweeper:
 
     async def sweep_once(self) -> int:
         pool = await self.ctx.pool()
-        async with pool.acquire() as conn, conn.transaction():
+        async with unit_of_work(pool) as conn:
             rows = await conn.fetch(
                 'SELECT p.event_id, p.partition, p."offset", p.key, p.value FROM parked_usage p'
                 " WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = p.account_id)"

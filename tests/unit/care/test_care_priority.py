@@ -4,9 +4,12 @@ import pytest
 from care_test_factories import facts
 
 from billing.care.rules.priority import (
+    Overdue,
     PriorityConfigError,
     PriorityWeights,
     band_points,
+    collections_priority,
+    explain_collections_priority,
     explain_priority,
     priority,
 )
@@ -103,3 +106,15 @@ def test_invalid_weights_are_rejected(config: dict, message: str) -> None:
     with pytest.raises(PriorityConfigError) as raised:
         PriorityWeights.from_dict(config)
     assert message in str(raised.value)
+
+
+def test_a_collections_call_adds_the_overdue_amount_and_age_to_the_account_terms() -> None:
+    account = facts(average_invoice_minor=12_000, tenure_days=800)
+    route = Route("collections", 40, "collections_call")
+    terms = explain_collections_priority(route, account, Overdue(amount_minor=25_000, days=31), 0)
+    assert terms[-2:] == [("overdue_amount", 10), ("days_overdue", 10)]  # 25,000 reaches 20,000; 31 reaches 30
+    # 40 + 10 (value) + 3 (tenure) + 10 + 10 = 73; the call terms are the same as a routed task's.
+    assert collections_priority(route, account, Overdue(25_000, 31), 0) == 73 == priority(route, account, 0) + 20
+    assert collections_priority(route, account, Overdue(4_999, 13), 0) == priority(route, account, 0)
+    weights = PriorityWeights.from_dict({"overdue_amount_bands": [{"at_least": 1, "points": 50}]})
+    assert dict(explain_collections_priority(route, account, Overdue(1, 0), 0, weights))["overdue_amount"] == 50

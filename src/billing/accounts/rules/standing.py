@@ -5,9 +5,9 @@ disputing a bill is the customer's right, and the authority has always granted g
 dispute open (a credit on the dispute itself, a discount for an outage). A retention offer waits for an open
 dispute to be settled for its own reason (src/billing/retention/rules/offers.py), not because of standing.
 
-No payment reaches this system yet, so nothing can be known to be overdue: the overdue count is 0 until a
-collections context records payments and due dates passed unpaid, and until then every account is in good
-standing. The rule is written against the count so that collections only has to supply it.
+The overdue count is supplied by collections (src/billing/collections/readers.py): invoices still open that the
+dunning pass saw past their due date plus grace, in event time. A payment that clears them restores good
+standing at once.
 
 Pure: the facts are read by src/billing/accounts/standing.py and handed in.
 """
@@ -22,7 +22,7 @@ class Standing:
     """What is known of an account's standing: its overdue invoices and its open disputes."""
 
     account_id: str
-    overdue_invoices: int  # 0 until a collections context exists (see the module's docstring)
+    overdue_invoices: int  # open invoices past due date + grace (collections)
     open_disputes: int
 
     def __post_init__(self) -> None:

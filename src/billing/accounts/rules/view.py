@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from billing.identity.rules.masking import mask_card_numbers, mask_email, mask_name, mask_phone
+from billing.identity.rules.masking import mask_email, mask_name, mask_phone, scrub_cards
 
 
 @dataclass(frozen=True)
@@ -93,14 +93,3 @@ def account_view(facts: AccountFacts, verified: bool, insight: BillInsight | Non
         "balance": insight.balance,
         "best_saving": insight.best_saving,
     }
-
-
-def scrub_cards(value: Any) -> Any:
-    """Every string anywhere in the structure with card numbers cut to their last 4 digits."""
-    if isinstance(value, str):
-        return mask_card_numbers(value)
-    if isinstance(value, dict):
-        return {key: scrub_cards(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub_cards(item) for item in value]
-    return value

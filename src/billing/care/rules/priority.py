@@ -75,6 +75,9 @@ class PriorityWeights:
     disputed_amount_bands: Bands = ((2_000, 4), (10_000, 8), (50_000, 15))
     aging_step_seconds: int = 15
     aging_cap: int = 40  # reached after 40 * 15 s = 10 minutes
+    # Collections calls only (collections_priority): the money overdue and how long the oldest has been.
+    overdue_amount_bands: Bands = ((5_000, 5), (20_000, 10), (50_000, 20))
+    days_overdue_bands: Bands = ((14, 5), (30, 10), (60, 20))
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -95,7 +98,9 @@ class PriorityWeights:
         root = _READER.mapping(data, "priority")
         known = {spec.name: spec for spec in fields(cls)}
         _READER.only_known_keys(root, known, "priority")
-        parsed = {
+        # Each value's type follows its key (bands or an integer), which one dict type cannot say; the keys are
+        # the fields' names (checked above) and __post_init__ checks every value again.
+        parsed: dict[str, Any] = {
             key: _parse_bands(value, key) if key.endswith("_bands") else _READER.integer(value, key)
             for key, value in root.items()
         }
@@ -200,3 +205,41 @@ def priority(
     weights: PriorityWeights = DEFAULT_WEIGHTS,
 ) -> int:
     return sum(points for _name, points in explain_priority(route, facts, waited_seconds, weights))
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """What collections knows of the account when it asks for a call: its overdue open amount (minor units) and
+    the days overdue of its oldest overdue invoice."""
+
+    amount_minor: int
+    days: int
+
+
+def explain_collections_priority(
+    route: Route,
+    facts: AccountFacts,
+    overdue: Overdue,
+    waited_seconds: float,
+    weights: PriorityWeights = DEFAULT_WEIGHTS,
+) -> list[tuple[str, int]]:
+    """A collections call's terms: every term of a call, then the overdue amount and age.
+
+    These two apply to collections calls only: a customer calling about a bill must not be served sooner for
+    owing money, but of the customers the collections desk should call, the larger and older debts come first.
+    """
+    return [
+        *explain_priority(route, facts, waited_seconds, weights),
+        ("overdue_amount", band_points(weights.overdue_amount_bands, overdue.amount_minor)),
+        ("days_overdue", band_points(weights.days_overdue_bands, overdue.days)),
+    ]
+
+
+def collections_priority(
+    route: Route,
+    facts: AccountFacts,
+    overdue: Overdue,
+    waited_seconds: float,
+    weights: PriorityWeights = DEFAULT_WEIGHTS,
+) -> int:
+    return sum(points for _name, points in explain_collections_priority(route, facts, overdue, waited_seconds, weights))

@@ -64,18 +64,19 @@ def contribution_of(event: Event) -> Contribution | None:
     Cancellations other than a caller hanging up (account closed, superseded) are not abandons.
     """
     p = event.payload
-    found: tuple[Effect, int] | None = None
+    found: tuple[str, Effect, int] | None = None
     if isinstance(p, TaskRouted):
-        found = (Effect.ENTERED, 0)
+        found = (p.queue, Effect.ENTERED, 0)
     elif isinstance(p, TaskAccepted) and not p.answered_before:
-        found = (Effect.ANSWERED, seconds_up(p.waited_ms))
+        found = (p.queue, Effect.ANSWERED, seconds_up(p.waited_ms))
     elif isinstance(p, TaskCompleted):
-        found = (Effect.COMPLETED, seconds_up(p.handle_ms))
+        found = (p.queue, Effect.COMPLETED, seconds_up(p.handle_ms))
     elif isinstance(p, TaskCancelled) and p.cause == CancelCause.CALLER_ABANDONED:
-        found = (Effect.ABANDONED, seconds_up(p.waited_ms))
+        found = (p.queue, Effect.ABANDONED, seconds_up(p.waited_ms))
     if found is None:
         return None
-    return Contribution(queue=p.queue, effect=found[0], seconds=found[1], occurred_at=event.occurred_at)
+    queue, effect, seconds = found
+    return Contribution(queue=queue, effect=effect, seconds=seconds, occurred_at=event.occurred_at)
 
 
 def record(stats: QueueStats, contribution: Contribution) -> QueueStats:

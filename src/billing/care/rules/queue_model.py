@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from billing.care.rules.task_states import HoldLimits, Task, TaskState
 
@@ -19,6 +18,12 @@ class TaskNotFound(LookupError):
 
 class TaskConflict(Exception):
     """The task is not in a state where this agent may do that (HTTP 409): not the holder, wrong state, lease lost."""
+
+
+class Row(Protocol):
+    """A stored task row read by column name: a mapping, or a database record (which is no Mapping) alike."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class QueueTask:
     period: str | None = None  # the retention experiment's period the arm was drawn in, at routing
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> QueueTask:
+    def from_row(cls, row: Row) -> QueueTask:
         values = {spec.name: row[spec.name] for spec in fields(cls)}
         values["eligible_queues"] = tuple(values["eligible_queues"])
         return cls(**values)

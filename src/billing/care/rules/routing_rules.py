@@ -157,7 +157,8 @@ def _parse_rule(raw: Any, where: str, queues: frozenset[str]) -> RoutingRule:
     queue = _READER.name(_READER.field(rule, "queue", where), f"{where}.queue")
     if queue not in queues:
         raise _READER.fail(f"{where}.queue", f"{queue!r} is not one of the queues {sorted(queues)}")
-    when, checks = ((), ())
+    when: tuple[tuple[str, Any], ...] = ()
+    checks: tuple[Condition, ...] = ()
     if "when" in rule:
         when, checks = _parse_when(rule["when"], f"{where}.when")
     return RoutingRule(

@@ -79,3 +79,14 @@ def aging(invoices: Iterable[InvoiceStanding], as_of: datetime, grace_days: int)
         if band is not None:
             bands[band] += invoice.open_minor
     return Aging(total, bands)
+
+
+DSO_WINDOW_DAYS = 90  # the sales the receivables are compared with: the last quarter's invoices
+
+
+def days_sales_outstanding(open_minor: int, invoiced_minor: int, window_days: int = DSO_WINDOW_DAYS) -> float | None:
+    """Days sales outstanding, the count-back-free form: open receivables / what was invoiced over the window,
+    times its days; None when nothing was invoiced (undefined, not 0)."""
+    if invoiced_minor <= 0:
+        return None
+    return open_minor / invoiced_minor * window_days

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 
 def payment_refusal(account_status: str | None, account_currency: str | None, currency: str) -> str | None:
     if account_status is None or account_currency is None:
@@ -23,3 +26,23 @@ def reversal_refusal(
     if amount_minor > remaining:
         return f"larger than the payment: {amount_minor} asked, {remaining} of {paid_minor} remains"
     return None
+
+
+# The columns a payment is stored with, in order; the same tuple decides whether a repeated payment id carries the
+# same content (a redelivery) or other content (refused).
+PaymentValues = tuple[str, str, str, int, str, str, str, datetime, str | None]
+
+
+def payment_values(payload: Any, status: str, at: datetime) -> PaymentValues:
+    """A payment event's stored columns (any of the four payment events' payloads: they share these fields)."""
+    return (
+        payload.payment_id,
+        payload.account_id,
+        status,
+        payload.amount.amount_minor,
+        payload.amount.currency,
+        str(payload.method),
+        payload.provider_reference,
+        at,
+        payload.invoice_id,
+    )

@@ -49,12 +49,20 @@ from billing.discounts.rules.grants import (
 from billing.discounts.rules.policy import AuthorityPolicy, GrantKind, RoleAuthority
 from billing.money import percent_of
 
+
+def _required(value: int | None) -> int:
+    """A field the grant's kind requires; GrantRequest refuses to exist without it, so None here is a bug."""
+    if value is None:
+        raise ValueError("a field the grant's kind requires is missing")
+    return value
+
+
 _VALUE_BY_KIND: Mapping[GrantKind, Callable[[GrantRequest, CustomerStanding], int]] = {
     GrantKind.PERCENT_NEXT_INVOICES: lambda request, customer: percent_of(
-        customer.average_invoice_minor * request.invoice_count, request.percent_bp
+        customer.average_invoice_minor * _required(request.invoice_count), _required(request.percent_bp)
     ),
-    GrantKind.FIXED_NEXT_INVOICE: lambda request, _customer: request.amount_minor,
-    GrantKind.CREDIT_NOTE: lambda request, _customer: request.amount_minor,
+    GrantKind.FIXED_NEXT_INVOICE: lambda request, _customer: _required(request.amount_minor),
+    GrantKind.CREDIT_NOTE: lambda request, _customer: _required(request.amount_minor),
 }
 
 
@@ -111,7 +119,7 @@ def approve(
     history: GrantHistory,
     policy: AuthorityPolicy,
     now: datetime,
-) -> Decision:
+) -> Approved | Refused:
     require_aware(now, "now")
     request = pending.request
     refusal = _approval_refusal(pending, approver, history, policy, now)

@@ -33,6 +33,7 @@ from billing.entrypoints.api.services import ApiServices
 from billing.identity import verification
 from billing.identity.agent_store import Agent
 from billing.identity.rules.masking import mask_card_numbers
+from billing.platform.unit_of_work import connection
 
 # Per held state: the error code and what the agent should know, when the hold has run out.
 _LAPSED = {
@@ -59,7 +60,8 @@ async def caller_verified(services: ApiServices, task: QueueTask) -> bool:
     """A task without a call is back-office work (no caller on the line): holding it is the access."""
     if task.call_id is None:
         return True
-    return await verification.is_verified(await services.pool(), task.call_id, task.account_id)
+    async with connection(await services.pool()) as conn:
+        return await verification.is_verified(conn, task.call_id, task.account_id)
 
 
 async def verified_task(
@@ -83,12 +85,12 @@ def refuse_lapsed(services: ApiServices, task: QueueTask) -> None:
 async def task_of_held_call(request: Request, services: ApiServices, agent: Agent, call_id: str) -> QueueTask:
     """The task this agent holds for the call; the account is reached through it."""
     touch(request, call_id=call_id)
-    pool = await services.pool()
-    account_id = await pool.fetchval("SELECT account_id FROM tasks WHERE call_id = $1 LIMIT 1", call_id)
-    if account_id is None:
-        raise not_found(f"no task for call {call_id}")
-    touch(request, account_id=account_id)
-    held = [t for t in await store.tasks_held_by(pool, agent.agent_id, account_id) if t.call_id == call_id]
+    async with connection(await services.pool()) as conn:
+        account_id = await conn.fetchval("SELECT account_id FROM tasks WHERE call_id = $1 LIMIT 1", call_id)
+        if account_id is None:
+            raise not_found(f"no task for call {call_id}")
+        touch(request, account_id=account_id)
+        held = [t for t in await store.tasks_held_by(conn, agent.agent_id, account_id) if t.call_id == call_id]
     if not held:
         raise forbidden("not_your_call", f"you hold no task for call {call_id}")
     touch(request, task_id=held[0].task_id)

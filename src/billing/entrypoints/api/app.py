@@ -5,45 +5,105 @@ The database pool opens on the first request that needs it and closes when the s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from billing.entrypoints.api.audit import AuditMiddleware
 from billing.entrypoints.api.auth import AuthenticateFirst
 from billing.entrypoints.api.body_limit import BodyLimit
+from billing.entrypoints.api.desk import desk_page, signin, stream, wall_page
+from billing.entrypoints.api.desk.docs import install_docs
+from billing.entrypoints.api.desk.security import SecurityHeaders, docs_csp
+from billing.entrypoints.api.desk.views import STATIC
 from billing.entrypoints.api.errors import install_error_handlers
-from billing.entrypoints.api.routes import accounts, audit, calls, discounts, disputes, invoices, offer, plans, tasks
+from billing.entrypoints.api.live import Hub, LocalChanges, follow_task_events
+from billing.entrypoints.api.routes import (
+    accounts,
+    audit,
+    calls,
+    collections,
+    discounts,
+    disputes,
+    invoices,
+    offer,
+    plans,
+    presence,
+    supervision,
+    tasks,
+    webhooks,
+)
 from billing.entrypoints.api.services import ApiServices, Clock, utc_now
 from billing.platform.settings import Settings
 
 DESCRIPTION = """Agent tools take tasks from the care queues, verify the caller, see the account (masked until
 verified on this call) and record what they did. Every request carries `Authorization: Bearer <token>`
 (`billing agent create`); each route lists the roles it admits under `x-roles`. Every request to an action is
-written to the append-only audit log. Errors are `{"error": code, "message": sentence}`."""
+written to the append-only audit log. Errors are `{"error": code, "message": sentence}`. The agent desk (`/desk`) and
+the supervisor wall (`/wall`) are pages of this same process over these routes (docs/desk.md)."""
 
 
 def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     svc = ApiServices(settings, clock)
+    hub = Hub()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc.notifications.start()  # codes left pending by a previous run with the same key go out now
+        # The pages' live updates follow the workers' task events, when there is a broker to read them from.
+        follower = asyncio.create_task(follow_task_events(settings, hub)) if settings.kafka_bootstrap_servers else None
         yield
+        if follower is not None:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
         await svc.close()
 
-    app = FastAPI(title="Billing agent API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served below with Swagger UI's files from this package (no CDN); ReDoc has no local copy.
+    app = FastAPI(
+        title="Billing agent API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.services = svc
+    app.state.live = hub
     install_error_handlers(app)
-    # The last added runs first: the audit row (and the 500 of last resort), then the token, then the body.
+    docs_hash = install_docs(app)
+    # The last added runs first: the security headers, the audit row (and the 500 of last resort), then the token
+    # (or session, with its CSRF check), then the body; the live feed sees what the routes answered.
+    app.add_middleware(LocalChanges, hub=hub)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(AuthenticateFirst)
     app.add_middleware(AuditMiddleware)
-    for module in (tasks, calls, accounts, invoices, discounts, disputes, audit, offer, plans):
+    app.add_middleware(SecurityHeaders, docs_policy=docs_csp(docs_hash))
+    for module in (
+        tasks,
+        calls,
+        accounts,
+        invoices,
+        discounts,
+        disputes,
+        audit,
+        offer,
+        plans,
+        collections,
+        webhooks,
+        presence,
+        supervision,
+    ):
         app.include_router(module.router)
+    for page in (signin, desk_page, wall_page, stream):
+        app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
@@ -73,6 +133,12 @@ def run_api(settings: Settings, listen_fd: int | None = None) -> None:
     configure_logging(settings.log_level, settings.log_format)
     route_process_output()
     config = uvicorn.Config(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None, access_log=False
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        # Open event streams (the desk's live updates) must not hold a stopping server: they are cut after this.
+        timeout_graceful_shutdown=3,
     )
     uvicorn.Server(config).run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])

@@ -30,8 +30,14 @@ from billing.platform.logs import get_logger
 
 # Not actions: probes and documentation are not audited, and need no token.
 UNAUDITED_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# The desk's scripts and styles: files of the package, no data, open to anyone like the documentation.
+STATIC_PREFIX = "/static/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 log = get_logger("billing.api")
+
+
+def unaudited(path: str) -> bool:
+    return path in UNAUDITED_PATHS or path.startswith(STATIC_PREFIX)
 
 
 def touch(
@@ -87,7 +93,7 @@ class _AuditedSend:
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.started = True
-            audited = self.request.url.path not in UNAUDITED_PATHS
+            audited = not unaudited(self.request.url.path)
             if audited and not await _try_write(self.request, message["status"], time.perf_counter() - self.started_at):
                 self.replaced = True  # no answer goes out without its audit row: the client sees 503 and may retry
                 response = unavailable(self.request)

@@ -27,5 +27,16 @@ class ApiMetrics:
             registry=r,
         )
 
+        # Presence (issue 15): time agents spent in each state, counted when a spell ends, and the changes.
+        self.presence_seconds = Counter(
+            "billing_agent_presence_seconds",
+            "Seconds agents spent in a presence state (available, busy, wrap_up, offline), per finished spell.",
+            ["state"],
+            registry=r,
+        )
+        self.presence_changes = Counter(
+            "billing_agent_presence_changes", "Agent presence changes by the state entered.", ["state"], registry=r
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -19,6 +19,7 @@ import orjson
 
 from billing.money import to_major_units
 from billing.platform.settings import Settings, load_settings
+from billing.platform.unit_of_work import connection
 
 T = TypeVar("T")
 NO_DATABASE = (
@@ -65,7 +66,7 @@ def account_show(account_id: str, last: int) -> None:
     settings = _settings()
 
     async def work(pool: asyncpg.Pool) -> tuple:
-        async with pool.acquire() as conn:
+        async with connection(pool) as conn:
             status = await conn.fetchval("SELECT status FROM accounts WHERE account_id = $1", account_id)
             cycle = await open_cycle(conn, load_catalog(settings), account_id, datetime.now(UTC))
             invoices = await conn.fetch(
@@ -224,7 +225,7 @@ def invoices_held() -> None:
     settings = _settings()
 
     async def work(pool: asyncpg.Pool) -> list[asyncpg.Record]:
-        async with pool.acquire() as conn:
+        async with connection(pool) as conn:
             return await held_invoices(conn)
 
     rows = _with_pool(settings, work)

@@ -15,6 +15,7 @@ import orjson
 
 from billing.entrypoints.cli.billing_commands import money
 from billing.entrypoints.cli.observe import committed_offsets, count_dead_letter_topic, wait_for_counts
+from billing.entrypoints.stack.demo_collections import report_collections, run_collections
 from billing.entrypoints.stack.launcher import Launcher
 from billing.entrypoints.stack.loadgen import Population, Record, bad_usage_records, publish, record_of
 from billing.invoicing.catalog_config import load_catalog
@@ -75,8 +76,10 @@ def run_demo(accounts: int, usage_events: int, workers: int, settings: Settings 
         _publish(live, demo)
         seconds = _await_effects(live, demo)
         closing = _close_cycles(live)
+        collections = run_collections(live, closing.issued)
         _report(live, demo, seconds)
         _report_invoices(live, closing)
+        report_collections(collections)
         click.echo("stopping the stack", err=True)
     click.echo("stopped: workers, PostgreSQL and broker; nothing of the demo is left running", err=True)
 

@@ -170,8 +170,7 @@ class Launcher:
         base = self.listeners.reserve_workers(workers, self.requested.worker_web_port)
         ports = {"worker_web_port": base}
         if api:
-            self.listeners.api(self.requested.api_port)
-            ports["api_port"] = self.listeners.api_port
+            ports["api_port"] = self.listeners.api(self.requested.api_port).getsockname()[1]
         self.requested = self.requested.model_copy(update=ports)
         self.settings = self.settings.model_copy(update=ports)
 

@@ -145,11 +145,14 @@ class EmbeddedPostgres:
 
     def _serve(self, deadline: float) -> None:
         """Start the server on self.port and wait until it is ours and takes connections (stopped on failure)."""
+        port = self.port
+        if port is None:
+            raise RuntimeError("the port is chosen before the server starts")
         self._spawn()
         try:
             wait_for_port(
                 self.host,
-                self.port,
+                port,
                 max(0.0, deadline - time.monotonic()),
                 proc=self._proc,
                 log_path=self.log_path,

@@ -229,8 +229,11 @@ def stop_process(proc_or_pid: ProcOrPid, timeout: float = 10, sig: int = signal.
     (e.g. PostgreSQL backends) survive.  Raises ``RuntimeError`` if the
     process is still there afterwards.
     """
-    proc = proc_or_pid if isinstance(proc_or_pid, subprocess.Popen) else None
-    pid = proc.pid if proc is not None else int(proc_or_pid)
+    proc: subprocess.Popen | None = None
+    if isinstance(proc_or_pid, subprocess.Popen):
+        proc, pid = proc_or_pid, proc_or_pid.pid
+    else:
+        pid = int(proc_or_pid)
 
     if proc is not None and proc.poll() is not None:
         return

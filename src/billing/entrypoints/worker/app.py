@@ -12,6 +12,7 @@ import faust
 from aiohttp.web import BaseSite, SockSite
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP, Message
+from faust.web.base import Web
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from billing.entrypoints.worker import followers, services, web, workflow
@@ -95,7 +96,10 @@ class _InheritedSocketWeb(AiohttpWeb):
     is held from before the worker starts, so no other process can take it in between (src/billing/entrypoints/stack/launcher.py)."""
 
     def _new_transport_tcp(self) -> BaseSite:
-        return SockSite(self._runner, socket.socket(fileno=self.app.listen_fd))
+        app = self.app
+        if not isinstance(app, BillingApp) or app.listen_fd is None:
+            raise RuntimeError("the inherited-socket web server serves a BillingApp given --listen-fd")
+        return SockSite(self._runner, socket.socket(fileno=app.listen_fd))
 
 
 class BillingApp(faust.App):
@@ -105,7 +109,7 @@ class BillingApp(faust.App):
     def _new_transport(self) -> faust_kafka.Transport:
         return _Transport(self.conf.broker_consumer, self)
 
-    def _new_web(self) -> AiohttpWeb:
+    def _new_web(self) -> Web:
         return _InheritedSocketWeb(self) if self.listen_fd is not None else super()._new_web()
 
     async def on_shutdown(self) -> None:

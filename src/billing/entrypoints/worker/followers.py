@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import faust
+from faust.tables.wrappers import WindowWrapper
+from faust.types.tables import TableT
 
 from billing.care.metrics_consumer import QueueMetricsConsumer
 from billing.care.metrics_store import prune
@@ -18,6 +20,7 @@ from billing.entrypoints.worker.raw import record_agent
 from billing.platform.context import WorkerContext
 from billing.platform.records import RecordProcessor
 from billing.platform.topics import ACCOUNTS, TASK_EVENTS
+from billing.platform.unit_of_work import unit_of_work
 from billing.retention.consumers import consumers as retention_consumers
 from billing.retention.rules.table_cells import split_key, totals
 
@@ -40,7 +43,7 @@ def live_counts(app: faust.App) -> dict:
     """This worker's live retention counters: cells of the partitions it owns (standby copies of others are left
     out, so that summing every worker's answer counts each partition once)."""
     table = app.tables.get(LIVE_TABLE)
-    if table is None:
+    if not isinstance(table, faust.Table):  # None before register_retention made it
         return {}
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == ACCOUNTS.name}
     return totals((key, cell) for key, cell in table.items() if split_key(key)[2] in owned)
@@ -50,7 +53,7 @@ class FaustCells:
     """The queue metric cells' cache: `queue-stats-window-<size>s` (tumbling windows in event time, kept for the
     retention setting) and `queue-stats-total` (all time)."""
 
-    def __init__(self, windows: faust.types.tables.WindowWrapperT, totals: faust.Table) -> None:
+    def __init__(self, windows: WindowWrapper, totals: TableT) -> None:
         self.windows = windows
         self.totals = totals
 
@@ -80,11 +83,14 @@ def register_queue_metrics(app: faust.App, ctx: WorkerContext) -> None:
     cells = app.Table(
         "queue-stats-total", default=dict, partitions=partitions, help="Per queue@partition all-time QueueStats cells."
     )
+    # tumbling() is annotated with the abstract wrapper, which omits relative_to; every wrapper it returns is this.
+    if not isinstance(windows, WindowWrapper):
+        raise TypeError(f"faust's tumbling() returned {type(windows).__name__}, not a WindowWrapper")
     consumer = QueueMetricsConsumer(FaustCells(windows, cells), size_s, retention_s)
     record_agent(app, RecordProcessor(consumer, ctx), consumer.name)
 
     @app.timer(interval=_PRUNE_INTERVAL_S)
     async def prune_old_windows() -> None:
         # Every worker may run this; the DELETE is idempotent. Windows past retention are gone from the tables too.
-        pool = await ctx.pool()
-        await prune(pool, utc_now() - timedelta(seconds=retention_s + size_s))
+        async with unit_of_work(await ctx.pool()) as conn:
+            await prune(conn, utc_now() - timedelta(seconds=retention_s + size_s))

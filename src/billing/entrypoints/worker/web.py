@@ -9,9 +9,14 @@ from faust.web import Request, Response, View
 
 from billing.care import metrics_view
 from billing.care.metrics_prometheus import QueueMetricsCollector
+from billing.collections.dunning_config import load_policy
+from billing.collections.metrics_prometheus import ReceivablesCollector
+from billing.collections.receivables import receivables
 from billing.entrypoints.worker.followers import live_counts
+from billing.invoicing.loop import event_time_clock
 from billing.platform.context import WorkerContext
 from billing.platform.metrics import CONTENT_TYPE_LATEST
+from billing.platform.unit_of_work import connection
 from billing.retention.queries import Cohort
 from billing.retention.queries import retention_report as build_retention_report
 
@@ -23,6 +28,9 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     # here, where the worker starts, because the platform's metrics know no context.
     queue_service = QueueMetricsCollector()
     ctx.metrics.registry.register(queue_service)
+    # Open receivables, overdue by age band and days sales outstanding (billing_receivables_*, collections).
+    receivables_figures = ReceivablesCollector()
+    ctx.metrics.registry.register(receivables_figures)
 
     @app.page("/health", name="health")
     async def health(web: View, request: Request) -> Response:
@@ -40,13 +48,15 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.page("/queues/metrics", name="queue-metrics")
     async def queue_metrics(web: View, request: Request) -> Response:
         now = metrics_view.utc_now()
-        figures = await metrics_view.load_figures(await ctx.pool(), ctx.settings, now)
+        async with connection(await ctx.pool()) as conn:
+            figures = await metrics_view.load_figures(conn, ctx.settings, now)
         queue_service.update(figures, ctx.settings.service_level_threshold_s)
         return web.json(metrics_view.as_json(figures, ctx.settings, now))
 
     @app.page("/metrics", name="metrics")
     async def metrics(web: View, request: Request) -> Response:
         await _refresh_queue_metrics(ctx, queue_service)
+        await _refresh_receivables(ctx, receivables_figures)
         response = web.bytes(ctx.metrics.exposition(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
         return response
 
@@ -76,11 +86,22 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 async def _refresh_queue_metrics(ctx: WorkerContext, queue_service: QueueMetricsCollector) -> None:
     # The billing_queue_* figures come from PostgreSQL; without it the scrape still answers, with the last ones.
     try:
-        pool = await ctx.pool()
-        figures = await asyncio.wait_for(metrics_view.load_figures(pool, ctx.settings, metrics_view.utc_now()), 2)
+        async with connection(await ctx.pool()) as conn:
+            figures = await asyncio.wait_for(metrics_view.load_figures(conn, ctx.settings, metrics_view.utc_now()), 2)
         queue_service.update(figures, ctx.settings.service_level_threshold_s)
     except Exception as error:  # noqa: BLE001 - metrics must not fail the scrape
         ctx.log.warning("queue metrics not refreshed", error=repr(error))
+
+
+async def _refresh_receivables(ctx: WorkerContext, collector: ReceivablesCollector) -> None:
+    # Aged on the event-time clock dunning runs on (the wall clock before any usage); the last figures on failure.
+    try:
+        pool = await ctx.pool()
+        as_of = await event_time_clock(pool) or metrics_view.utc_now()
+        grace = load_policy(ctx.settings).grace_days
+        collector.update(await asyncio.wait_for(receivables(pool, as_of, grace), 2))
+    except Exception as error:  # noqa: BLE001 - metrics must not fail the scrape
+        ctx.log.warning("receivables metrics not refreshed", error=repr(error))
 
 
 async def _open_broker_losses(ctx: WorkerContext) -> list[dict]:

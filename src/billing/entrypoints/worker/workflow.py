@@ -1,7 +1,8 @@
 """One agent per workflow topic (accounts, invoices issued, calls, disputes, discounts): the topic's projection
 (src/billing/platform/records.py), subscribed as raw bytes (src/billing/entrypoints/worker/raw.py), so that a bad
 record is dead-lettered by our code with its position. The followers of the same records (retention, queue
-metrics) are in src/billing/entrypoints/worker/followers.py."""
+metrics) are in src/billing/entrypoints/worker/followers.py. Payments are applied a batch at a time by their own
+loop (src/billing/collections/payment_consumer.py, started in src/billing/entrypoints/worker/services.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from billing.care import calls_projection as calls
 from billing.care.config import load_care_config
 from billing.care.routing_tasks import with_task_routing
 from billing.collections import projection as collections
-from billing.collections.dunning_config import load_policy
 from billing.entrypoints.worker import followers
 from billing.entrypoints.worker.raw import record_agent
 from billing.invoicing.catalog_config import load_catalog
@@ -25,7 +25,6 @@ from billing.platform.topics import (
     DISCOUNTS_GRANTED,
     DISPUTES,
     INVOICES_ISSUED,
-    PAYMENTS,
     TopicSpec,
 )
 
@@ -42,8 +41,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     care = load_care_config(ctx.settings)
     # The account projection refuses accounts the catalog cannot bill, so it judges by the worker's catalog.
     account_handlers = {**accounts.handlers(load_catalog(ctx.settings)), **collections.ACCOUNT_HANDLERS}
-    payments = (PAYMENTS, collections.payment_handlers(load_policy(ctx.settings)))
-    projections = ((ACCOUNTS, account_handlers), *WORKFLOW_STREAMS, payments)
+    projections = ((ACCOUNTS, account_handlers), *WORKFLOW_STREAMS)
     for spec, handlers in projections:
         # Calls, disputes and held invoices also become agent-queue tasks in the projection's transaction.
         routed = with_task_routing(spec, handlers, care, ctx.metrics)

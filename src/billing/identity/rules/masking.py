@@ -9,6 +9,7 @@ This module is the one place that decides what a card number looks like.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # What people and systems put between the digits of a card number: any whitespace (no-break and ideographic
 # spaces too), dots, underscores, slashes, every dash and the minus sign, and the invisible characters a pasted
@@ -83,3 +84,14 @@ def _mask_run(match: re.Match[str]) -> str:
     if not hidden:
         return run
     return "".join("*" if index in hidden else char for index, char in enumerate(run))
+
+
+def scrub_cards(value: Any) -> Any:
+    """Every string anywhere in the structure with card numbers cut to their last 4 digits."""
+    if isinstance(value, str):
+        return mask_card_numbers(value)
+    if isinstance(value, dict):
+        return {key: scrub_cards(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_cards(item) for item in value]
+    return value

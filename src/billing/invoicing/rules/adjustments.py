@@ -29,10 +29,17 @@ class GrantApplication:
     carry_forward_minor: int
 
 
+def _required(value: int | None, grant: Adjustment) -> int:
+    """A field the grant's kind requires; Adjustment refuses to exist without it, so None here is a bug."""
+    if value is None:
+        raise InvoiceError(f"{grant.grant_id}: a field its kind {grant.kind} requires is missing")
+    return value
+
+
 _WANTED_MINOR: Mapping[AdjustmentKind, Callable[[Adjustment, int], int]] = {
-    AdjustmentKind.PERCENT: lambda grant, subtotal: percent_of(subtotal, grant.percent_bp),
-    AdjustmentKind.FIXED: lambda grant, _subtotal: grant.amount_minor,
-    AdjustmentKind.CREDIT: lambda grant, _subtotal: grant.amount_minor,
+    AdjustmentKind.PERCENT: lambda grant, subtotal: percent_of(subtotal, _required(grant.percent_bp, grant)),
+    AdjustmentKind.FIXED: lambda grant, _subtotal: _required(grant.amount_minor, grant),
+    AdjustmentKind.CREDIT: lambda grant, _subtotal: _required(grant.amount_minor, grant),
 }
 
 # Only grants that are balances survive a cap; a percentage is not a balance.

@@ -188,6 +188,8 @@ def billable_rows(account: DueAccount, rows: Sequence[UsageRow], period: Billing
     closing's (usage after the closing, rated before the closing arrived): it is not the closed account's."""
     if not period.adjustment:
         return list(rows)
+    if account.closed_on is None:
+        raise ValueError(f"{account.account_id}: a final adjustment needs a closed account")
     closing_cycle = cycle_containing(account.anchor_day, account.closed_on)
     return [row for row in rows if row.cycle_start <= closing_cycle.start]
 
@@ -202,7 +204,9 @@ class _LateDays:
         closed = account.closed_on
         # The final invoice ended the closing's cycle after the closing day (then the adjustment starts the day
         # after). A closing that arrived after its cycle was invoiced in full leaves that cycle whole.
-        self.final_end = closed + ONE_DAY if period.adjustment and account.cycle_start == closed + ONE_DAY else None
+        self.final_end: date | None = None
+        if period.adjustment and closed is not None and account.cycle_start == closed + ONE_DAY:
+            self.final_end = closed + ONE_DAY
         self._days: dict[date, dict[tuple[str, int], int]] = {}
 
     def of(self, period: Cycle, plan_id: str, version: int) -> int:

@@ -78,8 +78,8 @@ def _check_tiers(tiers: tuple[Tier, ...]) -> None:
         raise CatalogError("a service needs at least one tier")
     if tiers[-1].up_to_units is not None:
         raise CatalogError("the last tier must be unbounded (up_to_units: null)")
-    bounds = [tier.up_to_units for tier in tiers[:-1]]
-    if None in bounds:
+    bounds = [tier.up_to_units for tier in tiers[:-1] if tier.up_to_units is not None]
+    if len(bounds) != len(tiers) - 1:
         raise CatalogError("only the last tier may be unbounded")
     if any(bound <= 0 for bound in bounds) or bounds != sorted(set(bounds)):
         raise CatalogError(f"tier bounds must be positive and ascending, got {bounds}")

@@ -77,7 +77,8 @@ def billable_units(quantity: int, increment: RatingIncrement) -> int:
 
 def _units_per_tier(chargeable_units: int, rate: ServiceRate) -> list[int]:
     """Graduated split: each tier takes only the units between its bounds."""
-    bounded_uppers = [tier.up_to_units for tier in rate.tiers[:-1]]
+    # Every tier but the last is bounded (ServiceRate checks it), so the filter only tells mypy so.
+    bounded_uppers = [tier.up_to_units for tier in rate.tiers[:-1] if tier.up_to_units is not None]
     lowers = [0, *bounded_uppers]
     uppers = [*bounded_uppers, chargeable_units]  # the last tier is open-ended
     return [max(0, min(chargeable_units, upper) - lower) for lower, upper in zip(lowers, uppers)]

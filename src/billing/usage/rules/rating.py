@@ -12,11 +12,12 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
 from billing.invoicing.rules.catalog import Catalog, CatalogError, ServiceKind
 from billing.invoicing.rules.cycles import Cycle, cycle_containing, utc_date
+from billing.invoicing.rules.price_plans import PricePlan, ServiceRate
 from billing.invoicing.rules.pricing import RatingError, billable_units
 from billing.usage.rules.usage_record import Usage
 
@@ -53,7 +54,7 @@ class RatedRow(NamedTuple):  # NamedTuples: built per record or account, cheaper
     billable_units: int
     plan_id: str
     plan_version: int
-    cycle_start: object  # datetime.date
+    cycle_start: date
 
 
 @dataclass
@@ -100,11 +101,11 @@ class RatingMemo:
         self.limits = limits
         self.future_limit = limits.now + limits.max_future_skew
         self._cycles: dict[tuple[int, date], Cycle] = {}
-        self._deadlines: dict[tuple[date, object], datetime] = {}
-        self._rates: dict[tuple[str, int, str], object] = {}
-        self._plans: dict[str, tuple[list[datetime], tuple]] = {}
+        self._deadlines: dict[tuple[date, tzinfo | None], datetime] = {}
+        self._rates: dict[tuple[str, int, str], ServiceRate] = {}
+        self._plans: dict[str, tuple[list[datetime], tuple[PricePlan, ...]]] = {}
 
-    def plan_in_force(self, plan_id: str, at: datetime):
+    def plan_in_force(self, plan_id: str, at: datetime) -> PricePlan:
         """Catalog.plan_in_force by bisection over the plan's version starts; the catalog words any refusal."""
         known = self._plans.get(plan_id)
         if known is None:
@@ -120,7 +121,7 @@ class RatingMemo:
             cycle = self._cycles[(anchor_day, day)] = cycle_containing(anchor_day, day)
         return cycle
 
-    def too_late(self, cycle: Cycle, tzinfo: object) -> datetime:
+    def too_late(self, cycle: Cycle, tzinfo: tzinfo | None) -> datetime:
         """When usage of `cycle` stops being billable: its end, plus the close grace, plus the late limit."""
         deadline = self._deadlines.get((cycle.end, tzinfo))
         if deadline is None:
@@ -132,7 +133,7 @@ class RatingMemo:
             self._deadlines[(cycle.end, tzinfo)] = deadline
         return deadline
 
-    def rate(self, plan, service: str):
+    def rate(self, plan: PricePlan, service: str) -> ServiceRate:
         key = (plan.plan_id, plan.version, service)
         rate = self._rates.get(key)
         if rate is None:
@@ -148,6 +149,9 @@ def rate_one(
     if refusal:
         return refusal
     plan_id = account.plan_at(usage.started_at)
+    if plan_id is None:
+        # No plan period starts by the record's time; worded as the catalog words a plan it does not know.
+        return f"cannot rate under plan {plan_id}: unknown plan {plan_id!r}"
     try:
         plan = memo.plan_in_force(plan_id, usage.started_at)
         units = billable_units(usage.quantity, memo.rate(plan, usage.service).increment)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from billing.accounts.facts import account_facts, invoice_line, invoices
 from billing.accounts.rules.view import BillInsight, account_view
 from billing.care.rules.queue_model import QueueTask
+from billing.collections.readers import account_balance
 from billing.contracts.base import Identifier, Text500
 from billing.contracts.disputes import DisputeReason
 from billing.contracts.money import MAX_AMOUNT_MINOR
@@ -76,9 +77,15 @@ async def _bill_insight(pool: asyncpg.Pool, catalog: Catalog, account_id: str, n
     return BillInsight(
         explanation=await _latest_explanation(pool, account_id),
         open_cycle=open_cycle_summary(advised) if advised else None,
-        balance=None,  # no payments are recorded before the collections context (branch collections) is merged
+        balance=await _balance(pool, account_id),
         best_saving=best_saving(advised.advice) if advised else None,
     )
+
+
+async def _balance(pool: asyncpg.Pool, account_id: str) -> dict[str, Any] | None:
+    """What the customer owes and has open (the collections ledger); None before anything is in it."""
+    balance = await account_balance(pool, account_id)
+    return None if balance is None else balance.as_json()
 
 
 async def _latest_explanation(pool: asyncpg.Pool, account_id: str) -> dict[str, Any] | None:

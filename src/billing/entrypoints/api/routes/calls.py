@@ -19,6 +19,7 @@ from billing.identity import verification
 from billing.identity.agent_store import Agent
 from billing.identity.rules.roles import WORKERS
 from billing.identity.verification import Attempt, Channel, Method
+from billing.platform.unit_of_work import connection
 
 router = APIRouter(tags=["calls"])
 
@@ -58,7 +59,8 @@ async def verify(
     task = await task_of_held_call(request, svc, agent, call_id)
     method, secret = (Method.PIN, body.pin) if body.pin is not None else (Method.CODE, body.code)
     attempt = Attempt(call_id, task.account_id, agent.agent_id, method, secret or "")
-    verdict = await verification.verify(await svc.pool(), attempt, svc.lockout, svc.clock())
+    async with connection(await svc.pool()) as conn:
+        verdict = await verification.verify(conn, attempt, svc.lockout, svc.clock())
     svc.metrics.verifications.labels(method.value, verdict.result).inc()
     if verdict.result == "locked":
         raise _locked(verdict.locked_until)
@@ -81,24 +83,25 @@ async def send_code(
 ) -> dict[str, Any]:
     """Send a one-time code to the contact of record (never to a number the caller dictates)."""
     task = await task_of_held_call(request, svc, agent, call_id)
-    pool = await svc.pool()
-    state = await verification.lock_state(pool, task.account_id)
     now = svc.clock()
-    if state.is_locked(now):
-        raise _locked(state.locked_until)
-    try:
-        sent_to, expires_at = await verification.send_code(
-            pool,
-            call_id,
-            task.account_id,
-            body.channel,
-            timedelta(seconds=svc.settings.otp_ttl_s),
-            now,
-            svc.code_seal,
-        )
-    except verification.NoContact as exc:
-        raise ApiError(422, "no_contact", str(exc)) from None
-    except verification.TooManyCodes as exc:
-        raise ApiError(429, "too_many_codes", str(exc)) from None
+    # One connection for the request; send_code opens its own transaction on it, after hashing the code.
+    async with connection(await svc.pool()) as conn:
+        state = await verification.lock_state(conn, task.account_id)
+        if state.is_locked(now):
+            raise _locked(state.locked_until)
+        try:
+            sent_to, expires_at = await verification.send_code(
+                conn,
+                call_id,
+                task.account_id,
+                body.channel,
+                timedelta(seconds=svc.settings.otp_ttl_s),
+                now,
+                svc.code_seal,
+            )
+        except verification.NoContact as exc:
+            raise ApiError(422, "no_contact", str(exc)) from None
+        except verification.TooManyCodes as exc:
+            raise ApiError(429, "too_many_codes", str(exc)) from None
     svc.notifications.kick()
     return {"call_id": call_id, "channel": body.channel, "sent_to": sent_to, "expires_at": expires_at}

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
@@ -193,3 +194,36 @@ async def _decide(decide: Callable[[], Awaitable[service.GrantOutcome]]) -> serv
     except DisputeRefused as refusal:  # the dispute of a credit was resolved meanwhile
         status, body = refused(refusal.rule, refusal.reason)
         raise ApiError(status, body["error"], body["message"]) from None
+
+
+@router.get("/tasks/{task_id}/authority", name="discounts.authority", **admits(WORKERS))
+async def authority(
+    task: QueueTask = Depends(verified_task),
+    agent: Agent = Depends(current_agent),
+    svc: ApiServices = Depends(services),
+) -> dict[str, Any]:
+    """The agent's discount authority in the account's currency and what is left of it this month (UTC): a
+    request above `max_per_grant_minor` or `remaining_month_minor` goes to a supervisor for approval."""
+    pool = await svc.pool()
+    currency = await billing_currency(pool, task.account_id)
+    if currency is None:
+        raise not_found(f"account {task.account_id} is not known yet")
+    limits = discount_policy(svc).authority_for(currency, authority_profile(agent).role)
+    now = svc.clock()
+    month = datetime(now.year, now.month, 1, tzinfo=UTC)
+    used = await pool.fetchval(
+        "SELECT coalesce(sum(value_minor), 0) FROM discount_budget_charges"
+        " WHERE charged_to = $1 AND currency = $2 AND granted_at >= $3",
+        agent.agent_id,
+        currency,
+        month,
+    )
+    return {
+        "currency": currency,
+        "max_per_grant_minor": limits.max_per_grant_minor,
+        "monthly_budget_minor": limits.monthly_budget_minor,
+        "used_month_minor": int(used),
+        "remaining_month_minor": max(0, limits.monthly_budget_minor - int(used)),
+        "max_per_customer_12m_minor": limits.max_per_customer_12m_minor,
+        "can_approve_others": limits.can_approve_others,
+    }

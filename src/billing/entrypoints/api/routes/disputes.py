@@ -30,6 +30,7 @@ from billing.entrypoints.api.money_action import IDEMPOTENCY_KEY, authority_prof
 from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent
 from billing.identity.rules.roles import AUDITORS, WORKERS
+from billing.platform.unit_of_work import connection
 
 router = APIRouter(tags=["money"])
 
@@ -98,4 +99,5 @@ async def disputes_summary(
     to resolve), what the credits came to, and what is still open and held."""
     if since.utcoffset() is None:
         raise ApiError(422, "invalid_request", "since needs a time zone, e.g. 2026-11-01T00:00:00Z")
-    return await dispute_store.desk_figures(await svc.pool(), currency, since)
+    async with connection(await svc.pool()) as conn:
+        return await dispute_store.desk_figures(conn, currency, since)

@@ -19,6 +19,7 @@ from billing.entrypoints.api.audit import note_result
 from billing.entrypoints.api.auth import admits, services
 from billing.entrypoints.api.errors import not_found
 from billing.entrypoints.api.services import ApiServices
+from billing.identity.rules.masking import scrub_cards
 from billing.identity.rules.roles import WORKERS
 from billing.invoicing.documents import InvoiceNotFound, load_invoice_document, seller_of, stored_invoice
 from billing.invoicing.rendering import render_html
@@ -44,7 +45,9 @@ async def show_invoice(
             invoice = await stored_invoice(conn, invoice_id)
             if invoice.account_id != task.account_id:
                 raise InvoiceNotFound(invoice_id)
-            document = await load_invoice_document(conn, invoice_id, seller_of(svc.settings))
+            # Card numbers in line texts are cut to their last 4 digits, as in the account view: an agent never
+            # needs the full number, even for a verified caller.
+            document = scrub_cards(await load_invoice_document(conn, invoice_id, seller_of(svc.settings)))
         except InvoiceNotFound:
             raise not_found(f"no invoice {invoice_id} of this account") from None
     note_result(request, "shown")

@@ -33,6 +33,7 @@ from billing.entrypoints.api.errors import not_found
 from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent
 from billing.identity.rules.roles import WORKERS
+from billing.platform.unit_of_work import connection
 from billing.retention.rules.arms import assign_arm
 from billing.retention.rules.offers import AccountFacts, suggest_offer
 
@@ -71,7 +72,7 @@ async def offer(
 ) -> dict[str, Any]:
     """The suggested offer for the task's customer: `offer` is null in the control arm or when none is allowed."""
     now = svc.clock()
-    async with (await svc.pool()).acquire() as conn:
+    async with connection(await svc.pool()) as conn:
         facts = await account_facts(conn, task.account_id, now)
     if facts is None:
         raise not_found(f"account {task.account_id} is not known")

@@ -20,9 +20,11 @@ from billing.entrypoints.api.access import held_task, task_json
 from billing.entrypoints.api.audit import touch
 from billing.entrypoints.api.auth import admits, current_agent, services
 from billing.entrypoints.api.errors import not_found
+from billing.entrypoints.api.routes.presence import follow, refuse_unless_available
 from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent, active_agent
 from billing.identity.rules.roles import EVERYONE, WORKERS, Role
+from billing.platform.unit_of_work import unit_of_work
 
 router = APIRouter(tags=["tasks"])
 Transition = Callable[[Any, str, str, datetime], Awaitable[QueueTask]]  # store.accept, store.reject, ...
@@ -58,12 +60,15 @@ async def queues_overview(svc: ApiServices = Depends(services)) -> dict[str, Any
 async def claim(
     request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
-    """The next task from the queues this agent's role serves: highest priority, then oldest; null if none."""
+    """The next task from the queues this agent's role serves: highest priority, then oldest; null if none.
+    409 `not_available` for an agent whose presence is set and is not available (routes/presence.py)."""
+    await refuse_unless_available(svc, agent)
     queues = svc.queues_for(agent.role)
     task = await store.claim_next(await svc.pool(), agent.agent_id, queues, svc.settings.agent_lease_s, svc.clock())
     if task is None:
         return {"task": None}
     touch(request, task_id=task.task_id, account_id=task.account_id, call_id=task.call_id)
+    await follow(svc, agent, "claimed")
     return {"task": task_json(task)}
 
 
@@ -71,29 +76,31 @@ async def claim(
 async def accept(
     task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
-    return await _step(store.accept, request, svc, agent, task_id)
+    return await _step(store.accept, request, svc, agent, task_id, "accepted")
 
 
 @router.post("/tasks/{task_id}/reject", name="tasks.reject", **admits(WORKERS))
 async def reject(
     task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
-    return await _step(store.reject, request, svc, agent, task_id)
+    return await _step(store.reject, request, svc, agent, task_id, "rejected")
 
 
 @router.post("/tasks/{task_id}/wrap-up", name="tasks.wrap_up", **admits(WORKERS))
 async def wrap_up(
     task_id: Identifier, request: Request, agent: Agent = Depends(current_agent), svc: ApiServices = Depends(services)
 ) -> dict[str, Any]:
-    return await _step(store.wrap_up, request, svc, agent, task_id)
+    return await _step(store.wrap_up, request, svc, agent, task_id, "wrapping")
 
 
 async def _step(
-    transition: Transition, request: Request, svc: ApiServices, agent: Agent, task_id: str
+    transition: Transition, request: Request, svc: ApiServices, agent: Agent, task_id: str, step: str
 ) -> dict[str, Any]:
-    """A lifecycle step on a task this agent holds: accept, reject or wrap up."""
+    """A lifecycle step on a task this agent holds: accept, reject or wrap up (and the presence it leaves)."""
     await held_task(request, svc, agent, task_id)
-    return {"task": task_json(await transition(await svc.pool(), task_id, agent.agent_id, svc.clock()))}
+    task = await transition(await svc.pool(), task_id, agent.agent_id, svc.clock())
+    await follow(svc, agent, step)
+    return {"task": task_json(task)}
 
 
 @router.post("/tasks/{task_id}/complete", name="tasks.complete", **admits(WORKERS))
@@ -116,6 +123,7 @@ async def complete(
         agent_tier=agent.tier,
         holdout_share_bp=svc.holdout_share_bp,
     )
+    await follow(svc, agent, "completed")
     return {"task": task_json(task)}
 
 
@@ -127,12 +135,14 @@ async def reassign(
     after a claim. 409 for a finished task, the agent already holding it, or an agent whose role does not serve
     its queue."""
     pool = await _supervised(request, svc, task_id)
-    target = await active_agent(pool, body.agent_id)
-    if target is None:
-        raise not_found(f"no active agent {body.agent_id}")
-    task = await holds.reassign(
-        pool, task_id, target.agent_id, svc.queues_for(target.role), svc.settings.agent_lease_s, svc.clock()
-    )
+    # One unit of work: the agent is still active when the task is offered to it.
+    async with unit_of_work(pool) as conn:
+        target = await active_agent(conn, body.agent_id)
+        if target is None:
+            raise not_found(f"no active agent {body.agent_id}")
+        task = await holds.reassign(
+            conn, task_id, target.agent_id, svc.queues_for(target.role), svc.settings.agent_lease_s, svc.clock()
+        )
     return {"task": task_json(task)}
 
 
