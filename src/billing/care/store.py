@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from billing.accounts.facts import billing_currency
 from billing.care import events
 from billing.care.rules import task_states
 from billing.care.rules.queue_model import HELD_STATES, QueueOverview, QueueTask, TaskConflict, TaskNotFound
@@ -262,7 +263,7 @@ def check_move(move: Callable[[], object]) -> None:
 
 
 async def _currency_of(conn: asyncpg.Connection, task: QueueTask) -> str:
-    currency = await conn.fetchval("SELECT currency FROM accounts WHERE account_id = $1", task.account_id)
+    currency = await billing_currency(conn, task.account_id)
     currency = (currency or task.currency or "").strip()
     if not currency:
         raise TaskConflict(f"account {task.account_id} of task {task.task_id} has no known currency")

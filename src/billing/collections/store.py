@@ -13,6 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
+from billing.accounts.facts import profile
 from billing.collections.rules.allocation import Allocation, allocate
 from billing.collections.rules.ledger import Entry, EntryKind
 
@@ -151,5 +152,5 @@ async def _write_invoices(
 
 async def account_of(conn: asyncpg.Connection, account_id: str) -> tuple[str | None, str | None]:
     """(status, currency) of the account from the account projection; (None, None) when unknown."""
-    row = await conn.fetchrow("SELECT status, currency FROM accounts WHERE account_id = $1", account_id)
-    return (row["status"], row["currency"].strip()) if row else (None, None)
+    found = await profile(conn, account_id)
+    return (found.status, found.currency) if found else (None, None)

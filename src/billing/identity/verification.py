@@ -14,6 +14,7 @@ from enum import StrEnum
 
 import asyncpg
 
+from billing.accounts.facts import contact_and_jurisdiction
 from billing.identity.notifications import CODE_SLOT
 from billing.identity.rules.lockout import LockoutPolicy, LockoutState, after_failure, after_success
 from billing.identity.rules.masking import mask_email, mask_phone
@@ -120,7 +121,8 @@ async def send_code(
     Returns the masked destination and the expiry. Raises NoContact when the contact of record lacks the channel,
     TooManyCodes when the call has MAX_LIVE_CODES valid codes already.
     """
-    contact = await conn.fetchval("SELECT contact FROM accounts WHERE account_id = $1", account_id) or {}
+    known = await contact_and_jurisdiction(conn, account_id)
+    contact = known[0] if known else {}
     destination = contact.get("phone") if channel is Channel.SMS else contact.get("email")
     if not destination:
         raise NoContact(f"the account has no {'phone' if channel is Channel.SMS else 'e-mail'} on record")

@@ -60,6 +60,7 @@ def account() -> None:
 @click.option("--invoices", "last", default=3, show_default=True, help="How many of the latest invoices to show.")
 def account_show(account_id: str, last: int) -> None:
     """The open cycle (period, usage per service, amount so far) and the latest invoices with their lines."""
+    from billing.accounts.facts import profile
     from billing.invoicing.catalog_config import load_catalog
     from billing.invoicing.preview import open_cycle
 
@@ -67,7 +68,8 @@ def account_show(account_id: str, last: int) -> None:
 
     async def work(pool: asyncpg.Pool) -> tuple:
         async with connection(pool) as conn:
-            status = await conn.fetchval("SELECT status FROM accounts WHERE account_id = $1", account_id)
+            found = await profile(conn, account_id)
+            status = found.status if found else None
             cycle = await open_cycle(conn, load_catalog(settings), account_id, datetime.now(UTC))
             invoices = await conn.fetch(
                 "SELECT invoice_id, invoice_number, status, period_start, period_end, currency, total_minor,"
