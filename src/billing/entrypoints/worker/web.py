@@ -17,8 +17,6 @@ from billing.invoicing.loop import event_time_clock
 from billing.platform.context import WorkerContext
 from billing.platform.metrics import CONTENT_TYPE_LATEST
 from billing.platform.unit_of_work import connection
-from billing.retention.queries import Cohort
-from billing.retention.queries import retention_report as build_retention_report
 
 _LAG_INTERVAL_S = 5.0
 
@@ -66,6 +64,11 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         # `live_counts` is this worker's share of the Faust table cache (its partitions only, every case).
         # ?cases_from=&cases_to= restrict it to the cases handled in that time (src/billing/retention/queries.py);
         # ?period= is the experiment period reported (default: the latest, the others listed under "periods").
+        # Imported on the first report: the statistics behind it load scipy, statsmodels and pandas (about 100 MB
+        # of the worker's memory), which a worker that is never asked for a report does not need.
+        from billing.retention.queries import Cohort
+        from billing.retention.queries import retention_report as build_retention_report
+
         query = request.query
         cohort = None
         if query.get("cases_from") or query.get("cases_to"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from billing.retention.rules.intervals import Z_95
+from billing.retention.rules.stats import Z_95
 
 # The practice a discount grant kind is (billing.discounts GrantKind values): the discount route asks whether it
 # is withheld from the task's case.

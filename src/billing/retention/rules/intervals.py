@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from scipy.optimize import brentq
 from scipy.stats import fisher_exact, norm
 
-Z_95 = 1.959963984540054
+from billing.retention.rules.stats import Z_95
+
 SMALL_EXPECTED_CELL = 5.0  # Cochran's rule: below it the normal approximation is not trusted alone
 _Z_SEARCH_MAX = 40.0  # beyond it the p-value is below 1e-300
 

@@ -27,8 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from scipy.stats import norm
-
 WITHHELD_PRACTICES = ("discount_percent", "discount_fixed")  # the offers the control arm does not get
 
 
@@ -66,6 +64,11 @@ class AnalysisPlan:
         step (alpha / number of practices tested) detects ``minimum_effect`` with probability ``power``."""
         if self.planned_cases is not None:
             return self.planned_cases
+        # Imported here: routing and the API load a plan for its version and arms only, and scipy (with
+        # statsmodels and pandas behind the boundary rule) would otherwise be loaded by every worker and API
+        # process at start-up for a figure only the report asks for.
+        from scipy.stats import norm
+
         from billing.retention.rules.sequential import boundary_z  # one boundary rule for plan and report
 
         z = boundary_z(self.alpha / max(1, len(self.family)), 1.0) + norm.isf(1 - self.power)
