@@ -12,6 +12,7 @@ from billing.care import store
 from billing.care.lifecycle import NewTask, insert_task, make_task_id
 from billing.contracts import envelope as ev
 from billing.contracts.accounts import AccountOpened, Contact
+from billing.contracts.calls import CallChannel, CallReason, CallStarted
 from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from billing.contracts.usage import ServiceKind, UsageRecorded, UsageUnit
 from billing.identity import verification
@@ -142,3 +143,33 @@ async def queue_counts(live, queue: str) -> dict[str, int]:
     async with httpx.AsyncClient() as http:
         figures = (await http.get(url)).json()["queues"].get(queue, {})
     return {key: figures.get(key, 0) for key in ("entered", "answered", "completed")}
+
+
+def call_started(account: str, call_id: str, invoice_id: str, at: datetime) -> ev.CallStartedEvent:
+    return ev.CallStartedEvent(
+        **meta(unique("cst"), "care/acd", at),
+        type="call.started.v1",
+        payload=CallStarted(
+            account_id=account,
+            call_id=call_id,
+            reason=CallReason.BILL_QUESTION,
+            channel=CallChannel.PHONE,
+            invoice_id=invoice_id,
+        ),
+    )
+
+
+async def claim_until(client, token: str, task_id: str) -> dict:
+    """Claim until our task comes up; tasks other tests left in the shared queues are handed back after."""
+    others, found = [], None
+    for _ in range(300):
+        task = (await client.post("/tasks/claim", headers=bearer(token))).json()["task"]
+        assert task is not None, "the routed task is claimable"
+        if task["task_id"] == task_id:
+            found = task
+            break
+        others.append(task["task_id"])
+    for other in others:
+        assert (await client.post(f"/tasks/{other}/reject", headers=bearer(token))).status_code == 200
+    assert found is not None
+    return found

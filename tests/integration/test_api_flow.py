@@ -12,47 +12,15 @@ from datetime import UTC, datetime
 import pytest
 
 from billing.care.lifecycle import make_task_id
-from billing.contracts import envelope as ev
 from billing.contracts import parse_event
-from billing.contracts.calls import CallChannel, CallReason, CallStarted
 from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.topics import DISPUTES
-from tests.integration.agent_api_helpers import CARD, PIN, bearer, customer, meta, queue_counts
+from tests.integration.agent_api_helpers import CARD, PIN, bearer, call_started, claim_until, customer, queue_counts
 from tests.integration.helpers import eventually, unique
 
 pytestmark = pytest.mark.integration
-
-
-def call_started(account: str, call_id: str, invoice_id: str, at: datetime) -> ev.CallStartedEvent:
-    return ev.CallStartedEvent(
-        **meta(unique("cst"), "care/acd", at),
-        type="call.started.v1",
-        payload=CallStarted(
-            account_id=account,
-            call_id=call_id,
-            reason=CallReason.BILL_QUESTION,
-            channel=CallChannel.PHONE,
-            invoice_id=invoice_id,
-        ),
-    )
-
-
-async def claim_until(client, token: str, task_id: str) -> dict:
-    """Claim until our task comes up; tasks other tests left in the shared queues are handed back after."""
-    others, found = [], None
-    for _ in range(300):
-        task = (await client.post("/tasks/claim", headers=bearer(token))).json()["task"]
-        assert task is not None, "the routed task is claimable"
-        if task["task_id"] == task_id:
-            found = task
-            break
-        others.append(task["task_id"])
-    for other in others:
-        assert (await client.post(f"/tasks/{other}/reject", headers=bearer(token))).status_code == 200
-    assert found is not None
-    return found
 
 
 async def test_call_to_completed_task_through_the_api(agent_api) -> None:

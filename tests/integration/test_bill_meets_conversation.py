@@ -34,11 +34,10 @@ from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
-from tests.integration.agent_api_helpers import bearer
+from tests.integration.agent_api_helpers import bearer, call_started, claim_until
 from tests.integration.conftest import own_stack
 from tests.integration.helpers import eventually, unique
 from tests.integration.invoicing_helpers import close_for, opened, publish_and_wait, used
-from tests.integration.test_api_flow import call_started, claim_until
 
 pytestmark = pytest.mark.integration
 

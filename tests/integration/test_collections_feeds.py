@@ -23,12 +23,12 @@ from billing.collections.rules.webhook import sign
 from billing.entrypoints.api.app import create_app
 from billing.identity.rules.roles import Role
 from billing.invoicing.loop import event_time_clock
+from tests.integration.collections_helpers import _send, invoice, on, paid
 from tests.integration.discounts_helpers import open_account as _open_account
 from tests.integration.helpers import eventually, fetch, fetchval, unique
 from tests.integration.money_api_helpers import api_world
 from tests.integration.money_api_helpers import auth_headers as _auth
 from tests.integration.money_api_helpers import held_call_task as _call_task
-from tests.integration.test_collections import _send, invoice, on, paid
 
 pytestmark = pytest.mark.integration
 

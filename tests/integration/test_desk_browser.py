@@ -21,11 +21,10 @@ from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
 from billing.retention.rules.arms import arm_bucket
-from tests.integration.agent_api_helpers import PIN, customer
+from tests.integration.agent_api_helpers import PIN, call_started, customer
 from tests.integration.browser import Browser
 from tests.integration.conftest import own_stack
 from tests.integration.helpers import eventually, unique
-from tests.integration.test_api_flow import call_started
 
 pytestmark = pytest.mark.integration
 # The screenshots kept in docs/ are refreshed on request (UPDATE_SCREENSHOTS=1); an ordinary run writes them under

@@ -25,10 +25,9 @@ from billing.retention import store as retention_store
 from billing.retention.plan_config import Experiment, load_experiment
 from billing.retention.queries import Cohort, report_on
 from billing.retention.rules.arms import Arm, assign_arm
-from tests.integration.agent_api_helpers import customer
+from tests.integration.agent_api_helpers import call_started, customer
 from tests.integration.helpers import eventually, unique
 from tests.integration.money_api_helpers import hold_task
-from tests.integration.test_api_flow import call_started
 
 pytestmark = pytest.mark.integration
 
