@@ -96,3 +96,30 @@ async def test_a_promise_to_pay_pauses_dunning_until_its_date(world) -> None:
         assert [s[2] for s in resumed.steps] == ["reminder", "second_notice"]
     finally:
         await pool.close()
+
+
+async def test_a_second_overdue_invoice_does_not_close_the_account_again(world) -> None:
+    """Two invoices reach day 60 in two passes: one account.closed.v1, even before the account projection has
+    read it (stood in for here by setting the account back to active once the projection has closed it)."""
+    account = await _open(world)
+    first, second = f"{account}-m3", f"{account}-m4"
+    await _send(world, account, [invoice(account, first, 3), invoice(account, second, 4)], 2)
+    dsn = world.require_database_url()
+    policy = load_policy(world)
+    closed = "SELECT count(*) FROM outbox WHERE key = $1 AND value LIKE '%account.closed.v1%'"
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        # Due 03-15 and 04-15, grace 3: 05-17 is the first invoice's day 60, 06-17 the second's.
+        await run_dunning(pool, policy, on(5, 17), accounts=[account])
+        assert await fetchval(dsn, closed, account.encode()) == 1
+        await eventually(
+            lambda: fetchval(dsn, "SELECT status FROM accounts WHERE account_id = $1", account), lambda s: s == "closed"
+        )
+        await pool.execute("UPDATE accounts SET status = 'active' WHERE account_id = $1", account)
+        later = await run_dunning(pool, policy, on(6, 17), accounts=[account])
+    finally:
+        await pool.close()
+    assert "close" in [s[2] for s in later.steps if s[1] == second], "the step is recorded as taken"
+    assert await fetchval(dsn, closed, account.encode()) == 1
+    calls = await fetchval(dsn, "SELECT count(*) FROM tasks WHERE account_id = $1 AND kind = 'collections'", account)
+    assert calls == 1, "no collections call for an account already closed for non-payment"

@@ -84,7 +84,8 @@ async def _account(
     weights: PriorityWeights,
 ) -> None:
     locked = await conn.fetchrow(
-        "SELECT currency, suspended_at FROM account_collections WHERE account_id = $1 FOR UPDATE SKIP LOCKED",
+        "SELECT currency, suspended_at, closed_for_non_payment_at FROM account_collections WHERE account_id = $1"
+        " FOR UPDATE SKIP LOCKED",
         account_id,
     )
     if locked is None:
@@ -97,6 +98,9 @@ async def _account(
         report.paused.append(account_id)
         return
     account = await conn.fetchrow("SELECT status, contact FROM accounts WHERE account_id = $1", account_id)
+    # Closed for non-payment by an earlier pass: the account projection may not have read account.closed.v1 yet,
+    # and another overdue invoice's close step must not close it (and announce it) a second time.
+    closed = locked["closed_for_non_payment_at"] is not None
     invoices = await conn.fetch(
         "SELECT invoice_id, invoice_number, currency, open_minor, due_date FROM collection_invoices"
         " WHERE account_id = $1 AND open_minor > 0 ORDER BY due_date, invoice_id",
@@ -126,7 +130,7 @@ async def _account(
             if not taken:
                 continue
             report.steps.append((account_id, invoice["invoice_id"], step.name))
-            active = account is not None and account["status"] == "active"
+            active = account is not None and account["status"] == "active" and not closed
             if step.action is StepAction.NOTICE:
                 await _notice(conn, account, account_id, step, invoice, days)
             elif step.action is StepAction.TASK and active:
