@@ -3,7 +3,8 @@ restarted: every dunning step of every invoice happens exactly once, its effect 
 
 Its own stack (the closer on, every 0.3 s, so the workers' dunning loop runs): 40 accounts each get an upstream
 invoice of 10,000 EUR minor units due on D0 (grace 3); usage stamped D0 + 15 moves the clock to day 12 overdue
-(reminder and second notice due), worker 0 is killed while the workers take them, restarted, and usage stamped
+(reminder and second notice due), worker 0 is killed inside its dunning transaction (held there by a lock on
+the notifications table, so the kill lands mid-sequence however fast the machine is), restarted, and usage stamped
 D0 + 64 moves the clock past day 60 (the call, the suspension, the closure). D0 is in the past, so no cycle the
 closer issues meanwhile reaches its own day 60.
 """
@@ -14,6 +15,7 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
+import asyncpg
 import pytest
 
 from billing.contracts import envelope as ev
@@ -27,6 +29,10 @@ from tests.integration.helpers import eventually, fetch, fetchval, unique
 pytestmark = pytest.mark.integration
 
 ACCOUNTS = 40
+# Both workers' dunning transactions waiting to write a notice (each has recorded its step and holds its account).
+_WAITING_ON_NOTICES = (
+    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO notifications%'"
+)
 STEPS = ["reminder", "second_notice", "collections_call", "suspend", "close"]
 
 
@@ -82,12 +88,22 @@ async def test_every_dunning_step_once_with_a_worker_killed_mid_sequence(dunning
         lambda n: n == ACCOUNTS,
     )
 
-    # Day 12 overdue: 80 steps to take; kill worker 0 as soon as the workers have begun.
+    # Day 12 overdue: 80 steps to take. The notifications table is locked, so each worker's dunning transaction
+    # stops inside its first notice, its step recorded but not committed; worker 0 is killed there, whatever the
+    # machine's speed, then the lock goes and worker 0 comes back.
     at = datetime.combine(d0 + timedelta(days=15), time(12), UTC)
-    await publish(live.require_bootstrap(), [record_of(_usage(a, at)) for a in accounts])
-    begun = await eventually(lambda: fetchval(dsn, taken, ours), lambda n: n > 0, timeout_s=90)
-    dunning_stack.stop_worker(0, kill=True)
-    assert begun < 2 * ACCOUNTS, "every step was taken before the kill: not this test's case"
+    blocker = await asyncpg.connect(dsn)
+    try:
+        held = blocker.transaction()
+        await held.start()
+        await blocker.execute("LOCK TABLE notifications IN EXCLUSIVE MODE")  # readers pass, inserts wait
+        await publish(live.require_bootstrap(), [record_of(_usage(a, at)) for a in accounts])
+        await eventually(lambda: fetchval(dsn, _WAITING_ON_NOTICES), lambda n: n == 2, timeout_s=90)
+        dunning_stack.stop_worker(0, kill=True)
+        assert await fetchval(dsn, taken, ours) == 0, "a notice was committed while the table was locked"
+        await held.rollback()
+    finally:
+        await blocker.close()
     await asyncio.to_thread(dunning_stack.restart_worker, 0)
     await eventually(lambda: fetchval(dsn, taken, ours), lambda n: n == 2 * ACCOUNTS, timeout_s=90)
 
