@@ -93,19 +93,25 @@ async def wait_projected(live, grant_id: str) -> None:
 OPENED_AT = datetime(2027, 4, 6, 9, tzinfo=UTC)
 
 
-def dispute_opened(account: str, invoice_id: str, amount_minor: int) -> ev.DisputeOpenedEvent:
+def dispute_opened(
+    account: str,
+    invoice_id: str,
+    amount_minor: int,
+    reason: DisputeReason = DisputeReason.INCORRECT_CHARGE,
+    at: datetime = OPENED_AT,
+) -> ev.DisputeOpenedEvent:
     return ev.DisputeOpenedEvent(
         event_id=unique("dsp-open"),
         type="dispute.opened.v1",
         source="test/desk",
-        occurred_at=OPENED_AT,
+        occurred_at=at,
         schema_version=1,
         payload=DisputeOpened(
             account_id=account,
             dispute_id=unique("dsp"),
             invoice_id=invoice_id,
             amount=Money(amount_minor=amount_minor, currency="EUR"),
-            reason=DisputeReason.INCORRECT_CHARGE,
+            reason=reason,
         ),
     )
 
