@@ -10,8 +10,9 @@ budget without a release. Layout accepted by ``AuthorityPolicy.from_dict``::
             "max_per_grant_minor": 2500,         # one grant's money value
             "monthly_budget_minor": 50000,       # per person per calendar month
             "max_per_customer_12m_minor": 5000,  # one account, trailing 365 days
-            "can_approve_others": false          # may act as the second person
-          },
+            "can_approve_others": false,         # may act as the second person
+            "max_plan_change_reduction_minor": 1500  # optional: the most one plan change may lower
+          },                                         # the monthly recurring fee (default: max_per_grant_minor)
           "tier2": {...}, "supervisor": {...}
         }
       },
@@ -36,6 +37,10 @@ A dispute credit is a ``credit_note`` grant and goes through the same authority 
 ``max_credit_by_opener_minor`` the person who opened the dispute may neither resolve it with that credit nor
 approve it, so one person cannot both raise a claim and pay it out; a currency missing from ``disputes`` has 0
 (the opener never credits their own dispute).
+
+A plan change that lowers the account's monthly recurring fee by more than the role's
+``max_plan_change_reduction_minor`` is refused to that person (src/billing/discounts/rules/plan_change.py); a
+configuration without the key gives each role its ``max_per_grant_minor`` there.
 
 Unknown keys are refused (a misspelt limit must not silently fall back to
 nothing), integers must be real ints (not bools or floats), and authority
@@ -83,6 +88,7 @@ class RoleAuthority:
     monthly_budget_minor: int
     max_per_customer_12m_minor: int
     can_approve_others: bool
+    max_plan_change_reduction_minor: int  # the most one plan change may lower the monthly recurring fee
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,9 @@ class EligibilityRule:
 
 
 _MONEY_LIMITS = ("max_per_grant_minor", "monthly_budget_minor", "max_per_customer_12m_minor")
+# Limits a configuration may leave out, each with the limit it then takes (configurations written before it existed
+# stay valid).
+_OPTIONAL_LIMITS: Mapping[str, str] = {"max_plan_change_reduction_minor": "max_per_grant_minor"}
 _PERCENT_ONLY_KEYS = ("max_percent_bp", "max_invoice_count")
 _KIND_SPECIFIC_KEYS: Mapping[GrantKind, tuple[str, ...]] = {
     GrantKind.PERCENT_NEXT_INVOICES: _PERCENT_ONLY_KEYS,
@@ -160,15 +169,18 @@ def _parse_roles(data: Any, where: str) -> Mapping[Role, RoleAuthority]:
 
 def _parse_role(data: Any, where: str) -> RoleAuthority:
     limits = _mapping(data, where)
-    _check_keys(limits, {field.name for field in fields(RoleAuthority)}, where)
+    required = {field.name for field in fields(RoleAuthority)} - set(_OPTIONAL_LIMITS)
+    _check_keys(limits, required, where, optional=frozenset(_OPTIONAL_LIMITS))
     money = {name: _int(limits[name], f"{where}.{name}") for name in _MONEY_LIMITS}
+    for name, otherwise in _OPTIONAL_LIMITS.items():
+        money[name] = _int(limits[name], f"{where}.{name}") if name in limits else money[otherwise]
     approve = _bool(limits["can_approve_others"], f"{where}.can_approve_others")
     return RoleAuthority(**money, can_approve_others=approve)
 
 
 def _check_seniority(roles: Mapping[Role, RoleAuthority], where: str) -> None:
     for junior, senior in itertools.pairwise(ROLES_BY_SENIORITY):
-        for name in _MONEY_LIMITS:
+        for name in (*_MONEY_LIMITS, *_OPTIONAL_LIMITS):
             junior_limit = getattr(roles[junior], name)
             senior_limit = getattr(roles[senior], name)
             if senior_limit < junior_limit:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 
-def _role(per_grant: int, monthly: int, per_customer: int, approves: bool) -> dict[str, Any]:
+def _role(per_grant: int, monthly: int, per_customer: int, approves: bool, plan_change: int) -> dict[str, Any]:
     return {
         "max_per_grant_minor": per_grant,
         "monthly_budget_minor": monthly,
         "max_per_customer_12m_minor": per_customer,
         "can_approve_others": approves,
+        "max_plan_change_reduction_minor": plan_change,
     }
 
 
@@ -25,14 +26,16 @@ DEFAULT_POLICY_DATA: dict[str, Any] = {
         "EUR": {
             # Front-line agents never act as the second person: separation of
             # duties only means something if the approver is more senior.
-            "agent": _role(2_500, 50_000, 5_000, approves=False),
-            "tier2": _role(10_000, 200_000, 15_000, approves=True),
-            "supervisor": _role(50_000, 1_000_000, 60_000, approves=True),
+            # A cheaper plan pays the customer back every month, so an agent moves a customer down by at most
+            # 15 EUR a month alone (the demo's mobile-l to mobile-s is 19.00 less: tier 2 or a supervisor).
+            "agent": _role(2_500, 50_000, 5_000, approves=False, plan_change=1_500),
+            "tier2": _role(10_000, 200_000, 15_000, approves=True, plan_change=5_000),
+            "supervisor": _role(50_000, 1_000_000, 60_000, approves=True, plan_change=20_000),
         },
         "JPY": {
-            "agent": _role(3_000, 60_000, 6_000, approves=False),
-            "tier2": _role(12_000, 250_000, 20_000, approves=True),
-            "supervisor": _role(60_000, 1_200_000, 80_000, approves=True),
+            "agent": _role(3_000, 60_000, 6_000, approves=False, plan_change=1_800),
+            "tier2": _role(12_000, 250_000, 20_000, approves=True, plan_change=6_000),
+            "supervisor": _role(60_000, 1_200_000, 80_000, approves=True, plan_change=24_000),
         },
     },
     "eligibility": {
