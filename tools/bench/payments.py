@@ -1,7 +1,7 @@
 """`python -m tools.bench.payments`: payments applied per second by one worker (issue 13; goal 10,000/s).
 
-On the embedded broker and PostgreSQL: A accounts with three open invoices of 100.00 EUR each are put in the
-ledger, then P `payment.received.v1` records (keyed by account) are applied by one of three paths (`--path`):
+On the embedded broker and PostgreSQL: A accounts with I invoices of 100.00 EUR each (`--invoices`, default 3;
+24 is two years of monthly bills, the history a long-standing customer brings) are put in the ledger, then P `payment.received.v1` records (keyed by account) are applied by one of three paths (`--path`):
 - worker (the default, what the goal is about): the P records are published on `billing.payments.v1`, then one
   worker process (`billing worker`) starts and applies them as in production: its payments consumer fetches,
   decodes, applies a batch per lane and commits the offsets (tools/bench/payments_worker.py). Timed from the
@@ -83,7 +83,7 @@ def _payment(account: str, n: int, rng: random.Random, partitions: int) -> RawMe
     return RawMessage(PAYMENTS.name, int(account[-6:]) % partitions, n, account.encode(), dump_event(event))
 
 
-async def _setup(pool: asyncpg.Pool, accounts: list[str]) -> None:
+async def _setup(pool: asyncpg.Pool, accounts: list[str], invoices: int) -> None:
     await pool.executemany(
         "INSERT INTO accounts (account_id, plan_id, billing_anchor_day, currency, jurisdiction, contact, status,"
         " opened_at) VALUES ($1, 'mobile-s', 1, 'EUR', 'DE', '{}', 'active', $2)",
@@ -91,7 +91,7 @@ async def _setup(pool: asyncpg.Pool, accounts: list[str]) -> None:
     )
     for account in accounts:
         async with unit_of_work(pool) as conn:
-            for n in range(3):
+            for n in range(invoices):
                 await on_invoice_issued(conn, _invoice(account, n))
 
 
@@ -148,7 +148,7 @@ async def _measure(launcher: Launcher, settings: Settings, args: argparse.Namesp
     pool = await asyncpg.create_pool(dsn, min_size=args.concurrency, max_size=args.concurrency)
     try:
         names = [f"bench-acc-{n:06d}" for n in range(args.accounts)]
-        await _setup(pool, names)
+        await _setup(pool, names, args.invoices)
         rng = random.Random(13)
         partitions = PAYMENTS.partitions(settings)
         messages = [_payment(rng.choice(names), n, rng, partitions) for n in range(args.payments)]
@@ -162,7 +162,7 @@ async def _measure(launcher: Launcher, settings: Settings, args: argparse.Namesp
         applied = await pool.fetchval("SELECT count(*) FROM payments")
         balance = await pool.fetchval("SELECT sum(balance_minor) FROM account_collections")
         paid = sum(json.loads(m.value or b"{}")["payload"]["amount"]["amount_minor"] for m in messages)
-        assert applied == args.payments and balance == args.accounts * 30_000 - paid, (applied, balance)
+        assert applied == args.payments and balance == args.accounts * args.invoices * 10_000 - paid, (applied, balance)
     finally:
         await pool.close()
     return {"applied": applied, **figures}
@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=5_000)
     parser.add_argument("--payments", type=int, default=100_000)
+    parser.add_argument("--invoices", type=int, default=3, help="invoices of 100.00 EUR per account")
     parser.add_argument("--concurrency", type=int, default=8, help="lanes, or records in flight (record path)")
     parser.add_argument("--path", choices=("worker", "batch", "record"), default="worker")
     args = parser.parse_args(argv)
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     run = {
         "accounts": args.accounts,
         "payments": args.payments,
+        "invoices_per_account": args.invoices,
         "concurrency": args.concurrency,
         **figures,
         "allocation_per_second": round(_allocation_rate(12, 20_000), 1),

@@ -20,7 +20,7 @@ import asyncpg
 
 from billing.collections import events
 from billing.collections.payment_plan import LEDGER_TYPES, REVERSALS, KnownPayment, Loaded, PaymentPlan
-from billing.collections.rules.allocation import allocate
+from billing.collections.rules.allocation import Allocation, allocate
 from billing.collections.rules.dunning import DunningPolicy
 from billing.collections.rules.ledger import KIND_OF, Entry, entry_key
 from billing.collections.store import invoice_rows
@@ -137,6 +137,7 @@ async def _load(conn: asyncpg.Connection, batch: list[Event]) -> Loaded:
         reversal_entries={r["entry_id"]: (r["payment_id"], r["amount_minor"]) for r in reversals},
         ledgers=ledgers,
         numbers=numbers,
+        sizes={account_id: len(entries) for account_id, entries in ledgers.items()},
     )
     loaded.created_rows = {r["account_id"] for r in created}
     return loaded
@@ -210,9 +211,15 @@ async def _recompute(conn: asyncpg.Connection, plan: PaymentPlan) -> None:
     invoices: list[tuple[object, ...]] = []
     standings: list[tuple[str, int, int, int]] = []
     for account_id in accounts:
-        allocation = allocate(plan.loaded.ledgers[account_id])
+        ledger = plan.loaded.ledgers[account_id]
+        allocation = allocate(ledger)
+        # Only the invoices whose standing this batch moved are written: the rows hold the allocation of the ledger
+        # as loaded (every writer stores the allocation of the whole ledger under the account's lock), and an
+        # account with years of paid invoices would otherwise rewrite all of them for each payment.
+        before = set(allocate(ledger[: plan.loaded.sizes.get(account_id, 0)]).invoices)
+        moved = Allocation(tuple(i for i in allocation.invoices if i not in before), allocation.credit_minor)
         currency = plan.touched[account_id]
-        invoices += invoice_rows(account_id, currency, allocation, numbers)
+        invoices += invoice_rows(account_id, currency, moved, numbers)
         standings.append((account_id, allocation.balance_minor, allocation.open_minor, allocation.credit_minor))
     if invoices:
         await conn.execute(

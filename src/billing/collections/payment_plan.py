@@ -46,6 +46,7 @@ class Loaded:
     reversal_entries: dict[str, tuple[str | None, int]]  # entry id -> (payment id, amount) of known reversals
     ledgers: dict[str, list[Entry]]  # the locked accounts' whole ledgers
     numbers: dict[str | None, str | None] = field(default_factory=dict)  # invoice id -> number (its document)
+    sizes: dict[str, int] = field(default_factory=dict)  # account -> entries its ledger had as loaded
     created_rows: set[str] = field(default_factory=set)  # collections rows this batch created
 
 
