@@ -51,5 +51,5 @@ def test_a_configuration_without_the_limit_gives_each_role_its_limit_per_grant()
 def test_the_limit_must_not_shrink_with_seniority() -> None:
     data = copy.deepcopy(DEFAULT_POLICY_DATA)
     data["authority"]["EUR"]["tier2"]["max_plan_change_reduction_minor"] = 100
-    with pytest.raises(PolicyConfigError, match="tier2.max_plan_change_reduction_minor"):
+    with pytest.raises(PolicyConfigError, match=r"tier2\.max_plan_change_reduction_minor"):
         AuthorityPolicy.from_dict(data)
