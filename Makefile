@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration up schemas clean distclean prerequisites bench
+.PHONY: demo test lint unit integration up schemas clean distclean prerequisites bench bench-payments
 
 demo: $(STAMP) prerequisites
 	$(BIN)/billing demo
@@ -34,8 +34,13 @@ up: $(STAMP) prerequisites
 
 # The issue 3 benchmark: 100,000 accounts, 1,000,000 usage events; writes tools/bench/results.json and .png.
 # Smaller: make bench BENCH_ARGS="--events 100000 --accounts 10000"
+# Then the issue 13 one: 100,000 payments applied by one worker; writes tools/bench/payments_results.json.
 bench: $(STAMP) $(VENV)/.installed-bench prerequisites
 	$(BIN)/python -m tools.bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench.payments
+
+bench-payments: $(STAMP) $(VENV)/.installed-bench prerequisites
+	$(BIN)/python -m tools.bench.payments
 
 $(VENV)/.installed-bench: $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable '.[test,bench]'

@@ -4,7 +4,7 @@ The API fixtures themselves (agent_api, agent_api_over_http) are in conftest.py.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -19,7 +19,7 @@ from billing.identity import verification
 from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.lockout import LockoutPolicy
 from billing.identity.rules.roles import Role
-from tests.integration.helpers import eventually, unique
+from tests.integration.helpers import eventually, recent_period, unique
 
 PIN = "4821"
 CARD = "4111 1111 1111 1111"
@@ -31,6 +31,7 @@ def meta(event_id: str, source: str, at: datetime) -> dict:
 
 def customer(account: str, invoice_id: str, now: datetime) -> list:
     opened = now - timedelta(minutes=10)
+    period = recent_period(opened)
     lines = (
         InvoiceLine(line_id="fee", kind=InvoiceLineKind.RECURRING, description="Plan fee", amount_minor=4200),
         InvoiceLine(line_id="roam", kind=InvoiceLineKind.USAGE, description=f"Roaming, card {CARD}", amount_minor=800),
@@ -57,10 +58,10 @@ def customer(account: str, invoice_id: str, now: datetime) -> list:
                 account_id=account,
                 invoice_id=invoice_id,
                 invoice_number=f"UP-{invoice_id}",
-                period_start=date(2026, 10, 1),
-                period_end=date(2026, 11, 1),
+                period_start=period[0],
+                period_end=period[1],
                 issued_at=opened,
-                due_date=date(2026, 11, 15),
+                due_date=period[2],
                 currency="EUR",
                 lines=lines,
                 subtotal_minor=5000,

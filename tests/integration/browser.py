@@ -14,8 +14,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from billing.invoicing.rendering import CHROMIUM, HEADLESS_FLAGS
+
 CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM = "/usr/bin/chromium"
 
 
 class Browser:
@@ -24,17 +25,7 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="billing-desk-chromium-")
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,1600",
-            f"--user-data-dir={self.profile}",
-        ):
+        for flag in (*HEADLESS_FLAGS, "--window-size=1280,1600", f"--user-data-dir={self.profile}"):
             options.add_argument(flag)
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 

@@ -5,7 +5,7 @@ policy (agent 2,500 per grant, tier2 10,000, supervisor 50,000 EUR cents; no ten
 from __future__ import annotations
 
 import copy
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -19,7 +19,7 @@ from billing.discounts.rules.policy_defaults import DEFAULT_POLICY_DATA
 from billing.entrypoints.stack.loadgen import Population, publish, record_of
 from billing.invoicing.closer import close_due_cycles
 from billing.invoicing.rules.catalog import demo_catalog
-from tests.integration.helpers import eventually, fetch, fetchval, unique
+from tests.integration.helpers import eventually, fetch, fetchval, recent_period, unique
 
 OPENED = datetime(2027, 3, 1, tzinfo=UTC)
 
@@ -93,19 +93,25 @@ async def wait_projected(live, grant_id: str) -> None:
 OPENED_AT = datetime(2027, 4, 6, 9, tzinfo=UTC)
 
 
-def dispute_opened(account: str, invoice_id: str, amount_minor: int) -> ev.DisputeOpenedEvent:
+def dispute_opened(
+    account: str,
+    invoice_id: str,
+    amount_minor: int,
+    reason: DisputeReason = DisputeReason.INCORRECT_CHARGE,
+    at: datetime = OPENED_AT,
+) -> ev.DisputeOpenedEvent:
     return ev.DisputeOpenedEvent(
         event_id=unique("dsp-open"),
         type="dispute.opened.v1",
         source="test/desk",
-        occurred_at=OPENED_AT,
+        occurred_at=at,
         schema_version=1,
         payload=DisputeOpened(
             account_id=account,
             dispute_id=unique("dsp"),
             invoice_id=invoice_id,
             amount=Money(amount_minor=amount_minor, currency="EUR"),
-            reason=DisputeReason.INCORRECT_CHARGE,
+            reason=reason,
         ),
     )
 
@@ -130,6 +136,7 @@ def upstream_invoice(account: str, invoice_id: str, now: datetime) -> ev.Invoice
         InvoiceLine(line_id="roam", kind=InvoiceLineKind.USAGE, description="Roaming", amount_minor=800),
         InvoiceLine(line_id="tax", kind=InvoiceLineKind.TAX, description="VAT 19%", amount_minor=950),
     )  # 19 % of 5,000 is 950; total 5,950
+    period = recent_period(now)
     return ev.InvoiceIssuedEvent(
         event_id=unique("iss"),
         type="invoice.issued.v1",
@@ -140,10 +147,10 @@ def upstream_invoice(account: str, invoice_id: str, now: datetime) -> ev.Invoice
             account_id=account,
             invoice_id=invoice_id,
             invoice_number=f"UP-{invoice_id}"[:32],
-            period_start=date(2026, 10, 1),
-            period_end=date(2026, 11, 1),
+            period_start=period[0],
+            period_end=period[1],
             issued_at=now,
-            due_date=date(2026, 11, 15),
+            due_date=period[2],
             currency="EUR",
             lines=lines,
             subtotal_minor=5000,

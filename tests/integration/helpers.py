@@ -7,6 +7,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 import asyncpg
@@ -16,6 +17,15 @@ T = TypeVar("T")
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def recent_period(now: datetime) -> tuple[date, date, date]:
+    """Period start, period end and due date of an upstream invoice issued `now` that is not overdue for weeks.
+
+    Fixed dates age: the shared stack's event-time clock follows the usage tests stamp with today, so an invoice
+    due on a fixed past date is dunned (called, suspended, closed) once enough days have passed, and the tests on
+    its account change outcome with the calendar."""
+    return (now - timedelta(days=30)).date(), now.date(), now.date() + timedelta(days=14)
 
 
 async def eventually(probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], timeout_s: float = 60) -> T:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -20,7 +20,7 @@ from billing.identity.notifications import FileSender, NotificationRelay, Webhoo
 from billing.identity.rules.secrets import CodeSeal
 from billing.identity.verification import CODE_MESSAGE
 from tests.integration.agent_api_helpers import bearer, delivered, held_task
-from tests.integration.helpers import eventually, unique
+from tests.integration.helpers import eventually, recent_period, unique
 
 pytestmark = pytest.mark.integration
 
@@ -142,6 +142,7 @@ async def test_card_numbers_with_any_separators_are_masked_where_an_agent_reads_
         ),  # fails the Luhn check: a reference, not a card, so it stays
     )
     meta = {"source": "billing/upstream", "occurred_at": opened, "schema_version": 1}
+    period = recent_period(opened)
     await publish(
         live.require_bootstrap(),
         [
@@ -169,10 +170,10 @@ async def test_card_numbers_with_any_separators_are_masked_where_an_agent_reads_
                         account_id=account,
                         invoice_id=invoice_id,
                         invoice_number=f"UP-{invoice_id}",
-                        period_start=date(2026, 10, 1),
-                        period_end=date(2026, 11, 1),
+                        period_start=period[0],
+                        period_end=period[1],
                         issued_at=opened,
-                        due_date=date(2026, 11, 15),
+                        due_date=period[2],
                         currency="EUR",
                         lines=lines,
                         subtotal_minor=6000,

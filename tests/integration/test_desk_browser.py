@@ -11,6 +11,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -172,3 +173,47 @@ async def test_security_of_the_pages(desk_stack) -> None:
     assert after == before
     page.open("/wall")  # a tier-1 agent cannot open the wall
     assert "forbidden_role" in page.driver.find_element(By.TAG_NAME, "body").text
+
+
+async def test_a_reassigned_task_moves_between_the_desks_without_a_reload(desk_stack) -> None:
+    """Two agents' desks open; the supervisor reassigns the task one of them holds to the other through the API:
+    it leaves the first desk and is offered on the second, both pushed over the event stream (no reload)."""
+    pool, live, browser = desk_stack["pool"], desk_stack["live"], desk_stack["browser"]
+    _, cy_token = await create_agent(pool, unique("Cy"), Role.AGENT)
+    di, di_token = await create_agent(pool, unique("Di"), Role.AGENT)
+    _, sue_token = await create_agent(pool, unique("Sue"), Role.SUPERVISOR)
+    account, invoice_id, call_id = treatment_account(), unique("inv"), unique("call")
+    now = datetime.now(UTC)
+    await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, now)])
+    await eventually(lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account), bool)
+    cy, di_desk = browser(), browser()
+    for page, token in ((cy, cy_token), (di_desk, di_token)):
+        page.sign_in(token)
+        page.click("#presence button[value=available]")
+        page.until(
+            lambda d, p=page: p.css("[data-testid=presence]") and "available" in p.css("[data-testid=presence]")[0].text
+        )
+    await publish(live.require_bootstrap(), [record_of(call_started(account, call_id, invoice_id, now))])
+    task_id = make_task_id("call", call_id)
+    cy.until(lambda d: cy.css(f"li[data-task-id='{task_id}']"), 10)
+    cy.click("button[data-key=n]")
+    cy.until(lambda d: cy.css(f".task[data-task-id='{task_id}'][data-state=reserved]"))
+    cy.click("button[data-key=a]")
+    cy.until(lambda d: cy.css(f".task[data-task-id='{task_id}'][data-state=accepted]"))
+    di_desk.until(lambda d: di_desk.css("#task form[hx-post='/desk/act/claim']"))  # Di holds nothing
+    for page in (cy, di_desk):  # a mark a reload would wipe
+        page.driver.execute_script("window.notReloaded = true")
+
+    async with httpx.AsyncClient(base_url=f"http://{live.api_host}:{live.api_port}") as api:
+        moved = await api.post(
+            f"/tasks/{task_id}/reassign",
+            json={"agent_id": di.agent_id},
+            headers={"Authorization": f"Bearer {sue_token}"},
+        )
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["task"]["state"], moved.json()["task"]["holder_agent_id"]) == ("reserved", di.agent_id)
+    # Pushed to both desks, whose task panels re-render by themselves: neither page is reloaded.
+    cy.until(lambda d: not cy.css(f".task[data-task-id='{task_id}']"), 5)
+    di_desk.until(lambda d: di_desk.css(f".task[data-task-id='{task_id}'][data-state=reserved]"), 5)
+    for page in (cy, di_desk):
+        assert page.driver.execute_script("return window.notReloaded === true")

@@ -11,13 +11,15 @@ import pytest
 from billing.care import store
 from billing.identity.agent_store import create_agent
 from billing.identity.rules.roles import Role
+from tests.integration import task_holds_helpers
 from tests.integration.helpers import unique
-from tests.integration.test_task_holds import api, bearer, routed, task_events  # noqa: F401 - `api` is a fixture
+from tests.integration.task_holds_helpers import bearer, routed, task_events
 
 pytestmark = pytest.mark.integration
+api = task_holds_helpers.api  # the fixture, under the name the tests ask for
 
 
-async def test_a_supervisor_reassigns_and_releases_a_task_through_the_api(api) -> None:  # noqa: F811 - the fixture
+async def test_a_supervisor_reassigns_and_releases_a_task_through_the_api(api) -> None:
     pool, client = api.pool, api.client
     api.clock.now = datetime.now(UTC)
     boss, boss_token = await create_agent(pool, unique("boss"), Role.SUPERVISOR)

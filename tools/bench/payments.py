@@ -1,16 +1,19 @@
-"""`python -m tools.bench.payments`: payments applied per second by one worker's apply path (issue 13).
+"""`python -m tools.bench.payments`: payments applied per second by one worker (issue 13; goal 10,000/s).
 
-On the embedded PostgreSQL (no workers started): A accounts with three open invoices each are put in the ledger,
-then P `payment.received.v1` records (keyed by account, over the topic's partitions) are applied by one of two
-paths (`--path`):
-- batch (the worker's): as the payments consumer applies a fetched batch (src/billing/collections/payment_consumer.py):
+On the embedded broker and PostgreSQL: A accounts with three open invoices of 100.00 EUR each are put in the
+ledger, then P `payment.received.v1` records (keyed by account) are applied by one of three paths (`--path`):
+- worker (the default, what the goal is about): the P records are published on `billing.payments.v1`, then one
+  worker process (`billing worker`) starts and applies them as in production: its payments consumer fetches,
+  decodes, applies a batch per lane and commits the offsets (tools/bench/payments_worker.py). Timed from the
+  first stored payment to the last; also the worker's and PostgreSQL's CPU per payment, which do not depend
+  on what else the machine is doing;
+- batch: the same apply step in this process, without the broker (src/billing/collections/payment_consumer.py):
   up to BATCH_MAX records at a time, split into C lanes by partition, each lane one transaction, the lanes at once;
-- record (the per-record projection it replaced): raw bytes decoded, the event id claimed, the payment handler,
-  one transaction per record, by C concurrent tasks, as one worker's partitions were served concurrently.
-Two figures:
-- applied_per_second: the whole apply path, database included (the goal: 10,000/s per worker);
-- allocation_per_second: the pure allocation of an account's ledger alone (rules/allocation.py), the CPU part.
-Writes the run under its path in tools/bench/payments_results.json (the other path's last run is kept).
+- record (the per-record projection the batches replaced): raw bytes decoded, the event id claimed, the payment
+  handler, one transaction per record, by C concurrent tasks.
+Every path ends with the same check: P payments stored and the balances equal to the invoices less the payments.
+`allocation_per_second`, the pure allocation of a ledger (rules/allocation.py) in the same run, shows how busy the
+machine was. Writes the run under its path in tools/bench/payments_results.json (the other paths' last runs kept).
 """
 
 from __future__ import annotations
@@ -41,10 +44,12 @@ from billing.contracts.money import Money
 from billing.contracts.payments import PaymentMethod, PaymentReceived
 from billing.entrypoints.stack.launcher import Launcher
 from billing.platform.decoding import RawMessage, Rejection, decode
-from billing.platform.settings import load_settings
+from billing.platform.runtime import tune_gc
+from billing.platform.settings import Settings, load_settings
 from billing.platform.store import claim_event
 from billing.platform.topics import PAYMENTS
 from billing.platform.unit_of_work import unit_of_work
+from tools.bench.payments_worker import worker_rate
 
 GOAL_PER_SECOND = 10_000
 RESULTS = Path(__file__).with_name("payments_results.json")
@@ -138,39 +143,43 @@ def _allocation_rate(entries_per_account: int, rounds: int) -> float:
     return rounds / (time.perf_counter() - started)
 
 
-async def _measure(dsn: str, accounts: int, payments: int, concurrency: int, path: str) -> dict[str, object]:
-    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+async def _measure(launcher: Launcher, settings: Settings, args: argparse.Namespace) -> dict[str, object]:
+    dsn = settings.require_database_url()
+    pool = await asyncpg.create_pool(dsn, min_size=args.concurrency, max_size=args.concurrency)
     try:
-        names = [f"bench-acc-{n:06d}" for n in range(accounts)]
+        names = [f"bench-acc-{n:06d}" for n in range(args.accounts)]
         await _setup(pool, names)
         rng = random.Random(13)
-        partitions = PAYMENTS.partitions(load_settings())
-        messages = [_payment(rng.choice(names), n, rng, partitions) for n in range(payments)]
-        apply = _apply_batches if path == "batch" else _apply_all
-        seconds = await apply(pool, messages, concurrency)
+        partitions = PAYMENTS.partitions(settings)
+        messages = [_payment(rng.choice(names), n, rng, partitions) for n in range(args.payments)]
+        tune_gc()  # as the worker does at start-up (src/billing/entrypoints/worker/run.py)
+        if args.path == "worker":
+            figures = await worker_rate(launcher, dsn, settings.require_bootstrap(), messages)
+        else:
+            apply = _apply_batches if args.path == "batch" else _apply_all
+            seconds = await apply(pool, messages, args.concurrency)
+            figures = {"seconds": round(seconds, 3), "applied_per_second": round(args.payments / seconds, 1)}
         applied = await pool.fetchval("SELECT count(*) FROM payments")
         balance = await pool.fetchval("SELECT sum(balance_minor) FROM account_collections")
         paid = sum(json.loads(m.value or b"{}")["payload"]["amount"]["amount_minor"] for m in messages)
-        assert applied == payments and balance == accounts * 30_000 - paid, (applied, balance)
+        assert applied == args.payments and balance == args.accounts * 30_000 - paid, (applied, balance)
     finally:
         await pool.close()
-    return {"applied": applied, "seconds": round(seconds, 3), "applied_per_second": round(applied / seconds, 1)}
+    return {"applied": applied, **figures}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=2_000)
-    parser.add_argument("--payments", type=int, default=20_000)
+    parser.add_argument("--accounts", type=int, default=5_000)
+    parser.add_argument("--payments", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=8, help="lanes, or records in flight (record path)")
-    parser.add_argument("--path", choices=("batch", "record"), default="batch")
+    parser.add_argument("--path", choices=("worker", "batch", "record"), default="worker")
     args = parser.parse_args(argv)
     state = Path(tempfile.mkdtemp(prefix="billing-bench-payments-", dir="/tmp"))
     try:
         with Launcher(load_settings(state_dir=state), any_ports=True) as launcher:
             settings = launcher.start(workers=0)
-            figures = asyncio.run(
-                _measure(settings.require_database_url(), args.accounts, args.payments, args.concurrency, args.path)
-            )
+            figures = asyncio.run(_measure(launcher, settings, args))
     finally:
         shutil.rmtree(state, ignore_errors=True)
     run = {

@@ -22,7 +22,7 @@ from billing.collections import events
 from billing.collections.payment_plan import LEDGER_TYPES, REVERSALS, KnownPayment, Loaded, PaymentPlan
 from billing.collections.rules.allocation import allocate
 from billing.collections.rules.dunning import DunningPolicy
-from billing.collections.rules.ledger import Entry, EntryKind, entry_key
+from billing.collections.rules.ledger import KIND_OF, Entry, entry_key
 from billing.collections.store import invoice_rows
 from billing.contracts import Event
 from billing.platform.decoding import ErrorKind, RawMessage, Rejection
@@ -143,8 +143,7 @@ async def _load(conn: asyncpg.Connection, batch: list[Event]) -> Loaded:
 
 
 def _entry(r: asyncpg.Record) -> Entry:
-    kind = EntryKind(r["kind"])
-    return Entry(r["entry_id"], kind, r["amount_minor"], r["at"], r["invoice_id"], r["payment_id"], r["due_date"])
+    return Entry(r[1], KIND_OF[r[2]], r[3], r[4], r[5], r[6], r[7])  # the ledger query's columns after account_id
 
 
 def _known_payment(r: asyncpg.Record) -> KnownPayment:

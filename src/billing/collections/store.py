@@ -15,7 +15,7 @@ import asyncpg
 
 from billing.accounts.facts import profile
 from billing.collections.rules.allocation import Allocation, allocate
-from billing.collections.rules.ledger import Entry, EntryKind
+from billing.collections.rules.ledger import KIND_OF, Entry
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ async def entries(conn: asyncpg.Connection | asyncpg.Pool, account_id: str) -> l
     return [
         Entry(
             r["entry_id"],
-            EntryKind(r["kind"]),
+            KIND_OF[r["kind"]],
             r["amount_minor"],
             r["at"],
             r["invoice_id"],

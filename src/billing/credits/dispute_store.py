@@ -52,6 +52,7 @@ class Dispute:
     stage: DisputeState
     opened_at: datetime
     held_minor: int
+    reason: str  # DisputeReason as opened: whether its credit corrects a billing error (rules/goodwill.py)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Resolution:
 
 async def load(conn: asyncpg.Connection, dispute_id: str) -> Dispute:
     row = await conn.fetchrow(
-        "SELECT dispute_id, account_id, invoice_id, amount_minor, currency, stage, opened_at, held_minor"
+        "SELECT dispute_id, account_id, invoice_id, amount_minor, currency, stage, opened_at, held_minor, reason"
         " FROM disputes WHERE dispute_id = $1 FOR UPDATE",
         dispute_id,
     )

@@ -9,6 +9,11 @@ A credit is never more than the amount disputed nor than what remains creditable
 (src/billing/credits/rules/credit.py). Whoever opened the dispute may credit it, as resolver or as approver, only up to
 the policy's ``max_credit_by_opener_minor`` (src/billing/discounts/rules/decisions.py ``opener_refusal``).
 
+A goodwill credit (a dispute whose reason names no billing error, src/billing/credits/rules/goodwill.py) is the
+retention practice ``credit``: in the control arm of a period whose plan withholds it, it is refused when asked
+(``withheld_in_control_arm``) and when approved, by the discount authority's one holdout rule
+(src/billing/discounts/holdout.py). A credit that corrects a billing error is never withheld.
+
 A refusal raises DisputeRefused before the dispute is touched, and the caller's transaction rolls back, so a
 refused resolution changes nothing. While a credit waits for approval the dispute stays in review and cannot be
 resolved otherwise (``credit_pending_approval``); after an approver refused it, a new credit may be asked.
@@ -29,9 +34,11 @@ from billing.credits import dispute_store as store
 from billing.credits.credit_grants import CREDIT_GRANTS
 from billing.credits.credit_notes import existing_note
 from billing.credits.dispute_store import Dispute, DisputeRefused, Resolution
+from billing.credits.rules.goodwill import is_goodwill
 from billing.discounts import approvals, service
+from billing.discounts.holdout import holdout_criteria
 from billing.discounts.rules.decisions import opener_refusal
-from billing.discounts.rules.grants import AgentProfile, GrantRequest
+from billing.discounts.rules.grants import AgentProfile, GrantRequest, Refused
 from billing.discounts.rules.model import DiscountAsk, GrantOutcome
 from billing.discounts.rules.policy import AuthorityPolicy, GrantKind
 
@@ -48,9 +55,13 @@ async def resolve(
     reason: str,
     now: datetime,
     task_id: str | None = None,
+    control_grants: str = "refuse",
+    control_reason: str | None = None,
 ) -> Resolution | GrantOutcome:
     """The Resolution, or for a credit above the resolver's authority the pending GrantOutcome (its approval
-    task). ``task_id`` is the task the resolver holds, recorded on the grant."""
+    task). ``task_id`` is the task the resolver holds, recorded on the grant and the case the retention holdout
+    judges a goodwill credit by (``control_grants``: RETENTION_CONTROL_GRANTS, ``control_reason`` the resolver's
+    reason to give it in the control arm where that allows one)."""
     dispute = await store.load_open(conn, dispute_id)
     await _no_credit_waiting(conn, dispute)
     if outcome is DisputeOutcome.REJECTED:
@@ -60,8 +71,9 @@ async def resolve(
         return await store.close(conn, dispute, resolver.agent_id, outcome, None, reason, now)
     if credit_minor is None or credit_minor < 1:
         raise DisputeRefused("credit_matches_outcome", "credit_matches_outcome: a credit needs a positive amount")
+    criteria = await _criteria(conn, dispute, task_id, control_grants, control_reason)
     await _check_opener(conn, policy, dispute, resolver.agent_id, credit_minor)
-    ask = await _credit_ask(conn, dispute, credit_minor, reason, task_id)
+    ask = await _credit_ask(conn, dispute, credit_minor, reason, task_id, criteria)
     decided = await service.request_discount(conn, policy, resolver, ask, now, credits=CREDIT_GRANTS)
     if decided.status == "refused":
         raise DisputeRefused(decided.rule or "refused", decided.reason or "refused")
@@ -96,7 +108,14 @@ async def approve(
     except DisputeRefused as refused:
         return GrantOutcome("refused", request_id, waiting.pending.value_minor, refused.rule, refused.reason)
     outcome = await service.approve_request(
-        conn, policy, request_id, approver, now, credits=CREDIT_GRANTS, control_grants=control_grants
+        conn,
+        policy,
+        request_id,
+        approver,
+        now,
+        credits=CREDIT_GRANTS,
+        control_grants=control_grants,
+        withholdable=is_goodwill(dispute.reason),  # a billing error's correction is never withheld
     )
     if outcome.status == "granted":
         resolver = waiting.pending.requested_by.agent_id
@@ -125,8 +144,27 @@ async def _check_opener(
         raise DisputeRefused(refusal.rule, refusal.reason)
 
 
+async def _criteria(
+    conn: asyncpg.Connection, dispute: Dispute, task_id: str | None, control_grants: str, control_reason: str | None
+) -> tuple[str, ...]:
+    """The credit's criteria; DisputeRefused (withheld_in_control_arm) for a goodwill credit the case's control arm
+    withholds, decided as a goodwill credit note asked through the discount route is."""
+    criteria = (f"dispute {dispute.dispute_id}"[:64],)
+    if not is_goodwill(dispute.reason):
+        return criteria  # it corrects a billing error: no retention practice, never withheld
+    held = await holdout_criteria(conn, task_id, GrantKind.CREDIT_NOTE, control_grants, control_reason, criteria)
+    if isinstance(held, Refused):
+        raise DisputeRefused(held.rule, held.reason)
+    return held
+
+
 async def _credit_ask(
-    conn: asyncpg.Connection, dispute: Dispute, credit_minor: int, reason: str, task_id: str | None
+    conn: asyncpg.Connection,
+    dispute: Dispute,
+    credit_minor: int,
+    reason: str,
+    task_id: str | None,
+    criteria: tuple[str, ...],
 ) -> DiscountAsk:
     earlier = await approvals.requests_for_dispute(conn, dispute.dispute_id)
     grant_id = f"dispute:{dispute.dispute_id}"
@@ -137,7 +175,7 @@ async def _credit_ask(
     return DiscountAsk(
         request,
         REASON_CODE,
-        (f"dispute {dispute.dispute_id}"[:64],),
+        criteria,
         dispute.invoice_id,
         task_id,
         dispute_id=dispute.dispute_id,

@@ -6,6 +6,10 @@ case's task is in the control arm and the period's plan withholds the practice) 
 it. Where the business insists (RETENTION_CONTROL_GRANTS=allow_with_reason) it is given when the agent names a
 reason; the reason goes into the request's criteria, so its approval finds it there and the report counts the
 case's discount as non-compliance.
+
+The discount route asks it for every grant (``holdout_criteria``), dispute resolution for a goodwill dispute credit
+only (src/billing/credits/rules/goodwill.py: a credit that corrects a billing error is no retention practice and is
+never withheld), and the approval of a pending request for the same requests (``holdout_refusal``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,27 @@ async def holdout_refusal(
         return None
     if control_grants == ALLOW_WITH_REASON and reason is not None:
         return None
+    return _withheld(case_task_id, kind, control_grants)
+
+
+async def holdout_criteria(
+    conn: asyncpg.Connection,
+    case_task_id: str | None,
+    kind: GrantKind,
+    control_grants: str,
+    reason: str | None,
+    criteria: Sequence[str],
+) -> Refused | tuple[str, ...]:
+    """When a grant is asked: the refusal as ``holdout_refusal`` gives it, or the criteria to ask with, which carry
+    the control-arm reason when a withheld practice is allowed with one (its approval finds it there)."""
+    if case_task_id is None or not await withheld_for_task(conn, case_task_id, PRACTICE_OF_GRANT[kind.value]):
+        return tuple(criteria)
+    if control_grants == ALLOW_WITH_REASON and reason is not None:
+        return with_exception(criteria, reason)
+    return _withheld(case_task_id, kind, control_grants)
+
+
+def _withheld(case_task_id: str, kind: GrantKind, control_grants: str) -> Refused:
     also = " unless a control_arm_reason is given" if control_grants == ALLOW_WITH_REASON else ""
     return Refused(
         WITHHELD_RULE,

@@ -103,15 +103,21 @@ async def approve_request(
     *,
     credits: CreditNoteIssuer | None = None,
     control_grants: str = "refuse",
+    withholdable: bool = True,
 ) -> GrantOutcome:
     """A second person approves; a refusal leaves the request pending (and writes nothing). A practice withheld
-    from the request's case is refused as its grant would be (``control_grants``: RETENTION_CONTROL_GRANTS)."""
+    from the request's case is refused as its grant would be (``control_grants``: RETENTION_CONTROL_GRANTS);
+    ``withholdable`` False for a grant that is no retention practice (a dispute credit correcting a billing error)."""
     pending_row = await approvals.load_pending(conn, request_id)
     await lock_for_decision(conn, pending_row.ask.request.account_id, approver.agent_id)
     pending_row = await approvals.load_pending(conn, request_id)
     pending = pending_row.pending
     reason = recorded_reason(pending_row.ask.criteria)
-    held = await holdout_refusal(conn, pending_row.case_task_id, pending.request.kind, control_grants, reason)
+    held = (
+        await holdout_refusal(conn, pending_row.case_task_id, pending.request.kind, control_grants, reason)
+        if withholdable
+        else None
+    )
     if held is not None:
         return GrantOutcome("refused", request_id, pending.value_minor, held.rule, held.reason)
     history = await grant_history(conn, pending.request.account_id, [approver.agent_id], now)

@@ -18,7 +18,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 CHROMIUM = "/usr/bin/chromium"
-_FLAGS = (
+# Headless, and silent on the network: without the background-networking flags Chromium keeps calling Google's
+# services, which a closed network refuses many at a time. The desk's browser tests start it with the same flags.
+HEADLESS_FLAGS = (
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -26,8 +28,8 @@ _FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--no-pdf-header-footer",
 )
+_FLAGS = (*HEADLESS_FLAGS, "--no-pdf-header-footer")
 
 
 class RenderError(RuntimeError):

@@ -211,8 +211,9 @@ class Settings(BaseSettings):
     )
     retention_control_grants: Literal["refuse", "allow_with_reason"] = Field(
         "refuse",
-        description="A withheld practice (a discount) asked for a control-arm case: refused with 409, or, where the "
-        "business insists, allowed when the agent gives a reason and counted as non-compliance.",
+        description="A withheld practice (a discount, or a goodwill dispute credit) asked for a control-arm case: "
+        "refused with 409, or, where the business insists, allowed when the agent gives a reason and counted as "
+        "non-compliance.",
     )
 
     @field_validator("notification_key")

@@ -206,12 +206,31 @@ async def retention_report(db: Database, cohort: Cohort | None = None, period: s
         return await report_on(conn, cohort, period)
 
 
+class UnknownPeriod(LookupError):
+    """A period asked for by name that was never registered and holds no case: a refusal, not an empty report."""
+
+    def __init__(self, asked: str, known: list[str]) -> None:
+        super().__init__(f"there is no experiment period {asked!r}: {_known_periods(known)}.")
+
+
+def _known_periods(known: list[str]) -> str:
+    if not known:
+        return "none is known yet (a worker registers one when it routes the first customer contact)"
+    named = [repr(p) + (" (cases recorded before periods were registered)" if p == "" else "") for p in known]
+    if len(named) == 1:
+        return f"the known period is {named[0]}"
+    return f"the known periods are {', '.join(named[:-1])} and {named[-1]}"
+
+
 async def report_on(
     conn: asyncpg.Connection, cohort: Cohort | None = None, period: str | None = None
 ) -> dict[str, Any]:
-    """One period's report (``period``, or the latest one of the cases), with every period's under ``periods``."""
-    chosen = [period] if period is not None else await _periods_of(conn, cohort)
+    """One period's report (``period``, or the latest one of the cases), with every period's under ``periods``.
+    UnknownPeriod when ``period`` names none the system knows."""
     registered = await experiment.periods(conn)
+    if period is not None:
+        await _known(conn, period, registered)
+    chosen = [period] if period is not None else await _periods_of(conn, cohort)
     reports = []
     for name in chosen:
         plan = await experiment.plan_of_period(conn, name)
@@ -244,6 +263,17 @@ async def churn_causes(conn: asyncpg.Connection, cohort: Cohort | None, period: 
         period,
     )
     return [{"practice": r["practice"], "arm": r["arm"], "cause": r["cause"], "churned": r["churned"]} for r in rows]
+
+
+async def _known(conn: asyncpg.Connection, period: str, registered: dict[str, dict[str, object]]) -> None:
+    """Refuse a period that is neither registered nor the period of a recorded case (such as '', the cases recorded
+    before periods were registered)."""
+    if period in registered or await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM retention_cases WHERE period = $1)", period
+    ):
+        return
+    recorded = [r["period"] for r in await conn.fetch("SELECT DISTINCT period FROM retention_cases ORDER BY 1")]
+    raise UnknownPeriod(period, [*registered, *(p for p in recorded if p not in registered)])
 
 
 async def _periods_of(conn: asyncpg.Connection, cohort: Cohort | None) -> list[str]:

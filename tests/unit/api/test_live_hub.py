@@ -79,3 +79,18 @@ def test_frames_reload_the_task_panel_only_for_changes_made_by_someone_else() ->
     assert names(_frames(hub.publish("task.routed.v1", "tsk-9", "b", None), ana, {"tsk-1"})) == ["queues"]
     frame = _frames(hub.publish("local", "tsk-9", None, None), ana, set())[0]
     assert frame.startswith(f"id: {hub.epoch}-") and frame.endswith("\n\n")
+
+
+def test_a_reassignment_reloads_the_task_panel_of_both_agents_it_concerns() -> None:
+    hub = Hub()
+    ana, bo, cy = (SimpleNamespace(agent_id=a) for a in ("agt-ana", "agt-bo", "agt-cy"))
+    names = lambda frames: [f.split("event: ")[1].split("\n")[0] for f in frames]  # noqa: E731
+    # Sue takes tsk-1 from Ana and offers it to Bo: Bo held nothing of it, yet his task panel reloads too.
+    moved = hub.publish("local", "tsk-1", None, "agt-sue", ("agt-ana", "agt-bo"))
+    assert names(_frames(moved, ana, {"tsk-1"})) == ["queues", "mine"]
+    assert names(_frames(moved, bo, set())) == ["queues", "mine"]
+    assert names(_frames(moved, cy, set())) == ["queues"]  # nobody else's
+    # Reassigned to herself (the wall's approval flow): her own action, her page shows it already.
+    own = hub.publish("local", "tsk-2", None, "agt-sue", ("agt-sue",))
+    assert names(_frames(own, SimpleNamespace(agent_id="agt-sue"), set())) == ["queues"]
+    assert "agt-bo" not in moved.data()  # the stream carries ids of tasks and queues, never who is concerned

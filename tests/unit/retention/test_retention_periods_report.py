@@ -93,3 +93,19 @@ def test_the_cli_reports_the_period_asked_for(monkeypatch: pytest.MonkeyPatch, t
     latest = runner.invoke(main, ["report", "retention", "--json"], env=env)
     assert latest.exit_code == 0, latest.output
     assert asked == ["plan-a#x@1000bp", None]
+
+
+def test_an_unknown_period_is_one_sentence_naming_the_known_ones() -> None:
+    none = queries.UnknownPeriod("x", [])
+    assert str(none) == (
+        "there is no experiment period 'x': none is known yet (a worker registers one when it routes the first"
+        " customer contact)."
+    )
+    assert (
+        str(queries.UnknownPeriod("x", ["a@1000bp"]))
+        == "there is no experiment period 'x': the known period is 'a@1000bp'."
+    )
+    assert str(queries.UnknownPeriod("x", ["a@1000bp", "b@5000bp", ""])) == (
+        "there is no experiment period 'x': the known periods are 'a@1000bp', 'b@5000bp' and '' (cases recorded"
+        " before periods were registered)."
+    )

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
-from billing.collections.rules.ledger import Entry, EntryKind, ordered
+from billing.collections.rules.ledger import Entry, EntryKind, unique_entries
 
 
-@dataclass(frozen=True)
-class InvoiceStanding:
+class InvoiceStanding(NamedTuple):
     invoice_id: str
     total_minor: int
     credited_minor: int  # credit notes on it, at most the total
@@ -57,43 +57,61 @@ class Allocation:
         return next((invoice for invoice in self.invoices if invoice.invoice_id == invoice_id), None)
 
 
-def _age(invoice: InvoiceStanding) -> tuple[date, datetime, str]:
-    return (invoice.due_date or invoice.issued_at.date(), invoice.issued_at, invoice.invoice_id)
+def _age(item: tuple[str, Entry]) -> tuple[date, datetime, str]:
+    """Oldest first: by due date, then issue time, then id (an invoice's id and its ledger entry)."""
+    invoice_id, invoice = item
+    return (invoice.due_date or invoice.at.date(), invoice.at, invoice_id)
 
 
 def allocate(entries: Iterable[Entry]) -> Allocation:
-    facts = ordered(entries)
-    by_kind: dict[EntryKind, list[Entry]] = defaultdict(list)
-    for entry in facts:
-        by_kind[entry.kind].append(entry)
-    invoices = {
-        e.invoice_id or e.entry_id: InvoiceStanding(e.invoice_id or e.entry_id, e.amount_minor, 0, 0, e.due_date, e.at)
-        for e in by_kind[EntryKind.INVOICE]
-    }
-    pool = 0  # money not yet allocated
-    for note in by_kind[EntryKind.CREDIT_NOTE]:
-        target = invoices.get(note.invoice_id or "")
-        taken = min(note.amount_minor, target.payable_minor) if target else 0
-        if target is not None:
-            invoices[target.invoice_id] = replace(target, credited_minor=target.credited_minor + taken)
-        pool += note.amount_minor - taken
+    # No sort by event time is needed: what each step takes is capped by a sum (what a named invoice still has
+    # open, what a credit note can reduce), so the totals do not depend on the order entries are taken in; only
+    # the oldest-first pour below orders anything, and it orders invoices by age. Hot: every touched account of
+    # a payment batch is allocated once (docs/benchmark.md), hence plain dicts of amounts, not dataclass copies.
+    invoices: list[Entry] = []
+    notes: list[Entry] = []
+    payments: list[Entry] = []
     reversed_minor: dict[str, int] = defaultdict(int)
-    for reversal in (*by_kind[EntryKind.REFUND], *by_kind[EntryKind.CHARGEBACK]):
-        reversed_minor[reversal.payment_id or ""] += reversal.amount_minor
-    payments = {payment.payment_id or payment.entry_id for payment in by_kind[EntryKind.PAYMENT]}
-    # A reversal of a payment not in the ledger (refused by the shell) still counts, so the identity holds.
-    pool -= sum(amount for payment_id, amount in reversed_minor.items() if payment_id not in payments)
-    for payment in by_kind[EntryKind.PAYMENT]:
-        net = payment.amount_minor - reversed_minor[payment.payment_id or payment.entry_id]
-        target = invoices.get(payment.invoice_id or "")
-        taken = max(0, min(net, target.open_minor)) if target else 0
-        if target is not None and taken:
-            invoices[target.invoice_id] = replace(target, paid_minor=target.paid_minor + taken)
+    for entry in unique_entries(entries):
+        kind = entry.kind
+        if kind is EntryKind.INVOICE:
+            invoices.append(entry)
+        elif kind is EntryKind.PAYMENT:
+            payments.append(entry)
+        elif kind is EntryKind.CREDIT_NOTE:
+            notes.append(entry)
+        else:
+            reversed_minor[entry.payment_id or ""] += entry.amount_minor
+    totals = {e.invoice_id or e.entry_id: e for e in invoices}
+    credited: dict[str, int] = defaultdict(int)
+    paid: dict[str, int] = defaultdict(int)
+    pool = 0  # money not yet allocated
+    for note in notes:
+        target = totals.get(note.invoice_id or "")
+        taken = min(note.amount_minor, target.amount_minor - credited[note.invoice_id or ""]) if target else 0
+        if taken:
+            credited[note.invoice_id or ""] += taken
+        pool += note.amount_minor - taken
+    if reversed_minor:
+        # A reversal of a payment not in the ledger (refused by the shell) still counts, so the identity holds.
+        known = {payment.payment_id or payment.entry_id for payment in payments}
+        pool -= sum(amount for payment_id, amount in reversed_minor.items() if payment_id not in known)
+    for payment in payments:
+        net = payment.amount_minor - reversed_minor.get(payment.payment_id or payment.entry_id, 0)
+        named = payment.invoice_id
+        target = totals.get(named) if named else None
+        taken = 0
+        if target is not None and named is not None:
+            taken = max(0, min(net, target.amount_minor - credited[named] - paid[named]))
+            paid[named] += taken
         pool += net - taken
-    oldest_first = sorted(invoices.values(), key=_age)
     standing = []
-    for invoice in oldest_first:
-        taken = max(0, min(pool, invoice.open_minor))
+    for invoice_id, invoice in sorted(totals.items(), key=_age):
+        credit_noted, named_paid = credited.get(invoice_id, 0), paid.get(invoice_id, 0)
+        taken = max(0, min(pool, invoice.amount_minor - credit_noted - named_paid))
         pool -= taken
-        standing.append(replace(invoice, paid_minor=invoice.paid_minor + taken) if taken else invoice)
+        total = invoice.amount_minor
+        standing.append(
+            InvoiceStanding(invoice_id, total, credit_noted, named_paid + taken, invoice.due_date, invoice.at)
+        )
     return Allocation(tuple(standing), pool)

@@ -7,6 +7,10 @@ task off every other desk's list). Each event gets an id `<process epoch>-<seque
 so a page that reconnects with Last-Event-ID (the browser sends it by itself; desk.js adds it to the URL when
 the SSE extension opens a new connection) gets what it missed, or `reset` (reload everything) when its id is
 from another process or too old. Events carry ids and queue names only, no account data.
+
+A supervisor's reassignment is such a local action: it names the task's holder and the agent it is offered to
+(``concern``), whose desks are told at once (a reassignment publishes a task event only when the task was held,
+and none names the new agent). Like a claim, it reaches the desks connected to the API process that made it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billing.platform.logs import get_logger
@@ -34,7 +39,10 @@ class LiveEvent:
     type: str
     task_id: str | None
     queue: str | None
-    agent_id: str | None
+    agent_id: str | None  # who acted (or the agent a worker's task event names)
+    # Agents whose own tasks the change moves although they did not act: a task a supervisor reassigns leaves its
+    # holder's desk and is offered on the new agent's, which held nothing of it until then.
+    concerns: tuple[str, ...] = ()
 
     def data(self) -> str:
         return orjson.dumps({"type": self.type, "task_id": self.task_id, "queue": self.queue}).decode()
@@ -47,9 +55,16 @@ class Hub:
         self._buffer: deque[LiveEvent] = deque(maxlen=keep)
         self._listeners: set[asyncio.Queue[LiveEvent]] = set()
 
-    def publish(self, type_: str, task_id: str | None, queue: str | None, agent_id: str | None) -> LiveEvent:
+    def publish(
+        self,
+        type_: str,
+        task_id: str | None,
+        queue: str | None,
+        agent_id: str | None,
+        concerns: tuple[str, ...] = (),
+    ) -> LiveEvent:
         self._seq += 1
-        event = LiveEvent(f"{self.epoch}-{self._seq}", type_, task_id, queue, agent_id)
+        event = LiveEvent(f"{self.epoch}-{self._seq}", type_, task_id, queue, agent_id, concerns)
         self._buffer.append(event)
         for listener in list(self._listeners):
             with contextlib.suppress(asyncio.QueueFull):  # a stalled page catches up by Last-Event-ID
@@ -116,7 +131,8 @@ _CHANGES = ("/tasks/", "/agents/me/presence")
 
 
 class LocalChanges:
-    """ASGI middleware: a successful POST or PUT to a task or presence route of this process is a live event."""
+    """ASGI middleware: a successful POST or PUT to a task or presence route of this process is a live event.
+    A route that moves a task between other agents names them in ``request.state.live_concerns`` (``concern``)."""
 
     def __init__(self, app: ASGIApp, hub: Hub) -> None:
         self.app, self.hub = app, hub
@@ -137,4 +153,9 @@ class LocalChanges:
         if 200 <= status < 300:
             state = scope.get("state") or {}
             task_id = (scope.get("path_params") or {}).get("task_id")
-            self.hub.publish("local", task_id, None, state.get("agent_id"))
+            self.hub.publish("local", task_id, None, state.get("agent_id"), tuple(state.get("live_concerns", ())))
+
+
+def concern(request: Request, *agent_ids: str | None) -> None:
+    """Name the agents whose desks this request's change concerns besides the actor's (their task panels reload)."""
+    request.state.live_concerns = tuple(a for a in agent_ids if a)

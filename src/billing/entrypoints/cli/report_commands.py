@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from billing.entrypoints.cli.errors import CommandFailed
 from billing.platform.settings import load_settings
 
 
@@ -25,11 +26,13 @@ def _group(main: click.Group, name: str, help_text: str) -> click.Group:
 async def _report(cohort, period: str | None = None) -> dict:
     import asyncpg
 
-    from billing.retention.queries import retention_report
+    from billing.retention.queries import UnknownPeriod, retention_report
 
     pool = await asyncpg.create_pool(load_settings().require_database_url(), min_size=1, max_size=1)
     try:
         return await retention_report(pool, cohort, period)
+    except UnknownPeriod as unknown:  # one sentence naming the known periods, exit code 2: never an empty report
+        raise CommandFailed(str(unknown)) from None
     finally:
         await pool.close()
 
@@ -60,7 +63,7 @@ def _cohort(cases_from: str | None, cases_to: str | None):
     "--period",
     default=None,
     help="The experiment period to report (its id, <plan key>@<share>bp, as the report lists them); default: the"
-    " latest, with the other periods listed apart.",
+    " latest, with the other periods listed apart. A period the system does not know is refused (exit code 2).",
 )
 def report_retention(
     html_path: Path | None, as_json: bool, cases_from: str | None, cases_to: str | None, period: str | None

@@ -63,10 +63,11 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         # Computed from the counters in PostgreSQL, so every worker answers the same (src/billing/retention/rules/report.py);
         # `live_counts` is this worker's share of the Faust table cache (its partitions only, every case).
         # ?cases_from=&cases_to= restrict it to the cases handled in that time (src/billing/retention/queries.py);
-        # ?period= is the experiment period reported (default: the latest, the others listed under "periods").
+        # ?period= is the experiment period reported (default: the latest, the others listed under "periods"); one
+        # the system does not know is 404 with the sentence naming the known ones.
         # Imported on the first report: the statistics behind it load scipy, statsmodels and pandas (about 100 MB
         # of the worker's memory), which a worker that is never asked for a report does not need.
-        from billing.retention.queries import Cohort
+        from billing.retention.queries import Cohort, UnknownPeriod
         from billing.retention.queries import retention_report as build_retention_report
 
         query = request.query
@@ -76,7 +77,10 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 cohort = Cohort.parse(query.get("cases_from"), query.get("cases_to"))
             except ValueError as error:
                 return web.json({"error": "bad_cohort", "detail": str(error)}, status=400)
-        report = await build_retention_report(await ctx.pool(), cohort, query.get("period") or None)
+        try:
+            report = await build_retention_report(await ctx.pool(), cohort, query.get("period") or None)
+        except UnknownPeriod as unknown:  # the sentence `billing report retention --period` says
+            return web.json({"error": "unknown_period", "detail": str(unknown)}, status=404)
         report["live_counts"] = live_counts(app)
         return web.json(report)
 

@@ -1,8 +1,8 @@
 """GET /live/events: the server-sent event stream of the desk and the wall (billing.entrypoints.api.live).
 
 Named events: `queues` for every task change (the queue panels and the wall reload), `mine` when the change
-concerns a task this agent holds or held (its task panel reloads), `reset` when the page's Last-Event-ID cannot
-be resumed. A connection ends after STREAM_S and the browser reconnects with its Last-Event-ID, so nothing is
+concerns a task this agent holds or held, or names the agent among those it concerns (a task reassigned to it),
+and someone else made it (its task panel reloads), `reset` when the page's Last-Event-ID cannot be resumed. A connection ends after STREAM_S and the browser reconnects with its Last-Event-ID, so nothing is
 lost and a server shutting down is never held open by a page.
 """
 
@@ -59,7 +59,7 @@ async def _stream(hub: Hub, svc: ApiServices, agent: Agent, last: str | None) ->
             except TimeoutError:
                 yield ": ping\n\n"
                 continue
-            if event.task_id and event.agent_id == agent.agent_id:
+            if event.task_id and (event.agent_id == agent.agent_id or agent.agent_id in event.concerns):
                 held.add(event.task_id)
             for frame in _frames(event, agent, held):
                 yield frame
@@ -77,7 +77,8 @@ def _frames(event: LiveEvent, agent: Agent, held: set[str]) -> list[str]:
     # local event of the action and the workers' task event naming this agent (accepted, completed) both come
     # after the page's own answer, and a reload then would also wipe what the agent is typing (a PIN).
     own_action = event.agent_id == agent.agent_id
-    if not own_action and (event.agent_id == agent.agent_id or (event.task_id is not None and event.task_id in held)):
+    # Someone else's change to a task this agent holds or held, or one that moves a task to it (a reassignment).
+    if not own_action and (agent.agent_id in event.concerns or (event.task_id is not None and event.task_id in held)):
         frames.append(_frame(event.event_id, "mine", event.data()))
     return frames
 

@@ -27,9 +27,9 @@ from billing.credits import resolution
 from billing.credits.credit_grants import CREDIT_GRANTS
 from billing.credits.dispute_store import DisputeRefused
 from billing.discounts import approvals, service
-from billing.discounts.holdout import holdout_refusal, with_exception
+from billing.discounts.holdout import holdout_criteria
 from billing.discounts.idempotency_store import Response
-from billing.discounts.rules.grants import GrantRequest
+from billing.discounts.rules.grants import GrantRequest, Refused
 from billing.discounts.rules.policy import GrantKind
 from billing.entrypoints.api.access import verified_task
 from billing.entrypoints.api.auth import admits, current_agent, services
@@ -45,8 +45,6 @@ from billing.entrypoints.api.money_action import (
 from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent
 from billing.identity.rules.roles import WORKERS
-from billing.retention.experiment import withheld_for_task
-from billing.retention.rules.compliance import PRACTICE_OF_GRANT
 
 router = APIRouter(tags=["money"])
 _STATUS = {"granted": 201, "pending_approval": 202}
@@ -100,15 +98,19 @@ async def request_discount(
             )
         except ValueError as wrong:
             return 422, {"error": "invalid_request", "message": str(wrong)}
-        criteria = tuple(c[:64] for c in body.criteria)
-        control_grants, reason = svc.settings.retention_control_grants, body.control_arm_reason
-        held = await holdout_refusal(conn, task.task_id, body.kind, control_grants, reason)
-        if held is not None:
-            return refused(held.rule, held.reason)  # 409: nothing written
-        if reason is not None and await withheld_for_task(conn, task.task_id, PRACTICE_OF_GRANT[body.kind.value]):
-            # Allowed where the business insists: the reason goes with the grant (event and rows) and with a
-            # pending request to its approval; the case's discount in the control arm counts as non-compliance.
-            criteria = with_exception(criteria, reason)
+        # A practice withheld from the case's control arm is refused (409, nothing written); allowed where the
+        # business insists, the reason goes with the grant (event and rows) and with a pending request to its
+        # approval, and the case's discount in the control arm counts as non-compliance.
+        criteria = await holdout_criteria(
+            conn,
+            task.task_id,
+            body.kind,
+            svc.settings.retention_control_grants,
+            body.control_arm_reason,
+            tuple(c[:64] for c in body.criteria),
+        )
+        if isinstance(criteria, Refused):
+            return refused(criteria.rule, criteria.reason)
         ask = service.DiscountAsk(grant, body.reason_code, criteria, body.invoice_id, task.task_id)
         outcome = await service.request_discount(
             conn, discount_policy(svc), profile, ask, svc.clock(), plan_fee(svc), credits=CREDIT_GRANTS

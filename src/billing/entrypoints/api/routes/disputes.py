@@ -2,7 +2,8 @@
 
 A dispute credit is decided by the same authority as a discount (src/billing/credits/resolution.py): within the
 resolver's authority 200, above it 202 with an approval task for a second person (approved through
-src/billing/entrypoints/api/routes/discounts.py). The shared steps (verified caller, Idempotency-Key, one
+src/billing/entrypoints/api/routes/discounts.py). A goodwill credit (the dispute's reason is `other`: it names no
+billing error) withheld from the task's retention control arm is refused, 409 `withheld_in_control_arm`. The shared steps (verified caller, Idempotency-Key, one
 transaction, refusal answers) are src/billing/entrypoints/api/money_action.py.
 """
 
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from billing.care.rules.queue_model import QueueTask
-from billing.contracts.base import Identifier, Text500
+from billing.contracts.base import Identifier, Text200, Text500
 from billing.contracts.disputes import DisputeOutcome
 from billing.contracts.money import MAX_AMOUNT_MINOR
 from billing.credits import dispute_store, resolution
@@ -41,6 +42,11 @@ class ResolveBody(BaseModel):
     outcome: DisputeOutcome
     credit_minor: int | None = Field(None, ge=1, le=MAX_AMOUNT_MINOR, strict=True)
     reason: Text500
+    control_arm_reason: Text200 | None = Field(
+        None,
+        description="only where RETENTION_CONTROL_GRANTS=allow_with_reason: why a goodwill credit (a dispute whose "
+        "reason is `other`) withheld from the task's control-arm case is given anyway",
+    )
 
 
 @router.post("/tasks/{task_id}/disputes/{dispute_id}/resolve", name="disputes.resolve", **admits(WORKERS))
@@ -71,8 +77,10 @@ async def resolve_dispute(
                 body.reason,
                 svc.clock(),
                 task.task_id,
+                svc.settings.retention_control_grants,
+                body.control_arm_reason,
             )
-        except dispute_store.DisputeRefused as refusal:
+        except dispute_store.DisputeRefused as refusal:  # 409 withheld_in_control_arm among them: nothing written
             return refused(refusal.rule, refusal.reason)
         if isinstance(done, GrantOutcome):  # above the resolver's authority: waiting for approval
             return 202, {"dispute_id": dispute_id, **done.as_dict()}

@@ -20,6 +20,7 @@ from billing.entrypoints.api.access import held_task, task_json
 from billing.entrypoints.api.audit import touch
 from billing.entrypoints.api.auth import admits, current_agent, services
 from billing.entrypoints.api.errors import not_found
+from billing.entrypoints.api.live import concern
 from billing.entrypoints.api.routes.presence import follow, refuse_unless_available
 from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent, active_agent
@@ -134,7 +135,7 @@ async def reassign(
     """Offer the task to a named agent, taken from its holder if it has one: they accept within AGENT_LEASE_S, as
     after a claim. 409 for a finished task, the agent already holding it, or an agent whose role does not serve
     its queue."""
-    pool = await _supervised(request, svc, task_id)
+    pool, before = await _supervised(request, svc, task_id)
     # One unit of work: the agent is still active when the task is offered to it.
     async with unit_of_work(pool) as conn:
         target = await active_agent(conn, body.agent_id)
@@ -143,20 +144,23 @@ async def reassign(
         task = await holds.reassign(
             conn, task_id, target.agent_id, svc.queues_for(target.role), svc.settings.agent_lease_s, svc.clock()
         )
+    concern(request, before.holder_agent_id, target.agent_id)  # both desks: it leaves one, is offered on the other
     return {"task": task_json(task)}
 
 
 @router.post("/tasks/{task_id}/release", name="tasks.release", **admits(SUPERVISORS))
 async def release(task_id: Identifier, request: Request, svc: ApiServices = Depends(services)) -> dict[str, Any]:
     """Hand a held task (reserved, accepted or in wrap-up) back to its queue, keeping its age; 409 otherwise."""
-    pool = await _supervised(request, svc, task_id)
-    return {"task": task_json(await holds.release(pool, task_id, svc.clock()))}
+    pool, before = await _supervised(request, svc, task_id)
+    released = await holds.release(pool, task_id, svc.clock())
+    concern(request, before.holder_agent_id)
+    return {"task": task_json(released)}
 
 
-async def _supervised(request: Request, svc: ApiServices, task_id: str) -> asyncpg.Pool:
-    """The pool, once the task is known (404 otherwise) and the audit row names what it reached."""
+async def _supervised(request: Request, svc: ApiServices, task_id: str) -> tuple[asyncpg.Pool, QueueTask]:
+    """The pool and the task as it was, once it is known (404 otherwise) and the audit row names what it reached."""
     touch(request, task_id=task_id)
     pool = await svc.pool()
     task = await store.get_task(pool, task_id)
     touch(request, account_id=task.account_id, call_id=task.call_id)
-    return pool
+    return pool, task
