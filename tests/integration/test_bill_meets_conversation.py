@@ -169,7 +169,7 @@ async def _the_call(live, pool, client, account: str) -> None:
         "forecast_minor": 4116,
     }
     # mobile-l would have cost 3 x 3,676 = 11,028 against 3 x 5,080 = 15,240 billed: 4,212 less.
-    assert view["best_saving"] == {"plan_id": "mobile-l", "saving_minor": 4212, "currency": "EUR"}
+    assert view["best_saving"] == {"plan_id": "mobile-l", "saving_minor": 4212, "currency": "EUR", "scheduled": False}
 
     # A dispute on a line of our own invoice (it was a 404 when only upstream invoices were read): the sms line.
     body = {
@@ -237,6 +237,10 @@ async def _the_call(live, pool, client, account: str) -> None:
         ),
         lambda n: n == 1,
     )
+    # Until 1 April in event time (the usage so far reaches 8 March) the customer is on mobile-s, the change pending.
+    view = (await client.get(f"/tasks/{task_id}/account", headers=bearer(token))).json()["account"]
+    assert view["plan_id"] == "mobile-s"  # it was shown on mobile-l at once, before the change took effect
+    assert view["plan_pending"]["summary"] == "changes to mobile-l on 2028-04-01"
 
     # Completed as "explanation_only", recorded as what was done: a plan change.
     assert (await client.post(f"/tasks/{task_id}/wrap-up", headers=bearer(token))).status_code == 200

@@ -1,6 +1,7 @@
 """The one reader of account facts: what an account looks like, read from PostgreSQL.
 
-Plan, status, currency, contact, the open cycle's usage, the invoices (issued by this system's closer in
+Plan (the one in force at an instant and the change still to come, from the plan history billing uses), status,
+currency, contact, the open cycle's usage, the invoices (issued by this system's closer in
 ``invoices`` and by upstream producers in ``invoices_issued``, one list, each marked with its ``origin``),
 credit notes, disputes and grants. The account view, the dispute route, the retention offer, the discount
 authority's invoice base, the credit-note issuer and the queue routing facts all read invoices here, so none
@@ -20,6 +21,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from billing.accounts.rules.plan_periods import PlanHistory, PlanPeriod, PlanStatus
 from billing.accounts.rules.view import AccountFacts
 from billing.invoicing.rules.catalog import Catalog, CatalogError
 
@@ -75,10 +77,9 @@ class IssuedInvoice:
 
 @dataclass(frozen=True)
 class Profile:
-    """The account's own row: what it is on and since when."""
+    """The account's own row: its status, currency and cycles (its plan at an instant is ``plan_status``)."""
 
     account_id: str
-    plan_id: str
     status: str
     currency: str
     opened_at: datetime
@@ -87,9 +88,9 @@ class Profile:
 
 
 async def profile(conn: Connection, account_id: str) -> Profile | None:
-    """The account's plan, status, currency and opening; None for an unknown account."""
+    """The account's status, currency and opening; None for an unknown account."""
     row = await conn.fetchrow(
-        "SELECT account_id, plan_id, status, currency, opened_at, next_cycle_start, billing_anchor_day FROM accounts"
+        "SELECT account_id, status, currency, opened_at, next_cycle_start, billing_anchor_day FROM accounts"
         " WHERE account_id = $1",
         account_id,
     )
@@ -119,17 +120,18 @@ async def account_facts(
     account_id: str,
     last_invoices: int = LAST_INVOICES,
     *,
+    as_of: datetime,
     catalog: Catalog | None = None,
-    as_of: datetime | None = None,
 ) -> AccountFacts | None:
-    """Everything an agent may be shown of the account (the view masks it); None for an unknown account.
-    With the catalog and a time, the plan's version in force then too."""
+    """Everything an agent may be shown of the account (the view masks it); None for an unknown account. The plan
+    is the one in force at ``as_of`` with the change still to come; with the catalog, its version then too."""
     account = await conn.fetchrow(
-        "SELECT account_id, plan_id, status, currency, contact::text AS contact, next_cycle_start, opened_at"
+        "SELECT account_id, status, currency, contact::text AS contact, next_cycle_start, opened_at"
         " FROM accounts WHERE account_id = $1",
         account_id,
     )
-    if account is None:
+    plans = await plan_status(conn, account_id, as_of)
+    if account is None or plans is None:
         return None
     contact = orjson.loads(account["contact"]) if account["contact"] else {}
     return AccountFacts(
@@ -137,8 +139,9 @@ async def account_facts(
         name=contact.get("name", ""),
         email=contact.get("email"),
         phone=contact.get("phone"),
-        plan_id=account["plan_id"],
-        plan_version=_version_in_force(catalog, account["plan_id"], as_of),
+        plan_id=plans.plan_id,
+        plan_version=_version_in_force(catalog, plans.plan_id, as_of),
+        plan_pending=plans.pending_json(),
         status=account["status"],
         currency=account["currency"].strip(),
         invoices=tuple(invoice.as_dict() for invoice in await invoices(conn, account_id, last_invoices)),
@@ -150,13 +153,41 @@ async def account_facts(
     )
 
 
-def _version_in_force(catalog: Catalog | None, plan_id: str, as_of: datetime | None) -> int | None:
-    if catalog is None or as_of is None:
+def _version_in_force(catalog: Catalog | None, plan_id: str, as_of: datetime) -> int | None:
+    if catalog is None:
         return None
     try:
         return catalog.plan_in_force(plan_id, as_of).version
     except CatalogError:  # a plan retired from the catalog: the view still shows the account
         return None
+
+
+# The plan periods in billing's order (the closer's and the rating's: effective time, then event id). The account
+# row's plan_id is the plan of its latest change; it answers only for an account without any period stored.
+_PLAN_PERIODS = """
+SELECT a.plan_id AS account_plan_id, c.event_id, c.plan_id, c.effective_at
+FROM accounts a LEFT JOIN account_plan_changes c ON c.account_id = a.account_id
+WHERE a.account_id = $1 ORDER BY c.effective_at, c.event_id
+"""
+
+
+async def plan_history(conn: Connection, account_id: str) -> PlanHistory | None:
+    """The account's plan periods, as billing rates and closes from them; None for an unknown account. The one
+    reader of "which plan at which instant": ``PlanHistory.in_force(at)``, ``.pending(at)``, ``.status(at)``."""
+    rows = await conn.fetch(_PLAN_PERIODS, account_id)
+    if not rows:
+        return None
+    periods = tuple(
+        PlanPeriod(row["plan_id"], row["effective_at"], row["event_id"]) for row in rows if row["event_id"] is not None
+    )
+    return PlanHistory(periods, rows[0]["account_plan_id"])
+
+
+async def plan_status(conn: Connection, account_id: str, at: datetime) -> PlanStatus | None:
+    """The plan in force at ``at`` and the change still to come after it; None for an unknown account. Pass the
+    event-time clock billing runs on for "now", so that what people see is what billing does."""
+    history = await plan_history(conn, account_id)
+    return None if history is None else history.status(at)
 
 
 async def billing_currency(conn: Connection, account_id: str) -> str | None:

@@ -38,12 +38,8 @@ async def publish_plan_change(conn: asyncpg.Connection, event: AccountPlanChange
     await enqueue(conn, ACCOUNTS.name, event.payload.account_id.encode(), dump_event(event))
 
 
-async def latest_plan(conn: asyncpg.Connection, account_id: str) -> str | None:
-    """The plan of the account's latest change (the one it is on, or already moving to), locked against a
-    concurrent change of the same account until the caller's transaction ends."""
+async def lock_plan_changes(conn: asyncpg.Connection, account_id: str) -> None:
+    """Serialise the agents' plan changes of one account until the caller's transaction ends. The plan history
+    itself changes only when the projection applies the published event, moments later; a change published in
+    between is still put in order there (the latest instruction wins, src/billing/accounts/rules/plan_periods.py)."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('plan-change:' || $1))", account_id)
-    return await conn.fetchval(
-        "SELECT plan_id FROM account_plan_changes WHERE account_id = $1 ORDER BY effective_at DESC, event_id DESC"
-        " LIMIT 1",
-        account_id,
-    )

@@ -1,4 +1,6 @@
-"""Account lifecycle events -> the `accounts` table (the billing and retention view of a customer)."""
+"""Account lifecycle events -> the `accounts` table (the billing and retention view of a customer) and its plan
+history (`account_plan_changes`: the periods rating and the closer bill from, src/billing/accounts/rules/
+plan_periods.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from functools import partial
 
 import asyncpg
 
+from billing.accounts.facts import plan_history
 from billing.contracts import Event
 from billing.invoicing.rules.catalog import Catalog
 from billing.invoicing.rules.cycles import cycle_for
@@ -52,6 +55,16 @@ async def on_plan_changed(catalog: Catalog, conn: asyncpg.Connection, event: Eve
     unbillable = catalog.unbillable_reason(p.plan_id, currency)
     if unbillable:
         raise Rejected(f"account {p.account_id} cannot change to plan {p.plan_id!r}: {unbillable}")
+    # The latest instruction wins from the moment it takes effect: the periods starting then or later are replaced
+    # (a second "next cycle" change replaces the first; a "now" change cancels a pending one). Their events stay on
+    # the topic, and an agent's change in the audit log.
+    history = await plan_history(conn, p.account_id)
+    replaced = history.replaced_by(p.effective_at) if history is not None else ()
+    if replaced:
+        await conn.execute(
+            "DELETE FROM account_plan_changes WHERE event_id = ANY($1::text[])",
+            [period.event_id for period in replaced],
+        )
     await conn.execute(
         "INSERT INTO account_plan_changes (event_id, account_id, plan_id, effective_at) VALUES ($1, $2, $3, $4)",
         event.event_id,
@@ -59,7 +72,8 @@ async def on_plan_changed(catalog: Catalog, conn: asyncpg.Connection, event: Eve
         p.plan_id,
         p.effective_at,
     )
-    # The current plan is the one of the latest effective change, whatever order the changes arrived in.
+    # The account row keeps the plan of its latest period: what it ends up on. What is in force at an instant, and
+    # what is still to come, is the plan history's (src/billing/accounts/facts.py plan_status), never this column.
     await conn.execute(
         "UPDATE accounts SET plan_id = (SELECT plan_id FROM account_plan_changes WHERE account_id = $1"
         " ORDER BY effective_at DESC, event_id DESC LIMIT 1) WHERE account_id = $1",

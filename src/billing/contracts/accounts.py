@@ -46,7 +46,8 @@ class AccountOpened(FrozenModel):
 
 
 class AccountPlanChanged(FrozenModel):
-    """The account moved to another price plan from a given time (billing prorates by day)."""
+    """The account moved to another price plan from a given time (billing prorates by day); it replaces any change
+    scheduled from that time on."""
 
     account_id: AccountId
     plan_id: Identifier

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from billing.accounts.facts import average_recent_invoice, profile
+from billing.accounts.facts import average_recent_invoice, plan_status, profile
 from billing.accounts.standing import account_standing
 from billing.discounts.rules.grants import CUSTOMER_WINDOW, CustomerStanding, GrantHistory, PastGrant
 from billing.discounts.rules.policy import GrantKind
@@ -56,11 +56,6 @@ async def grant_history(conn: asyncpg.Connection, account_id: str, people: list[
     )
 
 
-_PLAN_NOW = """
-SELECT coalesce((SELECT plan_id FROM account_plan_changes WHERE account_id = $1 AND effective_at <= $2
-                 ORDER BY effective_at DESC LIMIT 1),
-                (SELECT plan_id FROM accounts WHERE account_id = $1))
-"""
 PlanFee = Callable[[str, datetime], int]  # (plan id, when) -> recurring fee in minor units
 
 
@@ -75,7 +70,8 @@ async def customer_standing(
     currency = account.currency
     average = await average_recent_invoice(conn, account_id, currency, last=3)
     if average == 0 and plan_fee is not None:
-        average = plan_fee(await conn.fetchval(_PLAN_NOW, account_id, now), now)
+        plans = await plan_status(conn, account_id, now)  # the plan in force now: the account's one reader
+        average = plan_fee(plans.plan_id, now) if plans is not None else 0
     standing = await account_standing(conn, account_id)
     return CustomerStanding(
         account_id,

@@ -4,17 +4,23 @@ An agent asks during the call, so the read is one round trip: the account, its p
 closer's; an upstream producer's invoice has no rating inputs to re-price), its next-invoice grants with their
 applications and the open cycle's usage rows, each aggregated as JSON by PostgreSQL. The rebuilding is pure
 (src/billing/invoicing/rules/billed_cycles.py), the advice too (rules/plan_advisor.py).
+
+The plan marked current is the one in force over the cycle advised, asked of the account's plan history
+(src/billing/accounts/facts.py): at the event-time clock, kept within the open cycle, so a change scheduled for the
+next cycle is not taken for the plan this cycle is billed on, and is reported as pending.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
 import orjson
 
+from billing.accounts.facts import plan_history
+from billing.accounts.rules.plan_periods import PlanStatus
 from billing.invoicing.rules import inputs
 from billing.invoicing.rules.billed_cycles import AdvisorRows, StoredGrant, StoredInvoice, billed_cycles, open_cycle
 from billing.invoicing.rules.calculation import build_invoice
@@ -26,7 +32,7 @@ DEFAULT_CYCLES = 3
 
 _ROWS = """
 SELECT a.account_id, a.currency, a.jurisdiction, a.billing_anchor_day, a.next_cycle_start, a.next_cycle_end,
-       (a.closed_at AT TIME ZONE 'UTC')::date AS closed_on, a.plan_id,
+       (a.closed_at AT TIME ZONE 'UTC')::date AS closed_on,
   (SELECT coalesce(json_agg(json_build_object('plan_id', c.plan_id, 'effective_at', c.effective_at)
                             ORDER BY c.effective_at, c.event_id), '[]')
      FROM account_plan_changes c WHERE c.account_id = a.account_id)::text AS changes,
@@ -75,7 +81,6 @@ async def read_rows(conn: asyncpg.Connection | asyncpg.Pool, account_id: str) ->
     return AdvisorRows(
         account=account,
         has_open_cycle=open_start is not None,
-        plan_id=row["plan_id"],
         changes=tuple(
             PlanChange(item["plan_id"], datetime.fromisoformat(item["effective_at"]))
             for item in orjson.loads(row["changes"])
@@ -90,30 +95,40 @@ async def read_rows(conn: asyncpg.Connection | asyncpg.Pool, account_id: str) ->
 class Advised:
     advice: PlanAdvice
     so_far: CycleSoFar | None  # the open cycle's input, usage so far
-
-
-async def advise(
-    conn: asyncpg.Connection | asyncpg.Pool, catalog: Catalog, account_id: str, cycles: int, as_of: datetime
-) -> PlanAdvice | None:
-    """The plan advice for the account's last ``cycles`` closed cycles and its open cycle; None when the account
-    is unknown or has neither (nothing to compare)."""
-    advised = await advise_account(conn, catalog, account_id, cycles, as_of)
-    return None if advised is None else advised.advice
+    current: PlanStatus  # the plan the cycle advised is on, and a change already scheduled
 
 
 async def advise_account(
-    conn: asyncpg.Connection | asyncpg.Pool, catalog: Catalog, account_id: str, cycles: int, as_of: datetime
+    conn: asyncpg.Connection | asyncpg.Pool,
+    catalog: Catalog,
+    account_id: str,
+    cycles: int,
+    as_of: datetime,
+    plan_at: datetime | None = None,
 ) -> Advised | None:
-    """``advise``, with the open cycle's input (what it would bill if it closed now)."""
+    """The plan advice for the account's last ``cycles`` closed cycles and its open cycle at ``as_of``, with the
+    open cycle's input (what it would bill if it closed now); None when the account is unknown or has neither
+    (nothing to compare). The current plan is the one in force at ``plan_at`` (the event-time clock; default
+    ``as_of``), or at the open cycle's last instant once that has passed."""
     rows = await read_rows(conn, account_id)
-    if rows is None:
+    plans = await plan_history(conn, account_id)
+    if rows is None or plans is None:
         return None
     calendar = inputs.PlanCalendar(catalog)
     closed = billed_cycles(calendar, rows, cycles)
     so_far = open_cycle(calendar, rows, as_of)
     if not closed and so_far is None:
         return None
-    return Advised(advise_plans(catalog, closed, so_far, rows.plan_id, as_of), so_far)
+    current = plans.status(_within_open_cycle(rows, plan_at or as_of))
+    return Advised(advise_plans(catalog, closed, so_far, current.plan_id, as_of), so_far, current)
+
+
+def _within_open_cycle(rows: AdvisorRows, at: datetime) -> datetime:
+    # Past the open cycle's end (its grace period, before the closer took it) the cycle advised is still that one.
+    if not rows.has_open_cycle:
+        return at
+    last_instant = datetime.combine(rows.account.cycle_end, time.min, UTC) - timedelta(microseconds=1)
+    return min(at, last_instant)
 
 
 def open_cycle_summary(advised: Advised) -> dict[str, Any] | None:
@@ -134,12 +149,20 @@ def open_cycle_summary(advised: Advised) -> dict[str, Any] | None:
     }
 
 
-def best_saving(advice: PlanAdvice) -> dict[str, Any] | None:
-    """The cheapest plan and what it would have saved; None when the plan the account is on is the cheapest."""
+def best_saving(advised: Advised) -> dict[str, Any] | None:
+    """The cheapest plan and what it would have saved; None when the plan the account is on is the cheapest.
+    ``scheduled``: a change to it is already scheduled (nothing left for the agent to do)."""
+    advice = advised.advice
     cheapest = next((option for option in advice.options if option.plan_id == advice.cheapest_plan_id), None)
     if cheapest is None or cheapest.is_current or advice.best_saving_minor <= 0:
         return None
-    return {"plan_id": cheapest.plan_id, "saving_minor": advice.best_saving_minor, "currency": advice.currency}
+    pending = advised.current.pending
+    return {
+        "plan_id": cheapest.plan_id,
+        "saving_minor": advice.best_saving_minor,
+        "currency": advice.currency,
+        "scheduled": pending is not None and pending.plan_id == cheapest.plan_id,
+    }
 
 
 def _invoice(item: dict[str, Any]) -> StoredInvoice:

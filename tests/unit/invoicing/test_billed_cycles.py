@@ -81,7 +81,6 @@ class Closer:
         return AdvisorRows(
             account=_account(open_start, open_end),
             has_open_cycle=True,
-            plan_id=_plan_on(self.changes, open_start),
             changes=tuple(self.changes),
             invoices=tuple(self.invoices),
             grants=grants,
@@ -138,7 +137,8 @@ def test_rebuilt_cycles_price_to_what_was_billed(cycles, change_day, opened_day,
     assert [cycle.billed_total_minor for cycle in rebuilt] == [i.total_minor for i in closer.invoices]
     so_far = open_cycle(calendar, rows, datetime(2026, 11, 10, 12, tzinfo=UTC))
     assert so_far is not None and so_far.elapsed_days == 10
-    advice = advise_plans(CATALOG, rebuilt, so_far, rows.plan_id, datetime(2026, 11, 10, 12, tzinfo=UTC))
+    current = _plan_on(closer.changes, rows.account.cycle_start)
+    advice = advise_plans(CATALOG, rebuilt, so_far, current, datetime(2026, 11, 10, 12, tzinfo=UTC))
     for option in advice.options:
         # a cycle billed on one plan id only is priced as it was on that plan
         for index, invoice in enumerate(rebuilt):

@@ -6,8 +6,13 @@ calculation.py). "next_cycle" takes effect at 00:00 UTC on the first day of the 
 (by the account's anchor day), so the running cycle is billed entirely on the plan it is on.
 
 Refused, with one sentence and nothing written: an account that is not active, a plan the catalog does not
-know, a plan priced in another currency, a plan with no version in force at the change, and the plan the
-account is already on or already moving to.
+know, a plan priced in another currency, a plan with no version in force at the change, and a change that would
+change nothing (the account is on that plan from then on already, with no other change to come). A change
+replaces whatever was scheduled from its effective time on (src/billing/accounts/rules/plan_periods.py): a second
+"next_cycle" change replaces a pending one, a "now" change cancels it.
+
+What the change does to the monthly recurring charge (``recurring_charge_change``) is what the discount authority
+bounds (src/billing/discounts/rules/plan_change.py).
 
 Pure: the account's facts are read elsewhere and handed in.
 """
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from enum import StrEnum
 
+from billing.accounts.rules.plan_periods import PlanHistory
 from billing.invoicing.rules.catalog import Catalog, CatalogError
 from billing.invoicing.rules.cycles import cycle_containing
 
@@ -47,12 +53,12 @@ def refusal(
     status: str,
     currency: str,
     plan_id: str,
-    latest_plan_id: str,
+    plans: PlanHistory,
+    effective: datetime,
     now: datetime,
 ) -> PlanChangeRefused | None:
-    """Why the change to ``plan_id`` is refused, or None. ``latest_plan_id`` is the plan of the
-    account's latest change (the one it is on, or already scheduled to move to). The plan must be in force
-    ``now``, as the plan advisor offers it (a version, once in force, stays in force)."""
+    """Why the change to ``plan_id`` from ``effective`` is refused, or None. The plan must be in force ``now``,
+    as the plan advisor offers it (a version, once in force, stays in force)."""
     if status != "active":
         return PlanChangeRefused("account_not_active", f"the account is {status}: its plan cannot change")
     if plan_id not in catalog.plan_ids:
@@ -66,6 +72,19 @@ def refusal(
         catalog.plan_in_force(plan_id, now)
     except CatalogError:
         return PlanChangeRefused("plan_not_in_force", f"plan {plan_id!r} has no version in force on {now.date()}")
-    if plan_id == latest_plan_id:
-        return PlanChangeRefused("current_plan", f"the account is already on (or moving to) plan {plan_id!r}")
+    if plans.changes_nothing(plan_id, effective):
+        pending = plans.pending(now)
+        if pending is not None and pending.plan_id == plan_id:
+            return PlanChangeRefused("current_plan", f"the account already {pending.summary()}")
+        return PlanChangeRefused("current_plan", f"the account is already on plan {plan_id!r}")
     return None
+
+
+def recurring_charge_change(catalog: Catalog, from_plan_id: str, to_plan_id: str, at: datetime) -> int:
+    """What the change does to the monthly recurring fee, in minor units: the new plan's fee minus the old one's,
+    both in their versions in force at ``at`` (negative: the customer pays less each month)."""
+    return _fee(catalog, to_plan_id, at) - _fee(catalog, from_plan_id, at)
+
+
+def _fee(catalog: Catalog, plan_id: str, at: datetime) -> int:
+    return catalog.plan_in_force(plan_id, at).recurring_fee_minor

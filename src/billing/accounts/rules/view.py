@@ -30,6 +30,9 @@ class AccountFacts:
     credit_notes: tuple[dict[str, Any], ...] = ()
     opened_at: datetime | None = None
     plan_version: int | None = None  # the version in force now, when the reader was given the catalog
+    # A change scheduled for later ({"plan_id", "effective_at", "summary": "changes to X on <date>"}), or None:
+    # plan_id is the plan in force now, never a change that has not taken effect yet.
+    plan_pending: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class BillInsight:
 HISTORY_SECTIONS = (
     "plan_id",
     "plan_version",
+    "plan_pending",
     "status",
     "currency",
     "invoices",
@@ -81,6 +85,7 @@ def account_view(facts: AccountFacts, verified: bool, insight: BillInsight | Non
         "contact": {"email": facts.email, "phone": facts.phone},
         "plan_id": facts.plan_id,
         "plan_version": facts.plan_version,
+        "plan_pending": facts.plan_pending,
         "status": facts.status,
         "currency": facts.currency,
         "invoices": scrub_cards(list(facts.invoices)),

@@ -13,6 +13,7 @@ from billing.identity.notifications import NotificationRelay, sender_for
 from billing.identity.rules.lockout import LockoutPolicy
 from billing.identity.rules.roles import Role, parse_role_queues
 from billing.identity.rules.secrets import CodeSeal
+from billing.invoicing.loop import event_time_clock
 from billing.platform.context import LazyPool
 from billing.platform.settings import Settings
 
@@ -38,6 +39,11 @@ class ApiServices:
         key = settings.notification_key
         self.code_seal = CodeSeal(key.get_secret_value() if key is not None else None)
         self.notifications = NotificationRelay(self.pool, self.code_seal, sender_for(settings), clock)
+
+    async def event_now(self, conn: asyncpg.Connection | asyncpg.Pool) -> datetime:
+        """The event-time clock billing and dunning run on (the slowest usage partition's latest usage time); the
+        API's clock before any usage has set it. What the account is on "now" is judged by it, as billing does."""
+        return await event_time_clock(conn) or self.clock()
 
     def queues_for(self, role: Role) -> tuple[str, ...]:
         return self.role_queues[role]

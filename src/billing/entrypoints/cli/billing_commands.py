@@ -59,9 +59,11 @@ def account() -> None:
 @click.argument("account_id")
 @click.option("--invoices", "last", default=3, show_default=True, help="How many of the latest invoices to show.")
 def account_show(account_id: str, last: int) -> None:
-    """The open cycle (period, usage per service, amount so far) and the latest invoices with their lines."""
-    from billing.accounts.facts import profile
+    """The plan in force (in event time, as billing has it) and a change still to come, the open cycle (period,
+    usage per service, amount so far) and the latest invoices with their lines."""
+    from billing.accounts.facts import plan_status, profile
     from billing.invoicing.catalog_config import load_catalog
+    from billing.invoicing.loop import event_time_clock
     from billing.invoicing.preview import open_cycle
 
     settings = _settings()
@@ -70,7 +72,9 @@ def account_show(account_id: str, last: int) -> None:
         async with connection(pool) as conn:
             found = await profile(conn, account_id)
             status = found.status if found else None
-            cycle = await open_cycle(conn, load_catalog(settings), account_id, datetime.now(UTC))
+            now = datetime.now(UTC)
+            plan = await plan_status(conn, account_id, await event_time_clock(conn) or now)
+            cycle = await open_cycle(conn, load_catalog(settings), account_id, now)
             invoices = await conn.fetch(
                 "SELECT invoice_id, invoice_number, status, period_start, period_end, currency, total_minor,"
                 " lines::text AS lines, hold_reason FROM invoices WHERE account_id = $1"
@@ -81,13 +85,15 @@ def account_show(account_id: str, last: int) -> None:
             from billing.entrypoints.cli.collections_commands import balance_lines
 
             balance = await balance_lines(conn, account_id)
-        return status, cycle, invoices, balance
+        return status, plan, cycle, invoices, balance
 
-    status, cycle, invoices, balance = _with_pool(settings, work)
-    if status is None:
+    status, plan, cycle, invoices, balance = _with_pool(settings, work)
+    if status is None or plan is None:
         click.secho(f"error: there is no account {account_id}", fg="red", err=True)
         sys.exit(1)
     click.echo(f"account {account_id} ({status})")
+    pending = f" ({plan.pending.summary()})" if plan.pending else ""
+    click.echo(f"plan {plan.plan_id}{pending}")
     for line in balance:  # the collections ledger: balance, credit, open invoices
         click.echo(line)
     _print_open_cycle(cycle)

@@ -58,7 +58,6 @@ class AdvisorRows:
 
     account: DueAccount  # cycle_start / cycle_end: the open cycle, when has_open_cycle
     has_open_cycle: bool  # False once the final invoice is out: nothing is left to bill
-    plan_id: str
     changes: tuple[PlanChange, ...]
     invoices: tuple[StoredInvoice, ...]  # oldest first
     grants: tuple[StoredGrant, ...]

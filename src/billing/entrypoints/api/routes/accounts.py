@@ -62,23 +62,27 @@ async def view_account(
 ) -> dict[str, Any]:
     task = await held_task(request, svc, agent, task_id)
     pool, catalog, now = await svc.pool(), api_catalog(svc), svc.clock()
-    facts = await account_facts(pool, task.account_id, catalog=catalog, as_of=now)
+    # The plan shown is the one in force in event time, as billing has it; a later change is shown as pending.
+    event_now = await svc.event_now(pool)
+    facts = await account_facts(pool, task.account_id, catalog=catalog, as_of=event_now)
     if facts is None:
         raise not_found(f"account {task.account_id} is not known yet")
     verified = await caller_verified(svc, task)
     note_result(request, "shown" if verified else "masked")
     # Nothing of the bill is worked out for a caller not verified: the view would not show it anyway.
-    insight = await _bill_insight(pool, catalog, task.account_id, now) if verified else None
+    insight = await _bill_insight(pool, catalog, task.account_id, now, event_now) if verified else None
     return {"task_id": task_id, "call_id": task.call_id, "account": account_view(facts, verified, insight)}
 
 
-async def _bill_insight(pool: asyncpg.Pool, catalog: Catalog, account_id: str, now: datetime) -> BillInsight:
-    advised = await advise_account(pool, catalog, account_id, DEFAULT_CYCLES, now)
+async def _bill_insight(
+    pool: asyncpg.Pool, catalog: Catalog, account_id: str, now: datetime, event_now: datetime
+) -> BillInsight:
+    advised = await advise_account(pool, catalog, account_id, DEFAULT_CYCLES, now, event_now)
     return BillInsight(
         explanation=await _latest_explanation(pool, account_id),
         open_cycle=open_cycle_summary(advised) if advised else None,
         balance=await _balance(pool, account_id),
-        best_saving=best_saving(advised.advice) if advised else None,
+        best_saving=best_saving(advised) if advised else None,
     )
 
 

@@ -31,7 +31,6 @@ from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent
 from billing.identity.rules.masking import mask_card_numbers
 from billing.identity.rules.roles import WORKERS
-from billing.invoicing.loop import event_time_clock
 
 router = APIRouter(tags=["collections"])
 MAX_STATEMENT_DAYS = 3660  # ten years: a statement is read by a person
@@ -46,7 +45,7 @@ class PromiseBody(BaseModel):
 
 async def _event_now(conn: asyncpg.Connection, svc: ApiServices) -> datetime:
     """The event-time clock the dunning runs on; the API's clock before any usage has set it."""
-    return await event_time_clock(conn) or svc.clock()
+    return await svc.event_now(conn)
 
 
 @router.post("/tasks/{task_id}/promise-to-pay", name="collections.promise", **admits(WORKERS))
