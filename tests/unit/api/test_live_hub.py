@@ -94,3 +94,11 @@ def test_a_reassignment_reloads_the_task_panel_of_both_agents_it_concerns() -> N
     own = hub.publish("local", "tsk-2", None, "agt-sue", ("agt-sue",))
     assert names(_frames(own, SimpleNamespace(agent_id="agt-sue"), set())) == ["queues"]
     assert "agt-bo" not in moved.data()  # the stream carries ids of tasks and queues, never who is concerned
+
+
+def test_a_reset_reloads_every_panel_and_is_replayed_to_a_page_that_missed_it() -> None:
+    hub, ana = Hub(), SimpleNamespace(agent_id="agt-ana")
+    hub.publish("local", "tsk-1", None, "agt-sue")
+    reset = hub.reset()  # a follower lost its source for a while (the broker, the listening connection)
+    assert _frames(reset, ana, {"tsk-1"}) == [f"id: {reset.event_id}\nevent: reset\ndata: {{}}\n\n"]
+    assert hub.since(f"{hub.epoch}-1") == [reset]  # a page that reconnects after it still gets it

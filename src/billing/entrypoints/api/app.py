@@ -24,6 +24,7 @@ from billing.entrypoints.api.desk.security import SecurityHeaders, docs_csp
 from billing.entrypoints.api.desk.views import STATIC
 from billing.entrypoints.api.errors import install_error_handlers
 from billing.entrypoints.api.live import Hub, LocalChanges, follow_task_events
+from billing.entrypoints.api.live_peers import PeerChanges
 from billing.entrypoints.api.routes import (
     accounts,
     audit,
@@ -52,17 +53,27 @@ the supervisor wall (`/wall`) are pages of this same process over these routes (
 def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     svc = ApiServices(settings, clock)
     hub = Hub()
+    # The other API processes' desk changes, and this one's for them (PostgreSQL NOTIFY/LISTEN; docs/desk.md).
+    peers = (
+        PeerChanges(hub, settings.database_url.get_secret_value(), svc.pool, svc.metrics)
+        if settings.database_url
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc.notifications.start()  # codes left pending by a previous run with the same key go out now
         # The pages' live updates follow the workers' task events, when there is a broker to read them from.
         follower = asyncio.create_task(follow_task_events(settings, hub)) if settings.kafka_bootstrap_servers else None
+        if peers is not None:
+            peers.start()
         yield
         if follower is not None:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
+        if peers is not None:
+            await peers.stop()
         await svc.close()
 
     # /docs is served below with Swagger UI's files from this package (no CDN); ReDoc has no local copy.
@@ -80,7 +91,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     docs_hash = install_docs(app)
     # The last added runs first: the security headers, the audit row (and the 500 of last resort), then the token
     # (or session, with its CSRF check), then the body; the live feed sees what the routes answered.
-    app.add_middleware(LocalChanges, hub=hub)
+    app.add_middleware(LocalChanges, hub=hub, tell_peers=peers.tell if peers is not None else None)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(AuthenticateFirst)
     app.add_middleware(AuditMiddleware)

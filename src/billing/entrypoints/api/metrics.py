@@ -38,5 +38,17 @@ class ApiMetrics:
             "billing_agent_presence_changes", "Agent presence changes by the state entered.", ["state"], registry=r
         )
 
+        # Live updates across API processes (billing.entrypoints.api.live_peers).
+        self.live_peer_send_failures = Counter(
+            "billing_api_live_peer_send_failures",
+            "Desk changes of this API process not sent to the other API processes (the action itself succeeded).",
+            registry=r,
+        )
+        self.live_listener_reconnects = Counter(
+            "billing_api_live_listener_reconnects",
+            "Times the connection listening for the other API processes' desk changes was opened again (pages reset).",
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

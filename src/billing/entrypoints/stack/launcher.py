@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from billing.entrypoints.stack import EmbeddedBroker, EmbeddedPostgres, PrerequisiteError, stop_process
-from billing.entrypoints.stack.ports import Listeners
+from billing.entrypoints.stack.ports import Listeners, listen_on
 from billing.entrypoints.stack.procs import log_tail
 from billing.entrypoints.topic_setup import ensure_topics
 from billing.platform.migrate import migrate
@@ -47,6 +47,7 @@ class Launcher:
         self.postgres: EmbeddedPostgres | None = None
         self.workers: list[subprocess.Popen] = []
         self.api: subprocess.Popen | None = None
+        self.more_apis: list[subprocess.Popen] = []
         self.listeners = Listeners(settings.worker_web_host, settings.api_host, any_ports)
 
     def __enter__(self) -> Launcher:
@@ -111,22 +112,35 @@ class Launcher:
     def start_api(self) -> None:
         """The agent API (`billing api`) beside the workers; API_PORT=0 leaves it out."""
         self._reserve_ports(0, api=True)
-        host, port = self.settings.api_host, self.settings.api_port
-        self.api = self._spawn(["api"], "api.log", self.listeners.api(port))
+        self.api = self._spawn_api(self.listeners.api(self.settings.api_port), "api.log")
+
+    def start_another_api(self) -> int:
+        """One more agent API process on a free port (returned), as a load balancer would spread agents over
+        several: each serves its own desks' event streams (docs/desk.md, live updates across processes)."""
+        listener = listen_on(self.settings.api_host, 0)
+        self.listeners.hold(listener)
+        self.more_apis.append(self._spawn_api(listener, f"api-{len(self.more_apis) + 1}.log"))
+        return int(listener.getsockname()[1])
+
+    def _spawn_api(self, listener: socket.socket, log_name: str) -> subprocess.Popen:
+        host, port = self.settings.api_host, listener.getsockname()[1]
+        proc = self._spawn(["api"], log_name, listener)
         deadline = time.monotonic() + _API_READY_TIMEOUT_S
         while not _healthy(f"http://{host}:{port}/health"):
-            if self.api.poll() is not None:
-                raise self._start_failed(f"the agent API exited with code {self.api.returncode} at start", "api.log")
+            if proc.poll() is not None:
+                raise self._start_failed(f"the agent API exited with code {proc.returncode} at start", log_name)
             if time.monotonic() > deadline:
                 waited = f"within {_API_READY_TIMEOUT_S:.0f} s"
-                raise self._start_failed(f"the agent API did not answer on port {port} {waited}", "api.log")
+                raise self._start_failed(f"the agent API did not answer on port {port} {waited}", log_name)
             time.sleep(0.25)
         self.progress(f"agent API: http://{host}:{port} (OpenAPI at /docs)")
+        return proc
 
     def stop(self) -> None:
-        if self.api is not None:
-            stop_process(self.api, timeout=_WORKER_STOP_TIMEOUT_S)
-            self.api = None
+        for proc in [*self.more_apis, *([self.api] if self.api is not None else [])]:
+            stop_process(proc, timeout=_WORKER_STOP_TIMEOUT_S)
+        self.api = None
+        self.more_apis.clear()
         for proc in reversed(self.workers):
             stop_process(proc, timeout=_WORKER_STOP_TIMEOUT_S)
         self.workers.clear()

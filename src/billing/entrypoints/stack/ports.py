@@ -39,6 +39,11 @@ class Listeners:
         self.worker_base: int | None = None
         self._workers: dict[int, socket.socket] = {}
         self._api: socket.socket | None = None
+        self._more: list[socket.socket] = []
+
+    def hold(self, sock: socket.socket) -> None:
+        """Keep a listener bound elsewhere (another API process's) until close, like the launcher's own."""
+        self._more.append(sock)
 
     def reserve_workers(self, count: int, base: int) -> int:
         """Hold the ports of workers 0..count-1 (from `base`; anywhere with any_ports or base 0); returns the first."""
@@ -68,9 +73,10 @@ class Listeners:
         return self._api.getsockname()[1] if self._api is not None else None
 
     def close(self) -> None:
-        for sock in [*self._workers.values(), *([self._api] if self._api else [])]:
+        for sock in [*self._workers.values(), *([self._api] if self._api else []), *self._more]:
             sock.close()
         self._workers.clear()
+        self._more.clear()
         self._api = None
 
     def _free_block(self, count: int) -> int:

@@ -2,8 +2,9 @@
 
 Named events: `queues` for every task change (the queue panels and the wall reload), `mine` when the change
 concerns a task this agent holds or held, or names the agent among those it concerns (a task reassigned to it),
-and someone else made it (its task panel reloads), `reset` when the page's Last-Event-ID cannot be resumed. A connection ends after STREAM_S and the browser reconnects with its Last-Event-ID, so nothing is
-lost and a server shutting down is never held open by a page.
+and someone else made it (its task panel reloads), `reset` when the page's Last-Event-ID cannot be resumed or the
+hub lost one of its sources for a while (every panel reloads). A connection ends after STREAM_S and the browser
+reconnects with its Last-Event-ID, so nothing is lost and a server shutting down is never held open by a page.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from billing.care import store
 from billing.entrypoints.api.auth import current_agent, services
-from billing.entrypoints.api.live import Hub, LiveEvent
+from billing.entrypoints.api.live import RESET, Hub, LiveEvent
 from billing.entrypoints.api.services import ApiServices
 from billing.identity.agent_store import Agent
 
@@ -63,7 +64,7 @@ async def _stream(hub: Hub, svc: ApiServices, agent: Agent, last: str | None) ->
                 held.add(event.task_id)
             for frame in _frames(event, agent, held):
                 yield frame
-            if event.agent_id == agent.agent_id or event.task_id in held:
+            if event.type == RESET or event.agent_id == agent.agent_id or event.task_id in held:
                 held = {t.task_id for t in await store.tasks_held_by(await svc.pool(), agent.agent_id)} | (
                     {event.task_id} if event.task_id else set()
                 )
@@ -72,6 +73,8 @@ async def _stream(hub: Hub, svc: ApiServices, agent: Agent, last: str | None) ->
 
 
 def _frames(event: LiveEvent, agent: Agent, held: set[str]) -> list[str]:
+    if event.type == RESET:  # the hub's source was lost for a while: every panel reloads
+        return [_frame(event.event_id, "reset", "{}")]
     frames = [_frame(event.event_id, "queues", event.data())]
     # The page that acted already shows the result of its own action (and a flash a reload would wipe): the
     # local event of the action and the workers' task event naming this agent (accepted, completed) both come
