@@ -38,6 +38,7 @@ class CollectionsDemo:
     invoices: int = 0
     paid: int = 0
     as_of: datetime | None = None
+    nothing_due: int = 0  # invoices with nothing open when issued (a total of 0.00): nothing to pay or to dun
     steps: dict[str, int] = field(default_factory=dict)
     suspended: list[str] = field(default_factory=list)
     restored: str | None = None
@@ -59,6 +60,7 @@ async def _run(settings: Settings, invoices_issued: int) -> CollectionsDemo:
             " FROM collection_invoices WHERE open_minor > 0 ORDER BY invoice_id"
         )
         result.invoices = len(rows)
+        result.nothing_due = invoices_issued - len(rows)
         rng = random.Random(SEED)
         paying = [r for r in rows if rng.random() >= UNPAID_SHARE]
         paid_ids = {r["invoice_id"] for r in paying}
@@ -144,8 +146,10 @@ async def _until(pool: asyncpg.Pool, query: str, wanted: int, what: str, *args: 
 
 
 def report_collections(result: CollectionsDemo) -> None:
+    zero = f" (the other {result.nothing_due:,} had nothing to pay)" if result.nothing_due else ""
     click.echo(
-        f"\ncollections: {result.paid:,} of {result.invoices:,} invoices paid by direct debit before their due date"
+        f"\ncollections: {result.paid:,} of the {result.invoices:,} invoices with an amount due paid by direct debit"
+        f" before their due date{zero}"
     )
     if result.as_of is None:
         return
