@@ -60,7 +60,7 @@ def new_request_id() -> str:
     return f"pcr-{uuid.uuid4().hex[:20]}"
 
 
-async def insert_pending(conn: asyncpg.Connection, request: PlanChangeRequest, why: str) -> str:
+async def insert_pending(conn: asyncpg.Connection, request: PlanChangeRequest) -> str:
     """Store the request and open its approval task (the customer's task records it); the approval task's id."""
     task_id = approval_task_id(request.request_id)
     await conn.execute(
@@ -82,6 +82,9 @@ async def insert_pending(conn: asyncpg.Connection, request: PlanChangeRequest, w
         request.requested_at,
     )
     source = f"plan-change-request:{request.request_id}"
+    # The task's reason, as a discount's reason code: short (200 characters), the change and the requester's why.
+    why = f"plan change {request.from_plan_id} to {request.plan_id}, {request.effective}"
+    why = f"{why}: {request.reason}"[:200] if request.reason else why[:200]
     waiting = ApprovalWaiting(source, request.account_id, why, LIMIT, request.currency, request.case_task_id)
     await open_approval_task(conn, task_id, waiting, request.requested_at)
     return task_id

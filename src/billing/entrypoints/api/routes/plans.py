@@ -207,7 +207,7 @@ async def _send_for_approval(
         requested_at=now,
         exceeded=(decision.excess.describe(),),
     )
-    approval_task = await plan_change_requests.insert_pending(conn, ask, decision.reason)
+    approval_task = await plan_change_requests.insert_pending(conn, ask)
     change = {k: v for k, v in prepared.as_json().items() if k not in ("effective_at", "replaces_pending")}
     return {
         "status": "pending_approval",
