@@ -151,7 +151,9 @@ async def plan_change(
         now = svc.clock()  # the moment of the agent's action: what "now" and "the next cycle" start from
         prepared = await prepare_plan_change(conn, catalog, task.account_id, body.plan_id, body.effective, now)
         if isinstance(prepared, PlanChangeRefused):
-            return 404 if prepared.rule == "not_found" else 422, {"error": prepared.rule, "message": prepared.reason}
+            if prepared.rule == "not_found":
+                return 404, {"error": "not_found", "message": prepared.reason}
+            return refused(prepared.rule, prepared.reason)
         waiting = await plan_change_requests.pending_for_account(conn, task.account_id)
         if waiting is not None:
             return refused(
