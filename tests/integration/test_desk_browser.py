@@ -1,9 +1,9 @@
 """The desk and the wall in headless Chromium on the real stack (the API process the launcher starts, its
 workers, broker and PostgreSQL): two agents and a supervisor in three browser sessions. A call arrives and
 appears on both desks within 2 s without a reload; one claims it and it leaves the other's; the caller is
-verified with a PIN; the invoice is shown; a credit above the agent's authority goes to the supervisor, whose
-wall shows it and who approves it; the agent completes, and the wall's per-agent count changes. Screenshots of
-the desk (and its invoice document) and the wall are written to docs/."""
+verified with a PIN; the invoice is shown; a plan change and a credit above the agent's authority go to the
+supervisor, whose wall shows them and who approves them; the agent completes, and the wall's per-agent count
+changes. Screenshots of the desk (and its invoice document) and the wall are written to docs/."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else ROOT / "build" / "screenshots"
 DOCS.mkdir(parents=True, exist_ok=True)
+
+
+def on_mobile_l(events: list) -> list:
+    """The customer's events with the account opened on mobile-l (2,999 a month), so the cheapest plan the desk
+    offers, mobile-s (1,099), is a downgrade above a tier-1 agent's plan-change authority (1,500)."""
+    opening, *rest = events
+    return [opening.model_copy(update={"payload": opening.payload.model_copy(update={"plan_id": "mobile-l"})}), *rest]
 
 
 def treatment_account() -> str:
@@ -74,7 +81,7 @@ async def test_two_agents_and_a_supervisor(desk_stack) -> None:
     sue, sue_token = await create_agent(pool, unique("Sue"), Role.SUPERVISOR)
     account, invoice_id, call_id = treatment_account(), unique("inv"), unique("call")
     now = datetime.now(UTC)
-    await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, now)])
+    await publish(live.require_bootstrap(), [record_of(e) for e in on_mobile_l(customer(account, invoice_id, now))])
     await eventually(lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account), bool)
     await set_account_pin(pool, account, PIN)
 
@@ -111,26 +118,39 @@ async def test_two_agents_and_a_supervisor(desk_stack) -> None:
     assert "4111 1111 1111 1111" not in ana.text("[data-testid=invoice-doc]")  # the line's card, masked
     ana.driver.execute_script("arguments[0].scrollIntoView()", ana.css("[data-table=invoices]")[0])
     ana.driver.save_screenshot(str(DOCS / "desk-invoice.png"))
-    ana.click("#plans-h ~ form button[type=submit]")  # the cheaper or other plan, from the next cycle
-    ana.until(lambda d: "(event sent)" in ana.css("#task")[0].text)
-    changed = await pool.fetchval("SELECT practice FROM tasks WHERE task_id = $1", task_id)
-    assert changed == "plan_change"
+    # The cheapest plan, mobile-s, from the next cycle: 19.00 a month less than mobile-l, above the agent's 15.00.
+    ana.fill("#plan_reason", "moving abroad, hardly calls")
+    ana.click("#plans-h ~ form button[type=submit]")
+    ana.until(lambda d: "Plan mobile-s: above your authority, sent to a supervisor" in ana.css("#task")[0].text)
+    assert "Waiting for a supervisor's approval: mobile-s from the next cycle" in ana.text(
+        "[data-testid=plan-approval]"
+    )
+    assert await pool.fetchval("SELECT practice FROM tasks WHERE task_id = $1", task_id) is None  # not yet
 
     ana.until(lambda d: Select(ana.css("#kind")[0]).select_by_value("credit_note") or True)
     ana.fill("#amount", "30.00")  # 3,000 > the agent's 2,500 per grant
     ana.click("#discount-h ~ form button[type=submit]")
-    ana.until(lambda d: "sent to a supervisor" in ana.css("#task")[0].text)
+    ana.until(lambda d: "Above your authority: sent to a supervisor" in ana.css("#task")[0].text)
     ana.driver.save_screenshot(str(DOCS / "desk.png"))
 
     approval = await pool.fetchval("SELECT task_id FROM discount_requests WHERE account_id = $1", account)
-    row = f"#wall-approvals tr[data-task-id='{approval}']"
-    wall.until(lambda d: wall.css(row), 5)  # pushed: the wall is not reloaded
+    plan_approval = await pool.fetchval("SELECT task_id FROM plan_change_requests WHERE account_id = $1", account)
+    row, plan_row = (f"#wall-approvals tr[data-task-id='{task}']" for task in (approval, plan_approval))
+    wall.until(lambda d: wall.css(row) and wall.css(plan_row), 5)  # pushed: the wall is not reloaded
+    assert wall.text(f"{plan_row} [data-col=request]") == "plan change: mobile-l to mobile-s, from the next cycle"
+    assert wall.text(f"{plan_row} [data-col=value]") == "-19.00 EUR a month"
+    assert wall.text(f"{plan_row} [data-col=reason]") == "moving abroad, hardly calls"
     handled_before = {e.get_attribute("data-agent") for e in wall.css("#wall-performance tr[data-agent]")}
     wall.driver.save_screenshot(str(DOCS / "wall.png"))
-    wall.click(f"{row} button[type=submit]")
-    wall.until(lambda d: not wall.css(row), 10)
+    for approving in (row, plan_row):
+        wall.click(f"{approving} button[type=submit]")
+        wall.until(lambda d, gone=approving: not wall.css(gone), 10)
     status = await pool.fetchval("SELECT status FROM discount_requests WHERE account_id = $1", account)
     assert status == "approved"
+    # The approved plan change: published (billing has its period), the practice recorded on Ana's task.
+    plan_periods = "SELECT count(*) FROM account_plan_changes WHERE account_id = $1"
+    await eventually(lambda: pool.fetchval(plan_periods, account), lambda count: count == 2)
+    assert await pool.fetchval("SELECT practice FROM tasks WHERE task_id = $1", task_id) == "plan_change"
 
     ana.click("button[data-key=w]")
     ana.until(lambda d: ana.css("#outcome"))

@@ -1,21 +1,26 @@
 """Plan changes by agents on the real broker and PostgreSQL: what people see follows the effective date in event
-time, a downgrade is bounded by the agent's authority, and the invoices the closer issues follow the same dates.
+time, a downgrade above the agent's authority goes to a supervisor, and the invoices the closer issues follow the
+same dates.
 
 Two accounts open on 1 December 2027 (DE, 19 % VAT): A on mobile-l, B on mobile-s. Each calls on 10 January 2028.
-- A: an agent may not move A to mobile-s from the next cycle (19.00 a month less, the agent's limit is 15.00:
-  403, nothing written) but may move it to mobile-m (10.00 less); a tier 2 agent, given the call by a supervisor,
-  moves it to mobile-s instead, which replaces the pending mobile-m change. Until 1 February A is shown on
-  mobile-l with "changes to mobile-s on 2028-02-01"; once February's usage is in, on mobile-s. January is billed
-  on mobile-l, February on mobile-s.
+- A: an agent asks to move A to mobile-s from the next cycle (19.00 a month less, the agent's limit is 15.00): 202,
+  sent to a supervisor, nothing published, the task marked as waiting; another change meanwhile is refused. The
+  supervisor sees it on /approvals; with the policy tightened below 19.00 a supervisor may not approve it (403);
+  under the policy in force the supervisor approves it: published once (the supervisor for the agent), the
+  practice recorded on the agent's task, a repeated approval answers the same and changes nothing. The agent then
+  asks for mobile-s "now": the supervisor sees it on the wall and declines it there, and nothing is published.
+  Until 1 February A is shown on mobile-l with "changes to mobile-s on 2028-02-01"; once February's usage is in,
+  on mobile-s. January is billed on mobile-l (the declined "now" never happened), February on mobile-s.
 - B: an agent moves B to mobile-l from the next cycle (an upgrade), then "now" back to mobile-s: the pending change
   is cancelled, in the view and in billing (February stays on mobile-s).
 
-The stack's catalog is the demo catalog plus mobile-m (1,999 a month, voice 20,000 s included), so a downgrade
-within the agent's limit exists. In cents:
+The stack's catalog is the demo catalog plus mobile-m (1,999 a month, voice 20,000 s included): a downgrade within
+the agent's limit, asked for while a request waits. In cents:
 - mobile-l v1: fee 2,999; voice 60,000 s included; sms 100 included, then 9 each.
 - mobile-s v2: fee 1,099; voice 6,000 s included, then 0.14 per s for 6,000 s, then 0.08; sms 100, then 9 each.
 The API's clock is 10 January 2028 12:00:01 UTC; the workers run no closer (the test closes each month), and the
-event-time clock is the slowest usage partition's latest usage, moved by the usage the test publishes.
+event-time clock is the slowest usage partition's latest usage, moved by the usage the test publishes: at the
+approval it is in early January, so "the next cycle" computed then is 1 February.
 """
 
 from __future__ import annotations
@@ -48,13 +53,22 @@ from tests.integration.agent_api_helpers import bearer, call_started, claim_unti
 from tests.integration.conftest import own_stack
 from tests.integration.helpers import eventually, unique
 from tests.integration.invoicing_helpers import opened, publish_and_wait, used
+from tests.integration.plan_approval_helpers import WallSession, account_view, change, periods, tightened_policy
+from tests.integration.plan_approval_steps import (
+    NEXT_CYCLE,
+    OPENED,
+    a_downgrade_goes_to_a_supervisor,
+    a_supervisor_declines_a_change_now,
+)
 
 pytestmark = pytest.mark.integration
 
-OPENED = datetime(2027, 12, 1, tzinfo=UTC)
 CALLED = datetime(2028, 1, 10, 12, tzinfo=UTC)
-NEXT_CYCLE = "2028-02-01T00:00:00+00:00"
 PIN = "7314"
+
+
+def _clock() -> datetime:
+    return CALLED + timedelta(seconds=1)
 
 
 def _catalog_data() -> dict:
@@ -100,7 +114,7 @@ async def _close(live, accounts: list[str], as_of: datetime) -> None:
     assert report.issued == len(accounts), report
 
 
-async def test_plan_changes_follow_the_effective_date_in_event_time_and_the_agents_authority(live) -> None:
+async def test_plan_changes_follow_the_effective_date_in_event_time_and_the_agents_authority(live, tmp_path) -> None:
     a, b = unique("pa"), unique("pb")
     openings = [opened(a, "mobile-l", "EUR", "DE", OPENED), opened(b, "mobile-s", "EUR", "DE", OPENED)]
     # December: A 20 calls of 1,000 s and 50 sms; B one sms. January so far (to the 8th): A 8 calls and 10 sms,
@@ -111,15 +125,22 @@ async def test_plan_changes_follow_the_effective_date_in_event_time_and_the_agen
     await publish_and_wait(live, openings, usage)
     await _close(live, [a, b], datetime(2028, 1, 6, tzinfo=UTC))
 
-    app = create_app(live, lambda: CALLED + timedelta(seconds=1))
+    app = create_app(live, _clock)
+    # The same API over the same database with every plan-change limit cut below 19.00 (a supervisor's too).
+    tightened = create_app(live.model_copy(update={"discount_policy_path": tightened_policy(tmp_path)}), _clock)
     pool = await create_pool(live)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+    strict = httpx.AsyncClient(transport=httpx.ASGITransport(app=tightened), base_url="http://api")
+    wall = WallSession(app)
     try:
-        ana = (await create_agent(pool, f"Ana {unique('a')}", Role.AGENT))[1]
-        tia = (await create_agent(pool, f"Tia {unique('t')}", Role.TIER2))[1]
-        sam = (await create_agent(pool, f"Sam {unique('s')}", Role.SUPERVISOR))[1]
+        ana_agent, ana = await create_agent(pool, f"Ana {unique('a')}", Role.AGENT)
+        sam_agent, sam = await create_agent(pool, f"Sam {unique('s')}", Role.SUPERVISOR)
+        people = {"ana": (ana_agent.agent_id, ana), "sam": (sam_agent.agent_id, sam)}
+        await wall.sign_in(sam)
         a_task = await _verified_call(live, pool, client, a, ana)
-        await _a_downgrade_needs_the_authority(live, pool, client, a, a_task, ana, tia, sam)
+        await a_downgrade_goes_to_a_supervisor(pool, client, strict, a, a_task, people)
+        await a_supervisor_declines_a_change_now(pool, client, wall, a, a_task, people)
+        await _a_is_shown_with_the_approved_change(live, client, a, a_task, ana)
         b_task = await _verified_call(live, pool, client, b, ana)
         await _b_now_cancels_the_pending_change(pool, client, b, b_task, ana)
 
@@ -129,9 +150,9 @@ async def test_plan_changes_follow_the_effective_date_in_event_time_and_the_agen
             a, datetime(2028, 2, 2, tzinfo=UTC), 120, 4
         )
         await publish_and_wait(live, [], february + _texts(b, datetime(2028, 2, 2, tzinfo=UTC), 1, 1))
-        account_a = await _view(client, a_task, tia)
+        account_a = await account_view(client, a_task, ana)
         assert (account_a["plan_id"], account_a["plan_pending"]) == ("mobile-s", None)
-        account_b = await _view(client, b_task, ana)
+        account_b = await account_view(client, b_task, ana)
         assert (account_b["plan_id"], account_b["plan_pending"]) == ("mobile-s", None)
         await _close(live, [a, b], datetime(2028, 2, 6, tzinfo=UTC))
         await _close(live, [a, b], datetime(2028, 3, 6, tzinfo=UTC))
@@ -141,13 +162,16 @@ async def test_plan_changes_follow_the_effective_date_in_event_time_and_the_agen
             [a, b],
         )
     finally:
+        await wall.close()
+        await strict.aclose()
         await client.aclose()
+        await tightened.state.services.close()
         await app.state.services.close()
         await pool.close()
     totals = {(row["account_id"], row["period_start"]): row["total_minor"] for row in rows}
     dec, jan, feb = date(2027, 12, 1), date(2028, 1, 1), date(2028, 2, 1)
-    # A, December and January on mobile-l: fee 2,999, voice (20,000 s, then 8,000 s) and sms (50, then 10)
-    # within the allowances; VAT 569.81 -> 570; 3,569.
+    # A, December and January on mobile-l (the declined "now" change never took effect): fee 2,999, voice
+    # (20,000 s, then 8,000 s) and sms (50, then 10) within the allowances; VAT 569.81 -> 570; 3,569.
     # A, February on mobile-s: fee 1,099; voice 10,000 s - 6,000 included = 4,000 x 0.14 = 560; sms 120 - 100 = 20
     # x 9 = 180; subtotal 1,839; VAT 349.41 -> 349; 2,188.
     # B, every month on mobile-s: fee 1,099, one sms within the allowance; VAT 208.81 -> 209; 1,308 (February on
@@ -180,87 +204,19 @@ async def _verified_call(live, pool, client, account: str, token: str) -> str:
     return task_id
 
 
-async def _view(client, task_id: str, token: str) -> dict:
-    answer = await client.get(f"/tasks/{task_id}/account", headers=bearer(token))
-    assert answer.status_code == 200, answer.text
-    return answer.json()["account"]
-
-
-async def _change(client, task_id: str, token: str, plan_id: str, effective: str, key: str | None = None):
-    headers = {**bearer(token), "Idempotency-Key": key or unique("k")}
-    return await client.post(
-        f"/tasks/{task_id}/plan-change", headers=headers, json={"plan_id": plan_id, "effective": effective}
-    )
-
-
-async def _periods(pool, account: str) -> list[tuple[str, str]]:
-    rows = await pool.fetch(
-        "SELECT plan_id, effective_at FROM account_plan_changes WHERE account_id = $1 ORDER BY effective_at", account
-    )
-    return [(row["plan_id"], row["effective_at"].isoformat()) for row in rows]
-
-
-async def _a_downgrade_needs_the_authority(live, pool, client, a: str, task_id: str, ana, tia, sam) -> None:
-    view = await _view(client, task_id, ana)
-    assert (view["plan_id"], view["plan_pending"]) == ("mobile-l", None)
-
-    # mobile-l (2,999) to mobile-s (1,099) lowers the monthly fee by 1,900, above the agent's 1,500: refused,
-    # nothing published, no practice recorded, the plan history untouched; the audit row names the limit.
-    refused = await _change(client, task_id, ana, "mobile-s", "next_cycle")
-    assert (refused.status_code, refused.json()["error"]) == (403, "max_plan_change_reduction_minor")
-    assert refused.json()["message"] == (
-        "max_plan_change_reduction_minor: the change lowers the monthly recurring fee by 1900 EUR minor units,"
-        " above the agent limit of 1500 (over by 400); a tier2 or supervisor must make it"
-    )
-    changes_published = (
-        "SELECT count(*) FROM outbox WHERE convert_from(value, 'UTF8') LIKE '%account.plan_changed.v1%'"
-        " AND convert_from(value, 'UTF8') LIKE $1"
-    )
-    assert await pool.fetchval(changes_published, f"%{a}%") == 0
-    assert await pool.fetchval("SELECT practice FROM tasks WHERE task_id = $1", task_id) is None
-    assert await _periods(pool, a) == [("mobile-l", OPENED.isoformat())]
-
-    # mobile-m (1,999) is 1,000 less: within the agent's limit. The same key answers the same again.
-    key = unique("k")
-    medium = await _change(client, task_id, ana, "mobile-m", "next_cycle", key)
-    assert medium.status_code == 200, medium.text
-    assert {k: medium.json()[k] for k in ("previous_plan_id", "effective_at", "recurring_change_minor")} == {
-        "previous_plan_id": "mobile-l",
-        "effective_at": NEXT_CYCLE,
-        "recurring_change_minor": -1000,
-    }
-    again = await _change(client, task_id, ana, "mobile-m", "next_cycle", key)
-    assert (again.status_code, again.json()) == (200, medium.json())
-    published = "SELECT count(*) FROM outbox WHERE convert_from(value, 'UTF8') LIKE $1"
-    assert await pool.fetchval(published, f"%{medium.json()['event_id']}%") == 1
-    await eventually(lambda: _periods(pool, a), lambda periods: len(periods) == 2)
-    view = await _view(client, task_id, ana)
-    assert (view["plan_id"], view["plan_pending"]["summary"]) == ("mobile-l", "changes to mobile-m on 2028-02-01")
-
-    # The customer wants mobile-s after all: a supervisor gives the call to a tier 2 agent (limit 5,000), whose
-    # change replaces the pending one.
-    released = await client.post(f"/tasks/{task_id}/release", headers=bearer(sam))
-    assert released.status_code == 200, released.text
-    await claim_until(client, tia, task_id)
-    assert (await client.post(f"/tasks/{task_id}/accept", headers=bearer(tia))).status_code == 200
-    small = await _change(client, task_id, tia, "mobile-s", "next_cycle")
-    assert small.status_code == 200, small.text
-    assert (small.json()["recurring_change_minor"], small.json()["replaces_pending"]["plan_id"]) == (-1900, "mobile-m")
-    await eventually(
-        lambda: _periods(pool, a), lambda p: p == [("mobile-l", OPENED.isoformat()), ("mobile-s", NEXT_CYCLE)]
-    )
-
-    # Until 1 February in event time (the usage so far reaches 8 January): mobile-l, with the change pending, in
-    # the account view, the plan options and `billing account show`.
-    view = await _view(client, task_id, tia)
+async def _a_is_shown_with_the_approved_change(live, client, a: str, task_id: str, ana) -> None:
+    """Until 1 February in event time (the usage so far reaches 8 January): mobile-l, with the change pending, in
+    the account view, the plan options and `billing account show`."""
+    view = await account_view(client, task_id, ana)
     assert (view["plan_id"], view["plan_version"]) == ("mobile-l", 1)
     assert view["plan_pending"] == {
         "plan_id": "mobile-s",
         "effective_at": NEXT_CYCLE,
         "summary": "changes to mobile-s on 2028-02-01",
     }
-    options = (await client.get(f"/tasks/{task_id}/plan-options", headers=bearer(tia))).json()
+    options = (await client.get(f"/tasks/{task_id}/plan-options", headers=bearer(ana))).json()
     assert (options["current_plan_id"], options["pending_plan_change"]) == ("mobile-l", view["plan_pending"])
+    assert options["approval_pending"] is None
     marks = {option["plan_id"]: (option["is_current"], option["is_scheduled"]) for option in options["options"]}
     assert marks == {"mobile-l": (True, False), "mobile-m": (False, False), "mobile-s": (False, True)}
     shown = await asyncio.to_thread(  # the command runs its own event loop
@@ -272,30 +228,19 @@ async def _a_downgrade_needs_the_authority(live, pool, client, a: str, task_id: 
     assert shown.exit_code == 0, shown.output
     assert "plan mobile-l (changes to mobile-s on 2028-02-01)" in shown.output
 
-    audit = await pool.fetch(
-        "SELECT status, result FROM audit_log WHERE task_id = $1 AND action = 'tasks.plan_change' ORDER BY audit_id",
-        task_id,
-    )
-    assert [(row["status"], row["result"]) for row in audit] == [
-        (403, "max_plan_change_reduction_minor"),
-        (200, "changed"),
-        (200, "replayed"),
-        (200, "changed"),
-    ]
-
 
 async def _b_now_cancels_the_pending_change(pool, client, b: str, task_id: str, ana) -> None:
-    upgrade = await _change(client, task_id, ana, "mobile-l", "next_cycle")
+    upgrade = await change(client, task_id, ana, "mobile-l", "next_cycle")
     assert (upgrade.status_code, upgrade.json()["recurring_change_minor"]) == (200, 1900)  # more: no limit
-    await eventually(lambda: _periods(pool, b), lambda periods: len(periods) == 2)
-    view = await _view(client, task_id, ana)
+    await eventually(lambda: periods(pool, b), lambda periods: len(periods) == 2)
+    view = await account_view(client, task_id, ana)
     assert (view["plan_id"], view["plan_pending"]["summary"]) == ("mobile-s", "changes to mobile-l on 2028-02-01")
 
     # "Now" back to mobile-s: the pending change is cancelled (replaced from now on), nothing is left pending.
-    stay = await _change(client, task_id, ana, "mobile-s", "now")
+    stay = await change(client, task_id, ana, "mobile-s", "now")
     assert stay.status_code == 200, stay.text
     assert stay.json()["replaces_pending"]["summary"] == "changes to mobile-l on 2028-02-01"
     now = (CALLED + timedelta(seconds=1)).isoformat()
-    await eventually(lambda: _periods(pool, b), lambda p: p == [("mobile-s", OPENED.isoformat()), ("mobile-s", now)])
-    view = await _view(client, task_id, ana)
+    await eventually(lambda: periods(pool, b), lambda p: p == [("mobile-s", OPENED.isoformat()), ("mobile-s", now)])
+    view = await account_view(client, task_id, ana)
     assert (view["plan_id"], view["plan_pending"]) == ("mobile-s", None)

@@ -113,3 +113,17 @@ async def _cancel(
     for task in cancelled:
         await events.emit(conn, events.cancelled(task, cause, now))
     return cancelled
+
+
+async def mark_awaiting_approval(conn: asyncpg.Connection, case_task_id: str, approval_task_id: str) -> None:
+    """The customer's task records the approval task its request now waits for (in the request's transaction)."""
+    await conn.execute(
+        "UPDATE tasks SET pending_approval_task_id = $2 WHERE task_id = $1", case_task_id, approval_task_id
+    )
+
+
+async def approval_decided(conn: asyncpg.Connection, approval_task_id: str) -> None:
+    """The approval was given or refused: the task that waited for it waits no more (in the decision's transaction)."""
+    await conn.execute(
+        "UPDATE tasks SET pending_approval_task_id = NULL WHERE pending_approval_task_id = $1", approval_task_id
+    )

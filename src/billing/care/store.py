@@ -21,7 +21,14 @@ import asyncpg
 from billing.accounts.facts import billing_currency
 from billing.care import events
 from billing.care.rules import task_states
-from billing.care.rules.queue_model import HELD_STATES, QueueOverview, QueueTask, TaskConflict, TaskNotFound
+from billing.care.rules.queue_model import (
+    HELD_STATES,
+    OPEN_STATES,
+    QueueOverview,
+    QueueTask,
+    TaskConflict,
+    TaskNotFound,
+)
 from billing.care.rules.task_states import TaskTransitionError
 from billing.contracts.tasks import HoldoutArm, Practice, RequeueCause, SystemOutcome, TaskKind, TaskOutcome
 from billing.platform.unit_of_work import Database, one_row, unit_of_work
@@ -131,16 +138,18 @@ async def complete(
     return await transition(pool, task_id, apply)
 
 
-async def record_practice(conn: asyncpg.Connection, task_id: str, agent_id: str, practice: Practice) -> bool:
+async def record_practice(conn: asyncpg.Connection, task_id: str, agent_id: str | None, practice: Practice) -> bool:
     """Record on a task the agent holds what was done for the customer (a plan change), in the caller's
-    transaction; the completion keeps it. False when the agent does not hold the task."""
+    transaction; the completion keeps it. False when the agent does not hold the task. ``agent_id`` None: whoever
+    holds it, or none while it waits in its queue again (a plan change approved for the case by a second person).
+    A completed task keeps what its completion recorded (its task.completed.v1 has told the retention statistics)."""
     updated = await conn.fetchval(
-        "UPDATE tasks SET practice = $3 WHERE task_id = $1 AND holder_agent_id = $2 AND state = ANY($4::text[])"
-        " RETURNING true",
+        "UPDATE tasks SET practice = $3 WHERE task_id = $1 AND ($2::text IS NULL OR holder_agent_id = $2)"
+        " AND state = ANY($4::text[]) RETURNING true",
         task_id,
         agent_id,
         practice.value,
-        list(HELD_STATES),
+        list(HELD_STATES if agent_id is not None else OPEN_STATES),
     )
     return bool(updated)
 

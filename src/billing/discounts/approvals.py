@@ -3,6 +3,10 @@
 A pending request also becomes a ``discount_approval`` task in the supervisors queue (src/billing/care), created
 in the same transaction, so the approval is claimed, accepted and completed like any other task. A refused
 request leaves no row (the refusal rolls back; the audit log keeps it); only an approver's refusal is recorded.
+
+The approval task (``open_approval_task``) is every request's above authority: a discount, a dispute credit, and a
+plan change (src/billing/discounts/plan_change_requests.py). The customer's task the request was asked on records
+the approval task it waits for (``tasks.pending_approval_task_id``) until the request is decided.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
-from billing.care.lifecycle import NewTask, insert_task, make_task_id
+from billing.care.lifecycle import NewTask, approval_decided, insert_task, make_task_id, mark_awaiting_approval
 from billing.discounts.rules.grants import (
     AgentProfile,
     CustomerStanding,
@@ -50,7 +54,7 @@ async def insert_pending(
 ) -> str:
     """Store the pending request and create its approval task; returns the task id."""
     request = ask.request
-    task_id = make_task_id("discount_approval", request.request_id)
+    task_id = approval_task_id(request.request_id)
     exceeded = [excess.describe() for excess in decision.exceeded]
     await _insert(
         conn,
@@ -64,25 +68,60 @@ async def insert_pending(
         task_id,
         exceeded,
     )
+    waiting = ApprovalWaiting(
+        f"discount-request:{request.request_id}",
+        request.account_id,
+        ask.reason_code,
+        decision.exceeded[0].limit,
+        request.currency,
+        ask.task_id,
+        ask.invoice_id,
+    )
+    await open_approval_task(conn, task_id, waiting, now)
+    return task_id
+
+
+def approval_task_id(request_id: str) -> str:
+    """The id of the approval task of a request (one per request, whatever its kind)."""
+    return make_task_id("discount_approval", request_id)
+
+
+@dataclass(frozen=True)
+class ApprovalWaiting:
+    """What the approval task of a request says: the request it decides, whose account, why it waits."""
+
+    source: str  # "<kind>-request:<request id>": the task's source, one task per request
+    account_id: str
+    reason: str
+    rule: str  # the limit exceeded
+    currency: str
+    case_task_id: str | None  # the customer's task it was asked on, which records that it waits
+    invoice_id: str | None = None
+
+
+async def open_approval_task(conn: asyncpg.Connection, task_id: str, waiting: ApprovalWaiting, now: datetime) -> None:
+    """The ``discount_approval`` task in the supervisors queue for a request above its requester's authority (a
+    discount, a dispute credit or a plan change), and the mark on the customer's task that it waits for it."""
     await insert_task(
         conn,
         NewTask(
             task_id=task_id,
             kind="discount_approval",
-            source_event_id=f"discount-request:{request.request_id}"[:128],
-            account_id=request.account_id,
-            reason=ask.reason_code,
-            rule=decision.exceeded[0].limit,
+            source_event_id=waiting.source[:128],
+            account_id=waiting.account_id,
+            reason=waiting.reason,
+            rule=waiting.rule,
             queue=APPROVAL_QUEUE,
             tier=APPROVAL_TIER,
             static_priority=APPROVAL_PRIORITY,
             priority=APPROVAL_PRIORITY,
             routed_at=now,
-            invoice_id=ask.invoice_id,
-            currency=request.currency,
+            invoice_id=waiting.invoice_id,
+            currency=waiting.currency,
         ),
     )
-    return task_id
+    if waiting.case_task_id is not None:
+        await mark_awaiting_approval(conn, waiting.case_task_id, task_id)
 
 
 async def insert_granted(
@@ -198,26 +237,35 @@ async def load_pending(conn: asyncpg.Connection, request_id: str) -> PendingRow:
 
 
 async def mark_approved(conn: asyncpg.Connection, request_id: str, approver_id: str, now: datetime) -> None:
-    await conn.execute(
-        "UPDATE discount_requests SET status = 'approved', decided_by = $2, decided_at = $3 WHERE request_id = $1",
+    approval_task = await conn.fetchval(
+        "UPDATE discount_requests SET status = 'approved', decided_by = $2, decided_at = $3 WHERE request_id = $1"
+        " RETURNING task_id",
         request_id,
         approver_id,
         now,
     )
+    await decided(conn, approval_task)
 
 
 async def mark_refused(
     conn: asyncpg.Connection, request_id: str, approver_id: str, refusal: Refused, now: datetime
 ) -> None:
-    await conn.execute(
+    approval_task = await conn.fetchval(
         "UPDATE discount_requests SET status = 'refused', decided_by = $2, decided_at = $3, refusal_rule = $4,"
-        " refusal_reason = $5 WHERE request_id = $1",
+        " refusal_reason = $5 WHERE request_id = $1 RETURNING task_id",
         request_id,
         approver_id,
         now,
         refusal.rule,
         refusal.reason,
     )
+    await decided(conn, approval_task)
+
+
+async def decided(conn: asyncpg.Connection, approval_task_id: str | None) -> None:
+    """A request was approved or refused: the customer's task no longer waits for its approval task."""
+    if approval_task_id is not None:
+        await approval_decided(conn, approval_task_id)
 
 
 async def request_of_task(conn: asyncpg.Connection, task_id: str) -> str | None:

@@ -64,6 +64,7 @@ class QueueTask:
     offers_expired: int
     first_accepted_at: datetime | None = None  # the first agent's answer; accepted_at is the current agent's
     period: str | None = None  # the retention experiment's period the arm was drawn in, at routing
+    pending_approval_task_id: str | None = None  # the approval a request made on this task waits for
 
     @classmethod
     def from_row(cls, row: Row) -> QueueTask:

@@ -155,20 +155,26 @@ def decider_refusal(
 ) -> Refused | None:
     """The rules about who may decide a pending grant, approving or refusing it (``verb``): a different person
     from the requester, in a role allowed to decide others' grants. None when ``person`` may decide."""
-    return _own_request(pending, person, verb) or _role_cannot_decide(pending, person, policy, verb)
+    return second_person_refusal(pending.requested_by.agent_id, pending.request.currency, person, policy, verb)
 
 
-def _own_request(pending: PendingGrant, person: AgentProfile, verb: str) -> Refused | None:
-    if person.agent_id != pending.requested_by.agent_id:
+def second_person_refusal(
+    requester_id: str, currency: str, person: AgentProfile, policy: AuthorityPolicy, verb: str = "approve"
+) -> Refused | None:
+    """``decider_refusal`` for any request waiting for a second person (a grant, a plan change): who asked for it,
+    and in which currency's authority. None when ``person`` may decide it."""
+    return _own_request(requester_id, person, verb) or _role_cannot_decide(currency, person, policy, verb)
+
+
+def _own_request(requester_id: str, person: AgentProfile, verb: str) -> Refused | None:
+    if person.agent_id != requester_id:
         return None
     rule = "separation_of_duties"
     return Refused(rule, f"{rule}: {person.agent_id} cannot {verb} their own request")
 
 
-def _role_cannot_decide(
-    pending: PendingGrant, person: AgentProfile, policy: AuthorityPolicy, verb: str
-) -> Refused | None:
-    if policy.authority_for(pending.request.currency, person.role).can_approve_others:
+def _role_cannot_decide(currency: str, person: AgentProfile, policy: AuthorityPolicy, verb: str) -> Refused | None:
+    if policy.authority_for(currency, person.role).can_approve_others:
         return None
     rule = "can_approve_others"
     return Refused(rule, f"{rule}: role {person.role} may not {verb} others' grants")
@@ -186,9 +192,9 @@ def _approval_refusal(
     case = EligibilityCase(request, pending.customer, history, policy, now)
     return (
         _already_decided(request, history)
-        or _own_request(pending, approver, "approve")
+        or _own_request(pending.requested_by.agent_id, approver, "approve")
         or first_refusal(case)
-        or _role_cannot_decide(pending, approver, policy, "approve")
+        or _role_cannot_decide(request.currency, approver, policy, "approve")
     )
 
 

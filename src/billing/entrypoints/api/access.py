@@ -121,4 +121,5 @@ def task_json(task: QueueTask) -> dict[str, Any]:
         "outcome": task.outcome,
         "practice": task.practice,
         "discount_minor": task.discount_minor,
+        "pending_approval_task_id": task.pending_approval_task_id,
     }

@@ -7,9 +7,11 @@ held task, and the caller verified on its call; back-office tasks without a call
 Every action REQUIRES an `Idempotency-Key` header (400 ``idempotency_key_required`` without one, before
 anything is done): the same key with the same body answers the first response again (and changes nothing); the
 same key with a different body is refused with 409. A refusal by a rule answers 422 (403 for rules about the
-person: separation of duties, approving others, crediting a dispute one opened; 409 for the dispute's state and
-for the retention holdout; 403 too for a plan change above the person's authority) with the rule as the error code, so the audit row names it too, and changes nothing: the transaction, key
-included, rolls back, and only the audit row (written outside it) remains.
+person: separation of duties, approving others, crediting a dispute one opened, a plan change beyond every
+approver's authority or approved above the approver's own; 409 for the dispute's state, for the retention holdout
+and for a plan change while another waits for approval) with the rule as the error code, so the audit row names it
+too, and changes nothing: the transaction, key included, rolls back, and only the audit row (written outside it)
+remains.
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ def plan_fee(svc: ApiServices) -> PlanFee:
 _PERSON_RULES = frozenset(
     {"separation_of_duties", "can_approve_others", "max_credit_by_opener_minor", "max_plan_change_reduction_minor"}
 )
-_STATE_RULES = frozenset({"dispute_state", "credit_pending_approval", "withheld_in_control_arm"})
+_STATE_RULES = frozenset(
+    {"dispute_state", "credit_pending_approval", "withheld_in_control_arm", "plan_change_pending_approval"}
+)
 
 
 def refused(rule: str | None, reason: str | None) -> Response:

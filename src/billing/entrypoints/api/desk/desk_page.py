@@ -117,8 +117,12 @@ async def act(action: Action, request: Request) -> HTMLResponse:
         flash = f"Dispute {answer.body.get('dispute_id')} opened." if answer.ok else None
     elif action == "plan-change":
         body = {"plan_id": form.get("plan_id"), "effective": form.get("effective", "next_cycle")}
+        if form.get("reason"):
+            body["reason"] = form["reason"]
         answer = await call_api(request, "POST", f"/tasks/{task_id}/plan-change", json=body, idempotent=True)
-        if answer.ok:
+        if answer.status == 202:
+            flash = f"Plan {answer.body['plan_id']}: above your authority, sent to a supervisor for approval."
+        elif answer.ok:
             flash = f"Plan {answer.body['plan_id']} from {answer.body['effective_at'][:10]} (event sent)."
     elif action == "complete":
         body = {

@@ -3,7 +3,9 @@ on every live task change, each table as CSV, and approve or refuse for approval
 from an API route (billing.entrypoints.api.routes.supervision) called with the supervisor's own session.
 
 Approving from the wall is the API's approval flow done for the supervisor: the approval task is offered to them
-(`/tasks/{id}/reassign` to themselves), accepted, approved or refused, and completed."""
+(`/tasks/{id}/reassign` to themselves), accepted, approved or refused, and completed. The approvals waiting are
+discounts, dispute credits and plan changes alike (a plan change shows its plans and the monthly fee's change in
+the account's currency)."""
 
 from __future__ import annotations
 
@@ -33,7 +35,21 @@ TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "approvals": (
         "/approvals",
         "approvals",
-        ("task_id", "account_id", "kind", "currency", "value_minor", "reason_code", "requested_by", "task_state"),
+        (
+            "task_id",
+            "account_id",
+            "kind",
+            "currency",
+            "value_minor",
+            "reason_code",
+            "requested_by",
+            "task_state",
+            "from_plan_id",
+            "plan_id",
+            "effective",
+            "fee_change_minor",
+            "reason",
+        ),
     ),
     "overdue": (
         "/tasks/overdue",

@@ -3,8 +3,9 @@
 `POST /tasks/{task_id}/discounts` grants within the agent's authority (201) or opens an approval task (202).
 Approvals are task-scoped: the approver holds the discount_approval task (claimed from the supervisors queue),
 the access rule every other action follows; approving a dispute credit also resolves its dispute
-(src/billing/credits/resolution.py). The shared steps (verified caller, Idempotency-Key, one transaction,
-refusal answers) are src/billing/entrypoints/api/money_action.py.
+(src/billing/credits/resolution.py), and approving a plan change above its requester's authority makes the change
+(src/billing/entrypoints/api/plan_approval.py). The shared steps (verified caller, Idempotency-Key, one
+transaction, refusal answers) are src/billing/entrypoints/api/money_action.py.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from billing.contracts.money import MAX_AMOUNT_MINOR
 from billing.credits import resolution
 from billing.credits.credit_grants import CREDIT_GRANTS
 from billing.credits.dispute_store import DisputeRefused
-from billing.discounts import approvals, service
+from billing.discounts import approvals, plan_change_requests, service
 from billing.discounts.holdout import holdout_criteria
 from billing.discounts.idempotency_store import Response
 from billing.discounts.rules.grants import GrantRequest, Refused
 from billing.discounts.rules.policy import GrantKind
+from billing.entrypoints.api import plan_approval
 from billing.entrypoints.api.access import verified_task
 from billing.entrypoints.api.auth import admits, current_agent, services
 from billing.entrypoints.api.errors import ApiError, not_found
@@ -132,9 +134,13 @@ async def approve(
     idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> JSONResponse:
     """The holder of a discount_approval task approves it: a different person with enough authority; the grant
-    is charged to their budget (a dispute credit's dispute is resolved). Complete the task afterwards as usual."""
+    is charged to their budget (a dispute credit's dispute is resolved; a plan change is made). Complete the task
+    afterwards as usual."""
 
     async def perform(conn: asyncpg.Connection) -> Response:
+        plan_change = await _plan_change_of(conn, task)
+        if plan_change is not None:
+            return await plan_approval.approve(conn, svc, request, plan_change, agent)
         request_id = await _request_of(conn, task)
         profile = authority_profile(agent)
         outcome = await _decide(
@@ -161,6 +167,9 @@ async def refuse(
     """The holder of a discount_approval task turns it down, with a reason (same separation rules)."""
 
     async def perform(conn: asyncpg.Connection) -> Response:
+        plan_change = await _plan_change_of(conn, task)
+        if plan_change is not None:
+            return await plan_approval.decline(conn, svc, plan_change, agent, reason)
         request_id = await _request_of(conn, task)
         profile = authority_profile(agent)
         outcome = await _decide(
@@ -172,6 +181,13 @@ async def refuse(
 
     body_seen = {"task_id": task.task_id, "reason": reason}
     return await once(request, svc, agent, idempotency_key, "approvals.refuse", body_seen, perform)
+
+
+async def _plan_change_of(conn: asyncpg.Connection, task: QueueTask) -> str | None:
+    """The plan change request the approval task decides (None: a discount's, or no approval task)."""
+    if task.kind != "discount_approval":
+        return None
+    return await plan_change_requests.request_of_task(conn, task.task_id)
 
 
 async def _request_of(conn: asyncpg.Connection, task: QueueTask) -> str:

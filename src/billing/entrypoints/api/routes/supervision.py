@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends
 
 from billing.care import metrics_view, presence, store
 from billing.care.config import load_care_config
+from billing.discounts import plan_change_requests
 from billing.entrypoints.api.access import task_json
 from billing.entrypoints.api.auth import admits, current_agent, services
 from billing.entrypoints.api.services import ApiServices
@@ -93,15 +94,51 @@ async def performance(svc: ApiServices = Depends(services)) -> dict[str, Any]:
 
 @router.get("/approvals", name="approvals.waiting", **admits(SUPERVISORS))
 async def approvals_waiting(svc: ApiServices = Depends(services)) -> dict[str, Any]:
-    """Discount requests above their requester's authority, waiting for a second person (their tasks)."""
-    rows = await (await svc.pool()).fetch(
+    """Requests above their requester's authority, waiting for a second person (their tasks), oldest first:
+    discounts and dispute credits (``kind`` the grant's kind, ``value_minor`` its value) and plan changes (``kind``
+    plan_change: ``from_plan_id``, ``plan_id``, ``effective``, ``fee_change_minor`` the monthly fee's change, the
+    requester's ``reason``). Every row has every key (null where it does not apply)."""
+    pool = await svc.pool()
+    rows = await pool.fetch(
         "SELECT t.task_id, t.state AS task_state, t.holder_agent_id, t.routed_at, r.request_id, r.account_id,"
         " r.kind, r.currency, r.value_minor, r.reason_code, r.requested_by, r.exceeded::text AS exceeded"
         " FROM discount_requests r JOIN tasks t ON t.task_id = r.task_id AND t.kind = 'discount_approval'"
         " WHERE r.status = 'pending' AND t.state IN ('queued', 'reserved', 'accepted', 'wrapping')"
         " ORDER BY t.routed_at"
     )
-    return {"approvals": [{**dict(r), "exceeded": json.loads(r["exceeded"])} for r in rows]}
+    discounts = [
+        {**_NO_PLAN_CHANGE, **dict(r), "currency": r["currency"].strip(), "exceeded": json.loads(r["exceeded"])}
+        for r in rows
+    ]
+    plan_changes = [
+        {
+            **{key: row[key] for key in _SHARED_KEYS},
+            "kind": "plan_change",
+            "value_minor": row["reduction_minor"],
+            "reason_code": None,
+            "reason": row["reason"],
+            "from_plan_id": row["from_plan_id"],
+            "plan_id": row["plan_id"],
+            "effective": row["effective"],
+            "fee_change_minor": -row["reduction_minor"],
+        }
+        for row in await plan_change_requests.waiting(pool)
+    ]
+    return {"approvals": sorted(discounts + plan_changes, key=lambda row: row["routed_at"])}
+
+
+_SHARED_KEYS = (
+    "task_id",
+    "task_state",
+    "holder_agent_id",
+    "routed_at",
+    "request_id",
+    "account_id",
+    "currency",
+    "requested_by",
+    "exceeded",
+)
+_NO_PLAN_CHANGE = dict.fromkeys(("reason", "from_plan_id", "plan_id", "effective", "fee_change_minor"))
 
 
 @router.get("/tasks/overdue", name="tasks.overdue", **admits(AUDITORS))
