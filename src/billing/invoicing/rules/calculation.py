@@ -65,7 +65,7 @@ def _check_segments(invoice: InvoiceInput) -> None:
 def _check_input(invoice: InvoiceInput) -> None:
     _check_segments(invoice)
     plans = [segment.plan for segment in invoice.plan_segments]
-    plans += [late.plan for late in invoice.late_usage]
+    plans += [late.plan for late in invoice.late_usage] + list(invoice.usage_only_plans)
     foreign = {plan.label for plan in plans if plan.currency != invoice.currency}
     if foreign:
         raise InvoiceError(f"plans {sorted(foreign)} are not priced in {invoice.currency}")
@@ -86,6 +86,8 @@ def _days_per_plan_version(invoice: InvoiceInput) -> dict[PlanKey, tuple[PricePl
         if plan != segment.plan:
             raise InvoiceError(f"two different definitions of plan {plan.label}")
         days[key] = (plan, days_so_far + segment.days)
+    for plan in invoice.usage_only_plans:  # no day of the cycle: no fee, no allowance, its usage at its rates
+        days.setdefault((plan.plan_id, plan.version), (plan, 0))
     return days
 
 
@@ -103,6 +105,7 @@ def _recurring_lines(invoice: InvoiceInput, versions: Mapping[PlanKey, tuple[Pri
             full_fee_minor=plan.recurring_fee_minor,
         )
         for plan, days in versions.values()
+        if days
     ]
 
 

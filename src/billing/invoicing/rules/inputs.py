@@ -7,7 +7,7 @@ PostgreSQL. Dates are UTC calendar days, as in src/billing/invoicing/rules/cycle
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -218,10 +218,9 @@ class _LateDays:
             for segment in plan_segments(self.calendar, self.changes, period.start, end, self.account.currency):
                 days[(segment.plan.plan_id, segment.plan.version)] += segment.days
             self._days[period.start] = days
-        found = self._days[period.start].get((plan_id, version), 0)
-        if found == 0:  # on time, such usage would have refused its cycle's invoice the same way
-            raise InvoiceError(f"late usage rated under {plan_id}:v{version}, not in force in the cycle {period}")
-        return found
+        # 0: the plan rated usage in that cycle without holding a day of it (a change during its first day); its
+        # usage was priced with no allowance on time (InvoiceInput.usage_only_plans), and so are late units.
+        return self._days[period.start].get((plan_id, version), 0)
 
 
 def adjustments(grants: Sequence[GrantRow], currency: str, issued_at: datetime) -> tuple[Adjustment, ...]:
@@ -279,9 +278,19 @@ def invoice_input(
         currency=account.currency,
         cycle=cycle,
         plan_segments=segments,
+        usage_only_plans=usage_only_plans(catalog, segments, totals),
         usage_totals=totals,
         tax_rate_bp=catalog.taxes.rate_bp(account.jurisdiction),
         late_usage=tuple(late),
         adjustments=adjustments(grants, account.currency, issued_at),
         is_final=is_final,
     )
+
+
+def usage_only_plans(
+    catalog: Catalog, segments: Sequence[PlanSegment], totals: Mapping[UsageKey, int]
+) -> tuple[PricePlan, ...]:
+    """The plan versions this cycle's usage was rated under that hold none of its days (InvoiceInput)."""
+    held = {(segment.plan.plan_id, segment.plan.version) for segment in segments}
+    wanted = sorted({(key.plan_id, key.plan_version) for key in totals} - held)
+    return tuple(catalog.plan_version(plan_id, version) for plan_id, version in wanted)

@@ -127,11 +127,17 @@ class InvoiceInput:
     adjustments: tuple[Adjustment, ...] = ()
     # Account closed: segments end at the close date, not at the cycle end.
     is_final: bool = False
+    # Plan versions that rated usage in the cycle but hold none of its days. Days are the proration unit (a change
+    # during a day gives the whole day to the new plan) while a call is rated under the plan in force when it
+    # started: a change during the cycle's first day, or two changes on one day, leave such a plan. Its usage is
+    # priced at its rates with no allowance, and it carries no fee.
+    usage_only_plans: tuple[PricePlan, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plan_segments", tuple(self.plan_segments))
         object.__setattr__(self, "late_usage", tuple(self.late_usage))
         object.__setattr__(self, "adjustments", tuple(self.adjustments))
+        object.__setattr__(self, "usage_only_plans", tuple(self.usage_only_plans))
         normalised = {UsageKey(*key): units for key, units in self.usage_totals.items()}
         object.__setattr__(self, "usage_totals", MappingProxyType(normalised))
         if isinstance(self.tax_rate_bp, float):

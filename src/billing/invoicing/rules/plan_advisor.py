@@ -212,7 +212,7 @@ def _price(
             return None, True
         late = tuple(replace(late, plan=plan) for late, plan in zip(invoice.late_usage, late_plans) if plan)
         usage, exact = _moved_usage(invoice, segments, quantities)
-        on_plan = replace(invoice, plan_segments=segments, late_usage=late)
+        on_plan = replace(invoice, plan_segments=segments, late_usage=late, usage_only_plans=())
     if scale is not None:
         usage = {key: round_minor(Decimal(units) * scale[0] / scale[1]) for key, units in usage.items()}
     try:
@@ -257,7 +257,7 @@ def _moved_usage(
     re-rounded to the new increment when it differs and the raw quantities are known."""
     billed: dict[ServiceKind, int] = defaultdict(int)
     increments: dict[ServiceKind, set[object]] = defaultdict(set)
-    plans = {segment.plan.label: segment.plan for segment in invoice.plan_segments}
+    plans = {plan.label: plan for plan in (*(s.plan for s in invoice.plan_segments), *invoice.usage_only_plans)}
     for key, units in invoice.usage_totals.items():
         billed[key.service] += units
         increments[key.service].add(plans[f"{key.plan_id}:v{key.plan_version}"].rate_for(key.service).increment)
