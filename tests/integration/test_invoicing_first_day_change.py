@@ -24,6 +24,7 @@ import pytest
 
 from billing.contracts.usage import ServiceKind
 from billing.invoicing.advisor_inputs import advise_account
+from billing.invoicing.documents import load_invoice_document
 from billing.invoicing.rules.catalog import demo_catalog
 from billing.platform.settings import Settings
 from tests.integration.helpers import unique
@@ -70,8 +71,16 @@ async def test_a_change_on_the_first_day_bills_that_mornings_usage_on_the_old_pl
     pool = await asyncpg.create_pool(live.require_database_url(), min_size=1, max_size=2)
     try:
         advised = await advise_account(pool, demo_catalog(), account, 3, datetime(2026, 12, 5, tzinfo=UTC))
+        document = await load_invoice_document(pool, november["invoice_id"])  # the document and its explanation
     finally:
         await pool.close()
     assert advised is not None
     on_l = next(option for option in advised.advice.options if option.plan_id == "mobile-l")
     assert on_l.cycle_totals_minor[0] == 3669
+    assert document["total_minor"] == 3669
+    # The morning's calls appear under the plan they were priced on, with no fee of their own.
+    assert [g["title"] for g in document["groups"]] == [
+        "Plan mobile-l v1",
+        "Voice (mobile-l v1)",
+        "Voice (mobile-s v2)",
+    ]
