@@ -131,8 +131,11 @@ class NotificationRelay:
                 await self.deliver_pending()
             except Exception as exc:  # noqa: BLE001 - the database may be away; the loop must outlive it
                 log.warning("notifications not delivered; retrying", error=repr(exc))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives as the wake-up
+            # does, and stop() would then wait for ever on this task.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
 
     async def deliver_pending(self) -> int:
         """Deliver what this relay's key can open; returns how many were handed to the channel."""

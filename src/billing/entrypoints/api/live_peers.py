@@ -108,7 +108,10 @@ class PeerChanges:
         while True:
             payload = await self._outgoing.get()
             try:
-                await asyncio.wait_for(self._send(payload), SEND_TIMEOUT_S)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives as its
+                # inner call completes, and stop() then waited for ever on this task (seen in the suite).
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await self._send(payload)
             except Exception as exc:  # noqa: BLE001 - the action stands; only the other processes' pages wait
                 self._failed(repr(exc))
 
@@ -135,7 +138,8 @@ class PeerChanges:
         """LISTEN on a connection of its own until it is lost; `reset_pages` after a connection that was."""
         # Named, so an operator sees it in pg_stat_activity (one per API process, beside its pool).
         named = {"application_name": f"billing-api-live-{self.origin}"}
-        conn = await asyncio.wait_for(asyncpg.connect(self._dsn, server_settings=named), CONNECT_TIMEOUT_S)
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            conn = await asyncpg.connect(self._dsn, server_settings=named)
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         try:
@@ -160,6 +164,8 @@ async def _until_lost(conn: asyncpg.Connection, lost: asyncio.Event) -> None:
     that does not answer (raises)."""
     while True:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(lost.wait(), PING_S)
+            async with asyncio.timeout(PING_S):  # not wait_for: see PeerChanges._send_all
+                await lost.wait()
             return
-        await asyncio.wait_for(conn.fetchval("SELECT 1"), SEND_TIMEOUT_S)
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await conn.fetchval("SELECT 1")
