@@ -56,7 +56,8 @@ async def _stream(hub: Hub, svc: ApiServices, agent: Agent, last: str | None) ->
         ends = time.monotonic() + STREAM_S
         while (left := ends - time.monotonic()) > 0:
             try:
-                event = await asyncio.wait_for(queue.get(), timeout=min(PING_S, left))
+                async with asyncio.timeout(min(PING_S, left)):  # not wait_for: it can swallow the disconnect's cancel
+                    event = await queue.get()
             except TimeoutError:
                 yield ": ping\n\n"
                 continue
