@@ -15,6 +15,7 @@ from billing.contracts.accounts import AccountOpened, Contact
 from billing.contracts.calls import CallChannel, CallReason, CallStarted
 from billing.contracts.invoices import InvoiceIssued, InvoiceLine, InvoiceLineKind
 from billing.contracts.usage import ServiceKind, UsageRecorded, UsageUnit
+from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.identity import verification
 from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.lockout import LockoutPolicy
@@ -86,6 +87,12 @@ def customer(account: str, invoice_id: str, now: datetime) -> list:
             for i in range(2)
         ),
     ]
+
+
+async def publish_customer(live, pool, account: str, events: list) -> None:
+    """Publish a customer's events (``customer``'s, perhaps changed) and wait until its upstream invoice is stored."""
+    await publish(live.require_bootstrap(), [record_of(e) for e in events])
+    await eventually(lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account), bool)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -33,6 +33,7 @@ from tests.integration.api_access_helpers import (
     send,
 )
 from tests.integration.helpers import unique
+from tests.integration.task_holds_helpers import routed
 
 pytestmark = pytest.mark.integration
 
@@ -189,26 +190,7 @@ async def test_a_task_or_call_held_by_someone_else_gets_403_and_an_unknown_one_4
 async def test_every_other_task_route_needs_the_caller_verified_on_the_call(world) -> None:
     """From the route table: a task route added later needs the verified caller unless it is listed above."""
     pool, client = world["pool"], world["client"]
-    call_id = unique("call")
-    async with pool.acquire() as conn, conn.transaction():
-        task = await insert_task(
-            conn,
-            NewTask(
-                task_id=make_task_id("call", call_id),
-                kind="call",
-                source_event_id=unique("evt"),
-                account_id=unique("acc"),
-                reason="bill_question",
-                rule="default",
-                queue=QUEUE,
-                tier=1,
-                static_priority=10,
-                priority=10,
-                routed_at=datetime.now(UTC),
-                call_id=call_id,
-                currency="EUR",
-            ),
-        )
+    task = await routed(pool, QUEUE, datetime.now(UTC))
     _, token = await create_agent(pool, "unverified", Role.AGENT)
     assert (await client.post("/tasks/claim", headers=bearer(token))).json()["task"]["task_id"] == task.task_id
     guarded = [
@@ -219,7 +201,7 @@ async def test_every_other_task_route_needs_the_caller_verified_on_the_call(worl
     ]
     assert len(guarded) >= 6  # open a dispute, discount, approve, refuse, resolve, offer
     for method, path in guarded:
-        url = fill(path, task.task_id, call_id).replace("{dispute_id}", unique("dsp"))
+        url = fill(path, task.task_id, task.call_id).replace("{dispute_id}", unique("dsp"))
         response = await client.request(
             method,
             url,

@@ -18,10 +18,10 @@ from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
-from tests.integration.agent_api_helpers import PIN, call_started, customer
+from tests.integration.agent_api_helpers import PIN, call_started, customer, publish_customer
 from tests.integration.browser import Browser
 from tests.integration.conftest import own_stack
-from tests.integration.helpers import eventually, unique
+from tests.integration.helpers import unique
 
 pytestmark = pytest.mark.integration
 
@@ -63,10 +63,7 @@ async def test_the_desk_the_sign_in_page_and_the_wall_pass_axe(live) -> None:
         _, sue_token = await create_agent(pool, unique("Sue"), Role.SUPERVISOR)
         account, invoice_id, call_id = unique("acc"), unique("inv"), unique("call")
         now = datetime.now(UTC)
-        await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, now)])
-        await eventually(
-            lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account), bool
-        )
+        await publish_customer(live, pool, account, customer(account, invoice_id, now))
         await set_account_pin(pool, account, PIN)
 
         agent.open("/signin")

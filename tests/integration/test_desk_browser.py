@@ -22,7 +22,7 @@ from billing.identity.agent_store import create_agent, set_account_pin
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
 from billing.retention.rules.arms import arm_bucket
-from tests.integration.agent_api_helpers import PIN, call_started, customer
+from tests.integration.agent_api_helpers import PIN, call_started, customer, publish_customer
 from tests.integration.browser import Browser
 from tests.integration.conftest import own_stack
 from tests.integration.helpers import eventually, unique
@@ -81,8 +81,7 @@ async def test_two_agents_and_a_supervisor(desk_stack) -> None:
     sue, sue_token = await create_agent(pool, unique("Sue"), Role.SUPERVISOR)
     account, invoice_id, call_id = treatment_account(), unique("inv"), unique("call")
     now = datetime.now(UTC)
-    await publish(live.require_bootstrap(), [record_of(e) for e in on_mobile_l(customer(account, invoice_id, now))])
-    await eventually(lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account), bool)
+    await publish_customer(live, pool, account, on_mobile_l(customer(account, invoice_id, now)))
     await set_account_pin(pool, account, PIN)
 
     ana, bo_desk, wall = browser(), browser(), browser()
@@ -204,8 +203,7 @@ async def test_a_reassigned_task_moves_between_the_desks_without_a_reload(desk_s
     _, sue_token = await create_agent(pool, unique("Sue"), Role.SUPERVISOR)
     account, invoice_id, call_id = treatment_account(), unique("inv"), unique("call")
     now = datetime.now(UTC)
-    await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, now)])
-    await eventually(lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account), bool)
+    await publish_customer(live, pool, account, customer(account, invoice_id, now))
     cy, di_desk = browser(), browser()
     for page, token in ((cy, cy_token), (di_desk, di_token)):
         page.sign_in(token)

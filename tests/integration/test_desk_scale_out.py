@@ -16,10 +16,10 @@ from billing.entrypoints.stack.loadgen import publish, record_of
 from billing.identity.agent_store import create_agent
 from billing.identity.rules.roles import Role
 from billing.platform.context import create_pool
-from tests.integration.agent_api_helpers import call_started, customer
+from tests.integration.agent_api_helpers import call_started, customer, publish_customer
 from tests.integration.browser import Browser
 from tests.integration.conftest import own_stack
-from tests.integration.helpers import eventually, unique
+from tests.integration.helpers import unique
 
 pytestmark = pytest.mark.integration
 
@@ -44,10 +44,7 @@ async def test_a_claim_and_a_reassignment_made_through_one_api_process_reach_a_d
         _, sue_token = await create_agent(pool, unique("Sue"), Role.SUPERVISOR)
         account, invoice_id, call_id = unique("acc"), unique("inv"), unique("call")
         now = datetime.now(UTC)
-        await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, now)])
-        await eventually(
-            lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account), bool
-        )
+        await publish_customer(live, pool, account, customer(account, invoice_id, now))
 
         desk = Browser(api_b)  # Bo's desk, on process B
         desk.sign_in(bo_token)

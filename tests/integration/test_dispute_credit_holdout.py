@@ -27,7 +27,7 @@ from billing.platform.settings import Settings
 from billing.platform.topics import TASK_EVENTS
 from billing.retention.plan_config import load_experiment
 from billing.retention.rules.arms import Arm, assign_arm
-from tests.integration.agent_api_helpers import PIN, bearer, call_started, claim_until, customer
+from tests.integration.agent_api_helpers import PIN, bearer, call_started, claim_until, customer, publish_customer
 from tests.integration.conftest import own_stack
 from tests.integration.discounts_helpers import dispute_opened
 from tests.integration.helpers import eventually, unique
@@ -75,8 +75,7 @@ async def on_a_call(world, arm: Arm) -> dict:
     live, pool, client = world["live"], world["pool"], world["client"]
     account, invoice_id, call_id = account_in(arm), unique("inv"), unique("call")
     now = datetime.now(UTC)
-    await publish(live.require_bootstrap(), [record_of(e) for e in customer(account, invoice_id, now)])
-    await eventually(lambda: pool.fetchval("SELECT count(*) FROM invoices_issued WHERE account_id = $1", account), bool)
+    await publish_customer(live, pool, account, customer(account, invoice_id, now))
     await publish(live.require_bootstrap(), [record_of(call_started(account, call_id, invoice_id, now))])
     task = await eventually(lambda: pool.fetchrow("SELECT * FROM tasks WHERE call_id = $1", call_id), bool)
     assert (task["arm"], task["period"]) == (arm.value, load_experiment(live).period)  # drawn by the worker
